@@ -1,0 +1,19 @@
+// `mlxk <verb>`: one file per verb under lib/cli/, registered here.
+import { Command } from 'commander';
+import { reportError } from './errors.js';
+
+export function buildProgram(): Command {
+  const program = new Command('mlxk')
+    .description('Quantize huge MoE models into MLX format, serve them to agents, and measure them.')
+    .version('0.1.0')
+    .showHelpAfterError('(run with --help for usage)');
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (e) {
+    process.exitCode = reportError(e);
+  }
+}

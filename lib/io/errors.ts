@@ -1,0 +1,17 @@
+// Errors the CLI prints as one line ("mlxk: <message>") with a non-zero exit,
+// instead of a stack trace. Messages name the file/field/value and what was expected.
+
+export class MlxkError extends Error {
+  constructor(message: string, readonly hint?: string) {
+    super(message);
+    this.name = 'MlxkError';
+  }
+}
+
+/** A checkpoint file or directory that is missing, truncated, corrupt or inconsistent. */
+export class CheckpointError extends MlxkError {
+  constructor(readonly file: string, detail: string, hint?: string) {
+    super(`${file}: ${detail}`, hint);
+    this.name = 'CheckpointError';
+  }
+}
