@@ -1,12 +1,20 @@
 // `mlxk <verb>`: one file per verb under lib/cli/, registered here.
 import { Command } from 'commander';
 import { reportError } from './errors.js';
+import { registerInspect } from './inspect.js';
+import { registerPlan } from './plan.js';
+import { registerQuantize } from './quantize.js';
+import { registerSynth } from './synth.js';
 
 export function buildProgram(): Command {
   const program = new Command('mlxk')
     .description('Quantize huge MoE models into MLX format, serve them to agents, and measure them.')
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)');
+  registerPlan(program);
+  registerQuantize(program);
+  registerInspect(program);
+  registerSynth(program);
   return program;
 }
 

@@ -138,3 +138,38 @@ export function encodeFloats(dtype: DType, values: Float32Array): Uint8Array {
   else throw new Error(`encodeFloats: cannot encode ${dtype}`);
   return new Uint8Array(out.buffer);
 }
+
+const E4M3_POSITIVE: Float32Array = F8_E4M3_TABLE.slice(0, 0x7f);
+
+/** float32 → FP8 E4M3 byte: round to nearest, ties to even code, saturating at ±448 (PyTorch's cast). */
+export function f32ToE4m3(x: number): number {
+  if (Number.isNaN(x)) return 0x7f;
+  const sign = x < 0 || Object.is(x, -0) ? 0x80 : 0;
+  const a = Math.abs(x);
+  if (a >= 448) return sign | 0x7e;
+  let lo = 0;
+  let hi = E4M3_POSITIVE.length - 1;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (E4M3_POSITIVE[mid]! <= a) lo = mid;
+    else hi = mid;
+  }
+  const dLo = a - E4M3_POSITIVE[lo]!;
+  const dHi = E4M3_POSITIVE[hi]! - a;
+  const code = dLo < dHi ? lo : dHi < dLo ? hi : lo % 2 === 0 ? lo : hi;
+  return sign | code;
+}
+
+/** Rounding of float32 values to a float storage dtype (round to nearest even). */
+export function roundingFor(dtype: DType): (x: number) => number {
+  switch (dtype) {
+    case 'BF16':
+      return roundBf16;
+    case 'F16':
+      return (x) => f16BitsToF32(f32ToF16Bits(x));
+    case 'F32':
+      return Math.fround;
+    default:
+      throw new Error(`no float rounding for ${dtype}`);
+  }
+}

@@ -147,7 +147,8 @@ export class SafetensorsFile {
     if (offset < 0 || length < 0 || t.start + offset + length > t.end) {
       throw new CheckpointError(this.path, `read of ${length} bytes at ${offset} is outside tensor "${name}" (${t.end - t.start} bytes)`);
     }
-    const buf = Buffer.allocUnsafe(length);
+    // allocUnsafeSlow: never a slice of Node's shared pool, so typed-array views of it are aligned.
+    const buf = Buffer.allocUnsafeSlow(length);
     readFully(this.fdOrThrow(), buf, t.start + offset, this.path);
     return buf;
   }

@@ -23,21 +23,25 @@ export interface ShardPlan {
   bytes: number;
 }
 
-/** mlx-lm's rule: start a new shard when adding a tensor would exceed the cap. */
-export function planShards(tensors: readonly PlannedTensor[], maxShardBytes = DEFAULT_MAX_SHARD_BYTES): ShardPlan[] {
-  const groups: { tensors: PlannedTensor[]; bytes: number }[] = [];
+/**
+ * mlx-lm's rule (start a new shard when adding would exceed the cap; tensors are
+ * never split), applied to groups: a module's weight, scales and biases stay in
+ * one shard so a module can be computed and written in one pass.
+ */
+export function planShards(groups: readonly (readonly PlannedTensor[])[], maxShardBytes = DEFAULT_MAX_SHARD_BYTES): ShardPlan[] {
+  const shards: { tensors: PlannedTensor[]; bytes: number }[] = [];
   let cur: { tensors: PlannedTensor[]; bytes: number } = { tensors: [], bytes: 0 };
-  for (const t of tensors) {
-    const n = tensorBytes(t.dtype, t.shape);
+  for (const group of groups) {
+    const n = group.reduce((a, t) => a + tensorBytes(t.dtype, t.shape), 0);
     if (cur.tensors.length > 0 && cur.bytes + n > maxShardBytes) {
-      groups.push(cur);
+      shards.push(cur);
       cur = { tensors: [], bytes: 0 };
     }
-    cur.tensors.push(t);
+    cur.tensors.push(...group);
     cur.bytes += n;
   }
-  if (cur.tensors.length > 0) groups.push(cur);
-  return groups.map((g, i) => ({ ...g, file: shardFileName(i, groups.length) }));
+  if (cur.tensors.length > 0) shards.push(cur);
+  return shards.map((g, i) => ({ ...g, file: shardFileName(i, shards.length) }));
 }
 
 export function shardFileName(index: number, count: number): string {
@@ -78,58 +82,51 @@ function describeWriteError(path: string, e: unknown): MlxkError {
 }
 
 /**
- * Writes one shard: header up front, then each tensor's bytes in plan order,
- * possibly in several pieces. The file appears under its final name only after
- * every byte has been written and synced.
+ * Writes one shard: the header up front, then tensor bytes at any offset within
+ * each tensor, in any order (positioned writes), so a module's weight, scales and
+ * biases can be filled chunk by chunk. The file appears under its final name
+ * only once every byte has been written and synced.
  */
 export class ShardWriter {
   readonly order: PlannedTensor[];
   private fd: number;
   private readonly partial: string;
-  private position = 0;
-  private index = 0;
-  private written = 0;
-  private readonly sizes: number[];
+  private readonly layout = new Map<string, { start: number; size: number; written: number }>();
 
   constructor(readonly path: string, tensors: readonly PlannedTensor[], metadata: Record<string, string> = { format: 'mlx' }) {
     const { header, order } = shardHeader(tensors, metadata);
     this.order = order;
-    this.sizes = order.map((t) => tensorBytes(t.dtype, t.shape));
+    let pos = header.length;
+    for (const t of order) {
+      const size = tensorBytes(t.dtype, t.shape);
+      this.layout.set(t.name, { start: pos, size, written: 0 });
+      pos += size;
+    }
     this.partial = `${path}.partial`;
     try {
       this.fd = openSync(this.partial, 'w');
     } catch (e) {
       throw new CheckpointError(this.partial, `cannot create (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
     }
-    this.put(header);
-    this.skipEmpty();
+    this.put(header, 0);
   }
 
-  /** Name of the tensor whose bytes are expected next. */
-  get expecting(): string | undefined {
-    return this.order[this.index]?.name;
-  }
-
-  write(name: string, bytes: Uint8Array): void {
-    const t = this.order[this.index];
-    if (!t || t.name !== name) throw new Error(`ShardWriter: got bytes for "${name}", expected "${t?.name ?? '(end of shard)'}"`);
-    const size = this.sizes[this.index]!;
-    if (this.written + bytes.length > size) throw new Error(`ShardWriter: "${name}" overflows its ${size} bytes`);
-    this.put(bytes);
-    this.written += bytes.length;
-    if (this.written === size) {
-      this.index++;
-      this.written = 0;
-      this.skipEmpty();
-    }
-  }
-
-  private skipEmpty(): void {
-    while (this.index < this.order.length && this.sizes[this.index] === 0) this.index++;
+  /** Write `bytes` at byte `offset` of tensor `name`'s data. */
+  write(name: string, offset: number, bytes: Uint8Array): void {
+    const t = this.layout.get(name);
+    if (!t) throw new Error(`ShardWriter: "${name}" is not in ${basename(this.path)}`);
+    if (offset < 0 || offset + bytes.length > t.size) throw new Error(`ShardWriter: ${bytes.length} bytes at ${offset} overflow "${name}" (${t.size} bytes)`);
+    this.put(bytes, t.start + offset);
+    t.written += bytes.length;
   }
 
   finish(): void {
-    if (this.index < this.order.length) throw new Error(`ShardWriter: "${this.order[this.index]!.name}" was not fully written`);
+    for (const [name, t] of this.layout) {
+      if (t.written !== t.size) {
+        this.abort();
+        throw new Error(`ShardWriter: "${name}" got ${t.written} of ${t.size} bytes`);
+      }
+    }
     try {
       fsyncSync(this.fd);
       closeSync(this.fd);
@@ -149,13 +146,10 @@ export class ShardWriter {
     rmSync(this.partial, { force: true });
   }
 
-  private put(bytes: Uint8Array): void {
+  private put(bytes: Uint8Array, position: number): void {
     try {
       let done = 0;
-      while (done < bytes.length) {
-        done += writeSync(this.fd, bytes, done, bytes.length - done, this.position + done);
-      }
-      this.position += bytes.length;
+      while (done < bytes.length) done += writeSync(this.fd, bytes, done, bytes.length - done, position + done);
     } catch (e) {
       this.abort();
       throw describeWriteError(this.path, e);
@@ -196,14 +190,6 @@ export function writeIndex(dir: string, shards: readonly ShardPlan[], totalParam
 /** Convenience for small files (tests, synth): write named tensors into one shard. */
 export function writeSafetensors(path: string, tensors: { name: string; dtype: DType; shape: number[]; data: Uint8Array }[], metadata: Record<string, string> = { format: 'mlx' }): void {
   const w = new ShardWriter(path, tensors, metadata);
-  const byName = new Map(tensors.map((t) => [t.name, t]));
-  for (const t of w.order) {
-    const bytes = byName.get(t.name)!.data;
-    if (bytes.length !== tensorBytes(t.dtype, t.shape)) {
-      w.abort();
-      throw new Error(`writeSafetensors: "${t.name}" has ${bytes.length} bytes, ${t.dtype}${JSON.stringify(t.shape)} needs ${tensorBytes(t.dtype, t.shape)}`);
-    }
-    if (bytes.length > 0) w.write(t.name, bytes);
-  }
+  for (const t of tensors) w.write(t.name, 0, t.data);
   w.finish();
 }

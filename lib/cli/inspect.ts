@@ -1,0 +1,112 @@
+// `mlxk inspect MODEL`: what a checkpoint is — architecture, tensors, how each
+// role is stored (dtype or bits), sizes, and its quantization config.
+import type { Command } from 'commander';
+import { Checkpoint } from '../io/checkpoint.js';
+import { MlxkError } from '../io/errors.js';
+import { tensorTable } from '../models/registry.js';
+import { params, ROLES, type Role } from '../models/table.js';
+import { describeEntry } from '../quant/storage.js';
+import { humanBytes, humanCount } from './units.js';
+
+interface RoleSummary {
+  params: number;
+  bytes: number;
+  formats: Map<string, number>;
+}
+
+export function inspectModel(arg: string): Record<string, unknown> {
+  const ckpt = Checkpoint.open(arg);
+  try {
+    const dtypes: Record<string, number> = {};
+    for (const t of ckpt.tensors.values()) dtypes[t.dtype] = (dtypes[t.dtype] ?? 0) + 1;
+    const base = {
+      path: ckpt.dir,
+      model_type: ckpt.config.model_type ?? null,
+      files: ckpt.shardFiles.length,
+      tensors: ckpt.tensors.size,
+      bytes: ckpt.dataBytes,
+      dtypes,
+      quantization: ckpt.config.quantization ?? ckpt.config.quantization_config ?? null,
+    };
+    let table;
+    try {
+      table = tensorTable(ckpt.config, `${ckpt.dir}/config.json`);
+    } catch (e) {
+      if (e instanceof MlxkError) return { ...base, architecture: null, note: e.message };
+      throw e;
+    }
+    const roles = new Map<Role, RoleSummary>();
+    const missing: string[] = [];
+    for (const e of table.entries) {
+      const s = describeEntry(ckpt, e);
+      if (!s) {
+        missing.push(e.name);
+        continue;
+      }
+      const r = roles.get(e.role) ?? { params: 0, bytes: 0, formats: new Map() };
+      r.params += params(e);
+      r.bytes += s.bytes;
+      r.formats.set(s.label, (r.formats.get(s.label) ?? 0) + params(e));
+      roles.set(e.role, r);
+    }
+    const totalParams = [...roles.values()].reduce((a, r) => a + r.params, 0);
+    return {
+      ...base,
+      architecture: table.arch,
+      layers: table.numLayers,
+      params: totalParams,
+      bits_per_weight: totalParams > 0 ? (ckpt.dataBytes * 8) / totalParams : null,
+      roles: Object.fromEntries(
+        ROLES.filter((r) => roles.has(r)).map((r) => {
+          const s = roles.get(r)!;
+          return [r, { params: s.params, bytes: s.bytes, bits_per_weight: (s.bytes * 8) / s.params, stored_as: Object.fromEntries(s.formats) }];
+        }),
+      ),
+      missing_tensors: missing,
+    };
+  } finally {
+    ckpt.close();
+  }
+}
+
+function printInspect(info: Record<string, unknown>): void {
+  const out: string[] = [];
+  out.push(`${info.path}`);
+  out.push(`  model_type ${String(info.model_type)}${info.architecture ? ` (${String(info.architecture)} architecture, ${String(info.layers)} layers)` : ''}`);
+  out.push(`  ${String(info.tensors)} tensors in ${String(info.files)} file(s), ${humanBytes(info.bytes as number)}; dtypes ${Object.entries(info.dtypes as Record<string, number>).map(([d, n]) => `${d}×${n}`).join(' ')}`);
+  const q = info.quantization as Record<string, unknown> | null;
+  if (q && typeof q === 'object') {
+    const overrides = Object.keys(q).filter((k) => typeof q[k] === 'object' && q[k] !== null).length;
+    const desc = q.quant_method ? `${String(q.quant_method)}${q.format ? ` (${String(q.format)})` : ''}` : `affine ${String(q.bits)}-bit g${String(q.group_size)}${overrides ? `, ${overrides} per-module overrides` : ''}`;
+    out.push(`  quantization: ${desc}`);
+  } else {
+    out.push('  quantization: none');
+  }
+  if (info.note) out.push(`  ${String(info.note)}`);
+  const roles = info.roles as Record<string, { params: number; bytes: number; bits_per_weight: number; stored_as: Record<string, number> }> | undefined;
+  if (roles) {
+    out.push(`  params ${humanCount(info.params as number)}, ${(info.bits_per_weight as number).toFixed(3)} bits per weight`);
+    out.push('');
+    out.push(`  ${'role'.padEnd(14)}${'params'.padStart(11)}${'size'.padStart(11)}${'bits/w'.padStart(8)}  stored as`);
+    for (const [role, r] of Object.entries(roles)) {
+      const formats = Object.entries(r.stored_as).sort((a, b) => b[1] - a[1]).map(([f]) => f).join(', ');
+      out.push(`  ${role.padEnd(14)}${humanCount(r.params).padStart(11)}${humanBytes(r.bytes).padStart(11)}${r.bits_per_weight.toFixed(2).padStart(8)}  ${formats}`);
+    }
+    const missing = info.missing_tensors as string[];
+    if (missing.length > 0) out.push(`  missing ${missing.length} tensor(s) of the table, e.g. ${missing[0]}`);
+  }
+  process.stdout.write(`${out.join('\n')}\n`);
+}
+
+export function registerInspect(program: Command): void {
+  program
+    .command('inspect')
+    .description('show a checkpoint: architecture, tensor count, how each role is stored (dtype or bits), size, quantization config')
+    .argument('<model>', 'model directory or HF cache id (ORG/NAME)')
+    .option('--json', 'print one JSON object')
+    .action((model: string, flags: { json?: boolean }) => {
+      const info = inspectModel(model);
+      if (flags.json) process.stdout.write(`${JSON.stringify(info, null, 2)}\n`);
+      else printInspect(info);
+    });
+}

@@ -1,0 +1,47 @@
+// Qwen3-MoE (model_type qwen3_moe): qwen3 attention; MoE layers with a softmax
+// router (mlp.gate, a Linear) over routed experts stacked into switch_mlp, no
+// shared expert; layers in mlp_only_layers (or off the decoder_sparse_step
+// grid) keep a dense MLP. transformers models/qwen3_moe; mlx_lm/models/qwen3_moe.py.
+import type { JsonObject } from '../io/checkpoint.js';
+import { ConfigReader } from './config.js';
+import { decoderTable, gqaDims, mlpEntries } from './llama.js';
+import { type ModelTable, same } from './table.js';
+
+export interface Qwen3MoeDims {
+  experts: number;
+  moeIntermediate: number;
+  sparseStep: number;
+  mlpOnlyLayers: number[];
+}
+
+export function qwen3MoeDims(cfg: JsonObject, where = 'config.json'): Qwen3MoeDims {
+  const c = new ConfigReader(cfg, where);
+  return {
+    experts: c.int('num_experts'),
+    moeIntermediate: c.int('moe_intermediate_size'),
+    sparseStep: c.int('decoder_sparse_step', 1),
+    mlpOnlyLayers: c.intList('mlp_only_layers'),
+  };
+}
+
+export function isQwenMoeLayer(m: Qwen3MoeDims, l: number): boolean {
+  return !m.mlpOnlyLayers.includes(l) && m.experts > 0 && (l + 1) % m.sparseStep === 0;
+}
+
+export function qwen3MoeTable(cfg: JsonObject, where = 'config.json'): ModelTable {
+  const d = gqaDims(cfg, where);
+  const m = qwen3MoeDims(cfg, where);
+  return decoderTable(cfg, 'qwen3_moe', d, true, (entries, l) => {
+    const M = `model.layers.${l}.mlp`;
+    if (!isQwenMoeLayer(m, l)) {
+      mlpEntries(entries, M, 'dense_mlp', l, d.hidden, d.intermediate, false);
+      return;
+    }
+    entries.push(same(`${M}.gate.weight`, 'linear', 'router', l, [m.experts, d.hidden]));
+    for (const proj of ['gate_proj', 'up_proj', 'down_proj'] as const) {
+      const shape = proj === 'down_proj' ? [d.hidden, m.moeIntermediate] : [m.moeIntermediate, d.hidden];
+      const names = Array.from({ length: m.experts }, (_, e) => `${M}.experts.${e}.${proj}.weight`);
+      entries.push({ name: `${M}.switch_mlp.${proj}.weight`, module: `${M}.switch_mlp.${proj}`, kind: 'switch_linear', role: 'expert', layer: l, shape: [m.experts, ...shape], source: { kind: 'stack', names } });
+    }
+  });
+}

@@ -1,0 +1,289 @@
+// `mlxk quantize`: stream a source checkpoint into MLX format, module by
+// module, in row chunks, with the quantization math on a worker pool. Peak
+// memory is a few chunks regardless of model size. Output shards are complete
+// files or absent (written as .partial, renamed when synced); a state file
+// makes a re-run resume after the last finished shard; config.json is written
+// last, so a directory with one is complete. The source is only ever read.
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, statfsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Checkpoint } from '../io/checkpoint.js';
+import { DTYPE_BYTES, encodeFloats, roundingFor } from '../io/dtype.js';
+import { MlxkError } from '../io/errors.js';
+import { SafetensorsFile } from '../io/safetensors.js';
+import { planShards, ShardWriter, type ShardPlan, writeFileAtomic, writeIndex } from '../io/safetensorsWriter.js';
+import { tensorTable } from '../models/registry.js';
+import type { TensorEntry } from '../models/table.js';
+import { openEntry } from './entrySource.js';
+import { clearConversionFiles, copyModelFiles, outputConfig, STATE_FILE, writeConfig, writeModelCard } from './outputFiles.js';
+import { type ModulePlan, type OutputTensor, planQuantization, type QuantPlan } from './plan.js';
+import type { Preset, QuantSpec, Rule } from './preset.js';
+
+import { checkSourceCoverage } from './sourceCoverage.js';
+import { verifyOutput } from './verify.js';
+import { WorkerPool } from './workerPool.js';
+
+/** Values per chunk handed to a worker: 4M floats = 16 MB. */
+const CHUNK_VALUES = 4 * 1024 * 1024;
+
+export interface ConvertOptions {
+  src: string;
+  dst: string;
+  preset: Preset;
+  extraRules?: Rule[];
+  force?: boolean;
+  maxShardBytes?: number;
+  threads?: number;
+  onProgress?: (p: ConvertProgress) => void;
+}
+
+export interface ConvertProgress {
+  modulesDone: number;
+  modulesTotal: number;
+  bytesDone: number;
+  bytesTotal: number;
+  sourceBytesRead: number;
+  current: string;
+}
+
+export interface TensorReport {
+  name: string;
+  bits: number | null;
+  groupSize: number | null;
+  method: string | null;
+  /** ‖ŵ − w‖ / ‖w‖ against the (dequantized) source; 0 for a lossless INT4 remap, null when kept. */
+  relRmsError: number | null;
+  lossless: boolean;
+}
+
+export interface ConvertReport {
+  src: string;
+  dst: string;
+  preset: string;
+  modelType: string;
+  shards: string[];
+  resumedShards: number;
+  params: number;
+  bytes: number;
+  bitsPerWeight: number;
+  sourceBytesRead: number;
+  seconds: number;
+  peakRssBytes: number;
+  tensors: TensorReport[];
+}
+
+interface Ctx {
+  ckpt: Checkpoint;
+  plan: QuantPlan;
+  pool: WorkerPool;
+  report: Map<string, TensorReport>;
+  progress: ConvertProgress;
+  onProgress: (() => void) | undefined;
+  peakRss: number;
+}
+
+function planHash(src: string, ckpt: Checkpoint, plan: QuantPlan, shards: ShardPlan[]): string {
+  const h = createHash('sha256');
+  h.update(JSON.stringify({ src, files: ckpt.shardFiles.map((f) => [f, ckpt.tensors.size]) }));
+  for (const t of plan.tensors) h.update(`${t.name}|${t.dtype}|${t.shape}|${t.quant ? `${t.quant.bits}/${t.quant.groupSize}/${t.quant.method}` : ''}\n`);
+  for (const s of shards) h.update(`${s.file}:${s.tensors.length}\n`);
+  return h.digest('hex');
+}
+
+function shardComplete(path: string, shard: ShardPlan): boolean {
+  if (!existsSync(path)) return false;
+  let f: SafetensorsFile;
+  try {
+    f = SafetensorsFile.open(path);
+  } catch {
+    return false;
+  }
+  try {
+    if (f.tensors.size !== shard.tensors.length) return false;
+    return shard.tensors.every((t) => {
+      const got = f.tensors.get(t.name);
+      return got !== undefined && got.dtype === t.dtype && got.shape.join(',') === t.shape.join(',');
+    });
+  } finally {
+    f.close();
+  }
+}
+
+function prepareDestination(src: string, dst: string, force: boolean, hash: string): void {
+  if (existsSync(dst) && realpathSync(dst) === realpathSync(src)) throw new MlxkError(`${dst}: is the source directory; mlxk never writes into the source`);
+  mkdirSync(dst, { recursive: true });
+  const statePath = join(dst, STATE_FILE);
+  const state = existsSync(statePath) ? (JSON.parse(readFileSync(statePath, 'utf8')) as { planHash?: string }) : null;
+  const nonEmpty = readdirSync(dst).length > 0;
+  if (force) clearConversionFiles(dst);
+  else if (state && state.planHash !== hash) throw new MlxkError(`${dst}: holds an unfinished conversion with different settings`, 'use --force to discard it and start over');
+  else if (!state && nonEmpty) throw new MlxkError(`${dst}: is not empty`, 'choose a new directory, or pass --force to overwrite the model files in it');
+  writeFileAtomic(statePath, JSON.stringify({ tool: 'mlxk', planHash: hash, source: src, started: new Date().toISOString() }, null, 2));
+}
+
+function checkFreeSpace(dst: string, needed: number): void {
+  const fs = statfsSync(dst);
+  const free = fs.bavail * fs.bsize;
+  const margin = 64 * 2 ** 20;
+  if (free < needed + margin) {
+    throw new MlxkError(`${dst}: needs ${(needed / 1e9).toFixed(2)} GB free for the remaining shards, the disk has ${(free / 1e9).toFixed(2)} GB`, 'free space or choose another destination; finished shards are kept for a re-run');
+  }
+}
+
+function noteRss(ctx: Ctx): void {
+  ctx.peakRss = Math.max(ctx.peakRss, process.memoryUsage.rss());
+}
+
+async function writePlain(ctx: Ctx, w: ShardWriter, t: OutputTensor): Promise<void> {
+  const rows = openEntry(ctx.ckpt, t.entry);
+  const exact = rows.exactIn(t.dtype);
+  const round = roundingFor(t.dtype);
+  const step = Math.max(1, Math.min(rows.partRows, Math.floor(CHUNK_VALUES / Math.max(rows.cols, 1))));
+  const rowBytes = rows.cols * DTYPE_BYTES[t.dtype];
+  for (let start = 0, count = 0; start < rows.rows; start += count) {
+    count = Math.min(step, rows.rows - start, rows.partRows - (start % rows.partRows));
+    const vals = rows.readRows(start, count);
+    if (!exact) for (let i = 0; i < vals.length; i++) vals[i] = round(vals[i]!);
+    w.write(t.name, start * rowBytes, encodeFloats(t.dtype, vals));
+    ctx.progress.sourceBytesRead += (rows.storedBytes * count) / rows.rows;
+    ctx.progress.bytesDone += count * rowBytes;
+    ctx.onProgress?.();
+  }
+  noteRss(ctx);
+}
+
+async function writeQuantized(ctx: Ctx, w: ShardWriter, m: ModulePlan, e: TensorEntry, q: QuantSpec): Promise<void> {
+  const rows = openEntry(ctx.ckpt, e);
+  const dtype = ctx.plan.table.dtype;
+  const round = roundingFor(dtype);
+  const exact = rows.exactIn(dtype);
+  const groups = rows.cols / q.groupSize;
+  const wordBytes = (rows.cols * q.bits) / 8;
+  const scaleBytes = groups * DTYPE_BYTES[dtype];
+  const lossless = q.bits === 4 && rows.int4GroupSize === q.groupSize;
+  const step = Math.max(1, Math.min(rows.partRows, Math.floor(CHUNK_VALUES / rows.cols)));
+  let sqErr = 0;
+  let sqRef = 0;
+  const inFlight = new Set<Promise<void>>();
+  const put = (start: number, count: number, words: Uint32Array, scales: Float32Array, biases: Float32Array) => {
+    w.write(e.name, start * wordBytes, new Uint8Array(words.buffer, words.byteOffset, words.byteLength));
+    w.write(`${m.module}.scales`, start * scaleBytes, encodeFloats(dtype, scales));
+    w.write(`${m.module}.biases`, start * scaleBytes, encodeFloats(dtype, biases));
+    ctx.progress.bytesDone += count * (wordBytes + 2 * scaleBytes);
+    ctx.onProgress?.();
+  };
+  for (let start = 0, count = 0; start < rows.rows; start += count) {
+    count = Math.min(step, rows.rows - start, rows.partRows - (start % rows.partRows));
+    ctx.progress.sourceBytesRead += (rows.storedBytes * count) / rows.rows;
+    if (lossless) {
+      // compressed-tensors INT4 nibbles are MLX's 4-bit packing; w = s·(n − 8) = s·n + (−8s).
+      const { words, scales } = rows.readInt4Rows(start, count);
+      const s = scales.map(round);
+      put(start, count, words, s, s.map((x) => round(-8 * x)));
+      continue;
+    }
+    const vals = rows.readRows(start, count);
+    if (!exact) for (let i = 0; i < vals.length; i++) vals[i] = round(vals[i]!);
+    const job = ctx.pool.run({ w: vals, rows: count, cols: rows.cols, bits: q.bits, groupSize: q.groupSize, method: q.method, dtype }).then((r) => {
+      sqErr += r.sqErr;
+      sqRef += r.sqRef;
+      put(start, count, r.words, r.scales, r.biases);
+    });
+    const tracked: Promise<void> = job.finally(() => inFlight.delete(tracked));
+    inFlight.add(tracked);
+    noteRss(ctx);
+    if (inFlight.size >= ctx.pool.size * 2) await Promise.race(inFlight);
+  }
+  await Promise.all(inFlight);
+  noteRss(ctx);
+  ctx.report.set(e.name, { name: e.name, bits: q.bits, groupSize: q.groupSize, method: lossless ? 'int4-remap' : q.method, relRmsError: lossless ? 0 : sqRef > 0 ? Math.sqrt(sqErr / sqRef) : 0, lossless });
+}
+
+async function writeShard(ctx: Ctx, path: string, shard: ShardPlan, modules: ModulePlan[]): Promise<void> {
+  const w = new ShardWriter(path, shard.tensors);
+  try {
+    for (const m of modules) {
+      ctx.progress.current = m.module;
+      for (const t of ctx.plan.tensors.filter((x) => x.entry.module === m.module)) {
+        if (t.part === 'plain') {
+          await writePlain(ctx, w, t);
+          ctx.report.set(t.name, { name: t.name, bits: null, groupSize: null, method: null, relRmsError: null, lossless: false });
+        } else if (t.part === 'weight') {
+          await writeQuantized(ctx, w, m, t.entry, t.quant!);
+        }
+      }
+      ctx.progress.modulesDone++;
+      ctx.onProgress?.();
+    }
+    w.finish();
+  } catch (e) {
+    w.abort();
+    throw e;
+  }
+}
+
+export async function convert(opts: ConvertOptions): Promise<ConvertReport> {
+  const started = Date.now();
+  const src = resolve(opts.src);
+  const dst = resolve(opts.dst);
+  const ckpt = Checkpoint.open(src);
+  let pool: WorkerPool | null = null;
+  try {
+    const table = tensorTable(ckpt.config, `${src}/config.json`);
+    checkSourceCoverage(ckpt, table);
+    const plan = planQuantization(table, opts.preset, opts.extraRules ?? []);
+    const modulesByName = new Map(plan.modules.map((m) => [m.module, m]));
+    const groups = plan.modules.map((m) => plan.tensors.filter((t) => t.entry.module === m.module));
+    const shards = planShards(groups, opts.maxShardBytes);
+    const hash = planHash(src, ckpt, plan, shards);
+    prepareDestination(src, dst, opts.force ?? false, hash);
+    const done = shards.map((s) => shardComplete(join(dst, s.file), s));
+    for (const name of readdirSync(dst)) if (name.endsWith('.partial')) rmSync(join(dst, name), { force: true });
+    checkFreeSpace(dst, shards.reduce((a, s, i) => a + (done[i] ? 0 : s.bytes), 0));
+
+    pool = new WorkerPool(opts.threads);
+    const ctx: Ctx = {
+      ckpt, plan, pool, report: new Map(), peakRss: process.memoryUsage.rss(),
+      progress: { modulesDone: 0, modulesTotal: plan.modules.length, bytesDone: 0, bytesTotal: plan.bytes, sourceBytesRead: 0, current: '' },
+      onProgress: opts.onProgress ? () => opts.onProgress!(ctx.progress) : undefined,
+    };
+    for (let i = 0; i < shards.length; i++) {
+      const shard = shards[i]!;
+      const moduleNames = [...new Set(shard.tensors.map((t) => (t as OutputTensor).entry.module))];
+      const modules = moduleNames.map((n) => modulesByName.get(n)!);
+      if (done[i]) {
+        ctx.progress.modulesDone += modules.length;
+        ctx.progress.bytesDone += shard.bytes;
+        ctx.onProgress?.();
+        continue;
+      }
+      await writeShard(ctx, join(dst, shard.file), shard, modules);
+    }
+    await pool.close();
+    pool = null;
+
+    writeIndex(dst, shards, plan.params);
+    copyModelFiles(src, dst);
+    writeModelCard(dst, { source: src, preset: opts.preset.name, bitsPerWeight: (plan.bytes * 8) / plan.params, params: plan.params, bytes: plan.bytes });
+    writeConfig(dst, outputConfig(ckpt.config, plan.quantizationConfig));
+    verifyOutput(dst, plan);
+    rmSync(join(dst, STATE_FILE), { force: true });
+
+    return {
+      src, dst, preset: opts.preset.name, modelType: table.modelType,
+      shards: shards.map((s) => s.file),
+      resumedShards: done.filter(Boolean).length,
+      params: plan.params,
+      bytes: shards.reduce((a, s) => a + s.bytes, 0),
+      bitsPerWeight: (plan.bytes * 8) / plan.params,
+      sourceBytesRead: ctx.progress.sourceBytesRead,
+      seconds: (Date.now() - started) / 1000,
+      peakRssBytes: ctx.peakRss,
+      tensors: plan.tensors.filter((t) => t.part !== 'scales' && t.part !== 'biases').map((t) => ctx.report.get(t.name) ?? { name: t.name, bits: t.quant?.bits ?? null, groupSize: t.quant?.groupSize ?? null, method: 'resumed', relRmsError: null, lossless: false }),
+    };
+  } finally {
+    await pool?.close();
+    ckpt.close();
+  }
+}
+
