@@ -3,8 +3,13 @@
 // Output layout follows mlx_lm/models/deepseek_v3.py after sanitize: experts
 // stacked into switch_mlp, kv_b_proj split into embed_q / unembed_out, MTP
 // layers (index ≥ num_hidden_layers) dropped.
+import type { Ops, RopeTable, Tensor } from '../backend/ops.js';
+import { KvCache } from '../engine/kvCache.js';
 import type { JsonObject } from '../io/checkpoint.js';
+import { MlxkError } from '../io/errors.js';
 import { ConfigReader, modelDtype } from './config.js';
+import { type CausalLM, type ForwardOptions, lmHead, type ModelInfo, type ModelWeights, swigluMlp } from './model.js';
+import { deepseekSoftmaxMscale, type RopeConfig, ropeConfig, ropeFrequencies } from './rope.js';
 import { type ModelTable, same, type TensorEntry } from './table.js';
 
 export interface DeepseekV3Dims {
@@ -112,4 +117,125 @@ export function deepseekV3Table(cfg: JsonObject, modelType: string, prefix = '',
     kvElementsPerTokenPerLayer: d.kvLoraRank + d.rope,
     maxContext: d.maxContext,
   };
+}
+
+// ---- forward pass ----
+// transformers models/deepseek_v3/modeling_deepseek_v3.py; ../shared/reference/kimi.md §3.
+
+/**
+ * q_a_layernorm and kv_a_layernorm use eps 1e-6 whatever rms_norm_eps says: DeepSeek's
+ * reference model.py, transformers and mlx-lm all build them with the default (the
+ * deepseek_v3_noqlora fixture, rms_norm_eps 1e-5, tells the two apart). Every other
+ * norm uses rms_norm_eps.
+ */
+export const MLA_NORM_EPS = 1e-6;
+
+export interface DeepseekV3Config extends DeepseekV3Dims {
+  eps: number;
+  topK: number;
+  nGroup: number;
+  topkGroup: number;
+  normTopkProb: boolean;
+  routedScalingFactor: number;
+  ropeScaling: RopeConfig;
+  ropeInterleave: boolean;
+}
+
+export function deepseekV3Config(cfg: JsonObject, where = 'config.json'): DeepseekV3Config {
+  const c = new ConfigReader(cfg, where);
+  const d = deepseekV3Dims(cfg, where);
+  if (d.experts > 0) {
+    const method = c.str('topk_method', 'noaux_tc');
+    const scoring = c.str('scoring_func', 'sigmoid');
+    if (method !== 'noaux_tc' || scoring !== 'sigmoid') throw new MlxkError(`${where}: routing topk_method "${method}" with scoring_func "${scoring}" is not supported (expected noaux_tc with sigmoid, as DeepSeek-V3 and Kimi-K2)`);
+  }
+  return {
+    ...d,
+    eps: c.num('rms_norm_eps', 1e-6),
+    topK: c.int('num_experts_per_tok', 1),
+    nGroup: c.int('n_group', 1),
+    topkGroup: c.int('topk_group', 1),
+    normTopkProb: c.bool('norm_topk_prob', true),
+    routedScalingFactor: c.num('routed_scaling_factor', 1),
+    ropeScaling: ropeConfig(cfg, where),
+    ropeInterleave: c.bool('rope_interleave', true),
+  };
+}
+
+export class DeepseekV3Model implements CausalLM {
+  readonly info: ModelInfo;
+  private readonly rope: RopeTable;
+  private readonly scale: number;
+
+  constructor(readonly ops: Ops, private readonly w: ModelWeights, private readonly c: DeepseekV3Config, modelType: string, private readonly prefix = '') {
+    this.info = { arch: 'deepseek_v3', modelType, vocabSize: c.vocab, numLayers: c.layers, maxContext: c.maxContext };
+    const f = ropeFrequencies(c.ropeScaling, c.rope);
+    this.rope = ops.prepareRope({ invFreq: f.invFreq, scale: f.attentionScaling, interleaved: c.ropeInterleave });
+    this.scale = (c.nope + c.rope) ** -0.5 * deepseekSoftmaxMscale(c.ropeScaling);
+  }
+
+  newCache(): KvCache {
+    return new KvCache(this.ops, 'mla', this.c.layers, this.c.kvLoraRank + this.c.rope);
+  }
+
+  forward(ids: readonly number[], cache: KvCache, opts: ForwardOptions = {}): Tensor {
+    const p = this.prefix;
+    let x = this.ops.embedding(this.w.get(`${p}model.embed_tokens.weight`), this.ops.ids(ids));
+    for (let l = 0; l < this.c.layers; l++) x = this.layer(l, x, cache);
+    return lmHead(this.ops, this.w, p, x, this.c.eps, opts.allLogits ?? false);
+  }
+
+  private layer(l: number, x: Tensor, cache: KvCache): Tensor {
+    const { ops, w, c } = this;
+    const L = `${this.prefix}model.layers.${l}`;
+    const h = ops.rmsNorm(x, w.get(`${L}.input_layernorm.weight`), c.eps);
+    const x2 = ops.add(x, this.attention(l, `${L}.self_attn`, h, cache));
+    const h2 = ops.rmsNorm(x2, w.get(`${L}.post_attention_layernorm.weight`), c.eps);
+    return ops.add(x2, isMoeLayer(c, l) ? this.moe(`${L}.mlp`, h2) : swigluMlp(ops, w, `${L}.mlp`, h2));
+  }
+
+  /** MLA over the latent cache: absorbed for one new token, expanded to per-head K/V otherwise. */
+  private attention(l: number, A: string, h: Tensor, cache: KvCache): Tensor {
+    const { ops, w, c } = this;
+    const T = ops.shape(h)[0]!;
+    const offset = cache.length;
+    const { heads: H, nope, rope, kvLoraRank: rank, vDim } = c;
+    const qFlat = c.qLoraRank === null
+      ? ops.linear(h, w.get(`${A}.q_proj.weight`))
+      : ops.linear(ops.rmsNorm(ops.linear(h, w.get(`${A}.q_a_proj.weight`)), w.get(`${A}.q_a_layernorm.weight`), MLA_NORM_EPS), w.get(`${A}.q_b_proj.weight`));
+    const q = ops.reshape(qFlat, [T, H, nope + rope]);
+    const qNope = ops.slice(q, 2, 0, nope);
+    const qPe = ops.rope(ops.slice(q, 2, nope, nope + rope), this.rope, offset);
+    const kv = ops.linear(h, w.get(`${A}.kv_a_proj_with_mqa.weight`));
+    const latent = ops.rmsNorm(ops.slice(kv, 1, 0, rank), w.get(`${A}.kv_a_layernorm.weight`), MLA_NORM_EPS);
+    const kPe = ops.rope(ops.reshape(ops.slice(kv, 1, rank, rank + rope), [T, 1, rope]), this.rope, offset);
+    const [entries] = cache.update(l, [ops.concat([ops.reshape(latent, [T, 1, rank]), kPe], 2)]) as [Tensor];
+    const S = ops.shape(entries)[0]!;
+    const latentAll = ops.slice(entries, 2, 0, rank);
+    let out: Tensor;
+    if (T === 1) {
+      const qLatent = ops.perHeadLinear(qNope, w.get(`${A}.embed_q.weight`), true);
+      const o = ops.attention(ops.concat([qLatent, qPe], 2), entries, latentAll, this.scale);
+      out = ops.perHeadLinear(o, w.get(`${A}.unembed_out.weight`), true);
+    } else {
+      const kNope = ops.perHeadLinear(latentAll, w.get(`${A}.embed_q.weight`), false);
+      const v = ops.perHeadLinear(latentAll, w.get(`${A}.unembed_out.weight`), true);
+      const kPeAll = ops.broadcast(ops.slice(entries, 2, rank, rank + rope), [S, H, rope]);
+      out = ops.attention(ops.concat([qNope, qPe], 2), ops.concat([kNope, kPeAll], 2), v, this.scale);
+    }
+    return ops.linear(ops.reshape(out, [T, H * vDim]), w.get(`${A}.o_proj.weight`));
+  }
+
+  private moe(M: string, x: Tensor): Tensor {
+    const { ops, w, c } = this;
+    const route = ops.routeNoAuxTc(ops.linear(x, w.get(`${M}.gate.weight`)), w.get(`${M}.gate.e_score_correction_bias`), {
+      topK: c.topK, nGroup: c.nGroup, topkGroup: c.topkGroup, normTopkProb: c.normTopkProb, routedScalingFactor: c.routedScalingFactor,
+    });
+    const y = ops.moe(x, route, {
+      gate: w.get(`${M}.switch_mlp.gate_proj.weight`),
+      up: w.get(`${M}.switch_mlp.up_proj.weight`),
+      down: w.get(`${M}.switch_mlp.down_proj.weight`),
+    });
+    return c.sharedExperts > 0 ? ops.add(y, swigluMlp(ops, w, `${M}.shared_experts`, x)) : y;
+  }
 }

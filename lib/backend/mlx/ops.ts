@@ -1,0 +1,208 @@
+// The ops interface on @frost-beta/mlx 0.0.7 (MLX ≈0.12). Float32 compute: its CPU
+// matmul rejects other dtypes by aborting the process, so every weight and activation
+// is float32 before a product. Graphs are lazy; `read` and `evaluate` run them.
+import type { core } from '@frost-beta/mlx';
+import { MlxkError } from '../../io/errors.js';
+import type { AffineParts, ExpertWeights, NoAuxRouteOptions, Ops, RopeSpec, RopeTable, Route, Tensor, Weight } from '../ops.js';
+import { routeNoAuxTcHost, routeSoftmaxTopKHost } from '../route.js';
+import { loadMlx } from './load.js';
+import { asMlxExperts, moeForward } from './moe.js';
+import { affineWeight, denseWeight, dequantized, matmulT, type MlxWeight, takeRows } from './weights.js';
+
+type Mx = typeof core;
+type MxArray = core.array;
+
+interface MlxRope {
+  invFreq: MxArray;
+  scale: number;
+  interleaved: boolean;
+  dims: number;
+}
+
+const arr = (t: Tensor) => t as unknown as MxArray;
+const ten = (a: MxArray) => a as unknown as Tensor;
+const wt = (w: Weight) => w as unknown as MlxWeight;
+const asWeight = (w: MlxWeight) => w as unknown as Weight;
+
+function axisOf(x: MxArray, axis: number): number {
+  return axis < 0 ? x.ndim + axis : axis;
+}
+
+function flatten(v: unknown, out: number[]): void {
+  if (Array.isArray(v)) for (const e of v) flatten(e, out);
+  else out.push(typeof v === 'boolean' ? Number(v) : (v as number));
+}
+
+export class MlxOps implements Ops {
+  readonly name = 'mlx';
+  readonly mx: Mx;
+
+  constructor() {
+    this.mx = loadMlx().core;
+  }
+
+  ids(ids: readonly number[]): Tensor {
+    for (const id of ids) if (!Number.isInteger(id) || id < 0 || id >= 2 ** 24) throw new MlxkError(`token id ${id} is not an integer in 0..2^24`);
+    return ten(this.mx.array([...ids], this.mx.int32));
+  }
+
+  constant(values: ArrayLike<number>, shape: number[]): Tensor {
+    return ten(this.mx.array(Array.from(values), this.mx.float32).reshape(shape));
+  }
+
+  read(x: Tensor): Float32Array {
+    const out: number[] = [];
+    flatten(arr(x).astype(this.mx.float32).tolist(), out);
+    return Float32Array.from(out);
+  }
+
+  shape(x: Tensor): number[] {
+    return arr(x).shape;
+  }
+
+  evaluate(...xs: (Tensor | Weight)[]): void {
+    const arrays: MxArray[] = [];
+    for (const x of xs) {
+      const w = x as unknown as MlxWeight;
+      if (w && typeof w === 'object' && 'kind' in w) arrays.push(...(w.kind === 'dense' ? [w.w] : [w.w, w.scales, w.biases]));
+      else arrays.push(arr(x as Tensor));
+    }
+    if (arrays.length > 0) this.mx.eval(...arrays);
+  }
+
+  loadSafetensors(path: string): Map<string, Tensor> {
+    const record = this.mx.load(path) as unknown as Record<string, MxArray>;
+    return new Map(Object.entries(record).map(([k, v]) => [k, ten(v)]));
+  }
+
+  dense(t: Tensor): Weight {
+    return asWeight(denseWeight(this.mx, arr(t)));
+  }
+
+  affine(p: AffineParts): Weight {
+    return asWeight(affineWeight(this.mx, arr(p.weight), arr(p.scales), arr(p.biases), p.bits, p.groupSize, p.shape));
+  }
+
+  weightShape(w: Weight): number[] {
+    return wt(w).shape;
+  }
+
+  reshape(x: Tensor, shape: number[]): Tensor {
+    return ten(arr(x).reshape(shape));
+  }
+
+  slice(x: Tensor, axis: number, start: number, end: number): Tensor {
+    const a = arr(x);
+    const idx: core.ArrayIndex[] = Array.from({ length: axisOf(a, axis) }, () => this.mx.Slice());
+    return ten(a.index(...idx, this.mx.Slice(start, end)));
+  }
+
+  concat(xs: Tensor[], axis: number): Tensor {
+    return ten(this.mx.concatenate(xs.map(arr), axis));
+  }
+
+  stack(xs: Tensor[], axis: number): Tensor {
+    return ten(this.mx.stack(xs.map(arr), axis));
+  }
+
+  transpose(x: Tensor, axes: number[]): Tensor {
+    return ten(this.mx.transpose(arr(x), axes));
+  }
+
+  broadcast(x: Tensor, shape: number[]): Tensor {
+    return ten(this.mx.broadcastTo(arr(x), shape));
+  }
+
+  add(a: Tensor, b: Tensor): Tensor {
+    return ten(this.mx.add(arr(a), arr(b)));
+  }
+
+  embedding(table: Weight, ids: Tensor): Tensor {
+    return ten(takeRows(this.mx, wt(table), arr(ids)));
+  }
+
+  rmsNorm(x: Tensor, weight: Weight, eps: number): Tensor {
+    return ten(this.mx.fast.rmsNorm(arr(x), dequantized(this.mx, wt(weight)), eps));
+  }
+
+  linear(x: Tensor, w: Weight, bias?: Weight): Tensor {
+    const y = matmulT(this.mx, arr(x), wt(w));
+    return ten(bias ? this.mx.add(y, dequantized(this.mx, wt(bias))) : y);
+  }
+
+  perHeadLinear(x: Tensor, w: Weight, transpose: boolean): Tensor {
+    const mx = this.mx;
+    const W = dequantized(mx, wt(w));
+    const xh = mx.transpose(arr(x), [1, 0, 2]);
+    const y = mx.matmul(xh, transpose ? mx.transpose(W, [0, 2, 1]) : W);
+    return ten(mx.transpose(y, [1, 0, 2]));
+  }
+
+  prepareRope(spec: RopeSpec): RopeTable {
+    const rope: MlxRope = { invFreq: this.mx.array(spec.invFreq, this.mx.float32), scale: spec.scale, interleaved: spec.interleaved, dims: 2 * spec.invFreq.length };
+    return rope as unknown as RopeTable;
+  }
+
+  rope(x: Tensor, table: RopeTable, offset: number): Tensor {
+    const mx = this.mx;
+    const r = table as unknown as MlxRope;
+    const a = arr(x);
+    const [T, H, D] = a.shape as [number, number, number];
+    if (D !== r.dims) throw new Error(`rope over ${r.dims} dims applied to a tensor of ${D}`);
+    const angles = mx.multiply(mx.arange(offset, offset + T, 1, mx.float32).reshape([T, 1]), r.invFreq.reshape([1, D / 2]));
+    const cos = mx.multiply(mx.cos(angles), r.scale).reshape([T, 1, D / 2]);
+    const sin = mx.multiply(mx.sin(angles), r.scale).reshape([T, 1, D / 2]);
+    let x1: MxArray;
+    let x2: MxArray;
+    if (r.interleaved) {
+      const pairs = a.reshape([T, H, D / 2, 2]);
+      x1 = pairs.index('...', 0);
+      x2 = pairs.index('...', 1);
+    } else {
+      [x1, x2] = mx.split(a, 2, -1) as [MxArray, MxArray];
+    }
+    const o1 = mx.subtract(mx.multiply(x1, cos), mx.multiply(x2, sin));
+    const o2 = mx.add(mx.multiply(x2, cos), mx.multiply(x1, sin));
+    return ten(r.interleaved ? mx.stack([o1, o2], -1).reshape([T, H, D]) : mx.concatenate([o1, o2], -1));
+  }
+
+  attention(q: Tensor, k: Tensor, v: Tensor, scale: number): Tensor {
+    const mx = this.mx;
+    const [T, Hq, D] = arr(q).shape as [number, number, number];
+    const [S, Hkv] = arr(k).shape as [number, number];
+    const Dv = arr(v).shape[2]!;
+    if (Hq % Hkv !== 0) throw new Error(`attention: ${Hq} query heads are not a multiple of ${Hkv} key heads`);
+    if (S < T) throw new Error(`attention: ${S} keys cannot cover ${T} queries`);
+    const G = Hq / Hkv;
+    const qh = mx.transpose(mx.multiply(arr(q), scale).reshape([T, Hkv, G, D]), [1, 2, 0, 3]);
+    const kh = mx.transpose(arr(k), [1, 2, 0]).reshape([Hkv, 1, D, S]);
+    const vh = mx.transpose(arr(v), [1, 0, 2]).reshape([Hkv, 1, S, Dv]);
+    let scores = mx.matmul(qh, kh);
+    if (T > 1) {
+      const future = mx.greater(mx.arange(0, S, 1, mx.int32).reshape([1, S]), mx.arange(S - T, S, 1, mx.int32).reshape([T, 1]));
+      scores = mx.add(scores, mx.where(future, -Infinity, 0));
+    }
+    const out = mx.matmul(mx.softmax(scores, -1, true), vh);
+    return ten(mx.transpose(out, [2, 0, 1, 3]).reshape([T, Hq, Dv]));
+  }
+
+  swiglu(gate: Tensor, up: Tensor): Tensor {
+    const mx = this.mx;
+    const g = arr(gate);
+    return ten(mx.multiply(mx.multiply(g, mx.sigmoid(g)), arr(up)));
+  }
+
+  routeNoAuxTc(logits: Tensor, bias: Weight, opts: NoAuxRouteOptions): Route {
+    const tokens = arr(logits).shape[0]!;
+    return routeNoAuxTcHost(this.read(logits), tokens, this.read(ten(dequantized(this.mx, wt(bias)))), opts);
+  }
+
+  routeSoftmaxTopK(logits: Tensor, topK: number, norm: boolean): Route {
+    const [tokens, experts] = arr(logits).shape as [number, number];
+    return routeSoftmaxTopKHost(this.read(logits), tokens, experts, topK, norm);
+  }
+
+  moe(x: Tensor, route: Route, experts: ExpertWeights): Tensor {
+    return ten(moeForward(this.mx, arr(x), route, asMlxExperts(experts)));
+  }
+}

@@ -1,0 +1,149 @@
+// The ops interface: everything model code computes goes through these calls, so
+// one forward pass runs on either backend (`mlx` on @frost-beta/mlx, `native` on
+// our own kernels). Tensors and weights are opaque handles owned by a backend.
+//
+// Conventions every implementation keeps:
+// - Tensors are immutable values: no op changes its inputs.
+// - Activations are float32 and token-major: a sequence of T tokens is [T, hidden];
+//   per-head tensors are [T, heads, dim]. There is no batch axis (one request per call).
+// - Weights use the MLX checkpoint layout (see lib/models/table.ts): a linear weight is
+//   [out, in], stacked experts [E, out, in], per-head weights [H, out, in]; a quantized
+//   weight is MLX affine along its last (input) axis.
+
+/** An activation or raw tensor owned by a backend. */
+export interface Tensor {
+  readonly __tensor: unique symbol;
+}
+
+/** A parameter prepared for compute: dense float, or MLX-affine quantized. */
+export interface Weight {
+  readonly __weight: unique symbol;
+}
+
+/** Positions' rotation frequencies, prepared once per model. */
+export interface RopeTable {
+  readonly __rope: unique symbol;
+}
+
+export interface AffineParts {
+  /** uint32 words, [..., in·bits/32] */
+  weight: Tensor;
+  /** [..., in/groupSize] */
+  scales: Tensor;
+  biases: Tensor;
+  bits: number;
+  groupSize: number;
+  /** Logical (dequantized) shape, e.g. [out, in] or [E, out, in]. */
+  shape: number[];
+}
+
+export interface RopeSpec {
+  /** One frequency per rotated pair (dims/2 values), scaling already applied (yarn, llama3, …). */
+  invFreq: number[];
+  /** Multiplies cos and sin (yarn's attention factor; 1 otherwise). */
+  scale: number;
+  /**
+   * true: rotate adjacent pairs (x[2i], x[2i+1]) — GPT-J / DeepSeek / MLX "traditional".
+   * false: rotate (x[i], x[i+d/2]) — GPT-NeoX / Llama in HF layout.
+   */
+  interleaved: boolean;
+}
+
+/** The experts a token goes to and their weights: `k` slots per token, row-major [T, k]. */
+export interface Route {
+  tokens: number;
+  k: number;
+  indices: Int32Array;
+  weights: Float32Array;
+}
+
+export interface NoAuxRouteOptions {
+  topK: number;
+  nGroup: number;
+  topkGroup: number;
+  normTopkProb: boolean;
+  routedScalingFactor: number;
+}
+
+export interface ExpertWeights {
+  /** [E, inter, hidden] */
+  gate: Weight;
+  /** [E, inter, hidden] */
+  up: Weight;
+  /** [E, hidden, inter] */
+  down: Weight;
+}
+
+export interface Ops {
+  readonly name: string;
+
+  // ---- data in and out ----
+  /** Token ids as an integer tensor [T]. */
+  ids(ids: readonly number[]): Tensor;
+  /** A float32 constant of the given shape (values row-major). */
+  constant(values: ArrayLike<number>, shape: number[]): Tensor;
+  /** Evaluates and copies a tensor out as float32, row-major. */
+  read(x: Tensor): Float32Array;
+  shape(x: Tensor): number[];
+  /** Forces evaluation of lazy tensors and weights (loading, timing, keeping graphs short); a no-op for eager backends. */
+  evaluate(...xs: (Tensor | Weight)[]): void;
+
+  // ---- weights ----
+  /** Lazily opens a safetensors file: name → raw tensor in its stored dtype. */
+  loadSafetensors(path: string): Map<string, Tensor>;
+  /** A dense weight from a raw float tensor (converted to the compute dtype). */
+  dense(t: Tensor): Weight;
+  /** A quantized weight; every bit width 2..8 and group sizes dividing `in` are accepted. */
+  affine(parts: AffineParts): Weight;
+  /** The logical shape of a weight. */
+  weightShape(w: Weight): number[];
+
+  // ---- tensor plumbing (also used to assemble weights from HF layouts) ----
+  reshape(x: Tensor, shape: number[]): Tensor;
+  /** x[start:end] along `axis` (negative axes count from the end). */
+  slice(x: Tensor, axis: number, start: number, end: number): Tensor;
+  concat(xs: Tensor[], axis: number): Tensor;
+  stack(xs: Tensor[], axis: number): Tensor;
+  transpose(x: Tensor, axes: number[]): Tensor;
+  broadcast(x: Tensor, shape: number[]): Tensor;
+  add(a: Tensor, b: Tensor): Tensor;
+
+  // ---- layers ----
+  /** Rows of an embedding table (dense or quantized) for integer ids [T] → [T, hidden]. */
+  embedding(table: Weight, ids: Tensor): Tensor;
+  /** x / rms(x) · weight over the last axis. */
+  rmsNorm(x: Tensor, weight: Weight, eps: number): Tensor;
+  /** x [..., in] · Wᵀ (+ bias) → [..., out] for W [out, in]. */
+  linear(x: Tensor, w: Weight, bias?: Weight): Tensor;
+  /**
+   * Per-head linear for W [H, out, in] (mlx-lm MultiLinear): x [T, H or 1, in] → [T, H, out]
+   * computing x·W[h]ᵀ; with transpose=false, x [T, H or 1, out] · W[h] → [T, H, in].
+   * A head axis of 1 in x is shared by all heads.
+   */
+  perHeadLinear(x: Tensor, w: Weight, transpose: boolean): Tensor;
+  prepareRope(spec: RopeSpec): RopeTable;
+  /** Rotates x [T, heads, dims] (dims = 2·invFreq.length) for positions offset..offset+T-1. */
+  rope(x: Tensor, table: RopeTable, offset: number): Tensor;
+  /**
+   * Causal scaled-dot-product attention. q [T, Hq, D], k [S, Hkv, D], v [S, Hkv, Dv] with
+   * Hq a multiple of Hkv (grouped-query; Hkv = 1 is multi-query) → [T, Hq, Dv]. Query t sits at
+   * position S − T + t and sees keys 0..S − T + t. Softmax in float32.
+   */
+  attention(q: Tensor, k: Tensor, v: Tensor, scale: number): Tensor;
+  /** silu(gate) · up */
+  swiglu(gate: Tensor, up: Tensor): Tensor;
+
+  // ---- mixture of experts ----
+  /**
+   * DeepSeek-V3 noaux_tc routing on router logits [T, E]: scores = sigmoid(logits) in float32;
+   * choice = scores + bias (selection only); keep the topkGroup groups (of nGroup) with the
+   * largest sum of their top-2 choices; take the topK largest choices among them; weights are
+   * the chosen unbiased scores, divided by their sum (+1e-20) when normTopkProb, times
+   * routedScalingFactor (transformers DeepseekV3TopkRouter).
+   */
+  routeNoAuxTc(logits: Tensor, bias: Weight, opts: NoAuxRouteOptions): Route;
+  /** softmax(logits [T, E]) in float32, the topK largest, renormalized to sum 1 when norm (Qwen3-MoE). */
+  routeSoftmaxTopK(logits: Tensor, topK: number, norm: boolean): Route;
+  /** Σ_k route.weight · down(silu(gate(x)) · up(x)) over each token's chosen experts; x [T, hidden]. */
+  moe(x: Tensor, route: Route, experts: ExpertWeights): Tensor;
+}

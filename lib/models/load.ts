@@ -1,0 +1,40 @@
+// Opens a model directory and builds its forward pass on a backend: the tensor table
+// says which weights to load, the architecture file turns them into a CausalLM.
+import type { Ops } from '../backend/ops.js';
+import { Checkpoint, type JsonObject } from '../io/checkpoint.js';
+import { MlxkError } from '../io/errors.js';
+import { DeepseekV3Model, deepseekV3Config } from './deepseek_v3.js';
+import { loadWeights } from './loadWeights.js';
+import type { CausalLM, ModelWeights } from './model.js';
+import { tensorTable } from './registry.js';
+
+type Builder = (ops: Ops, w: ModelWeights, cfg: JsonObject, modelType: string) => CausalLM;
+
+const BUILDERS: Record<string, Builder> = {
+  deepseek_v3: (ops, w, cfg, type) => new DeepseekV3Model(ops, w, deepseekV3Config(cfg), type),
+  kimi_k2: (ops, w, cfg, type) => new DeepseekV3Model(ops, w, deepseekV3Config(cfg), type),
+  kimi_k25: (ops, w, cfg, type) => new DeepseekV3Model(ops, w, deepseekV3Config(cfg.text_config as JsonObject, 'config.json text_config'), type, 'language_model.'),
+};
+
+export interface LoadedModel {
+  model: CausalLM;
+  dir: string;
+  config: JsonObject;
+  /** Seconds spent reading and preparing weights. */
+  loadSeconds: number;
+}
+
+export function loadModel(path: string, ops: Ops): LoadedModel {
+  const started = performance.now();
+  const ckpt = Checkpoint.open(path);
+  try {
+    const table = tensorTable(ckpt.config, `${ckpt.dir}/config.json`);
+    const build = BUILDERS[table.modelType];
+    if (!build) throw new MlxkError(`${ckpt.dir}/config.json: model_type "${table.modelType}" has a tensor table but no forward pass yet (supported: ${Object.keys(BUILDERS).join(', ')})`);
+    const weights = loadWeights(ckpt, table, ops);
+    const model = build(ops, weights, ckpt.config, table.modelType);
+    return { model, dir: ckpt.dir, config: ckpt.config, loadSeconds: (performance.now() - started) / 1000 };
+  } finally {
+    ckpt.close();
+  }
+}

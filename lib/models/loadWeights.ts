@@ -1,0 +1,158 @@
+// Loads a checkpoint's weights onto a backend, driven by the architecture's tensor
+// table, for three kinds of checkpoint:
+// - MLX format (mlxk quantize output, mlx-lm): tensors carry the table's names; a module
+//   is quantized iff `<module>.scales` exists (mlx_lm/utils.py load_model), its bits and
+//   group size follow from the packed shapes and must agree with config `quantization`
+//   (per-module override, else global; group_size null → 64; mode missing → affine);
+// - Hugging Face float checkpoints: tensors come from each entry's `source` (one tensor,
+//   per-expert tensors stacked, kv_b_proj split per head), assembled here once for all
+//   architectures;
+// - any mix of the two (a table entry found under its own name wins).
+import type { Ops, Tensor, Weight } from '../backend/ops.js';
+import type { Checkpoint, JsonObject } from '../io/checkpoint.js';
+import { CheckpointError, MlxkError } from '../io/errors.js';
+import { ModelWeights } from './model.js';
+import { type ModelTable, QUANTIZABLE_KINDS, type Source, type TensorEntry } from './table.js';
+
+const FLOAT_STORAGE = new Set(['F32', 'F16', 'BF16']);
+
+interface QuantSettings {
+  bits?: number;
+  groupSize?: number;
+  mode: string;
+}
+
+/** config.json `quantization` (or `quantization_config`, also under text_config); null when absent. */
+export function quantizationConfig(cfg: JsonObject): JsonObject | null {
+  const text = (cfg.text_config ?? {}) as JsonObject;
+  const q = cfg.quantization ?? cfg.quantization_config ?? text.quantization ?? text.quantization_config;
+  return q && typeof q === 'object' && !Array.isArray(q) ? (q as JsonObject) : null;
+}
+
+function settingsFor(q: JsonObject | null, module: string, where: string): QuantSettings {
+  if (!q) return { mode: 'affine' };
+  const override = q[module];
+  if (override === false) throw new MlxkError(`${where}: is stored quantized, but config.json quantization marks it unquantized (false)`);
+  const o = override && typeof override === 'object' ? (override as JsonObject) : {};
+  const pick = (key: string) => (o[key] !== undefined ? o[key] : q[key]);
+  const bits = pick('bits');
+  const gs = pick('group_size');
+  const mode = pick('mode');
+  return {
+    ...(typeof bits === 'number' ? { bits } : {}),
+    // null means the mode's default, 64 for affine (mlx-lm.md §1.5).
+    groupSize: typeof gs === 'number' ? gs : 64,
+    mode: typeof mode === 'string' ? mode : 'affine',
+  };
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+class TensorReader {
+  private files = new Map<string, Map<string, Tensor>>();
+
+  constructor(private readonly ckpt: Checkpoint, private readonly ops: Ops) {}
+
+  raw(name: string): Tensor {
+    const file = this.ckpt.info(name).file;
+    let tensors = this.files.get(file);
+    if (!tensors) {
+      tensors = this.ops.loadSafetensors(file);
+      this.files.set(file, tensors);
+    }
+    const t = tensors.get(name);
+    if (!t) throw new CheckpointError(file, `has no tensor "${name}"`);
+    return t;
+  }
+
+  /** A float tensor of the expected shape. */
+  float(name: string, shape: readonly number[], what: string): Tensor {
+    const info = this.ckpt.info(name);
+    if (!FLOAT_STORAGE.has(info.dtype)) {
+      throw new CheckpointError(info.file, `tensor "${name}" is ${info.dtype}; ${what} must be F32, F16 or BF16`, 'FP8, INT4 and NVFP4 checkpoints load after conversion: `mlxk quantize SRC DST`');
+    }
+    if (!sameShape(info.shape, shape)) throw new CheckpointError(info.file, `tensor "${name}" has shape [${info.shape}], expected [${shape}]`);
+    return this.raw(name);
+  }
+}
+
+function loadQuantized(r: TensorReader, ckpt: Checkpoint, ops: Ops, e: TensorEntry, q: JsonObject | null): Weight {
+  const info = ckpt.info(e.name);
+  const where = `${info.file}: "${e.module}"`;
+  if (!QUANTIZABLE_KINDS.has(e.kind)) throw new MlxkError(`${where} is stored quantized, but a ${e.kind} is never quantized`);
+  const s = settingsFor(q, e.module, where);
+  if (s.mode !== 'affine') throw new MlxkError(`${where}: quantization mode "${s.mode}" is not supported (only affine)`);
+  const scales = ckpt.info(`${e.module}.scales`);
+  if (!ckpt.has(`${e.module}.biases`)) throw new MlxkError(`${where}: has scales but no "${e.module}.biases" (affine quantization needs both)`);
+  const cols = e.shape[e.shape.length - 1]!;
+  const lead = e.shape.slice(0, -1);
+  const packed = info.shape[info.shape.length - 1]!;
+  const groups = scales.shape[scales.shape.length - 1]!;
+  const bits = (packed * 32) / cols;
+  const groupSize = cols / groups;
+  if (info.dtype !== 'U32' || !sameShape(info.shape.slice(0, -1), lead) || !Number.isInteger(bits) || !Number.isInteger(groupSize)) {
+    throw new CheckpointError(info.file, `tensor "${e.name}" is ${info.dtype} [${info.shape}] with scales [${scales.shape}]; expected U32 [${[...lead, `${cols}·bits/32`]}] for logical shape [${e.shape}]`);
+  }
+  if (s.bits !== undefined && s.bits !== bits) throw new MlxkError(`${where}: config.json quantization says ${s.bits} bits, but the packed shape [${info.shape}] holds ${bits}-bit values`);
+  if (s.groupSize !== undefined && s.groupSize !== groupSize) throw new MlxkError(`${where}: config.json quantization says group_size ${s.groupSize}, but scales [${scales.shape}] give ${groupSize}`);
+  return ops.affine({ weight: r.raw(e.name), scales: r.raw(`${e.module}.scales`), biases: r.raw(`${e.module}.biases`), bits, groupSize, shape: e.shape });
+}
+
+function fromSource(r: TensorReader, ckpt: Checkpoint, ops: Ops, e: TensorEntry, src: Source): Tensor | null {
+  switch (src.kind) {
+    case 'tensor':
+      return ckpt.has(src.name) ? r.float(src.name, e.shape, e.name) : null;
+    case 'stack': {
+      if (!src.names.every((n) => ckpt.has(n))) return null;
+      return ops.stack(src.names.map((n) => r.float(n, e.shape.slice(1), e.name)), 0);
+    }
+    case 'kv_b': {
+      if (!ckpt.has(src.name)) return null;
+      const kv = ops.reshape(r.float(src.name, [src.heads * (src.nope + src.v), src.rank], e.name), [src.heads, src.nope + src.v, src.rank]);
+      // mlx_lm deepseek_v3 sanitize: embed_q = W_k^T per head, unembed_out = W_v.
+      if (src.part === 'embed_q') return ops.transpose(ops.slice(kv, 1, 0, src.nope), [0, 2, 1]);
+      return ops.slice(kv, 1, src.nope, src.nope + src.v);
+    }
+  }
+}
+
+function describeSource(src: Source): string {
+  switch (src.kind) {
+    case 'tensor':
+      return `"${src.name}"`;
+    case 'stack':
+      return `${src.names.length} per-expert tensors like "${src.names[0]}"`;
+    case 'kv_b':
+      return `"${src.name}"`;
+  }
+}
+
+export interface LoadWeightsOptions {
+  /** Entries to load (default: all but the vision tower). */
+  include?: (e: TensorEntry) => boolean;
+}
+
+export function loadWeights(ckpt: Checkpoint, table: ModelTable, ops: Ops, opts: LoadWeightsOptions = {}): ModelWeights {
+  const include = opts.include ?? ((e: TensorEntry) => e.role !== 'vision');
+  const q = quantizationConfig(ckpt.config);
+  const r = new TensorReader(ckpt, ops);
+  const map = new Map<string, Weight>();
+  for (const e of table.entries) {
+    if (!include(e)) continue;
+    let w: Weight;
+    if (ckpt.has(e.name) && e.name.endsWith('.weight') && ckpt.has(`${e.module}.scales`)) {
+      w = loadQuantized(r, ckpt, ops, e, q);
+    } else if (ckpt.has(e.name)) {
+      w = ops.dense(r.float(e.name, e.shape, e.name));
+    } else {
+      const t = fromSource(r, ckpt, ops, e, e.source);
+      if (!t) throw new CheckpointError(ckpt.dir, `missing tensor "${e.name}" (looked for it and for ${describeSource(e.source)})`);
+      w = ops.dense(t);
+    }
+    map.set(e.name, w);
+    ops.evaluate(w);
+  }
+  return new ModelWeights(map);
+}
