@@ -2,8 +2,12 @@
 // optional projection biases, SwiGLU MLP, optional tied embeddings. The helpers
 // here are shared with qwen3 and qwen3_moe, which use the same layout
 // (transformers models/llama/modeling_llama.py; mlx_lm/models/llama.py).
+import type { Ops, RopeTable, Tensor } from '../backend/ops.js';
+import { KvCache } from '../engine/kvCache.js';
 import type { JsonObject } from '../io/checkpoint.js';
 import { ConfigReader, modelDtype } from './config.js';
+import { type CausalLM, type ForwardOptions, lmHead, type ModelInfo, type ModelWeights, swigluMlp } from './model.js';
+import { type RopeConfig, ropeConfig, ropeFrequencies } from './rope.js';
 import { type ModelTable, type Role, same, type TensorEntry } from './table.js';
 
 export interface GqaDims {
@@ -89,4 +93,72 @@ export function decoderTable(cfg: JsonObject, arch: string, d: GqaDims, qkNorm: 
 export function llamaTable(cfg: JsonObject, where = 'config.json'): ModelTable {
   const d = gqaDims(cfg, where);
   return decoderTable(cfg, 'llama', d, false, (entries, l) => mlpEntries(entries, `model.layers.${l}.mlp`, 'dense_mlp', l, d.hidden, d.intermediate, d.mlpBias));
+}
+
+// ---- forward pass ----
+// transformers models/llama/modeling_llama.py: pre-norm decoder, grouped-query attention
+// with rope in the GPT-NeoX (half-split) layout, SwiGLU MLP. Qwen3 adds per-head
+// RMSNorm on q and k before rope; Qwen3-MoE swaps some MLPs for experts (own files).
+
+export interface GqaConfig extends GqaDims {
+  eps: number;
+  ropeScaling: RopeConfig;
+  /** Qwen3: q_norm / k_norm over head_dim before rope. */
+  qkNorm: boolean;
+}
+
+export function gqaConfig(cfg: JsonObject, qkNorm: boolean, where = 'config.json'): GqaConfig {
+  return { ...gqaDims(cfg, where), eps: new ConfigReader(cfg, where).num('rms_norm_eps', 1e-6), ropeScaling: ropeConfig(cfg, where), qkNorm };
+}
+
+/** The MLP of layer `l` on normalized input h. */
+export type LayerMlp = (l: number, h: Tensor) => Tensor;
+
+export class GqaDecoder implements CausalLM {
+  readonly info: ModelInfo;
+  private readonly rope: RopeTable;
+
+  constructor(readonly ops: Ops, private readonly w: ModelWeights, private readonly c: GqaConfig, arch: string, modelType: string, private readonly mlp: LayerMlp) {
+    this.info = { arch, modelType, vocabSize: c.vocab, numLayers: c.layers, maxContext: c.maxContext };
+    const f = ropeFrequencies(c.ropeScaling, c.headDim);
+    this.rope = ops.prepareRope({ invFreq: f.invFreq, scale: f.attentionScaling, interleaved: false });
+  }
+
+  newCache(): KvCache {
+    return new KvCache(this.ops, 'kv', this.c.layers, 2 * this.c.kvHeads * this.c.headDim);
+  }
+
+  forward(ids: readonly number[], cache: KvCache, opts: ForwardOptions = {}): Tensor {
+    const { ops, w, c } = this;
+    let x = ops.embedding(w.get('model.embed_tokens.weight'), ops.ids(ids));
+    for (let l = 0; l < c.layers; l++) {
+      const L = `model.layers.${l}`;
+      x = ops.add(x, this.attention(l, `${L}.self_attn`, ops.rmsNorm(x, w.get(`${L}.input_layernorm.weight`), c.eps), cache));
+      x = ops.add(x, this.mlp(l, ops.rmsNorm(x, w.get(`${L}.post_attention_layernorm.weight`), c.eps)));
+    }
+    return lmHead(ops, w, '', x, c.eps, opts.allLogits ?? false);
+  }
+
+  private attention(l: number, A: string, h: Tensor, cache: KvCache): Tensor {
+    const { ops, w, c } = this;
+    const T = ops.shape(h)[0]!;
+    const offset = cache.length;
+    const project = (name: string, heads: number) => ops.reshape(ops.linear(h, w.get(`${A}.${name}.weight`), w.opt(`${A}.${name}.bias`)), [T, heads, c.headDim]);
+    let q = project('q_proj', c.heads);
+    let k = project('k_proj', c.kvHeads);
+    const v = project('v_proj', c.kvHeads);
+    if (c.qkNorm) {
+      q = ops.rmsNorm(q, w.get(`${A}.q_norm.weight`), c.eps);
+      k = ops.rmsNorm(k, w.get(`${A}.k_norm.weight`), c.eps);
+    }
+    q = ops.rope(q, this.rope, offset);
+    k = ops.rope(k, this.rope, offset);
+    const [keys, values] = cache.update(l, [k, v]) as [Tensor, Tensor];
+    const out = ops.attention(q, keys, values, c.headDim ** -0.5);
+    return ops.linear(ops.reshape(out, [T, c.heads * c.headDim]), w.get(`${A}.o_proj.weight`), w.opt(`${A}.o_proj.bias`));
+  }
+}
+
+export function buildLlama(ops: Ops, w: ModelWeights, cfg: JsonObject, modelType: string): CausalLM {
+  return new GqaDecoder(ops, w, gqaConfig(cfg, false), 'llama', modelType, (l, h) => swigluMlp(ops, w, `model.layers.${l}.mlp`, h));
 }

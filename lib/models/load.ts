@@ -4,8 +4,11 @@ import type { Ops } from '../backend/ops.js';
 import { Checkpoint, type JsonObject } from '../io/checkpoint.js';
 import { MlxkError } from '../io/errors.js';
 import { DeepseekV3Model, deepseekV3Config } from './deepseek_v3.js';
+import { buildLlama } from './llama.js';
 import { loadWeights } from './loadWeights.js';
 import type { CausalLM, ModelWeights } from './model.js';
+import { buildQwen3 } from './qwen3.js';
+import { buildQwen3Moe } from './qwen3_moe.js';
 import { tensorTable } from './registry.js';
 
 type Builder = (ops: Ops, w: ModelWeights, cfg: JsonObject, modelType: string) => CausalLM;
@@ -14,6 +17,10 @@ const BUILDERS: Record<string, Builder> = {
   deepseek_v3: (ops, w, cfg, type) => new DeepseekV3Model(ops, w, deepseekV3Config(cfg), type),
   kimi_k2: (ops, w, cfg, type) => new DeepseekV3Model(ops, w, deepseekV3Config(cfg), type),
   kimi_k25: (ops, w, cfg, type) => new DeepseekV3Model(ops, w, deepseekV3Config(cfg.text_config as JsonObject, 'config.json text_config'), type, 'language_model.'),
+  llama: buildLlama,
+  mistral: buildLlama,
+  qwen3: buildQwen3,
+  qwen3_moe: buildQwen3Moe,
 };
 
 export interface LoadedModel {

@@ -1,16 +1,27 @@
 // Weights of the mlx backend and the matrix products over them. Compute is
 // float32 (node-mlx's CPU matmul accepts nothing else): dense weights are cast once
 // at load, scales and biases of quantized weights too.
+//
+// Quantized products on CPU (measured in benchmarks/mlx-linear.mjs): the quantized
+// matmul kernel is a per-row loop, ~2× a float32 GEMV for one row but ~25× slower than
+// BLAS at 300 rows, while dequantizing a matrix costs about as much as 50 kernel rows.
+// So a few rows (decode) go through the kernel and more rows (prefill, busy experts)
+// through dequantize + BLAS. Codes of bit widths the kernel lacks (3, 5, 6, 7) are
+// repacked once at load into 8-bit codes with the same scales and biases — exact, since
+// every such code fits in 8 bits — so they take the same fast paths.
 import type { core } from '@frost-beta/mlx';
 import { MlxkError } from '../../io/errors.js';
-import { dequantizeAny, kernelSupports } from './affine.js';
+import { dequantizeAny, KERNEL_GROUP_SIZES, kernelSupports, unpackCodes } from './affine.js';
+
+/** Rows of x from which dequantize + BLAS beats the quantized-matmul kernel. */
+export const DEQUANTIZE_FROM_ROWS = 8;
 
 type Mx = typeof core;
 type MxArray = core.array;
 
 export type MlxWeight =
   | { kind: 'dense'; w: MxArray; shape: number[] }
-  | { kind: 'affine'; w: MxArray; scales: MxArray; biases: MxArray; bits: number; groupSize: number; shape: number[] };
+  | { kind: 'affine'; w: MxArray; scales: MxArray; biases: MxArray; bits: number; groupSize: number; shape: number[]; storedBits: number };
 
 export function denseWeight(mx: Mx, t: MxArray): MlxWeight {
   return { kind: 'dense', w: t.dtype === mx.float32 ? t : t.astype(mx.float32), shape: t.shape };
@@ -27,7 +38,17 @@ export function affineWeight(mx: Mx, w: MxArray, scales: MxArray, biases: MxArra
     if (t.shape.join(',') !== [...shape.slice(0, -1), cols / groupSize].join(',')) throw new MlxkError(`${where}: ${name} are [${t.shape}], expected [${[...shape.slice(0, -1), cols / groupSize]}]`);
   }
   const f32 = (t: MxArray) => (t.dtype === mx.float32 ? t : t.astype(mx.float32));
-  return { kind: 'affine', w, scales: f32(scales), biases: f32(biases), bits, groupSize, shape };
+  const repack = !kernelSupports(bits, groupSize) && KERNEL_GROUP_SIZES.has(groupSize);
+  return { kind: 'affine', w: repack ? repackTo8Bits(mx, w, cols, bits) : w, scales: f32(scales), biases: f32(biases), bits: repack ? 8 : bits, groupSize, shape, storedBits: bits };
+}
+
+/** The same codes, four 8-bit codes per uint32 word (LSB first, as MLX packs 8-bit). */
+function repackTo8Bits(mx: Mx, words: MxArray, cols: number, bits: number): MxArray {
+  const lead = words.shape.slice(0, -1);
+  const rows = lead.reduce((a, b) => a * b, 1);
+  const codes = unpackCodes(mx, words.reshape([rows, words.shape[words.shape.length - 1]!]), cols, bits).reshape([rows, cols / 4, 4]);
+  const packed = mx.sum(mx.leftShift(codes, mx.array([0, 8, 16, 24], mx.uint32)), -1);
+  return packed.reshape([...lead, cols / 4]);
 }
 
 /** The float32 values of a weight (dequantized when quantized). */
@@ -47,7 +68,8 @@ export function subWeight(w: MlxWeight, i: number): MlxWeight {
 
 /** x [..., in] · Wᵀ for a 2-D weight W [out, in]. */
 export function matmulT(mx: Mx, x: MxArray, w: MlxWeight): MxArray {
-  if (w.kind === 'affine' && kernelSupports(w.bits, w.groupSize)) return mx.quantizedMatmul(x, w.w, w.scales, w.biases, true, w.groupSize, w.bits);
+  const rows = x.size / x.shape[x.shape.length - 1]!;
+  if (w.kind === 'affine' && kernelSupports(w.bits, w.groupSize) && rows < DEQUANTIZE_FROM_ROWS) return mx.quantizedMatmul(x, w.w, w.scales, w.biases, true, w.groupSize, w.bits);
   return mx.matmul(x, dequantized(mx, w).T);
 }
 

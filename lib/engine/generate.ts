@@ -1,0 +1,154 @@
+// The decode loop: prefill the prompt, then sample, stream and feed tokens until a
+// stop token, a stop string, max tokens, the end of the context or an abort. Built
+// from Sequence steps and a Sampler, so it works on any backend.
+import { MlxkError } from '../io/errors.js';
+import { Sampler, type SamplingOptions } from './sampler.js';
+import type { Sequence } from './sequence.js';
+import { StopStrings } from './stop.js';
+
+/** Turns token ids into text incrementally (never splitting a UTF-8 character). */
+export interface TokenDecoder {
+  push(id: number): string;
+  flush(): string;
+}
+
+export interface GenerateOptions extends SamplingOptions {
+  /** Most tokens to generate. Default 256. */
+  maxTokens?: number;
+  /** Ids that end generation (EOS, end-of-turn); they are not part of the output. */
+  stopTokens?: readonly number[];
+  /** Strings that end generation; the text stops before them. Needs `decoder`. */
+  stopStrings?: readonly string[];
+  /** Detokenizer for `text`; without one, only ids are produced. */
+  decoder?: TokenDecoder;
+  prefillChunk?: number;
+  signal?: AbortSignal;
+}
+
+export interface TokenEvent {
+  /** The sampled token; null for the last event, which only releases held-back text. */
+  id: number | null;
+  /** Text that became final with it (may be empty: a partial character or held for a stop string). */
+  text: string;
+  /** 0-based index among generated tokens. */
+  index: number;
+}
+
+export type FinishReason = 'stop' | 'length' | 'abort';
+
+export interface GenerationStats {
+  promptTokens: number;
+  generatedTokens: number;
+  /** Prompt tokens / (seconds from the start to the first sampled token). */
+  promptTokensPerSecond: number;
+  /** Tokens after the first / seconds after the first (0 with fewer than two tokens). */
+  generationTokensPerSecond: number;
+  timeToFirstTokenSeconds: number;
+  totalSeconds: number;
+  /** Largest resident set size of the process seen during the request. */
+  peakRssBytes: number;
+  /** float32 bytes held by this request's cache at the end. */
+  cacheBytes: number;
+}
+
+export interface GenerationResult {
+  promptIds: number[];
+  /** Generated ids (a stop token excluded). */
+  ids: number[];
+  text: string;
+  finishReason: FinishReason;
+  /** What stopped it: a stop token id or stop string. */
+  stoppedBy: { token: number } | { string: string } | null;
+  seed: number;
+  stats: GenerationStats;
+}
+
+const nextTick = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * Streams generated tokens; the generator's return value is the result. Breaking out of
+ * the loop stops generation after the current step.
+ */
+export async function* generateStream(seq: Sequence, promptIds: readonly number[], opts: GenerateOptions = {}): AsyncGenerator<TokenEvent, GenerationResult> {
+  const maxTokens = opts.maxTokens ?? 256;
+  if (!Number.isInteger(maxTokens) || maxTokens < 0) throw new MlxkError(`max tokens must be a non-negative integer, got ${maxTokens}`);
+  if (opts.stopStrings?.length && !opts.decoder) throw new MlxkError('stop strings need a tokenizer to turn tokens into text');
+  const sampler = new Sampler(opts);
+  const stopTokens = new Set(opts.stopTokens ?? []);
+  const stops = new StopStrings(opts.stopStrings ?? []);
+  const started = performance.now();
+  let peakRss = process.memoryUsage.rss();
+  const sampleRss = () => (peakRss = Math.max(peakRss, process.memoryUsage.rss()));
+
+  const ids: number[] = [];
+  let text = '';
+  let finishReason: FinishReason = 'length';
+  let stoppedBy: GenerationResult['stoppedBy'] = null;
+  let firstAt = 0;
+  let logits = maxTokens > 0 ? seq.prefill(promptIds, opts.prefillChunk) : null;
+  sampleRss();
+  while (logits && ids.length < maxTokens) {
+    if (opts.signal?.aborted) {
+      finishReason = 'abort';
+      break;
+    }
+    const id = sampler.sample(logits, seq.tokens);
+    if (ids.length === 0) firstAt = performance.now();
+    if (stopTokens.has(id)) {
+      finishReason = 'stop';
+      stoppedBy = { token: id };
+      break;
+    }
+    ids.push(id);
+    const r = stops.push(opts.decoder ? opts.decoder.push(id) : '');
+    text += r.text;
+    yield { id, text: r.text, index: ids.length - 1 };
+    if (r.stopped !== null) {
+      finishReason = 'stop';
+      stoppedBy = { string: r.stopped };
+      break;
+    }
+    if (ids.length >= maxTokens || seq.remaining < 1) break;
+    logits = seq.decode(id);
+    sampleRss();
+    await nextTick();
+  }
+  if (stoppedBy === null) {
+    const tail = stops.push(opts.decoder ? opts.decoder.flush() : '').text + stops.flush();
+    if (tail) {
+      text += tail;
+      yield { id: null, text: tail, index: ids.length };
+    }
+  }
+  const ended = performance.now();
+  const promptSeconds = ((firstAt || ended) - started) / 1000;
+  const afterFirst = firstAt ? (ended - firstAt) / 1000 : 0;
+  return {
+    promptIds: [...promptIds],
+    ids,
+    text,
+    finishReason,
+    stoppedBy,
+    seed: sampler.seed,
+    stats: {
+      promptTokens: promptIds.length,
+      generatedTokens: ids.length,
+      promptTokensPerSecond: promptSeconds > 0 ? promptIds.length / promptSeconds : 0,
+      generationTokensPerSecond: ids.length > 1 && afterFirst > 0 ? (ids.length - 1) / afterFirst : 0,
+      timeToFirstTokenSeconds: firstAt ? (firstAt - started) / 1000 : 0,
+      totalSeconds: (ended - started) / 1000,
+      peakRssBytes: peakRss,
+      cacheBytes: seq.cache.bytes,
+    },
+  };
+}
+
+/** Runs generation to the end, calling `onToken` for each streamed event. */
+export async function generate(seq: Sequence, promptIds: readonly number[], opts: GenerateOptions = {}, onToken?: (e: TokenEvent) => void): Promise<GenerationResult> {
+  const it = generateStream(seq, promptIds, opts);
+  for (;;) {
+    const r = await it.next();
+    if (r.done) return r.value;
+    onToken?.(r.value);
+  }
+}

@@ -1,0 +1,159 @@
+// Next-token sampling from float32 logits on the host. Order: repetition penalty on
+// the logits (transformers' RepetitionPenaltyLogitsProcessor: positive logits divided,
+// negative multiplied, over the recent tokens), temperature (0 = greedy argmax), then
+// top-k, top-p and min-p on the probabilities, then one draw from a seeded generator,
+// so a seed reproduces a run exactly.
+import { MlxkError } from '../io/errors.js';
+
+export interface SamplingOptions {
+  /** 0 = greedy. Default 1. */
+  temperature?: number;
+  /** Keep the smallest set of most likely tokens whose mass reaches top_p. 1 = off. */
+  topP?: number;
+  /** Keep the k most likely tokens. 0 = off. */
+  topK?: number;
+  /** Drop tokens less likely than min_p × the most likely one. 0 = off. */
+  minP?: number;
+  /** > 1 discourages repeating recent tokens. 1 = off. */
+  repetitionPenalty?: number;
+  /** How many recent tokens the penalty looks at. Default 64. */
+  repetitionContext?: number;
+  /** Seed for the draws; a random one when absent. */
+  seed?: number;
+}
+
+/** mulberry32: a small, fast 32-bit generator; enough for drawing tokens. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function check(name: string, v: number, ok: boolean, expected: string): void {
+  if (!Number.isFinite(v) || !ok) throw new MlxkError(`${name} must be ${expected}, got ${v}`);
+}
+
+export function validateSampling(o: SamplingOptions): void {
+  if (o.temperature !== undefined) check('temperature', o.temperature, o.temperature >= 0, '≥ 0');
+  if (o.topP !== undefined) check('top_p', o.topP, o.topP > 0 && o.topP <= 1, 'in (0, 1]');
+  if (o.topK !== undefined) check('top_k', o.topK, Number.isInteger(o.topK) && o.topK >= 0, 'a non-negative integer');
+  if (o.minP !== undefined) check('min_p', o.minP, o.minP >= 0 && o.minP <= 1, 'in [0, 1]');
+  if (o.repetitionPenalty !== undefined) check('repetition_penalty', o.repetitionPenalty, o.repetitionPenalty > 0, '> 0');
+  if (o.repetitionContext !== undefined) check('repetition context', o.repetitionContext, Number.isInteger(o.repetitionContext) && o.repetitionContext >= 0, 'a non-negative integer');
+  if (o.seed !== undefined) check('seed', o.seed, Number.isInteger(o.seed), 'an integer');
+}
+
+function argmax(v: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < v.length; i++) if (v[i]! > v[best]!) best = i;
+  return best;
+}
+
+export class Sampler {
+  readonly seed: number;
+  private readonly random: () => number;
+
+  constructor(private readonly o: SamplingOptions = {}) {
+    validateSampling(o);
+    this.seed = o.seed ?? Math.floor(Math.random() * 2 ** 32);
+    this.random = seededRandom(this.seed);
+  }
+
+  get greedy(): boolean {
+    return (this.o.temperature ?? 1) === 0;
+  }
+
+  /** Logits after the repetition penalty over the last `repetitionContext` tokens of history. */
+  penalized(logits: Float32Array, history: readonly number[]): Float32Array {
+    const penalty = this.o.repetitionPenalty ?? 1;
+    if (penalty === 1 || history.length === 0) return logits;
+    const out = Float32Array.from(logits);
+    const recent = new Set(history.slice(-(this.o.repetitionContext ?? 64)));
+    for (const id of recent) if (id >= 0 && id < out.length) out[id] = out[id]! > 0 ? out[id]! / penalty : out[id]! * penalty;
+    return out;
+  }
+
+  /**
+   * The distribution a draw is made from (probabilities summing to 1, zeros for filtered
+   * tokens). Not defined for greedy sampling.
+   */
+  distribution(logits: Float32Array, history: readonly number[] = []): Float64Array {
+    const z = this.penalized(logits, history);
+    const temperature = this.o.temperature ?? 1;
+    if (temperature === 0) throw new Error('greedy sampling has no distribution');
+    const n = z.length;
+    const max = z[argmax(z)]!;
+    const p = new Float64Array(n);
+    let total = 0;
+    for (let i = 0; i < n; i++) total += p[i] = Math.exp((z[i]! - max) / temperature);
+    for (let i = 0; i < n; i++) p[i]! /= total;
+    const topK = this.o.topK ?? 0;
+    if (topK > 0 && topK < n) keepSet(p, rankedPrefix(p, (ranked) => ranked.length >= topK, topK));
+    const topP = this.o.topP ?? 1;
+    if (topP < 1) {
+      const mass = p.reduce((a, b) => a + b, 0);
+      keepSet(p, rankedPrefix(p, (_ranked, sum) => sum >= topP * mass));
+    }
+    const minP = this.o.minP ?? 0;
+    if (minP > 0) {
+      const cut = minP * p[argmax(p)]!;
+      for (let i = 0; i < n; i++) if (p[i]! < cut) p[i] = 0;
+    }
+    const kept = p.reduce((a, b) => a + b, 0);
+    for (let i = 0; i < n; i++) p[i]! /= kept;
+    return p;
+  }
+
+  sample(logits: Float32Array, history: readonly number[] = []): number {
+    if (this.greedy) return argmax(this.penalized(logits, history));
+    const p = this.distribution(logits, history);
+    const u = this.random();
+    let acc = 0;
+    let last = 0;
+    for (let i = 0; i < p.length; i++) {
+      if (p[i] === 0) continue;
+      acc += p[i]!;
+      last = i;
+      if (u < acc) return i;
+    }
+    return last;
+  }
+}
+
+/**
+ * The shortest prefix of tokens by decreasing probability (ties: lower id first) for
+ * which `enough(prefix, its mass)` holds. Only tokens above a falling threshold are
+ * sorted, so a peaked distribution over a large vocabulary costs little.
+ */
+function rankedPrefix(p: Float64Array, enough: (ranked: number[], sum: number) => boolean, atLeast = 1): number[] {
+  let threshold = p[argmax(p)]! / 2;
+  for (;;) {
+    const cand: number[] = [];
+    for (let i = 0; i < p.length; i++) if (p[i]! >= threshold && p[i]! > 0) cand.push(i);
+    const complete = threshold === 0 || cand.length >= p.length;
+    const candMass = cand.reduce((a, i) => a + p[i]!, 0);
+    if (complete || (cand.length >= atLeast && enough(cand, candMass))) {
+      cand.sort((a, b) => p[b]! - p[a]! || a - b);
+      const out: number[] = [];
+      let sum = 0;
+      for (const i of cand) {
+        out.push(i);
+        sum += p[i]!;
+        if (enough(out, sum)) break;
+      }
+      return out;
+    }
+    threshold = threshold > 1e-300 ? threshold / 16 : 0;
+  }
+}
+
+function keepSet(p: Float64Array, keep: number[]): void {
+  const mask = new Uint8Array(p.length);
+  for (const i of keep) mask[i] = 1;
+  for (let i = 0; i < p.length; i++) if (!mask[i]) p[i] = 0;
+}

@@ -1,0 +1,74 @@
+// One request's state on a model: the tokens in its cache, advanced by explicit steps
+// (prefill a run of tokens, decode one) that each return the next-token logits. A
+// server keeps one per request and may interleave their steps, fork them (prefix reuse)
+// or trim them back; nothing here decides what to sample.
+import { MlxkError } from '../io/errors.js';
+import type { CausalLM } from '../models/model.js';
+import type { KvCache } from './kvCache.js';
+
+export const DEFAULT_PREFILL_CHUNK = 512;
+
+export class Sequence {
+  private readonly ids: number[];
+
+  constructor(readonly model: CausalLM, readonly cache: KvCache = model.newCache(), tokens: readonly number[] = []) {
+    if (tokens.length !== cache.length) throw new Error(`a cache of ${cache.length} tokens needs those ${cache.length} token ids, got ${tokens.length}`);
+    this.ids = [...tokens];
+  }
+
+  /** Tokens processed so far (prompt and generated). */
+  get tokens(): readonly number[] {
+    return this.ids;
+  }
+
+  get length(): number {
+    return this.ids.length;
+  }
+
+  /** Runs `ids` through the model in chunks and returns the logits after the last one. */
+  prefill(ids: readonly number[], chunkSize = DEFAULT_PREFILL_CHUNK): Float32Array {
+    if (ids.length === 0) throw new MlxkError('the prompt is empty (no tokens to run)');
+    this.checkRoom(ids.length);
+    const { ops } = this.model;
+    for (let start = 0; start < ids.length; start += chunkSize) {
+      const chunk = ids.slice(start, start + chunkSize);
+      const logits = this.model.forward(chunk, this.cache);
+      ops.evaluate(logits, ...this.cache.tensors());
+      this.ids.push(...chunk);
+      if (start + chunkSize >= ids.length) return ops.read(logits);
+    }
+    throw new Error('unreachable');
+  }
+
+  /** Feeds one token and returns the logits for the next. */
+  decode(id: number): Float32Array {
+    this.checkRoom(1);
+    const logits = this.model.forward([id], this.cache);
+    this.model.ops.evaluate(logits, ...this.cache.tensors());
+    this.ids.push(id);
+    return this.model.ops.read(logits);
+  }
+
+  /** Room left in the model's context. */
+  get remaining(): number {
+    return this.model.info.maxContext - this.ids.length;
+  }
+
+  /** Keeps the first n tokens (for reusing a shared prefix). */
+  trim(n: number): void {
+    this.cache.trim(n);
+    this.ids.length = n;
+  }
+
+  /** An independent copy sharing the cached prefix. */
+  fork(): Sequence {
+    return new Sequence(this.model, this.cache.copy(), this.ids);
+  }
+
+  private checkRoom(n: number): void {
+    const max = this.model.info.maxContext;
+    if (this.ids.length + n > max) {
+      throw new MlxkError(`${this.ids.length + n} tokens do not fit the model's context of ${max} (max_position_embeddings)`, this.ids.length === 0 ? 'shorten the prompt' : undefined);
+    }
+  }
+}
