@@ -8,7 +8,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Template } from '@huggingface/jinja';
 import { CheckpointError, MlxkError } from '../io/errors.js';
-import { isObject, type Spec } from './spec.js';
+import { isObject, specialTokenText, type Spec } from './spec.js';
 import type { ChatMessage, ChatTemplateOptions } from './types.js';
 
 const SPECIAL_TOKEN_KEYS = ['bos_token', 'eos_token', 'unk_token', 'sep_token', 'pad_token', 'cls_token', 'mask_token'];
@@ -24,13 +24,6 @@ function parse(text: string, where: string): NamedTemplate {
   } catch (e) {
     throw new CheckpointError(where, `chat template does not parse (${(e as Error).message})`);
   }
-}
-
-/** A special token entry of tokenizer_config.json: "text", {"content": "text"} or null. */
-export function specialTokenText(value: unknown): string | undefined {
-  if (typeof value === 'string') return value;
-  if (isObject(value) && typeof value.content === 'string') return value.content;
-  return undefined;
 }
 
 /** Plain JSON data, as the template would see it in Python (undefined keys dropped). */

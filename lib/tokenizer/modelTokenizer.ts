@@ -1,7 +1,7 @@
 // A model's Tokenizer: its codec (tiktoken or tokenizer.json BPE) plus what the model
 // directory says about BOS/EOS and the chat template.
-import { ChatTemplate } from './chatTemplate.js';
 import { MlxkError } from '../io/errors.js';
+import type { ChatTemplate } from './chatTemplate.js';
 import type { ChatMessage, ChatTemplateOptions, DecodeOptions, EncodeOptions, RenderedChat, TokenCodec, Tokenizer } from './types.js';
 
 export class ModelTokenizer implements Tokenizer {

@@ -1,4 +1,4 @@
-// Typed field access for tokenizer.json objects, with errors that name the field.
+// Typed access to tokenizer.json / tokenizer_config.json values, with errors that name the field.
 import { MlxkError } from '../io/errors.js';
 
 export type Spec = Record<string, unknown>;
@@ -19,4 +19,11 @@ export function field<T>(spec: Spec, name: string, where: string, check: (v: unk
 export function optionalField<T>(spec: Spec, name: string, where: string, check: (v: unknown) => v is T, expected: string, fallback: T): T {
   const v = spec[name];
   return v === undefined || v === null ? fallback : field(spec, name, where, check, expected);
+}
+
+/** A special token entry of tokenizer_config.json: "text", {"content": "text"} or null. */
+export function specialTokenText(value: unknown): string | undefined {
+  if (typeof value === 'string') return value;
+  if (isObject(value) && typeof value.content === 'string') return value.content;
+  return undefined;
 }

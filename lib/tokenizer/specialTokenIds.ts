@@ -2,8 +2,7 @@
 // mlx-lm does: generation_config.json eos_token_id (int or list), config.json eos_token_id,
 // and tokenizer_config.json eos_token (tiny-kimi and Kimi chat turns end with <|im_end|>).
 import { CheckpointError } from '../io/errors.js';
-import { specialTokenText } from './chatTemplate.js';
-import type { Spec } from './spec.js';
+import { specialTokenText, type Spec } from './spec.js';
 import type { TokenCodec } from './types.js';
 
 export interface ModelFile {
