@@ -21,7 +21,7 @@ export interface Qwen3MoeDims {
 export function qwen3MoeDims(cfg: JsonObject, where = 'config.json'): Qwen3MoeDims {
   const c = new ConfigReader(cfg, where);
   return {
-    // Hub configs say num_experts; transformers 5 writes num_local_experts.
+    // transformers 5 writes num_local_experts; hub configs say num_experts.
     experts: c.has('num_experts') ? c.int('num_experts') : c.int('num_local_experts'),
     moeIntermediate: c.int('moe_intermediate_size'),
     sparseStep: c.int('decoder_sparse_step', 1),

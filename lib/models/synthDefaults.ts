@@ -21,6 +21,14 @@ const llama: JsonObject = {
 const DEFAULTS: Record<string, JsonObject> = {
   deepseek_v3: deepseek,
   kimi_k2: { ...deepseek, model_type: 'kimi_k2' },
+  kimi_k25: {
+    architectures: ['KimiK25ForConditionalGeneration'], model_type: 'kimi_k25', torch_dtype: 'bfloat16',
+    text_config: { ...deepseek, model_type: 'kimi_k2' },
+    vision_config: {
+      patch_size: 14, init_pos_emb_height: 8, init_pos_emb_width: 8, init_pos_emb_time: 4, merge_kernel_size: [2, 2],
+      vt_hidden_size: 64, vt_intermediate_size: 128, vt_num_attention_heads: 4, vt_num_hidden_layers: 2, text_hidden_size: 256,
+    },
+  },
   llama,
   mistral: { ...llama, architectures: ['MistralForCausalLM'], model_type: 'mistral' },
   qwen3: { ...llama, architectures: ['Qwen3ForCausalLM'], model_type: 'qwen3', rope_theta: 1000000.0, tie_word_embeddings: true },

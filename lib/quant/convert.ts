@@ -6,7 +6,7 @@
 // last, so a directory with one is complete. The source is only ever read.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, statfsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { Checkpoint } from '../io/checkpoint.js';
 import { DTYPE_BYTES, encodeFloats, roundingFor } from '../io/dtype.js';
 import { MlxkError } from '../io/errors.js';
@@ -264,7 +264,7 @@ export async function convert(opts: ConvertOptions): Promise<ConvertReport> {
 
     writeIndex(dst, shards, plan.params);
     copyModelFiles(src, dst);
-    writeModelCard(dst, { source: src, preset: opts.preset.name, bitsPerWeight: (plan.bytes * 8) / plan.params, params: plan.params, bytes: plan.bytes });
+    writeModelCard(dst, { source: basename(src), preset: opts.preset.name, bitsPerWeight: (plan.bytes * 8) / plan.params, params: plan.params, bytes: plan.bytes });
     writeConfig(dst, outputConfig(ckpt.config, plan.quantizationConfig));
     verifyOutput(dst, plan);
     rmSync(join(dst, STATE_FILE), { force: true });

@@ -64,7 +64,7 @@ export function writeModelCard(dst: string, info: { source: string; preset: stri
     `Converted to MLX format by mlxk from \`${info.source}\` with preset \`${info.preset}\`.`,
     '',
     `- parameters: ${info.params.toLocaleString('en-US')}`,
-    `- size: ${(info.bytes / 1e9).toFixed(2)} GB of tensors`,
+    `- size: ${info.bytes >= 1e9 ? `${(info.bytes / 1e9).toFixed(2)} GB` : `${(info.bytes / 1e6).toFixed(1)} MB`} of tensors`,
     `- bits per weight: ${info.bitsPerWeight.toFixed(3)}`,
     '',
     'Loads in mlx-lm, LM Studio and mlxk.',
