@@ -1,6 +1,8 @@
 // `mlxk <verb>`: one file per verb under lib/cli/, registered here.
 import { Command } from 'commander';
+import { registerChat } from './chat.js';
 import { reportError } from './errors.js';
+import { registerGenerate } from './generate.js';
 import { registerInspect } from './inspect.js';
 import { registerPlan } from './plan.js';
 import { registerQuantize } from './quantize.js';
@@ -15,6 +17,8 @@ export function buildProgram(): Command {
   registerQuantize(program);
   registerInspect(program);
   registerSynth(program);
+  registerGenerate(program);
+  registerChat(program);
   return program;
 }
 

@@ -37,7 +37,10 @@ export interface TokenEvent {
 export type FinishReason = 'stop' | 'length' | 'abort';
 
 export interface GenerationStats {
+  /** Prompt tokens run through the model for this request. */
   promptTokens: number;
+  /** Prompt tokens already in the sequence's cache (reused, not recomputed). */
+  cachedTokens: number;
   generatedTokens: number;
   /** Prompt tokens / (seconds from the start to the first sampled token). */
   promptTokensPerSecond: number;
@@ -52,6 +55,7 @@ export interface GenerationStats {
 }
 
 export interface GenerationResult {
+  /** The whole prompt: cached tokens, then the ones run for this request. */
   promptIds: number[];
   /** Generated ids (a stop token excluded). */
   ids: number[];
@@ -66,8 +70,9 @@ export interface GenerationResult {
 const nextTick = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
- * Streams generated tokens; the generator's return value is the result. Breaking out of
- * the loop stops generation after the current step.
+ * Runs `promptIds` after the tokens already in `seq`, then streams generated tokens; the
+ * generator's return value is the result. Breaking out of the loop stops generation
+ * after the current step.
  */
 export async function* generateStream(seq: Sequence, promptIds: readonly number[], opts: GenerateOptions = {}): AsyncGenerator<TokenEvent, GenerationResult> {
   const maxTokens = opts.maxTokens ?? 256;
@@ -76,6 +81,7 @@ export async function* generateStream(seq: Sequence, promptIds: readonly number[
   const sampler = new Sampler(opts);
   const stopTokens = new Set(opts.stopTokens ?? []);
   const stops = new StopStrings(opts.stopStrings ?? []);
+  const cached = [...seq.tokens];
   const started = performance.now();
   let peakRss = process.memoryUsage.rss();
   const sampleRss = () => (peakRss = Math.max(peakRss, process.memoryUsage.rss()));
@@ -124,7 +130,7 @@ export async function* generateStream(seq: Sequence, promptIds: readonly number[
   const promptSeconds = ((firstAt || ended) - started) / 1000;
   const afterFirst = firstAt ? (ended - firstAt) / 1000 : 0;
   return {
-    promptIds: [...promptIds],
+    promptIds: [...cached, ...promptIds],
     ids,
     text,
     finishReason,
@@ -132,6 +138,7 @@ export async function* generateStream(seq: Sequence, promptIds: readonly number[
     seed: sampler.seed,
     stats: {
       promptTokens: promptIds.length,
+      cachedTokens: cached.length,
       generatedTokens: ids.length,
       promptTokensPerSecond: promptSeconds > 0 ? promptIds.length / promptSeconds : 0,
       generationTokensPerSecond: ids.length > 1 && afterFirst > 0 ? (ids.length - 1) / afterFirst : 0,
