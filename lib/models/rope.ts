@@ -50,14 +50,17 @@ export interface RopeFrequencies {
 }
 
 export function ropeFrequencies(rc: RopeConfig, dims: number): RopeFrequencies {
-  const base = Array.from({ length: dims / 2 }, (_, i) => 1 / rc.theta ** ((2 * i) / dims));
-  const f32 = (xs: number[]) => xs.map(Math.fround);
+  // transformers computes these in float32 tensors; each step is rounded like it.
+  const f = Math.fround;
+  const power = Array.from({ length: dims / 2 }, (_, i) => f(rc.theta ** f((2 * i) / dims)));
+  const base = power.map((p) => f(1 / p));
+  const f32 = (xs: number[]) => xs.map(f);
   switch (rc.type) {
     case 'default':
       return { invFreq: f32(base), attentionScaling: 1 };
     case 'linear': {
       const factor = num(rc, 'factor');
-      return { invFreq: f32(base.map((f) => f / factor)), attentionScaling: 1 };
+      return { invFreq: f32(base.map((b) => b / factor)), attentionScaling: 1 };
     }
     case 'llama3': {
       const factor = num(rc, 'factor');
@@ -66,12 +69,12 @@ export function ropeFrequencies(rc: RopeConfig, dims: number): RopeFrequencies {
       const old = num(rc, 'original_max_position_embeddings');
       const lowWavelen = old / low;
       const highWavelen = old / high;
-      const inv = base.map((f) => {
-        const wavelen = (2 * Math.PI) / f;
-        if (wavelen < highWavelen) return f;
-        if (wavelen > lowWavelen) return f / factor;
-        const smooth = (old / wavelen - low) / (high - low);
-        return (1 - smooth) * (f / factor) + smooth * f;
+      const inv = base.map((b) => {
+        const wavelen = f(f(2 * Math.PI) / b);
+        if (wavelen < highWavelen) return b;
+        if (wavelen > lowWavelen) return f(b / factor);
+        const smooth = f(f(f(old / wavelen) - low) / (high - low));
+        return f(f(f(f(1 - smooth) * b) / factor) + f(smooth * b));
       });
       return { invFreq: f32(inv), attentionScaling: 1 };
     }
@@ -91,10 +94,11 @@ export function ropeFrequencies(rc: RopeConfig, dims: number): RopeFrequencies {
       low = Math.max(low, 0);
       high = Math.min(high, dims - 1);
       if (low === high) high += 0.001;
-      const inv = base.map((f, i) => {
-        const ramp = Math.min(1, Math.max(0, (i - low) / (high - low)));
-        const extrapolation = 1 - ramp;
-        return (f / factor) * (1 - extrapolation) + f * extrapolation;
+      const inv = base.map((extrap, i) => {
+        const interp = f(1 / f(factor * power[i]!));
+        const ramp = f(Math.min(1, Math.max(0, (i - low) / (high - low))));
+        const extrapolation = f(1 - ramp);
+        return f(f(interp * f(1 - extrapolation)) + f(extrap * extrapolation));
       });
       const explicit = rc.params.attention_factor;
       const mscale = num(rc, 'mscale', 0);

@@ -1,0 +1,266 @@
+// The mlx backend's ops against float64 references computed here, with quantized
+// weights made and dequantized by lib/quant/affine.ts (itself tested bit-exact against
+// mx.quantize), for every bit width, group size and both product paths.
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { MlxOps } from '../../lib/backend/mlx/ops.js';
+import { DEQUANTIZE_FROM_ROWS } from '../../lib/backend/mlx/weights.js';
+import type { Tensor, Weight } from '../../lib/backend/ops.js';
+import { writeSafetensors } from '../../lib/io/safetensorsWriter.js';
+import { dequantize, quantizeRtn, SUPPORTED_BITS } from '../../lib/quant/affine.js';
+import { normal, rng, runSeed, tmpDir } from '../helpers.js';
+
+const seed = runSeed();
+console.log(`mlxOps seed ${seed} (MLXK_SEED=${seed} reproduces)`);
+const next = rng(seed);
+const ops = new MlxOps();
+const dir = tmpDir();
+let fileNo = 0;
+
+const bytes = (a: Float32Array | Uint32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+
+/** A quantized weight [...lead, rows, cols] written to a file and loaded back, plus its dequantized values. */
+function quantized(lead: number[], rows: number, cols: number, bits: number, gs: number): { w: Weight; deq: Float32Array } {
+  const n = lead.reduce((a, b) => a * b, 1) * rows;
+  const values = normal(n * cols, 0.5, next);
+  const q = quantizeRtn(values, n, cols, bits, gs);
+  const path = join(dir, `w${fileNo++}.safetensors`);
+  writeSafetensors(path, [
+    { name: 'w', dtype: 'U32', shape: [...lead, rows, (cols * bits) / 32], data: bytes(q.words) },
+    { name: 's', dtype: 'F32', shape: [...lead, rows, cols / gs], data: bytes(q.scales) },
+    { name: 'b', dtype: 'F32', shape: [...lead, rows, cols / gs], data: bytes(q.biases) },
+  ]);
+  const t = ops.loadSafetensors(path);
+  const w = ops.affine({ weight: t.get('w')!, scales: t.get('s')!, biases: t.get('b')!, bits, groupSize: gs, shape: [...lead, rows, cols] });
+  return { w, deq: dequantize(q.words, q.scales, q.biases, n, cols, bits, gs) };
+}
+
+function dense(values: Float32Array, shape: number[]): Weight {
+  return ops.dense(ops.constant(values, shape));
+}
+
+/** x [m, k] · W[n, k]ᵀ in float64. */
+function matmulT(x: ArrayLike<number>, w: ArrayLike<number>, m: number, n: number, k: number): Float64Array {
+  const out = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
+    let s = 0;
+    for (let c = 0; c < k; c++) s += x[i * k + c]! * w[j * k + c]!;
+    out[i * n + j] = s;
+  }
+  return out;
+}
+
+function assertClose(got: Float32Array, want: ArrayLike<number>, rel: number, what: string): void {
+  assert.is(got.length, want.length, `${what}: length`);
+  let maxRef = 0;
+  let maxDiff = 0;
+  for (let i = 0; i < got.length; i++) {
+    maxRef = Math.max(maxRef, Math.abs(want[i]!));
+    maxDiff = Math.max(maxDiff, Math.abs(got[i]! - want[i]!));
+  }
+  assert.ok(maxDiff <= rel * Math.max(maxRef, 1e-6), `${what}: max |Δ| ${maxDiff} > ${rel} × max |ref| ${maxRef}`);
+}
+
+test('quantized linear: bits 2–8 × group sizes 32/64/128, decode rows (kernel) and prefill rows (dequantize + BLAS)', () => {
+  for (const bits of SUPPORTED_BITS) {
+    for (const gs of [32, 64, 128]) {
+      for (const cols of [gs, 3 * gs]) {
+        const { w, deq } = quantized([], 5, cols, bits, gs);
+        for (const m of [1, 3, DEQUANTIZE_FROM_ROWS + 1]) {
+          const x = normal(m * cols, 1, next);
+          const got = ops.read(ops.linear(ops.constant(x, [m, cols]), w));
+          assertClose(got, matmulT(x, deq, m, 5, cols), 1e-5, `${bits}-bit gs ${gs} K ${cols} rows ${m}`);
+        }
+      }
+    }
+  }
+});
+
+test('dense linear with bias, and x with extra leading axes', () => {
+  const W = normal(6 * 16, 1, next);
+  const b = normal(6, 1, next);
+  const x = normal(2 * 3 * 16, 1, next);
+  const want = Array.from(matmulT(x, W, 6, 6, 16), (v, i) => v + b[i % 6]!);
+  assertClose(ops.read(ops.linear(ops.constant(x, [2, 3, 16]), dense(W, [6, 16]), dense(b, [6]))), want, 1e-5, 'dense + bias');
+});
+
+test('embedding rows of quantized tables (3-bit straddles words; 8-bit uses the kernel)', () => {
+  for (const bits of [3, 5, 8]) {
+    const { w, deq } = quantized([], 11, 64, bits, 32);
+    const ids = [4, 0, 10, 4];
+    const want = ids.flatMap((id) => Array.from(deq.subarray(id * 64, id * 64 + 64)));
+    assertClose(ops.read(ops.embedding(w, ops.ids(ids))), want, 1e-6, `${bits}-bit embedding`);
+  }
+});
+
+test('perHeadLinear: x·W[h]ᵀ and x·W[h], per-head and shared inputs, dense and 3/4-bit', () => {
+  const H = 3;
+  const out = 8;
+  const inp = 64;
+  const weights: [string, Weight, Float32Array][] = [];
+  const d = normal(H * out * inp, 0.5, next);
+  weights.push(['dense', dense(d, [H, out, inp]), d]);
+  for (const bits of [3, 4]) {
+    const q = quantized([H], out, inp, bits, 32);
+    weights.push([`${bits}-bit`, q.w, q.deq]);
+  }
+  for (const [name, w, vals] of weights) {
+    for (const xHeads of [H, 1]) {
+      const T = 2;
+      const xT = normal(T * xHeads * inp, 1, next);
+      const want = new Float64Array(T * H * out);
+      for (let t = 0; t < T; t++) for (let h = 0; h < H; h++) for (let o = 0; o < out; o++) {
+        let s = 0;
+        for (let i = 0; i < inp; i++) s += xT[(t * xHeads + (xHeads === 1 ? 0 : h)) * inp + i]! * vals[(h * out + o) * inp + i]!;
+        want[(t * H + h) * out + o] = s;
+      }
+      assertClose(ops.read(ops.perHeadLinear(ops.constant(xT, [T, xHeads, inp]), w, true)), want, 1e-5, `${name} transpose, x heads ${xHeads}`);
+      const xN = normal(T * xHeads * out, 1, next);
+      const wantN = new Float64Array(T * H * inp);
+      for (let t = 0; t < T; t++) for (let h = 0; h < H; h++) for (let i = 0; i < inp; i++) {
+        let s = 0;
+        for (let o = 0; o < out; o++) s += xN[(t * xHeads + (xHeads === 1 ? 0 : h)) * out + o]! * vals[(h * out + o) * inp + i]!;
+        wantN[(t * H + h) * inp + i] = s;
+      }
+      assertClose(ops.read(ops.perHeadLinear(ops.constant(xN, [T, xHeads, out]), w, false)), wantN, 1e-5, `${name} no transpose, x heads ${xHeads}`);
+    }
+  }
+});
+
+test('rmsNorm over the last axis', () => {
+  const x = normal(4 * 24, 2, next);
+  const g = normal(24, 1, next);
+  const want = new Float64Array(x.length);
+  for (let r = 0; r < 4; r++) {
+    let ss = 0;
+    for (let i = 0; i < 24; i++) ss += x[r * 24 + i]! ** 2;
+    const inv = 1 / Math.sqrt(ss / 24 + 1e-5);
+    for (let i = 0; i < 24; i++) want[r * 24 + i] = x[r * 24 + i]! * inv * g[i]!;
+  }
+  assertClose(ops.read(ops.rmsNorm(ops.constant(x, [4, 24]), dense(g, [24]), 1e-5)), want, 1e-6, 'rmsNorm');
+});
+
+test('rope: adjacent pairs (interleaved) and half-split layouts, at a position offset, with a cos/sin scale', () => {
+  const T = 3;
+  const H = 2;
+  const D = 8;
+  const invFreq = [1, 0.3, 0.05, 0.001];
+  const offset = 17;
+  const scale = 0.9;
+  const x = normal(T * H * D, 1, next);
+  for (const interleaved of [true, false]) {
+    const want = new Float64Array(x.length);
+    for (let t = 0; t < T; t++) for (let h = 0; h < H; h++) for (let i = 0; i < D / 2; i++) {
+      const a = (offset + t) * invFreq[i]!;
+      const [c, s] = [Math.cos(a) * scale, Math.sin(a) * scale];
+      const base = (t * H + h) * D;
+      const [p, q] = interleaved ? [base + 2 * i, base + 2 * i + 1] : [base + i, base + i + D / 2];
+      want[p] = x[p]! * c - x[q]! * s;
+      want[q] = x[q]! * c + x[p]! * s;
+    }
+    const table = ops.prepareRope({ invFreq, scale, interleaved });
+    assertClose(ops.read(ops.rope(ops.constant(x, [T, H, D]), table, offset)), want, 1e-5, `rope interleaved=${interleaved}`);
+  }
+});
+
+test('attention: grouped-query, causal over a cached prefix (query t sees keys ≤ S − T + t)', () => {
+  const [T, S, Hq, Hkv, D, Dv] = [3, 7, 4, 2, 8, 5];
+  const q = normal(T * Hq * D, 1, next);
+  const k = normal(S * Hkv * D, 1, next);
+  const v = normal(S * Hkv * Dv, 1, next);
+  const scale = 0.3;
+  const want = new Float64Array(T * Hq * Dv);
+  for (let t = 0; t < T; t++) for (let h = 0; h < Hq; h++) {
+    const kv = Math.floor(h / (Hq / Hkv));
+    const visible = S - T + t + 1;
+    const scores = Array.from({ length: visible }, (_, j) => {
+      let s = 0;
+      for (let d = 0; d < D; d++) s += q[(t * Hq + h) * D + d]! * k[(j * Hkv + kv) * D + d]!;
+      return s * scale;
+    });
+    const m = Math.max(...scores);
+    const e = scores.map((s) => Math.exp(s - m));
+    const z = e.reduce((a, b) => a + b, 0);
+    for (let d = 0; d < Dv; d++) want[(t * Hq + h) * Dv + d] = e.reduce((a, p, j) => a + (p / z) * v[(j * Hkv + kv) * Dv + d]!, 0);
+  }
+  const got = ops.read(ops.attention(ops.constant(q, [T, Hq, D]), ops.constant(k, [S, Hkv, D]), ops.constant(v, [S, Hkv, Dv]), scale));
+  assertClose(got, want, 1e-5, 'attention');
+});
+
+test('moe: each token through its routed experts (dense, 3-bit and 4-bit stacks), weighted and summed', () => {
+  const [E, hidden, inter, T, k] = [4, 32, 64, 5, 2];
+  const route = { tokens: T, k, indices: Int32Array.from([0, 3, 3, 1, 2, 0, 3, 2, 1, 0]), weights: Float32Array.from(normal(T * k, 1, next)) };
+  const stacks = (bits: number | null) => {
+    if (bits === null) {
+      const make = (o: number, i: number) => {
+        const vals = normal(E * o * i, 0.3, next);
+        return { w: dense(vals, [E, o, i]), deq: vals };
+      };
+      return { gate: make(inter, hidden), up: make(inter, hidden), down: make(hidden, inter) };
+    }
+    return { gate: quantized([E], inter, hidden, bits, 32), up: quantized([E], inter, hidden, bits, 32), down: quantized([E], hidden, inter, bits, 32) };
+  };
+  for (const bits of [null, 3, 4]) {
+    const s = stacks(bits);
+    for (const rows of [T, 1]) {
+      const x = normal(rows * hidden, 1, next);
+      const r = { ...route, tokens: rows, indices: route.indices.subarray(0, rows * k), weights: route.weights.subarray(0, rows * k) };
+      const want = new Float64Array(rows * hidden);
+      for (let t = 0; t < rows; t++) for (let j = 0; j < k; j++) {
+        const e = r.indices[t * k + j]!;
+        const xt = x.subarray(t * hidden, (t + 1) * hidden);
+        const g = matmulT(xt, s.gate.deq.subarray(e * inter * hidden, (e + 1) * inter * hidden), 1, inter, hidden);
+        const u = matmulT(xt, s.up.deq.subarray(e * inter * hidden, (e + 1) * inter * hidden), 1, inter, hidden);
+        const a = g.map((gv, i) => (gv / (1 + Math.exp(-gv))) * u[i]!);
+        const d = matmulT(a, s.down.deq.subarray(e * hidden * inter, (e + 1) * hidden * inter), 1, hidden, inter);
+        for (let i = 0; i < hidden; i++) want[t * hidden + i]! += r.weights[t * k + j]! * d[i]!;
+      }
+      const got = ops.read(ops.moe(ops.constant(x, [rows, hidden]), r, { gate: s.gate.w, up: s.up.w, down: s.down.w }));
+      assertClose(got, want, 1e-5, `moe ${bits ?? 'dense'} rows ${rows}`);
+    }
+  }
+});
+
+test('noaux_tc routing: bias only selects, groups are kept by their top-2 sum, weights renormalized and scaled', () => {
+  // 8 experts in 4 groups of 2; keep 2 groups, choose 2 experts.
+  const logits = Float32Array.from([2.0, -1.0, 0.5, 0.4, 1.5, -3.0, 0.0, 0.1]);
+  const bias = Float32Array.from([-0.1, 0.0, 0.3, 0.3, -0.9, 0.0, 0.05, 0.05]);
+  const sig = (z: number) => 1 / (1 + Math.exp(-z));
+  // choice = sigmoid + bias; group sums: g0 = 0.781+0.269 = 1.050, g1 = 0.922+0.899 = 1.821,
+  // g2 = -0.082+0.047 = -0.035, g3 = 0.55+0.575 = 1.125 → groups 1 and 3.
+  // In them the choices are 0.922, 0.899, 0.55, 0.575 → experts 2 and 3; expert 0 (largest
+  // score, 0.881) is excluded by its group, expert 4 (0.818) by its bias.
+  const r = ops.routeNoAuxTc(ops.constant(logits, [1, 8]), dense(bias, [8]), { topK: 2, nGroup: 4, topkGroup: 2, normTopkProb: true, routedScalingFactor: 2.5 });
+  assert.equal(Array.from(r.indices), [2, 3]);
+  const [s2, s3] = [sig(0.5), sig(0.4)];
+  assertClose(r.weights, [(s2 / (s2 + s3)) * 2.5, (s3 / (s2 + s3)) * 2.5], 1e-6, 'weights');
+  const one = ops.routeNoAuxTc(ops.constant(logits, [1, 8]), dense(bias, [8]), { topK: 2, nGroup: 1, topkGroup: 1, normTopkProb: false, routedScalingFactor: 1 });
+  assert.equal(Array.from(one.indices), [2, 3], 'one group: bias still lifts experts 2 and 3 above 0 and 4');
+  assertClose(one.weights, [s2, s3], 1e-6, 'unnormalized weights are the raw sigmoid scores');
+});
+
+test('softmax top-k routing, renormalized or not', () => {
+  const logits = [Math.log(0.1), Math.log(0.4), Math.log(0.2), Math.log(0.3)];
+  const r = ops.routeSoftmaxTopK(ops.constant(logits, [1, 4]), 2, true);
+  assert.equal(Array.from(r.indices), [1, 3]);
+  assertClose(r.weights, [0.4 / 0.7, 0.3 / 0.7], 1e-6, 'renormalized');
+  assertClose(ops.routeSoftmaxTopK(ops.constant(logits, [1, 4]), 2, false).weights, [0.4, 0.3], 1e-6, 'plain softmax');
+});
+
+test('affine weights with inconsistent parts are refused with the shapes named', () => {
+  const t = ops.loadSafetensors((() => {
+    const p = join(dir, 'bad.safetensors');
+    writeSafetensors(p, [
+      { name: 'w', dtype: 'U32', shape: [4, 8], data: new Uint8Array(128) },
+      { name: 's', dtype: 'F32', shape: [4, 2], data: new Uint8Array(32) },
+    ]);
+    return p;
+  })());
+  const w = t.get('w')! as Tensor;
+  const s = t.get('s')! as Tensor;
+  assert.throws(() => ops.affine({ weight: w, scales: s, biases: s, bits: 4, groupSize: 32, shape: [4, 32] }), /packed words are uint32 \[4,8\], expected uint32 \[4,4\]/);
+  assert.throws(() => ops.affine({ weight: w, scales: s, biases: s, bits: 4, groupSize: 16, shape: [4, 64] }), /scales are \[4,2\], expected \[4,4\]/);
+});
+
+test.run();
