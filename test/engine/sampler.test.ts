@@ -1,0 +1,108 @@
+// The sampler against distributions worked out by hand, a brute-force reference on a
+// large random vocabulary, and its own draws.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Sampler } from '../../lib/engine/sampler.js';
+import { MlxkError } from '../../lib/io/errors.js';
+import { normal, rng, runSeed } from '../helpers.js';
+
+const seed = runSeed();
+console.log(`sampler seed ${seed} (MLXK_SEED=${seed} reproduces)`);
+const next = rng(seed);
+
+/** logits whose softmax is exactly p */
+const fromProbs = (p: number[]) => Float32Array.from(p.map(Math.log));
+const P = [0.5, 0.3, 0.15, 0.05];
+
+function close(got: ArrayLike<number>, want: number[], what: string): void {
+  assert.is(got.length, want.length, what);
+  want.forEach((w, i) => assert.ok(Math.abs(got[i]! - w) < 1e-6, `${what}[${i}]: ${got[i]} vs ${w}`));
+}
+
+test('temperature 1 keeps the softmax; temperature 2 takes its square root, renormalized', () => {
+  close(new Sampler({ temperature: 1 }).distribution(fromProbs(P)), P, 't=1');
+  const root = P.map(Math.sqrt);
+  const z = root.reduce((a, b) => a + b, 0);
+  close(new Sampler({ temperature: 2 }).distribution(fromProbs(P)), root.map((r) => r / z), 't=2');
+});
+
+test('top-k, top-p and min-p keep the hand-picked sets', () => {
+  close(new Sampler({ topK: 2 }).distribution(fromProbs(P)), [0.5 / 0.8, 0.3 / 0.8, 0, 0], 'top_k 2');
+  close(new Sampler({ topP: 0.8 }).distribution(fromProbs(P)), [0.5 / 0.8, 0.3 / 0.8, 0, 0], 'top_p 0.8: 0.5 + 0.3 reaches it');
+  close(new Sampler({ topP: 0.81 }).distribution(fromProbs(P)), [0.5 / 0.95, 0.3 / 0.95, 0.15 / 0.95, 0], 'top_p 0.81 needs the third');
+  close(new Sampler({ topP: 0.3 }).distribution(fromProbs(P)), [1, 0, 0, 0], 'top_p below the top token keeps it alone');
+  close(new Sampler({ minP: 0.4 }).distribution(fromProbs(P)), [0.5 / 0.8, 0.3 / 0.8, 0, 0], 'min_p 0.4: p ≥ 0.2');
+  close(new Sampler({ minP: 0.29 }).distribution(fromProbs(P)), [0.5 / 0.95, 0.3 / 0.95, 0.15 / 0.95, 0], 'min_p 0.29: p ≥ 0.145');
+  close(new Sampler({ topK: 3, topP: 0.9 }).distribution(fromProbs(P)), [0.5 / 0.95, 0.3 / 0.95, 0.15 / 0.95, 0], 'top_p on the top-3 renormalized (0.5/0.95 + 0.3/0.95 < 0.9)');
+});
+
+test('repetition penalty divides positive and multiplies negative logits of recent tokens', () => {
+  const s = new Sampler({ temperature: 0, repetitionPenalty: 2, repetitionContext: 2 });
+  close(s.penalized(Float32Array.from([2, -1, 0.5, 1.8]), [3, 0, 1]), [1, -2, 0.5, 1.8], 'only the last two tokens (0, 1) count');
+  assert.is(s.sample(Float32Array.from([2, -1, 0.5, 1.8]), [3, 0, 1]), 3, 'greedy after the penalty picks 3');
+  assert.is(new Sampler({ temperature: 0 }).sample(Float32Array.from([2, -1, 0.5, 1.8]), [0]), 0);
+});
+
+test('greedy takes the first of equal maxima', () => {
+  assert.is(new Sampler({ temperature: 0 }).sample(Float32Array.from([1, 3, 3, 2])), 1);
+});
+
+test('top-k/top-p/min-p on a 50k vocabulary match a full sort', () => {
+  const n = 50_000;
+  const logits = normal(n, 3, next);
+  for (const o of [{ topP: 0.9 }, { topK: 40 }, { minP: 0.05 }, { topK: 200, topP: 0.5, temperature: 0.7 }]) {
+    const got = new Sampler(o).distribution(logits);
+    const t = o.temperature ?? 1;
+    const max = Math.max(...logits);
+    let p = Array.from(logits, (z) => Math.exp((z - max) / t));
+    const norm = (v: number[]) => {
+      const s = v.reduce((a, b) => a + b, 0);
+      return v.map((x) => x / s);
+    };
+    p = norm(p);
+    const order = p.map((_, i) => i).sort((a, b) => p[b]! - p[a]! || a - b);
+    if (o.topK) p = norm(p.map((x, i) => (order.indexOf(i) < o.topK! ? x : 0)));
+    if (o.topP) {
+      const keep = new Set<number>();
+      let mass = 0;
+      for (const i of order) {
+        if (mass >= o.topP) break;
+        keep.add(i);
+        mass += p[i]!;
+      }
+      p = norm(p.map((x, i) => (keep.has(i) ? x : 0)));
+    }
+    if (o.minP) {
+      const cut = o.minP * Math.max(...p);
+      p = norm(p.map((x) => (x >= cut ? x : 0)));
+    }
+    let diff = 0;
+    for (let i = 0; i < n; i++) diff = Math.max(diff, Math.abs(got[i]! - p[i]!));
+    assert.ok(diff < 1e-9, `${JSON.stringify(o)}: max difference ${diff}`);
+  }
+});
+
+test('a seed reproduces the draws; draws follow the distribution', () => {
+  const logits = normal(64, 1.5, next);
+  const draw = (s: number) => {
+    const sampler = new Sampler({ seed: s, temperature: 0.8, topP: 0.95 });
+    return Array.from({ length: 50 }, () => sampler.sample(logits));
+  };
+  assert.equal(draw(7), draw(7));
+  assert.not.equal(draw(7), draw(8));
+  const sampler = new Sampler({ seed: 1234, temperature: 1 });
+  const want = sampler.distribution(fromProbs(P));
+  const counts = [0, 0, 0, 0];
+  const N = 40_000;
+  for (let i = 0; i < N; i++) counts[sampler.sample(fromProbs(P))]!++;
+  counts.forEach((c, i) => assert.ok(Math.abs(c / N - want[i]!) < 0.012, `token ${i}: frequency ${c / N} vs ${want[i]}`));
+});
+
+test('out-of-range settings are refused by name', () => {
+  assert.throws(() => new Sampler({ topP: 0 }), (e: unknown) => e instanceof MlxkError && /top_p must be in \(0, 1\], got 0/.test((e as Error).message));
+  assert.throws(() => new Sampler({ temperature: -1 }), /temperature must be ≥ 0/);
+  assert.throws(() => new Sampler({ topK: 1.5 }), /top_k must be a non-negative integer/);
+  assert.throws(() => new Sampler({ minP: 2 }), /min_p must be in \[0, 1\]/);
+});
+
+test.run();
