@@ -2,7 +2,9 @@
 // matmul rejects other dtypes by aborting the process, so every weight and activation
 // is float32 before a product. Graphs are lazy; `read` and `evaluate` run them.
 import type { core } from '@frost-beta/mlx';
-import { MlxkError } from '../../io/errors.js';
+import type { DType } from '../../io/dtype.js';
+import { CheckpointError, MlxkError } from '../../io/errors.js';
+import { SafetensorsFile } from '../../io/safetensors.js';
 import type { AffineParts, ExpertWeights, NoAuxRouteOptions, Ops, RopeSpec, RopeTable, Route, Tensor, Weight } from '../ops.js';
 import { routeNoAuxTcHost, routeSoftmaxTopKHost } from '../route.js';
 import { loadMlx } from './load.js';
@@ -18,6 +20,9 @@ interface MlxRope {
   interleaved: boolean;
   dims: number;
 }
+
+/** safetensors dtypes mx.load reads (MLX ≈0.12 has no float64 or fp8). */
+const MLX_LOADABLE: ReadonlySet<DType> = new Set(['F32', 'F16', 'BF16', 'I64', 'I32', 'I16', 'I8', 'U32', 'U16', 'U8', 'BOOL']);
 
 const arr = (t: Tensor) => t as unknown as MxArray;
 const ten = (a: MxArray) => a as unknown as Tensor;
@@ -71,6 +76,13 @@ export class MlxOps implements Ops {
   }
 
   loadSafetensors(path: string): Map<string, Tensor> {
+    const header = SafetensorsFile.open(path);
+    header.close();
+    for (const t of header.tensors.values()) {
+      if (!MLX_LOADABLE.has(t.dtype)) {
+        throw new CheckpointError(path, `tensor "${t.name}" is ${t.dtype}, which MLX cannot load; weights must be F32, F16 or BF16 (or MLX-quantized U32)`, 'FP8, INT4 and NVFP4 checkpoints load after conversion: `mlxk quantize SRC DST`');
+      }
+    }
     const record = this.mx.load(path) as unknown as Record<string, MxArray>;
     return new Map(Object.entries(record).map(([k, v]) => [k, ten(v)]));
   }
