@@ -4,7 +4,7 @@
 import { LanguageModel } from '../dist/lib/index.js';
 
 // Loads weights (MLX-format or Hugging Face bf16) and the tokenizer; default: the bundled tiny-kimi.
-const lm = LanguageModel.load(process.argv[2]);
+const lm = await LanguageModel.load(process.argv[2]);
 
 // A raw prompt (no chat template), greedy: the same tokens every run.
 const completion = await lm.generate({ prompt: 'The Python tutorial', raw: true }, { temperature: 0, maxTokens: 32 });

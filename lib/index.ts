@@ -2,7 +2,7 @@
 // checkpoint) and generate or stream text. See README "Use from Node".
 //
 //   import { LanguageModel } from 'mlxk';
-//   const lm = LanguageModel.load('models/tiny-kimi');
+//   const lm = await LanguageModel.load('models/tiny-kimi');
 //   const r = await lm.generate({ prompt: 'Hello' }, { maxTokens: 32, temperature: 0 });
 
 export { LanguageModel, BUNDLED_MODEL } from './engine/languageModel.js';

@@ -3,7 +3,8 @@
 // our own kernels). Tensors and weights are opaque handles owned by a backend.
 //
 // Conventions every implementation keeps:
-// - Tensors are immutable values: no op changes its inputs.
+// - Tensors are immutable values: no op changes its inputs, except writeRows, which
+//   consumes its buffer (KV caches grow in place instead of being copied every step).
 // - Activations are float32 and token-major: a sequence of T tokens is [T, hidden];
 //   per-head tensors are [T, heads, dim]. There is no batch axis (one request per call).
 // - Weights use the MLX checkpoint layout (see lib/models/table.ts): a linear weight is
@@ -87,6 +88,12 @@ export interface Ops {
   shape(x: Tensor): number[];
   /** Forces evaluation of lazy tensors and weights (loading, timing, keeping graphs short); a no-op for eager backends. */
   evaluate(...xs: (Tensor | Weight)[]): void;
+  /**
+   * Frees the memory of tensors no longer referenced. Await it between steps of any long
+   * loop (weights loaded, tokens decoded): a backend whose tensors are garbage-collected
+   * handles releases their memory only here; others resolve at once.
+   */
+  reclaim(): Promise<void>;
 
   // ---- weights ----
   /** Lazily opens a safetensors file: name → raw tensor in its stored dtype. */
@@ -107,6 +114,13 @@ export interface Ops {
   transpose(x: Tensor, axes: number[]): Tensor;
   broadcast(x: Tensor, shape: number[]): Tensor;
   add(a: Tensor, b: Tensor): Tensor;
+  /** A float32 tensor of zeros. */
+  zeros(shape: number[]): Tensor;
+  /**
+   * `buffer` with rows at..at+n−1 (axis 0) replaced by `rows` [n, ...]. The buffer is
+   * consumed: the caller uses only the result afterwards, so the backend may write in place.
+   */
+  writeRows(buffer: Tensor, rows: Tensor, at: number): Tensor;
 
   // ---- layers ----
   /** Rows of an embedding table (dense or quantized) for integer ids [T] → [T, hidden]. */

@@ -21,7 +21,7 @@ export function registerChat(program: Command): void {
     .option('--system <text>', 'system message')
     .option('--stats', 'print speed and memory after each reply (stderr)');
   addSampleOptions(cmd, '512').action(async (model: string | undefined, flags: ChatFlags) => {
-    const lm = LanguageModel.load(model ?? BUNDLED_MODEL, { backend: backendFrom(flags) });
+    const lm = await LanguageModel.load(model ?? BUNDLED_MODEL, { backend: backendFrom(flags) });
     lm.tokenizer.applyChatTemplate([{ role: 'user', content: '' }]);
     const opts = generateOptionsFrom(flags, lm.dir);
     const tty = process.stdin.isTTY === true;

@@ -76,7 +76,7 @@ export function registerGenerate(program: Command): void {
   addSampleOptions(cmd, '256').action(async (model: string | undefined, flags: GenerateFlags) => {
     const input = promptFrom(flags);
     const backend = backendFrom(flags);
-    const lm = LanguageModel.load(model ?? BUNDLED_MODEL, { backend });
+    const lm = await LanguageModel.load(model ?? BUNDLED_MODEL, { backend });
     const opts = generateOptionsFrom(flags, lm.dir);
     if (flags.json) {
       const r = await lm.generate(input, opts);

@@ -67,8 +67,6 @@ export interface GenerationResult {
   stats: GenerationStats;
 }
 
-const nextTick = () => new Promise<void>((resolve) => setImmediate(resolve));
-
 /**
  * Runs `promptIds` after the tokens already in `seq`, then streams generated tokens; the
  * generator's return value is the result. Breaking out of the loop stops generation
@@ -91,7 +89,7 @@ export async function* generateStream(seq: Sequence, promptIds: readonly number[
   let finishReason: FinishReason = 'length';
   let stoppedBy: GenerationResult['stoppedBy'] = null;
   let firstAt = 0;
-  let logits = maxTokens > 0 ? seq.prefill(promptIds, opts.prefillChunk) : null;
+  let logits = maxTokens > 0 ? await seq.prefill(promptIds, opts.prefillChunk) : null;
   sampleRss();
   while (logits && ids.length < maxTokens) {
     if (opts.signal?.aborted) {
@@ -115,9 +113,8 @@ export async function* generateStream(seq: Sequence, promptIds: readonly number[
       break;
     }
     if (ids.length >= maxTokens || seq.remaining < 1) break;
-    logits = seq.decode(id);
+    logits = await seq.decode(id);
     sampleRss();
-    await nextTick();
   }
   if (stoppedBy === null) {
     const tail = stops.push(opts.decoder ? opts.decoder.flush() : '').text + stops.flush();

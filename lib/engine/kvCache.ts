@@ -1,15 +1,21 @@
 // Per-request attention caches. A cache holds, per layer, one or more "streams" of
-// per-token rows appended along axis 0: a standard cache keeps keys [S, Hkv, D] and
-// values [S, Hkv, Dv]; the MLA latent cache keeps one stream [S, 1, kv_lora_rank +
+// per-token rows along axis 0: a standard cache keeps keys [S, Hkv, D] and values
+// [S, Hkv, Dv]; the MLA latent cache keeps one stream [S, 1, kv_lora_rank +
 // qk_rope_head_dim] (normalized latent, then the roped key) — DeepSeek's absorbed
-// attention reads both keys and values from it. Tensors are immutable, so copy() is
-// cheap (prefix reuse) and trim() only drops rows.
+// attention reads both keys and values from it.
+//
+// Buffers grow in blocks of BLOCK tokens and new rows are written in place
+// (ops.writeRows), as mlx-lm's KVCache does: appending by concatenation would copy the
+// whole cache every step (at 128K tokens of Kimi, 9 GB per token).
 import type { Ops, Tensor } from '../backend/ops.js';
 
 export type CacheKind = 'kv' | 'mla';
 
+/** Tokens of room added when a buffer is full. */
+export const BLOCK = 256;
+
 export class KvCache {
-  private layers: (Tensor[] | null)[];
+  private buffers: (Tensor[] | null)[];
   private tokens = 0;
 
   constructor(
@@ -19,7 +25,7 @@ export class KvCache {
     /** Elements stored per token per layer (all streams), for memory accounting. */
     readonly elementsPerToken: number,
   ) {
-    this.layers = new Array<Tensor[] | null>(numLayers).fill(null);
+    this.buffers = new Array<Tensor[] | null>(numLayers).fill(null);
   }
 
   /** Tokens held (the position of the next token). */
@@ -28,41 +34,47 @@ export class KvCache {
   }
 
   /**
-   * Appends this step's rows for `layer` and returns all rows so far. Layer 0's append
-   * fixes the new length; the other layers must append as many rows.
+   * Appends this step's rows for `layer` (one tensor per stream) and returns views of all
+   * rows so far. Layers are updated in order, once per step; the last one advances length.
    */
   update(layer: number, rows: Tensor[]): Tensor[] {
-    const added = this.ops.shape(rows[0]!)[0]!;
-    const prev = this.layers[layer];
-    const before = prev ? this.ops.shape(prev[0]!)[0]! : 0;
-    if (before !== this.tokens) throw new Error(`cache layer ${layer} holds ${before} tokens, expected ${this.tokens} (layers must be updated in order, once per step)`);
-    const next = prev ? rows.map((r, i) => this.ops.concat([prev[i]!, r], 0)) : rows;
-    this.layers[layer] = next;
-    if (layer === this.numLayers - 1) this.tokens += added;
-    return next;
+    const { ops } = this;
+    const end = this.tokens + ops.shape(rows[0]!)[0]!;
+    let bufs = this.buffers[layer];
+    if (!bufs || ops.shape(bufs[0]!)[0]! < end) {
+      const capacity = Math.ceil(end / BLOCK) * BLOCK;
+      const old = bufs;
+      bufs = rows.map((r, i) => {
+        const fresh = ops.zeros([capacity, ...ops.shape(r).slice(1)]);
+        return old && this.tokens > 0 ? ops.writeRows(fresh, ops.slice(old[i]!, 0, 0, this.tokens), 0) : fresh;
+      });
+    }
+    bufs = bufs.map((b, i) => ops.writeRows(b, rows[i]!, this.tokens));
+    this.buffers[layer] = bufs;
+    if (layer === this.numLayers - 1) this.tokens = end;
+    return bufs.map((b) => ops.slice(b, 0, 0, end));
   }
 
-  /** Keeps the first n tokens. */
+  /** Keeps the first n tokens; later rows are overwritten by the next updates. */
   trim(n: number): void {
     if (!Number.isInteger(n) || n < 0 || n > this.tokens) throw new Error(`cannot trim a cache of ${this.tokens} tokens to ${n}`);
-    if (n === this.tokens) return;
-    this.layers = this.layers.map((l) => (l && n > 0 ? l.map((t) => this.ops.slice(t, 0, 0, n)) : null));
     this.tokens = n;
   }
 
+  /** An independent cache with the same tokens (for reusing a prefix). */
   copy(): KvCache {
     const c = new KvCache(this.ops, this.kind, this.numLayers, this.elementsPerToken);
-    c.layers = this.layers.map((l) => (l ? [...l] : null));
+    c.buffers = this.buffers.map((l) => (l && this.tokens > 0 ? l.map((t) => this.ops.slice(t, 0, 0, this.tokens)) : null));
     c.tokens = this.tokens;
     return c;
   }
 
-  /** Every tensor held, to evaluate with a step's logits so lazy graphs stay short. */
+  /** The buffers, to evaluate with a step's logits so lazy graphs stay short. */
   tensors(): Tensor[] {
-    return this.layers.flatMap((l) => l ?? []);
+    return this.buffers.flatMap((l) => l ?? []);
   }
 
-  /** float32 bytes held. */
+  /** float32 bytes of the tokens held. */
   get bytes(): number {
     return this.tokens * this.numLayers * this.elementsPerToken * 4;
   }

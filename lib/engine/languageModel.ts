@@ -39,9 +39,9 @@ export class LanguageModel {
   ) {}
 
   /** Loads weights and tokenizer. A directory without tokenizer files still runs on token ids. */
-  static load(path: string = BUNDLED_MODEL, opts: LoadOptions = {}): LanguageModel {
+  static async load(path: string = BUNDLED_MODEL, opts: LoadOptions = {}): Promise<LanguageModel> {
     const ops = createOps(opts.backend ?? 'mlx');
-    const loaded = loadModel(path, ops);
+    const loaded = await loadModel(path, ops);
     let tok: Tokenizer | null = null;
     let tokError: MlxkError | null = null;
     try {

@@ -26,27 +26,30 @@ export class Sequence {
   }
 
   /** Runs `ids` through the model in chunks and returns the logits after the last one. */
-  prefill(ids: readonly number[], chunkSize = DEFAULT_PREFILL_CHUNK): Float32Array {
+  async prefill(ids: readonly number[], chunkSize = DEFAULT_PREFILL_CHUNK): Promise<Float32Array> {
     if (ids.length === 0) throw new MlxkError('the prompt is empty (no tokens to run)');
     this.checkRoom(ids.length);
-    const { ops } = this.model;
+    let logits: Float32Array = new Float32Array(0);
     for (let start = 0; start < ids.length; start += chunkSize) {
-      const chunk = ids.slice(start, start + chunkSize);
-      const logits = this.model.forward(chunk, this.cache);
-      ops.evaluate(logits, ...this.cache.tensors());
-      this.ids.push(...chunk);
-      if (start + chunkSize >= ids.length) return ops.read(logits);
+      logits = await this.step(ids.slice(start, start + chunkSize), start + chunkSize >= ids.length);
     }
-    throw new Error('unreachable');
+    return logits;
   }
 
   /** Feeds one token and returns the logits for the next. */
-  decode(id: number): Float32Array {
+  async decode(id: number): Promise<Float32Array> {
     this.checkRoom(1);
-    const logits = this.model.forward([id], this.cache);
-    this.model.ops.evaluate(logits, ...this.cache.tensors());
-    this.ids.push(id);
-    return this.model.ops.read(logits);
+    return this.step([id], true);
+  }
+
+  private async step(ids: number[], read: boolean): Promise<Float32Array> {
+    const { ops } = this.model;
+    const logits = this.model.forward(ids, this.cache);
+    ops.evaluate(logits, ...this.cache.tensors());
+    this.ids.push(...ids);
+    const out = read ? ops.read(logits) : new Float32Array(0);
+    await ops.reclaim();
+    return out;
   }
 
   /** Room left in the model's context. */

@@ -31,14 +31,14 @@ export interface LoadedModel {
   loadSeconds: number;
 }
 
-export function loadModel(path: string, ops: Ops): LoadedModel {
+export async function loadModel(path: string, ops: Ops): Promise<LoadedModel> {
   const started = performance.now();
   const ckpt = Checkpoint.open(path);
   try {
     const table = tensorTable(ckpt.config, `${ckpt.dir}/config.json`);
     const build = BUILDERS[table.modelType];
     if (!build) throw new MlxkError(`${ckpt.dir}/config.json: model_type "${table.modelType}" has a tensor table but no forward pass yet (supported: ${Object.keys(BUILDERS).join(', ')})`);
-    const weights = loadWeights(ckpt, table, ops);
+    const weights = await loadWeights(ckpt, table, ops);
     const model = build(ops, weights, ckpt.config, table.modelType);
     return { model, dir: ckpt.dir, config: ckpt.config, loadSeconds: (performance.now() - started) / 1000 };
   } finally {

@@ -134,7 +134,7 @@ export interface LoadWeightsOptions {
   include?: (e: TensorEntry) => boolean;
 }
 
-export function loadWeights(ckpt: Checkpoint, table: ModelTable, ops: Ops, opts: LoadWeightsOptions = {}): ModelWeights {
+export async function loadWeights(ckpt: Checkpoint, table: ModelTable, ops: Ops, opts: LoadWeightsOptions = {}): Promise<ModelWeights> {
   const include = opts.include ?? ((e: TensorEntry) => e.role !== 'vision');
   const q = quantizationConfig(ckpt.config);
   const r = new TensorReader(ckpt, ops);
@@ -153,6 +153,7 @@ export function loadWeights(ckpt: Checkpoint, table: ModelTable, ops: Ops, opts:
     }
     map.set(e.name, w);
     ops.evaluate(w);
+    await ops.reclaim();
   }
   return new ModelWeights(map);
 }

@@ -64,7 +64,7 @@ test('generate: clear one-line errors for a bad command line and the unbuilt nat
 test('chat: piped turns are answered in order, the second with the first in context', async () => {
   const r = mlxk(['chat', '--temp', '0', '--max-tokens', '12'], 'What is a tuple?\nAnd a list?\n');
   assert.is(r.code, 0, r.stderr);
-  const lm = LanguageModel.load(TINY_KIMI);
+  const lm = await LanguageModel.load(TINY_KIMI);
   const first = await lm.generate({ messages: [{ role: 'user', content: 'What is a tuple?' }] }, { temperature: 0, maxTokens: 12 });
   const second = await lm.generate({ messages: [{ role: 'user', content: 'What is a tuple?' }, { role: 'assistant', content: first.text }, { role: 'user', content: 'And a list?' }] }, { temperature: 0, maxTokens: 12 });
   assert.is(r.stdout, `${first.text}\n${second.text}\n`);

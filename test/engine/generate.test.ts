@@ -14,7 +14,7 @@ import { loadModel } from '../../lib/models/load.js';
 import { REPO, rejects, TINY_KIMI } from '../helpers.js';
 import { Goldens } from '../models/goldenFiles.js';
 
-const lm = LanguageModel.load(TINY_KIMI);
+const lm = await LanguageModel.load(TINY_KIMI);
 const goldens = new Goldens(join(TINY_KIMI, 'golden.safetensors'));
 const greedy = (readJson(join(TINY_KIMI, 'golden.json')).greedy as { prompt: string; prompt_ids: number[]; new_ids: number[]; new_text: string }[])[0]!;
 
@@ -73,7 +73,7 @@ test('breaking out of the stream or aborting stops after the current step', asyn
 
 test('a prompt longer than the context is refused; generation stops at the end of the context', async () => {
   const dir = join(REPO, 'test', 'fixtures', 'models', 'deepseek_v3');
-  const { model } = loadModel(dir, new MlxOps());
+  const { model } = await loadModel(dir, new MlxOps());
   assert.is(model.info.maxContext, 256);
   const long = Array.from({ length: 300 }, (_, i) => i % 500);
   await rejects(() => generate(new Sequence(model), long), (e) => e instanceof MlxkError && /300 tokens do not fit the model's context of 256/.test((e as Error).message));
@@ -104,7 +104,7 @@ test('chat prompts render with the model template; end-of-turn tokens stop gener
 });
 
 test('a model directory without tokenizer files runs on ids and explains what is missing for text', async () => {
-  const noTok = LanguageModel.load(join(REPO, 'test', 'fixtures', 'models', 'llama'));
+  const noTok = await LanguageModel.load(join(REPO, 'test', 'fixtures', 'models', 'llama'));
   const r = await noTok.generate({ ids: [1, 2, 3] }, { temperature: 0, maxTokens: 4 });
   assert.is(r.ids.length, 4);
   assert.throws(() => noTok.promptIds({ prompt: 'hi' }), (e: unknown) => e instanceof MlxkError && /no tokenizer \(expected tiktoken\.model or tokenizer\.json\)/.test((e as Error).message));

@@ -18,10 +18,13 @@ function fullPass(model: CausalLM, ids: number[]): Float32Array {
   return ops.read(model.forward(ids, model.newCache(), { allLogits: true }));
 }
 
-function stepwise(model: CausalLM, ids: number[], chunk: number): Float32Array {
+async function stepwise(model: CausalLM, ids: number[], chunk: number): Promise<Float32Array> {
   const cache = model.newCache();
   const parts: Float32Array[] = [];
-  for (let s = 0; s < ids.length; s += chunk) parts.push(ops.read(model.forward(ids.slice(s, s + chunk), cache, { allLogits: true })));
+  for (let s = 0; s < ids.length; s += chunk) {
+    parts.push(ops.read(model.forward(ids.slice(s, s + chunk), cache, { allLogits: true })));
+    await ops.reclaim();
+  }
   assert.is(cache.length, ids.length);
   const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
   let at = 0;
@@ -42,13 +45,13 @@ const CASES: [string, string, string][] = [
 ];
 
 for (const [name, dir, seq] of CASES) {
-  test(`${name}: one-token decode steps and chunked prefill reproduce the full pass`, () => {
+  test(`${name}: one-token decode steps and chunked prefill reproduce the full pass`, async () => {
     const ids = new Goldens(join(dir, 'golden.safetensors')).ints(`${seq}.input_ids`);
-    const { model } = loadModel(dir, ops);
+    const { model } = await loadModel(dir, ops);
     const full = fullPass(model, ids);
     const vocab = model.info.vocabSize;
     for (const chunk of [1, 7]) {
-      const c = compareLogits(stepwise(model, ids, chunk), full, vocab);
+      const c = compareLogits(await stepwise(model, ids, chunk), full, vocab);
       console.log(`  ${name}: ${ids.length} tokens in chunks of ${chunk}: max |Δ| ${c.maxAbs.toExponential(2)} (relative ${c.rel.toExponential(2)}), top-1 ${c.top1}/${c.positions}`);
       assert.ok(c.rel < 1e-5, `${name} chunk ${chunk}: relative difference ${c.rel}`);
       assert.is(c.top1, c.positions);
@@ -56,24 +59,24 @@ for (const [name, dir, seq] of CASES) {
   });
 }
 
-test('Sequence: forks share the prefix, trim goes back, both continue exactly as a fresh run', () => {
-  const { model } = loadModel(TINY_KIMI, ops);
+test('Sequence: forks share the prefix, trim goes back, both continue exactly as a fresh run', async () => {
+  const { model } = await loadModel(TINY_KIMI, ops);
   const prompt = [4096, 769, 629, 280, 324, 3072];
   const a = new Sequence(model);
-  const first = a.prefill(prompt, 4);
+  const first = await a.prefill(prompt, 4);
   const b = a.fork();
-  const stepA = a.decode(10);
-  const stepB = b.decode(10);
+  const stepA = await a.decode(10);
+  const stepB = await b.decode(10);
   assert.equal(Array.from(stepA), Array.from(stepB), 'a fork decodes like its parent');
-  a.decode(2404);
+  await a.decode(2404);
   a.trim(prompt.length);
   assert.is(a.length, prompt.length);
   assert.is(a.cache.length, prompt.length);
-  const again = a.decode(10);
+  const again = await a.decode(10);
   const fresh = new Sequence(model);
   const vocab = model.info.vocabSize;
-  assert.ok(compareLogits(fresh.prefill(prompt), first, vocab).rel < 1e-5, 'chunked prefill (4) gives the unchunked logits');
-  assert.ok(compareLogits(again, fresh.decode(10), vocab).rel < 1e-5, 'after trim the sequence continues like a fresh one');
+  assert.ok(compareLogits(await fresh.prefill(prompt), first, vocab).rel < 1e-5, 'chunked prefill (4) gives the unchunked logits');
+  assert.ok(compareLogits(again, await fresh.decode(10), vocab).rel < 1e-5, 'after trim the sequence continues like a fresh one');
   assert.is(b.length, prompt.length + 1, 'the fork is unaffected by the parent trimming');
 });
 

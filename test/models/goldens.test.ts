@@ -41,9 +41,9 @@ const MODELS: [string, string, number][] = [
 ];
 
 for (const [name, dir, sequences] of MODELS) {
-  test(`${name}: logits of every golden sequence within relative error 1e-3`, () => {
+  test(`${name}: logits of every golden sequence within relative error 1e-3`, async () => {
     const g = new Goldens(join(dir, 'golden.safetensors'));
-    const { model } = loadModel(dir, new MlxOps());
+    const { model } = await loadModel(dir, new MlxOps());
     const vocab = model.info.vocabSize;
     for (let j = 0; j < sequences; j++) {
       const ids = g.ints(`seq${j}.input_ids`);
@@ -57,7 +57,7 @@ for (const [name, dir, sequences] of MODELS) {
 
   test(`${name}: greedy continuations are token-identical (cached decode)`, async () => {
     const g = new Goldens(join(dir, 'golden.safetensors'));
-    const { model } = loadModel(dir, new MlxOps());
+    const { model } = await loadModel(dir, new MlxOps());
     for (let j = 0; g.has(`gen${j}.prompt_ids`); j++) {
       const want = g.ints(`gen${j}.new_ids`);
       const r = await generate(new Sequence(model), g.ints(`gen${j}.prompt_ids`), { temperature: 0, maxTokens: want.length });
@@ -67,11 +67,11 @@ for (const [name, dir, sequences] of MODELS) {
 }
 
 for (const name of ['qwen3_moe', 'deepseek_v3']) {
-  test(`${name}: the experts and weights chosen for every token of seq2 are transformers'`, () => {
+  test(`${name}: the experts and weights chosen for every token of seq2 are transformers'`, async () => {
     const dir = join(FIXTURES, name);
     const g = new Goldens(join(dir, 'golden.safetensors'));
     const ops = new RecordingOps();
-    const { model } = loadModel(dir, ops);
+    const { model } = await loadModel(dir, ops);
     model.ops.read(model.forward(g.ints('seq2.input_ids'), model.newCache()));
     let layer = 0;
     for (const r of ops.routes) {

@@ -14,7 +14,7 @@ import { tensorTable } from '../../lib/models/registry.js';
 import { convert } from '../../lib/quant/convert.js';
 import { loadPreset } from '../../lib/quant/preset.js';
 import { openTensor } from '../../lib/quant/source.js';
-import { tmpDir, TINY_KIMI } from '../helpers.js';
+import { rejects, tmpDir, TINY_KIMI } from '../helpers.js';
 import { compareLogits, Goldens, meanKl } from './goldenFiles.js';
 
 const ops = new MlxOps();
@@ -33,8 +33,8 @@ async function quantized(preset: string, maxShardBytes?: number): Promise<string
   return made.get(key)!;
 }
 
-function logitsOf(dir: string): Float32Array[] {
-  const { model } = loadModel(dir, ops);
+async function logitsOf(dir: string): Promise<Float32Array[]> {
+  const { model } = await loadModel(dir, ops);
   return SEQS.map((j) => ops.read(model.forward(goldens.ints(`seq${j}.input_ids`), model.newCache(), { allLogits: true })));
 }
 
@@ -44,13 +44,13 @@ interface Quality {
   finite: boolean;
 }
 
-function quality(dir: string): Quality {
+async function quality(dir: string): Promise<Quality> {
   const vocab = 4128;
   let agree = 0;
   let positions = 0;
   let kl = 0;
   let finite = true;
-  logitsOf(dir).forEach((ours, j) => {
+  (await logitsOf(dir)).forEach((ours, j) => {
     const golden = goldens.floats(`seq${SEQS[j]}.logits`);
     const c = compareLogits(ours, golden, vocab);
     agree += c.top1;
@@ -65,7 +65,7 @@ const measured = new Map<string, Quality>();
 
 test('quantized tiny-kimi: top-1 agreement and KL against the float32 goldens', async () => {
   for (const preset of ['q8', 'q4', 'mixed_3_6', 'q3', 'q2']) {
-    const q = quality(await quantized(preset));
+    const q = await quality(await quantized(preset));
     measured.set(preset, q);
     console.log(`  ${preset.padEnd(9)} top-1 agreement ${(100 * q.agreement).toFixed(2)}%, mean KL ${q.kl.toFixed(4)} nats`);
     assert.ok(q.finite, `${preset}: non-finite logits`);
@@ -95,8 +95,8 @@ test('8-bit: the quantized forward equals the float forward over the same weight
   mkdirSync(dst);
   writeSafetensors(join(dst, 'model.safetensors'), tensors);
   writeFileSync(join(dst, 'config.json'), JSON.stringify(cfg));
-  const a = logitsOf(src);
-  const b = logitsOf(dst);
+  const a = await logitsOf(src);
+  const b = await logitsOf(dst);
   a.forEach((l, i) => {
     const c = compareLogits(l, b[i]!, 4128);
     assert.ok(c.rel < 1e-5, `seq${SEQS[i]}: quantized vs dequantized-float forward differ by ${c.maxAbs}`);
@@ -116,7 +116,7 @@ function withConfig(src: string, name: string, edit: (cfg: JsonObject) => void):
 
 test('mlx-lm-style configs load to the same logits: group_size null, mode missing, only quantization_config, per-module dicts', async () => {
   const src = await quantized('mixed_3_6');
-  const base = logitsOf(src);
+  const base = await logitsOf(src);
   const variants: [string, (c: JsonObject) => void][] = [
     ['null-group-size', (c) => {
       for (const q of [c.quantization, c.quantization_config] as JsonObject[]) {
@@ -132,21 +132,21 @@ test('mlx-lm-style configs load to the same logits: group_size null, mode missin
     }],
   ];
   for (const [name, edit] of variants) {
-    const logits = logitsOf(withConfig(src, name, edit));
+    const logits = await logitsOf(withConfig(src, name, edit));
     logits.forEach((l, i) => assert.equal(Array.from(l), Array.from(base[i]!), `${name} seq${SEQS[i]}`));
   }
-  const sharded = logitsOf(await quantized('mixed_3_6', 3_000_000));
+  const sharded = await logitsOf(await quantized('mixed_3_6', 3_000_000));
   sharded.forEach((l, i) => assert.equal(Array.from(l), Array.from(base[i]!), `sharded seq${SEQS[i]}`));
 });
 
 test('quantization settings that disagree with the tensors are refused, naming the module', async () => {
   const src = await quantized('q4');
   const bits = withConfig(src, 'wrong-bits', (c) => ((c.quantization as JsonObject).bits = 8));
-  assert.throws(() => loadModel(bits, ops), (e: unknown) => e instanceof MlxkError && /"model\.embed_tokens": config\.json quantization says 8 bits, but the packed shape \[4128,32\] holds 4-bit values/.test((e as Error).message));
+  await rejects(() => loadModel(bits, ops), (e: unknown) => e instanceof MlxkError && /"model\.embed_tokens": config\.json quantization says 8 bits, but the packed shape \[4128,32\] holds 4-bit values/.test((e as Error).message));
   const mode = withConfig(src, 'mxfp4-mode', (c) => ((c.quantization as JsonObject).mode = 'mxfp4'));
-  assert.throws(() => loadModel(mode, ops), /quantization mode "mxfp4" is not supported \(only affine\)/);
+  await rejects(() => loadModel(mode, ops), /quantization mode "mxfp4" is not supported \(only affine\)/);
   const group = withConfig(src, 'wrong-group', (c) => ((c.quantization as JsonObject)['model.layers.0.mlp.down_proj'] = { bits: 4, group_size: 32 }));
-  assert.throws(() => loadModel(group, ops), /"model\.layers\.0\.mlp\.down_proj": config\.json quantization says group_size 32, but scales \[256,12\] give 64/);
+  await rejects(() => loadModel(group, ops), /"model\.layers\.0\.mlp\.down_proj": config\.json quantization says group_size 32, but scales \[256,12\] give 64/);
 });
 
 test.run();

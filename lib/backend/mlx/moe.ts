@@ -31,9 +31,9 @@ export function moeForward(mx: Mx, x: MxArray, route: Route, experts: MlxExperts
     let end = start;
     while (end < pairs && route.indices[order[end]!] === e) end++;
     const rows = xs.index(mx.Slice(start, end));
-    const g = matmulT(mx, rows, subWeight(experts.gate, e));
-    const u = mx.multiply(mx.multiply(g, mx.sigmoid(g)), matmulT(mx, rows, subWeight(experts.up, e)));
-    outputs.push(matmulT(mx, u, subWeight(experts.down, e)));
+    const g = matmulT(mx, rows, subWeight(mx, experts.gate, e));
+    const u = mx.multiply(mx.multiply(g, mx.sigmoid(g)), matmulT(mx, rows, subWeight(mx, experts.up, e)));
+    outputs.push(matmulT(mx, u, subWeight(mx, experts.down, e)));
     start = end;
   }
   const sorted = outputs.length === 1 ? outputs[0]! : mx.concatenate(outputs, 0);

@@ -9,6 +9,7 @@ import type { AffineParts, ExpertWeights, NoAuxRouteOptions, Ops, RopeSpec, Rope
 import { routeNoAuxTcHost, routeSoftmaxTopKHost } from '../route.js';
 import { loadMlx } from './load.js';
 import { asMlxExperts, moeForward } from './moe.js';
+import { reclaim } from './reclaim.js';
 import { affineWeight, denseWeight, dequantized, matmulT, type MlxWeight, takeRows } from './weights.js';
 
 type Mx = typeof core;
@@ -75,6 +76,10 @@ export class MlxOps implements Ops {
     if (arrays.length > 0) this.mx.eval(...arrays);
   }
 
+  reclaim(): Promise<void> {
+    return reclaim();
+  }
+
   loadSafetensors(path: string): Map<string, Tensor> {
     const header = SafetensorsFile.open(path);
     header.close();
@@ -129,6 +134,19 @@ export class MlxOps implements Ops {
     return ten(this.mx.add(arr(a), arr(b)));
   }
 
+  zeros(shape: number[]): Tensor {
+    return ten(this.mx.zeros(shape, this.mx.float32));
+  }
+
+  writeRows(buffer: Tensor, rows: Tensor, at: number): Tensor {
+    const b = arr(buffer);
+    const n = arr(rows).shape[0]!;
+    // indexPut_ turns the handle into a slice update of its array, done in place when
+    // no other handle shares the buffer (see reclaim.ts).
+    b.indexPut_(this.mx.Slice(at, at + n), arr(rows));
+    return ten(b);
+  }
+
   embedding(table: Weight, ids: Tensor): Tensor {
     return ten(takeRows(this.mx, wt(table), arr(ids)));
   }
@@ -167,9 +185,9 @@ export class MlxOps implements Ops {
     let x1: MxArray;
     let x2: MxArray;
     if (r.interleaved) {
-      const pairs = a.reshape([T, H, D / 2, 2]);
-      x1 = pairs.index('...', 0);
-      x2 = pairs.index('...', 1);
+      const [even, odd] = mx.split(a.reshape([T, H, D / 2, 2]), 2, -1) as [MxArray, MxArray];
+      x1 = even.reshape([T, H, D / 2]);
+      x2 = odd.reshape([T, H, D / 2]);
     } else {
       [x1, x2] = mx.split(a, 2, -1) as [MxArray, MxArray];
     }

@@ -60,10 +60,12 @@ export function dequantized(mx: Mx, w: MlxWeight): MxArray {
   return dequantizeAny(mx, flat(w.w), flat(w.scales), flat(w.biases), cols, w.bits, w.groupSize).reshape(w.shape);
 }
 
-/** Entry `i` along the leading axis (one expert of a stacked weight). */
-export function subWeight(w: MlxWeight, i: number): MlxWeight {
-  if (w.kind === 'dense') return { kind: 'dense', w: w.w.index(i), shape: w.shape.slice(1) };
-  return { ...w, w: w.w.index(i), scales: w.scales.index(i), biases: w.biases.index(i), shape: w.shape.slice(1) };
+/** Entry `i` along the leading axis (one expert of a stacked weight), as a view. */
+export function subWeight(mx: Mx, w: MlxWeight, i: number): MlxWeight {
+  // A slice is a view of the stacked buffer; integer indexing (a gather) would copy it.
+  const at = (t: MxArray) => mx.squeeze(t.index(mx.Slice(i, i + 1)), 0);
+  if (w.kind === 'dense') return { kind: 'dense', w: at(w.w), shape: w.shape.slice(1) };
+  return { ...w, w: at(w.w), scales: at(w.scales), biases: at(w.biases), shape: w.shape.slice(1) };
 }
 
 /** x [..., in] · Wᵀ for a 2-D weight W [out, in]. */
