@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MlxOps } from '../../lib/backend/mlx/ops.js';
+import { GATHER_MAX_PAIRS } from '../../lib/backend/mlx/moe.js';
 import { DEQUANTIZE_FROM_ROWS } from '../../lib/backend/mlx/weights.js';
 import type { Tensor, Weight } from '../../lib/backend/ops.js';
 import { writeSafetensors } from '../../lib/io/safetensorsWriter.js';
@@ -188,9 +189,15 @@ test('attention: grouped-query, causal over a cached prefix (query t sees keys â
   assertClose(got, want, 1e-5, 'attention');
 });
 
-test('moe: each token through its routed experts (dense, 3-bit and 4-bit stacks), weighted and summed', () => {
-  const [E, hidden, inter, T, k] = [4, 32, 64, 5, 2];
-  const route = { tokens: T, k, indices: Int32Array.from([0, 3, 3, 1, 2, 0, 3, 2, 1, 0]), weights: Float32Array.from(normal(T * k, 1, next)) };
+test('moe: each token through its routed experts (dense, 3-bit and 4-bit stacks; gathered and grouped paths), weighted and summed', () => {
+  const [E, hidden, inter, k] = [4, 32, 64, 2];
+  const T = Math.floor(GATHER_MAX_PAIRS / k) + 1;
+  // token t â†’ experts t mod E and (t + 1 + t mod 3) mod E: two different ones, all experts used
+  const indices = Int32Array.from({ length: T * k }, (_, i) => {
+    const t = Math.floor(i / k);
+    return i % k === 0 ? t % E : (t + 1 + (t % 3)) % E;
+  });
+  const route = { tokens: T, k, indices, weights: Float32Array.from(normal(T * k, 1, next)) };
   const stacks = (bits: number | null) => {
     if (bits === null) {
       const make = (o: number, i: number) => {
@@ -203,7 +210,7 @@ test('moe: each token through its routed experts (dense, 3-bit and 4-bit stacks)
   };
   for (const bits of [null, 3, 4]) {
     const s = stacks(bits);
-    for (const rows of [T, 1]) {
+    for (const rows of [T, 1, 2]) {
       const x = normal(rows * hidden, 1, next);
       const r = { ...route, tokens: rows, indices: route.indices.subarray(0, rows * k), weights: route.weights.subarray(0, rows * k) };
       const want = new Float64Array(rows * hidden);

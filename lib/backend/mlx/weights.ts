@@ -2,9 +2,9 @@
 // float32 (node-mlx's CPU matmul accepts nothing else): dense weights are cast once
 // at load, scales and biases of quantized weights too.
 //
-// Quantized products on CPU (measured in benchmarks/mlx-linear.mjs): the quantized
-// matmul kernel is a per-row loop, ~2× a float32 GEMV for one row but ~25× slower than
-// BLAS at 300 rows, while dequantizing a matrix costs about as much as 50 kernel rows.
+// Quantized products on CPU (measured in benchmarks/mlx-linear.ts): the quantized
+// matmul kernel is a per-row loop, ~2× a float32 GEMV for one row but 20–70× slower than
+// BLAS at 300 rows, while dequantizing a matrix costs about as much as 5–20 kernel rows.
 // So a few rows (decode) go through the kernel and more rows (prefill, busy experts)
 // through dequantize + BLAS. Codes of bit widths the kernel lacks (3, 5, 6, 7) are
 // repacked once at load into 8-bit codes with the same scales and biases — exact, since
