@@ -2,13 +2,13 @@
 # Generation speed of tiny-kimi at bf16 and quantized to 8, 4, 3 and 2 bits (presets
 # q8 … q2, made here with mlxk quantize) plus the bundled mixed_3_6, on the mlx backend.
 # Prompt: the 300 golden tokens of seq3 (eval text tokens 2000–2300); 128 greedy tokens.
-# Each model runs RUNS times (default 3) as its own `mlxk generate` process; the table
+# Each model runs RUNS times (default 5) as its own `mlxk generate` process; the table
 # gives the median. Ratios are against bf16 in the same run.
 # Usage: benchmarks/generate.sh [WORKDIR]   — writes benchmarks/results/generate.md
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=${1:-$(mktemp -d)}
-runs=${RUNS:-3}
+runs=${RUNS:-5}
 mkdir -p "$work"
 ids=$(node --input-type=module -e "
 const { SafetensorsFile } = await import('./dist/lib/io/safetensors.js');
@@ -22,10 +22,11 @@ done
 models+=("mixed_3_6=models/tiny-kimi-mixed_3_6")
 results="$work/results.jsonl"
 : > "$results"
-for entry in "${models[@]}"; do
-  name=${entry%%=*}
-  dir=${entry#*=}
-  for ((r = 0; r < runs; r++)); do
+# Rounds over all models, so a busy moment of the shared machine hits every model alike.
+for ((r = 0; r < runs; r++)); do
+  for entry in "${models[@]}"; do
+    name=${entry%%=*}
+    dir=${entry#*=}
     ./bin/mlxk generate "$dir" --prompt-ids "$ids" --max-tokens 128 --temp 0 --json |
       node -e "const j = JSON.parse(require('fs').readFileSync(0, 'utf8')); console.log(JSON.stringify({ name: process.argv[1], ...j.stats }))" "$name" >> "$results"
   done

@@ -53,6 +53,7 @@ test('generate: clear one-line errors for a bad command line and the unbuilt nat
     [['generate', '--prompt-ids', '1', '--backend', 'cuda'], /^mlxk: --backend must be one of mlx, native, got "cuda"/],
     [['generate', join(REPO, 'test', 'fixtures', 'models', 'llama'), '--prompt', 'hi'], /no tokenizer \(expected tiktoken\.model or tokenizer\.json\)/],
     [['generate', '/nonexistent/model', '--prompt', 'hi'], /^mlxk: \/nonexistent\/model: no such directory/],
+    [['generate', join(REPO, 'test', 'fixtures', 'models', 'deepseek_v3'), '--prompt-ids', Array.from({ length: 300 }, (_, i) => i).join(',')], /^mlxk: 300 tokens do not fit the model's context of 256 \(max_position_embeddings\)\nhint: shorten the prompt/],
   ];
   for (const [args, err] of cases) {
     const r = mlxk(args);
