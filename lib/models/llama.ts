@@ -108,7 +108,13 @@ export interface GqaConfig extends GqaDims {
 }
 
 export function gqaConfig(cfg: JsonObject, qkNorm: boolean, where = 'config.json'): GqaConfig {
-  return { ...gqaDims(cfg, where), eps: new ConfigReader(cfg, where).num('rms_norm_eps', 1e-6), ropeScaling: ropeConfig(cfg, where), qkNorm };
+  const c = new ConfigReader(cfg, where);
+  const d = gqaDims(cfg, where);
+  // Sliding-window attention (Mistral v0.1) is not implemented; within the window it equals
+  // full attention, so the usable context is capped there instead of computing wrong logits.
+  const window = c.optInt('sliding_window');
+  const maxContext = window !== null && c.bool('use_sliding_window', true) ? Math.min(d.maxContext, window) : d.maxContext;
+  return { ...d, maxContext, eps: c.num('rms_norm_eps', 1e-6), ropeScaling: ropeConfig(cfg, where), qkNorm };
 }
 
 /** The MLP of layer `l` on normalized input h. */

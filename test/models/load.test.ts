@@ -86,4 +86,11 @@ test('hub spelling (rope_theta + rope_scaling) and transformers 5 spelling (rope
   assert.equal(Array.from(await logits(dir, ids)), Array.from(await logits(LLAMA, ids)));
 });
 
+test('mistral with a sliding window: the context is capped at the window (sliding attention is not implemented)', async () => {
+  const capped = llamaVariant('mistral-window', (c) => Object.assign(c, { model_type: 'mistral', sliding_window: 16 }));
+  assert.is((await loadModel(capped, ops)).model.info.maxContext, 16);
+  const off = llamaVariant('qwen-style-window', (c) => Object.assign(c, { sliding_window: 16, use_sliding_window: false }));
+  assert.is((await loadModel(off, ops)).model.info.maxContext, 256);
+});
+
 test.run();
