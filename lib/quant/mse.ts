@@ -6,20 +6,14 @@
 // pair is rounded to the storage dtype and the levels are chosen again against
 // the rounded values, so what is stored is what was optimised. Any (scale, bias,
 // q) triple is valid MLX affine data, so the output loads everywhere.
-import { pack, type QuantizedRows, rint, type StorageRounding } from './affine.js';
+import { groupRange, pack, type QuantizedRows, rint, type StorageRounding } from './affine.js';
 
 /** Candidate grids: (nBins + k·STEP) steps across [min, max] for k in −SPAN..SPAN. */
 const SPAN = 10;
 const STEP = 0.1;
 
 function fitGroup(x: Float32Array, off: number, n: number, nBins: number): { scale: number; bias: number } {
-  let mn = Infinity;
-  let mx = -Infinity;
-  for (let i = 0; i < n; i++) {
-    const v = x[off + i]!;
-    if (v < mn) mn = v;
-    if (v > mx) mx = v;
-  }
+  const [mn, mx] = groupRange(x, off, n);
   if (!(mx > mn)) return { scale: 0, bias: mn === Infinity ? 0 : mn };
   let sx = 0;
   for (let i = 0; i < n; i++) sx += x[off + i]!;
