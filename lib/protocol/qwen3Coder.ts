@@ -24,7 +24,8 @@ const MARKERS: Record<State, readonly string[]> = {
   functionName: ['>'],
   function: [Q.parameterOpen, Q.functionClose, Q.close],
   parameterName: ['>'],
-  value: [Q.parameterClose, Q.functionClose, Q.close],
+  // A value also ends where the next parameter opens (a forgotten </parameter>, as vLLM reads it).
+  value: [Q.parameterClose, Q.parameterOpen, Q.functionClose, Q.close],
 };
 
 export class Qwen3CoderToolParser implements StreamParser {

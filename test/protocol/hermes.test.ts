@@ -103,6 +103,11 @@ test('Qwen3-Coder: two calls, a multi-line string value, a call without paramete
   ]);
 });
 
+test('Qwen3-Coder: a forgotten </parameter> ends at the next parameter', () => {
+  const r = sameUnderEveryCut('<tool_call>\n<function=get_weather>\n<parameter=city>\nRome\n<parameter=days>\n2\n</parameter>\n</function>\n</tool_call>', { ...coder, tools: [weatherTool] }, seed);
+  assert.equal(r.events[1], { type: 'tool_call_delta', index: 0, arguments: '{"city": "Rome", "days": 2}' });
+});
+
 test('Qwen3-Coder value conversion follows the schema, falls back to the text', () => {
   assert.is(typedValue('42', 'integer'), 42);
   assert.is(typedValue('42', 'string'), '42');

@@ -74,6 +74,17 @@ test('K2.5: reasoning ends implicitly where a tool-call section starts', () => {
   assert.equal(r.issues, []);
 });
 
+test('K2.5: a call begun straight from reasoning, without a section, ends the reasoning too', () => {
+  const r = sameUnderEveryCut(`Check it.${B}functions.f:0${A}{}${C}Done.`, { ...kimi, reasoning: THINK_TAGS, startInReasoning: true }, seed);
+  assert.equal(r.events, [
+    { type: 'reasoning', text: 'Check it.' },
+    { type: 'tool_call_start', index: 0, id: 'functions.f:0', name: 'f' },
+    { type: 'tool_call_delta', index: 0, arguments: '{}' },
+    { type: 'tool_call_end', index: 0 },
+    { type: 'text', text: 'Done.' },
+  ]);
+});
+
 test('a <think> the model writes itself opens reasoning; a repeated opener inside it is consumed', () => {
   const a = sameUnderEveryCut('<think>plan</think>answer', { ...kimi, reasoning: THINK_TAGS }, seed);
   assert.equal(a.events, [{ type: 'reasoning', text: 'plan' }, { type: 'text', text: 'answer' }]);

@@ -3,6 +3,7 @@
 // "generation": the text the model is supposed to write, encoded by tiny-kimi's tokenizer with its
 // special tokens and decoded id by id, as the engine will do. The official SDKs reach it through a
 // custom fetch, so their own request building and response/SSE parsing judge our output.
+import type { ParseIssue } from '../../lib/protocol/types.js';
 import { parseMessagesRequest } from '../../lib/server/anthropic/messagesRequest.js';
 import { countTokensObject } from '../../lib/server/anthropic/writers.js';
 import { anthropicError, openaiError } from '../../lib/server/errors.js';
@@ -33,6 +34,8 @@ export interface Exchange {
   /** Steps the engine produced before it ended (stops early when the parser asks). */
   produced: number;
   end?: GenerationEnd;
+  /** What the parser flagged in the output. */
+  issues?: readonly ParseIssue[];
   body: string;
   status: number;
 }
@@ -87,6 +90,7 @@ export function exchange(api: Api, body: unknown, script: Script): Exchange {
     }
     ex.end = { reason, usage: { promptTokens: prepared.ids.length, completionTokens: ex.produced, cachedTokens: cached }, text: decoder.flush() };
     frames.push(...turn.end(ex.end));
+    ex.issues = turn.issues;
     ex.body = frames.join('');
   } catch (e) {
     const err = shape(e);

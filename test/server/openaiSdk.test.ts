@@ -144,6 +144,13 @@ test('parallel_tool_calls false: generation stops after the first call', async (
   assert.is(last().end!.reason, 'stopped');
 });
 
+test('a call to an undeclared function is returned and flagged for the log; bad arguments too', async () => {
+  script = { output: `${S}${B}functions.rm_rf:0${A}{"path": "/"${C}${E}` };
+  const r = await client.chat.completions.create({ model: 'tiny-kimi', messages: [{ role: 'user', content: 'x' }], tools: [weatherTool] });
+  assert.equal(r.choices[0].message.tool_calls, [{ id: 'functions.rm_rf:0', type: 'function', function: { name: 'rm_rf', arguments: '{"path": "/"' } }]);
+  assert.equal(last().issues!.map((i) => i.kind), ['unknown_tool', 'invalid_arguments']);
+});
+
 test('tool_choice none: tools are not offered, nothing is parsed as a call', async () => {
   script = { output: 'Just text.' };
   await client.chat.completions.create({ model: 'tiny-kimi', messages: [{ role: 'user', content: 'x' }], tools: [weatherTool], tool_choice: 'none' });
