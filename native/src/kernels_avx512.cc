@@ -400,6 +400,7 @@ double read_pass_avx512(const uint8_t* p, size_t bytes) {
   __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
   size_t i = 0;
   for (; i + 256 <= bytes; i += 256) {
+    for (int line = 0; line < 256; line += 64) _mm_prefetch((const char*)p + i + kPrefetchBytes + line, _MM_HINT_T0);
     a0 = _mm512_add_epi64(a0, _mm512_loadu_si512(p + i));
     a1 = _mm512_add_epi64(a1, _mm512_loadu_si512(p + i + 64));
     a2 = _mm512_add_epi64(a2, _mm512_loadu_si512(p + i + 128));
