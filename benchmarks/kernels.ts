@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isa, qmatmul, readBandwidth, setThreads, threads, type QuantTensorRef } from '../lib/backend/native/addon.js';
 import { loadMlx } from '../lib/backend/mlx/load.js';
@@ -86,6 +86,7 @@ function main(): void {
   log(`- machine: ${cpuSummary()}`);
   log(`- node ${process.version}; kernel set \`${isa()}\`, ${nThreads} threads (default = physical cores)`);
   log(`- command: \`npm run build && node dist/benchmarks/kernels.js --out benchmarks/results/kernels.md\``);
+  log(`- load average at start: ${loadavg().map((l) => l.toFixed(2)).join(' ')} (other jobs share this machine's 2 cores)`);
   log(`- every figure is the median of ${REPS} repetitions in this run (the machine is shared, figures move by ±15 % between runs)`);
   log();
 
