@@ -3,7 +3,9 @@
   # install script). Each SIMD kernel file is its own static library so that only
   # it is compiled for its instruction set; the addon picks one at run time.
   "variables": {
-    "common_cflags": ["-O3", "-fPIC", "-fno-strict-aliasing", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+    # -ffp-contract=off: no fused multiply-adds behind our back, so the activation
+    # quantization is bit-identical on every kernel set (and to the tests' replication).
+    "common_cflags": ["-O3", "-fPIC", "-fno-strict-aliasing", "-ffp-contract=off", "-Wall", "-Wextra", "-Wno-unused-parameter"],
   },
   "targets": [
     {
@@ -23,7 +25,7 @@
       "cflags_cc!": ["-std=gnu++17"],
       "xcode_settings": {
         "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
-        "OTHER_CPLUSPLUSFLAGS": ["-O3"],
+        "OTHER_CPLUSPLUSFLAGS": ["-O3", "-ffp-contract=off"],
         "MACOSX_DEPLOYMENT_TARGET": "11.0",
       },
       "conditions": [
@@ -41,7 +43,7 @@
           "include_dirs": ["native/include"],
           "cflags_cc": ["<@(common_cflags)", "-std=c++17", "-mavx2", "-mfma", "-mf16c"],
           "cflags_cc!": ["-std=gnu++17"],
-          "xcode_settings": {"CLANG_CXX_LANGUAGE_STANDARD": "c++17", "OTHER_CPLUSPLUSFLAGS": ["-O3", "-mavx2", "-mfma", "-mf16c"]},
+          "xcode_settings": {"CLANG_CXX_LANGUAGE_STANDARD": "c++17", "OTHER_CPLUSPLUSFLAGS": ["-O3", "-ffp-contract=off", "-mavx2", "-mfma", "-mf16c"]},
         },
         {
           "target_name": "mlxk_avx512",
@@ -57,7 +59,7 @@
           "cflags_cc!": ["-std=gnu++17"],
           "xcode_settings": {
             "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
-            "OTHER_CPLUSPLUSFLAGS": ["-O3", "-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512vnni", "-mavx512vbmi"],
+            "OTHER_CPLUSPLUSFLAGS": ["-O3", "-ffp-contract=off", "-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512vnni", "-mavx512vbmi"],
           },
         }
     ]}],
@@ -69,7 +71,7 @@
           "include_dirs": ["native/include"],
           "cflags_cc": ["<@(common_cflags)", "-std=c++17", "-march=armv8.2-a+dotprod"],
           "cflags_cc!": ["-std=gnu++17"],
-          "xcode_settings": {"CLANG_CXX_LANGUAGE_STANDARD": "c++17", "OTHER_CPLUSPLUSFLAGS": ["-O3", "-march=armv8.2-a+dotprod"]},
+          "xcode_settings": {"CLANG_CXX_LANGUAGE_STANDARD": "c++17", "OTHER_CPLUSPLUSFLAGS": ["-O3", "-ffp-contract=off", "-march=armv8.2-a+dotprod"]},
         }
     ]}],
   ],

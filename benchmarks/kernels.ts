@@ -102,8 +102,8 @@ function main(): void {
 
   // 2. GEMV per bit width, cycling through copies of the matrix so every byte comes from DRAM.
   const dir = mkdtempSync(join(tmpdir(), 'mlxk-bench-'));
-  const gemv: { bits: Bits; gbs: number; gbs1: number; mlx?: number }[] = [];
-  const gemm: { bits: Bits; gflops: number }[] = [];
+  const gemv: { bits: Bits; gbs: number; gbs1: number; gbs16: number; mlx?: number }[] = [];
+  const gemm: { bits: Bits; gflops: number; gflops16: number }[] = [];
   const x1 = Float32Array.from({ length: K }, () => Math.random() - 0.5);
   const xm = Float32Array.from({ length: GEMM_M * K }, () => Math.random() - 0.5);
   const flops = 2 * GEMM_M * N * K;
@@ -112,20 +112,24 @@ function main(): void {
     const copies = Math.max(2, Math.ceil(GEMV_WORKING_SET / first.bytes));
     const mats = [first, ...Array.from({ length: copies - 1 }, () => quantMatrix(bits))];
     const y = new Float32Array(N);
-    const perCall = (t: number) => {
+    const perCall = (t: number, activationBits: 8 | 16 = 8) => {
       setThreads(t);
-      for (const m of mats) qmatmul(x1, 1, m.ref, y); // warm-up pass
-      const sec = median(Array.from({ length: REPS }, () => timeIt(() => mats.forEach((m) => qmatmul(x1, 1, m.ref, y))) / mats.length));
+      for (const m of mats) qmatmul(x1, 1, m.ref, y, { activationBits }); // warm-up pass
+      const sec = median(Array.from({ length: REPS }, () => timeIt(() => mats.forEach((m) => qmatmul(x1, 1, m.ref, y, { activationBits }))) / mats.length));
       return first.bytes / sec / 1e9;
     };
     const gbs1 = perCall(1);
+    const gbs16 = perCall(nThreads, 16);
     const gbs = perCall(nThreads);
-    const row: (typeof gemv)[number] = { bits, gbs, gbs1 };
+    const row: (typeof gemv)[number] = { bits, gbs, gbs1, gbs16 };
 
     // GEMM M = 512 on one copy.
     const ym = new Float32Array(GEMM_M * N);
-    qmatmul(xm, GEMM_M, first.ref, ym);
-    gemm.push({ bits, gflops: flops / median(Array.from({ length: 3 }, () => timeIt(() => qmatmul(xm, GEMM_M, first.ref, ym)))) / 1e9 });
+    const gemmRate = (activationBits: 8 | 16) => {
+      qmatmul(xm, GEMM_M, first.ref, ym, { activationBits });
+      return flops / median(Array.from({ length: 3 }, () => timeIt(() => qmatmul(xm, GEMM_M, first.ref, ym, { activationBits })))) / 1e9;
+    };
+    gemm.push({ bits, gflops: gemmRate(8), gflops16: gemmRate(16) });
 
     // MLX quantizedMatmul GEMV where 0.0.7 supports the width (CPU: a scalar loop).
     if (bits === 2 || bits === 4 || bits === 8) {
@@ -169,26 +173,26 @@ function main(): void {
   log(`Bandwidth shares are of the read bandwidth above with the same thread count. Targets: ≥ 80 % at 4-bit, ≥ 50 % at 2/3-bit;`);
   log(`llama.cpp (2 threads, this machine type): q4_K 25 GB/s, q8_0 20, q3_K 13, q2_K 13.`);
   log();
-  log(`| bits | MB/matrix | 1 thread GB/s | % of 1-thread bw | ${nThreads} threads GB/s | % of ${nThreads}-thread bw | target | MLX quantizedMatmul GB/s | speed-up vs MLX |`);
-  log('|---:|---:|---:|---:|---:|---:|---|---:|---:|');
+  log(`| bits | MB/matrix | 1 thread GB/s | % of 1-thread bw | ${nThreads} threads GB/s | % of ${nThreads}-thread bw | target | ${nThreads} threads, 16-bit activations | MLX quantizedMatmul GB/s | speed-up vs MLX |`);
+  log('|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|');
   for (const r of gemv) {
     const target = r.bits === 4 ? '≥ 80 %' : r.bits <= 3 ? '≥ 50 %' : '—';
     const mb = ((N * K * r.bits) / 8 + (4 * N * K) / GS) / 1e6;
     log(
-      `| ${r.bits} | ${mb.toFixed(1)} | ${r.gbs1.toFixed(1)} | ${((100 * r.gbs1) / bw[1]!).toFixed(0)} % | ${r.gbs.toFixed(1)} | ${((100 * r.gbs) / bwAll).toFixed(0)} % | ${target} | ${r.mlx ? r.mlx.toFixed(2) : 'n/a (no ' + r.bits + '-bit in MLX 0.0.7)'} | ${r.mlx ? (r.gbs / r.mlx).toFixed(0) + '×' : '—'} |`,
+      `| ${r.bits} | ${mb.toFixed(1)} | ${r.gbs1.toFixed(1)} | ${((100 * r.gbs1) / bw[1]!).toFixed(0)} % | ${r.gbs.toFixed(1)} | ${((100 * r.gbs) / bwAll).toFixed(0)} % | ${target} | ${r.gbs16.toFixed(1)} | ${r.mlx ? r.mlx.toFixed(2) : 'n/a (no ' + r.bits + '-bit in MLX 0.0.7)'} | ${r.mlx ? (r.gbs / r.mlx).toFixed(0) + '×' : '—'} |`,
     );
   }
-  log(`| f32 sgemv (MLX/OpenBLAS) | ${((N * K * 4) / 1e6).toFixed(1)} | | | ${sgemvGbs.toFixed(1)} | ${((100 * sgemvGbs) / bwAll).toFixed(0)} % | | | |`);
+  log(`| f32 sgemv (MLX/OpenBLAS) | ${((N * K * 4) / 1e6).toFixed(1)} | | | ${sgemvGbs.toFixed(1)} | ${((100 * sgemvGbs) / bwAll).toFixed(0)} % | | | | |`);
   log();
   log(`## Quantized GEMM, M = ${GEMM_M}: x[${GEMM_M}, ${K}] · W[${N}, ${K}]ᵀ, ${nThreads} threads`);
   log();
   log(`Targets: llama.cpp (2 threads) q4_K 117 GFLOP/s, q2_K 135, q3_K 86, bf16 88; OpenBLAS sgemm ≈ 110.`);
   log();
-  log('| bits | GFLOP/s | target (nearest llama.cpp type) | vs MLX f32 sgemm |');
-  log('|---:|---:|---|---:|');
+  log('| bits | GFLOP/s | target (nearest llama.cpp type) | vs MLX f32 sgemm | GFLOP/s, 16-bit activations |');
+  log('|---:|---:|---|---:|---:|');
   const targets: Partial<Record<Bits, string>> = { 2: '≥ 135 (q2_K)', 3: '≥ 86 (q3_K)', 4: '≥ 117 (q4_K)', 5: '≥ 117 (q4_K)', 6: '≥ 117 (q4_K)', 8: '≥ 117 (q4_K)' };
-  for (const r of gemm) log(`| ${r.bits} | ${r.gflops.toFixed(0)} | ${targets[r.bits]} | ${(r.gflops / sgemmGflops).toFixed(1)}× |`);
-  log(`| f32 sgemm (MLX → OpenBLAS) | ${sgemmGflops.toFixed(0)} | ≈ 110 | 1.0× |`);
+  for (const r of gemm) log(`| ${r.bits} | ${r.gflops.toFixed(0)} | ${targets[r.bits]} | ${(r.gflops / sgemmGflops).toFixed(1)}× | ${r.gflops16.toFixed(0)} |`);
+  log(`| f32 sgemm (MLX → OpenBLAS) | ${sgemmGflops.toFixed(0)} | ≈ 110 | 1.0× | |`);
   log();
   log(`Run time: ${((Date.now() - started) / 1000).toFixed(0)} s.`);
   if (outPath) writeFileSync(outPath, lines.join('\n') + '\n');

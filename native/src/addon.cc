@@ -12,7 +12,14 @@
 namespace mlxk {
 namespace {
 
-// qmatmul(x: Float32Array [m, k], m, w: QuantDesc, out: Float32Array [m, n])
+int planes_arg(Napi::Env env, const Napi::CallbackInfo& info, size_t i, const char* fn) {
+  if (info.Length() <= i || info[i].IsUndefined()) return 1;
+  const int64_t bits = integer_arg(env, info[i], std::string(fn) + ": activationBits", 8, 16);
+  if (bits != 8 && bits != 16) throw Napi::RangeError::New(env, std::string(fn) + ": activationBits must be 8 or 16");
+  return bits == 8 ? 1 : 2;
+}
+
+// qmatmul(x: Float32Array [m, k], m, w: QuantDesc, out: Float32Array [m, n], activationBits?: 8 | 16)
 Napi::Value Qmatmul(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const int64_t m = integer_arg(env, info[1], "qmatmul: m", 1, (int64_t)1 << 31);
@@ -21,12 +28,12 @@ Napi::Value Qmatmul(const Napi::CallbackInfo& info) {
   if (experts != 1) throw Napi::RangeError::New(env, "qmatmul: w.experts must be 1 (use moeQmatmul for stacked experts)");
   const float* x = typed_array<float>(env, info[0], napi_float32_array, (size_t)(m * w.k), "qmatmul: x");
   float* out = typed_array<float>(env, info[3], napi_float32_array, (size_t)(m * w.n), "qmatmul: out");
-  qmatmul(x, m, w, out);
+  qmatmul(x, m, w, out, planes_arg(env, info, 4, "qmatmul"));
   return env.Undefined();
 }
 
 // moeQmatmul(x: Float32Array [rows, k], rows, rowIndex: Int32Array [p], expertIndex: Int32Array [p],
-//            w: QuantDesc with experts, out: Float32Array [p, n])
+//            w: QuantDesc with experts, out: Float32Array [p, n], activationBits?: 8 | 16)
 Napi::Value MoeQmatmul(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const int64_t rows = integer_arg(env, info[1], "moeQmatmul: rows", 1, (int64_t)1 << 31);
@@ -46,11 +53,11 @@ Napi::Value MoeQmatmul(const Napi::CallbackInfo& info) {
       throw Napi::RangeError::New(env, "moeQmatmul: expertIndex[" + std::to_string(p) + "] = " + std::to_string(ei[p]) +
                                            " is outside [0, " + std::to_string(experts) + ")");
   }
-  moe_qmatmul(x, rows, ri, ei, (int64_t)pairs, w, experts, out);
+  moe_qmatmul(x, rows, ri, ei, (int64_t)pairs, w, experts, out, planes_arg(env, info, 6, "moeQmatmul"));
   return env.Undefined();
 }
 
-// quantizeActivations(x, m, k, groupSize) → {q: Int8Array, d: Float32Array, sx: Float32Array, kpad}
+// quantizeActivations(x, m, k, groupSize, activationBits?) → {q, q2 (16-bit only), d, sx, kpad}
 Napi::Value QuantizeActivations(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const int64_t m = integer_arg(env, info[1], "quantizeActivations: m", 1, (int64_t)1 << 31);
@@ -60,12 +67,15 @@ Napi::Value QuantizeActivations(const Napi::CallbackInfo& info) {
     throw Napi::RangeError::New(env, "quantizeActivations: groupSize must be 32, 64 or 128 and divide k");
   const float* x = typed_array<float>(env, info[0], napi_float32_array, (size_t)(m * k), "quantizeActivations: x");
   const int64_t kpad = pad64(k);
+  const int planes = planes_arg(env, info, 4, "quantizeActivations");
   Napi::Int8Array q = Napi::Int8Array::New(env, (size_t)(m * kpad));
+  Napi::Int8Array q2 = Napi::Int8Array::New(env, planes == 2 ? (size_t)(m * kpad) : 0);
   Napi::Float32Array d = Napi::Float32Array::New(env, (size_t)(m * kpad / kActBlock));
   Napi::Float32Array sx = Napi::Float32Array::New(env, (size_t)(m * (k / gs)));
-  quantize_activations(x, m, k, gs, q.Data(), d.Data(), sx.Data());
+  quantize_activations(x, m, k, gs, q.Data(), planes == 2 ? q2.Data() : nullptr, d.Data(), sx.Data());
   Napi::Object r = Napi::Object::New(env);
   r.Set("q", q);
+  if (planes == 2) r.Set("q2", q2);
   r.Set("d", d);
   r.Set("sx", sx);
   r.Set("kpad", Napi::Number::New(env, (double)kpad));

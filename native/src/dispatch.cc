@@ -50,9 +50,9 @@ Runtime& ready() {
 // Quantized activations of the current call; one buffer per calling thread, reused.
 struct ActStorage {
   std::vector<uint64_t> mem;
-  ActBuffer make(int64_t rows, int64_t k, int gs) {
+  ActBuffer make(int64_t rows, int64_t k, int gs, int planes) {
     const int64_t kpad = pad64(k);
-    const size_t qb = (size_t)(rows * kpad), db = (size_t)(rows * (kpad / kActBlock)) * 4, sb = (size_t)(rows * (k / gs)) * 4;
+    const size_t qb = (size_t)(rows * kpad) * (size_t)planes, db = (size_t)(rows * (kpad / kActBlock)) * 4, sb = (size_t)(rows * (k / gs)) * 4;
     const size_t words = (qb + db + sb + 64) / 8 + 8;
     if (mem.size() < words) mem.resize(words);
     uint8_t* base = reinterpret_cast<uint8_t*>(mem.data());
@@ -62,6 +62,7 @@ struct ActStorage {
     a.kpad = kpad;
     a.group_size = gs;
     a.q = reinterpret_cast<int8_t*>(base);
+    a.q2 = planes == 2 ? a.q + rows * kpad : nullptr;
     a.d = reinterpret_cast<float*>(base + (qb + 3) / 4 * 4);
     a.sx = a.d + rows * (kpad / kActBlock);
     return a;
@@ -70,8 +71,8 @@ struct ActStorage {
 
 thread_local ActStorage tls_acts;
 
-ActBuffer quantize(Runtime& r, const float* x, int64_t rows, int64_t k, int gs) {
-  ActBuffer act = tls_acts.make(rows, k, gs);
+ActBuffer quantize(Runtime& r, const float* x, int64_t rows, int64_t k, int gs, int planes) {
+  ActBuffer act = tls_acts.make(rows, k, gs, planes);
   const int64_t per_task = std::max<int64_t>(1, (rows + r.pool->size() - 1) / r.pool->size());
   const Kernels* kern = r.kernels;
   r.pool->run((rows + per_task - 1) / per_task, [&](int64_t task, int) {
@@ -79,6 +80,7 @@ ActBuffer quantize(Runtime& r, const float* x, int64_t rows, int64_t k, int gs) 
     ActBuffer part = act;
     part.rows = n;
     part.q += r0 * act.kpad;
+    if (part.q2) part.q2 += r0 * act.kpad;
     part.d += r0 * (act.kpad / kActBlock);
     part.sx += r0 * (k / gs);
     kern->quantize_rows(x + r0 * k, n, k, part);
@@ -128,20 +130,20 @@ void set_threads(int n) {
   if (r.pool->size() != n) r.pool = std::make_unique<ThreadPool>(n);
 }
 
-void qmatmul(const float* x, int64_t m, const QuantMatrix& w, float* out) {
+void qmatmul(const float* x, int64_t m, const QuantMatrix& w, float* out, int planes) {
   const int32_t zero = 0;
   std::vector<int32_t> rows(m), experts(m, zero);
   for (int64_t i = 0; i < m; ++i) rows[i] = (int32_t)i;
-  moe_qmatmul(x, m, rows.data(), experts.data(), m, w, 1, out);
+  moe_qmatmul(x, m, rows.data(), experts.data(), m, w, 1, out, planes);
 }
 
 void moe_qmatmul(const float* x, int64_t rows, const int32_t* row_index, const int32_t* expert_index, int64_t pairs,
-                 const QuantMatrix& w, int64_t experts, float* out) {
+                 const QuantMatrix& w, int64_t experts, float* out, int planes) {
   if (pairs <= 0) return;
   Runtime& r = ready();
   const Kernels& kern = *r.kernels;
   ThreadPool& pool = *r.pool;
-  const ActBuffer act = quantize(r, x, rows, w.k, w.group_size);
+  const ActBuffer act = quantize(r, x, rows, w.k, w.group_size, planes);
 
   // Pairs grouped by expert (counting sort keeps each expert's pairs in input order).
   std::vector<int64_t> start(experts + 1, 0);
@@ -177,10 +179,12 @@ void moe_qmatmul(const float* x, int64_t rows, const int32_t* row_index, const i
   });
 }
 
-void quantize_activations(const float* x, int64_t m, int64_t k, int group_size, int8_t* q, float* d, float* sx) {
+void quantize_activations(const float* x, int64_t m, int64_t k, int group_size, int8_t* q, int8_t* q2, float* d,
+                          float* sx) {
   Runtime& r = ready();
-  const ActBuffer act = quantize(r, x, m, k, group_size);
+  const ActBuffer act = quantize(r, x, m, k, group_size, q2 ? 2 : 1);
   std::copy(act.q, act.q + m * act.kpad, q);
+  if (q2) std::copy(act.q2, act.q2 + m * act.kpad, q2);
   std::copy(act.d, act.d + m * (act.kpad / kActBlock), d);
   std::copy(act.sx, act.sx + m * (k / group_size), sx);
 }

@@ -18,8 +18,8 @@ bool set_isa(const std::string& name);
 int thread_count();
 void set_threads(int n);
 
-/** out[m, n] = Σ_k x[m, k] · W[n, k] for a quantized W. */
-void qmatmul(const float* x, int64_t m, const QuantMatrix& w, float* out);
+/** out[m, n] = Σ_k x[m, k] · W[n, k] for a quantized W; planes = 1 (int8 activations) or 2 (16-bit). */
+void qmatmul(const float* x, int64_t m, const QuantMatrix& w, float* out, int planes);
 
 /**
  * For each pair p: out[p, :] = x[row_index[p], :] · W[expert_index[p]]ᵀ, with W stacked
@@ -28,10 +28,14 @@ void qmatmul(const float* x, int64_t m, const QuantMatrix& w, float* out);
  * Indices must be validated by the caller.
  */
 void moe_qmatmul(const float* x, int64_t rows, const int32_t* row_index, const int32_t* expert_index, int64_t pairs,
-                 const QuantMatrix& w, int64_t experts, float* out);
+                 const QuantMatrix& w, int64_t experts, float* out, int planes);
 
-/** The activation quantization the kernels use (exposed for tests): q [m, pad64(k)], d [m, pad64(k)/32], sx [m, k/gs]. */
-void quantize_activations(const float* x, int64_t m, int64_t k, int group_size, int8_t* q, float* d, float* sx);
+/**
+ * The activation quantization the kernels use (exposed for tests): q [m, pad64(k)],
+ * q2 (nullptr for one plane) [m, pad64(k)], d [m, pad64(k)/32], sx [m, k/gs].
+ */
+void quantize_activations(const float* x, int64_t m, int64_t k, int group_size, int8_t* q, int8_t* q2, float* d,
+                          float* sx);
 
 /** GB/s (1e9 bytes/s) of `threads` threads each reading its slice of [p, p+bytes) `reps` times. */
 double read_bandwidth_gbs(const uint8_t* p, size_t bytes, int threads, int reps);

@@ -8,6 +8,10 @@
 //   y = Σ_groups [ s_g · Σ_{blocks j in g} d_j · I_j  +  b_g · Σ_{k in g} x_k ]
 // where I_j = Σ q_k·xq_k (int32), d_j = absmax_j/127 and Σx is taken from the
 // float activations. Only the order of the float additions differs by ISA.
+//
+// With two activation planes (16-bit activations), the residual r = x − d·xq is
+// quantized again with step d/256 (xq2 = clamp(round(r·256/d), ±127)), the integer
+// sum becomes I = 256·Σq·xq + Σq·xq2 (< 2^31) and d holds d/256: the same epilogue.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -38,7 +42,8 @@ static inline size_t scale_row_bytes(const QuantMatrix& w) {
 /** One quantized activation row (padded to a multiple of 64 values with zeros). */
 struct ActRow {
   const int8_t* q;   // kpad values
-  const float* d;    // kpad/32 block scales (0 for padding)
+  const int8_t* q2;  // second plane (kpad values) or nullptr
+  const float* d;    // kpad/32 block scales (0 for padding; divided by 256 with two planes)
   const float* sx;   // k/group_size group sums of the float activations
 };
 
@@ -47,13 +52,19 @@ struct ActBuffer {
   int64_t rows = 0, k = 0, kpad = 0;
   int group_size = 0;
   int8_t* q = nullptr;
+  int8_t* q2 = nullptr;  // set when the caller wants two planes
   float* d = nullptr;
   float* sx = nullptr;
 };
 
 static inline ActRow act_row(const ActBuffer& a, int64_t i) {
-  return ActRow{a.q + i * a.kpad, a.d + i * (a.kpad / kActBlock), a.sx + i * (a.k / a.group_size)};
+  return ActRow{a.q + i * a.kpad, a.q2 ? a.q2 + i * a.kpad : nullptr, a.d + i * (a.kpad / kActBlock),
+                a.sx + i * (a.k / a.group_size)};
 }
+
+// Second-plane constants: step d/256, values clamped to ±127 (a residual of exactly d/2
+// would round to 128).
+constexpr float kPlane2Scale = 256.0f;
 
 static inline int64_t pad64(int64_t k) { return (k + 63) / 64 * 64; }
 

@@ -27,6 +27,12 @@ inline float hsum8(__m256 v) {
 
 // ---- activations ---------------------------------------------------------
 
+/** 4×8 int32 (within int8 range except +128, which saturates to 127) → 32 int8 in order. */
+inline void store_int8x32(int8_t* dst, const __m256i q[4], __m256i order) {
+  const __m256i p16a = _mm256_packs_epi32(q[0], q[1]), p16b = _mm256_packs_epi32(q[2], q[3]);
+  _mm256_storeu_si256((__m256i*)dst, _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p16a, p16b), order));
+}
+
 void quantize_rows_avx2(const float* x, int64_t rows, int64_t ldx, ActBuffer& act) {
   const int64_t k = act.k, kpad = act.kpad;
   const int gs = act.group_size;
@@ -42,6 +48,7 @@ void quantize_rows_avx2(const float* x, int64_t rows, int64_t ldx, ActBuffer& ac
       const int64_t k0 = b * kActBlock;
       if (k0 >= k) {
         std::memset(q + k0, 0, kActBlock);
+        if (a.q2) std::memset(const_cast<int8_t*>(a.q2) + k0, 0, kActBlock);
         d[b] = 0.0f;
         continue;
       }
@@ -54,13 +61,22 @@ void quantize_rows_avx2(const float* x, int64_t rows, int64_t ldx, ActBuffer& ac
       m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
       m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
       const float amax = _mm_cvtss_f32(m4);
-      d[b] = amax / 127.0f;
-      const __m256 id = _mm256_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
+      const float db = amax / 127.0f, ids = amax > 0.0f ? 127.0f / amax : 0.0f;
+      const __m256 id = _mm256_set1_ps(ids);
       __m256i qi[4];
       for (int i = 0; i < 4; ++i) qi[i] = _mm256_cvtps_epi32(_mm256_mul_ps(v[i], id));  // nearest even
-      const __m256i p16a = _mm256_packs_epi32(qi[0], qi[1]), p16b = _mm256_packs_epi32(qi[2], qi[3]);
-      const __m256i p8 = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p16a, p16b), order);
-      _mm256_storeu_si256((__m256i*)(q + k0), p8);
+      store_int8x32(q + k0, qi, order);
+      d[b] = db;
+      if (a.q2) {
+        const __m256 dv = _mm256_set1_ps(db), id2 = _mm256_set1_ps(ids * kPlane2Scale);
+        __m256i ri[4];
+        for (int i = 0; i < 4; ++i) {
+          const __m256 r = _mm256_sub_ps(v[i], _mm256_mul_ps(dv, _mm256_cvtepi32_ps(qi[i])));
+          ri[i] = _mm256_max_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(r, id2)), _mm256_set1_epi32(-127));
+        }
+        store_int8x32(const_cast<int8_t*>(a.q2) + k0, ri, order);
+        d[b] = db / kPlane2Scale;
+      }
     }
     for (int64_t g = 0; g < k / gs; ++g) {
       __m256 s = _mm256_setzero_ps();
@@ -171,10 +187,18 @@ void dot_rows(const Scratch& sc, int64_t k, int gs, const ActRow& a, float* out,
       const int64_t j = g * blocks_per_group + jb;
       const __m256i x0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(a.q + 32 * j)));
       const __m256i x1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(a.q + 32 * j + 16)));
+      __m256i y0 = x0, y1 = x1;
+      if (a.q2) {
+        y0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(a.q2 + 32 * j)));
+        y1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(a.q2 + 32 * j + 16)));
+      }
       for (int r = 0; r < R; ++r) {
         const int16_t* w = sc.q + r * kpad + 32 * j;
-        const __m256i isum = _mm256_add_epi32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i*)w), x0),
-                                              _mm256_madd_epi16(_mm256_loadu_si256((const __m256i*)(w + 16)), x1));
+        const __m256i w0 = _mm256_loadu_si256((const __m256i*)w), w1 = _mm256_loadu_si256((const __m256i*)(w + 16));
+        __m256i isum = _mm256_add_epi32(_mm256_madd_epi16(w0, x0), _mm256_madd_epi16(w1, x1));
+        if (a.q2)
+          isum = _mm256_add_epi32(_mm256_slli_epi32(isum, 8),
+                                  _mm256_add_epi32(_mm256_madd_epi16(w0, y0), _mm256_madd_epi16(w1, y1)));
         acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(sc.s[r * groups + g] * a.d[j]), acc[r]);
       }
     }

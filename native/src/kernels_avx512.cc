@@ -39,18 +39,30 @@ void quantize_rows_avx512(const float* x, int64_t rows, int64_t ldx, ActBuffer& 
       const int64_t k0 = b * kActBlock;
       if (k0 >= k) {
         std::memset(q + k0, 0, kActBlock);
+        if (a.q2) std::memset(const_cast<int8_t*>(a.q2) + k0, 0, kActBlock);
         d[b] = 0.0f;
         continue;
       }
       const __m512 v0 = _mm512_loadu_ps(xr + k0), v1 = _mm512_loadu_ps(xr + k0 + 16);
       const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_andnot_ps(sign, v0), _mm512_andnot_ps(sign, v1)));
-      d[b] = amax / 127.0f;
-      const __m512 id = _mm512_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
+      const float db = amax / 127.0f, ids = amax > 0.0f ? 127.0f / amax : 0.0f;
+      const __m512 id = _mm512_set1_ps(ids);
       // cvtps2dq rounds to nearest even, like nearbyint in the scalar kernel.
       const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, id));
       const __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, id));
       _mm_storeu_si128((__m128i*)(q + k0), _mm512_cvtsepi32_epi8(q0));
       _mm_storeu_si128((__m128i*)(q + k0 + 16), _mm512_cvtsepi32_epi8(q1));
+      d[b] = db;
+      if (a.q2) {
+        const __m512 dv = _mm512_set1_ps(db), id2 = _mm512_set1_ps(ids * kPlane2Scale);
+        const __m512i lo = _mm512_set1_epi32(-127);
+        const __m512i r0 = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_sub_ps(v0, _mm512_mul_ps(dv, _mm512_cvtepi32_ps(q0))), id2));
+        const __m512i r1 = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_sub_ps(v1, _mm512_mul_ps(dv, _mm512_cvtepi32_ps(q1))), id2));
+        int8_t* q2 = const_cast<int8_t*>(a.q2);
+        _mm_storeu_si128((__m128i*)(q2 + k0), _mm512_cvtsepi32_epi8(_mm512_max_epi32(r0, lo)));
+        _mm_storeu_si128((__m128i*)(q2 + k0 + 16), _mm512_cvtsepi32_epi8(_mm512_max_epi32(r1, lo)));
+        d[b] = db / kPlane2Scale;
+      }
     }
     for (int64_t g = 0; g < k / gs; ++g) {
       __m512 s = _mm512_setzero_ps();
@@ -142,7 +154,7 @@ struct ScaleScratch {
   float* b;
 };
 
-template <int B, int GS, int M, int R>
+template <int B, int GS, int M, int R, int PL>
 void gemv_tile(const QuantMatrix& w, const Unpacker& u, const ActRow* acts, float* const* out, int64_t n,
                const ScaleScratch& ss) {
   const int64_t k = w.k, groups = k / GS, chunks = (k + 63) / 64, full = k / 64;
@@ -185,8 +197,9 @@ void gemv_tile(const QuantMatrix& w, const Unpacker& u, const ActRow* acts, floa
       const __m512i xv = _mm512_loadu_si512(acts[m].q + 64 * c);
       const __m512 dl = block_pair_lanes(acts[m].d + 2 * c, 0x3);
       for (int r = 0; r < R; ++r) {
-        const __m512 isum = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(zero, q[r], xv));
-        acc[m][r] = _mm512_fmadd_ps(isum, _mm512_mul_ps(sl[r], dl), acc[m][r]);
+        __m512i isum = _mm512_dpbusd_epi32(zero, q[r], xv);
+        if (PL == 2) isum = _mm512_dpbusd_epi32(_mm512_slli_epi32(isum, 8), q[r], _mm512_loadu_si512(acts[m].q2 + 64 * c));
+        acc[m][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(sl[r], dl), acc[m][r]);
       }
     }
   }
@@ -195,14 +208,14 @@ void gemv_tile(const QuantMatrix& w, const Unpacker& u, const ActRow* acts, floa
       out[m][n + r] = _mm512_reduce_add_ps(acc[m][r]) + dot_f32(ss.b + r * groups, acts[m].sx, groups);
 }
 
-template <int B, int GS, int M>
+template <int B, int GS, int M, int PL>
 void gemv_rows(const QuantMatrix& w, const ActRow* acts, float* const* out, int64_t n0, int64_t n1, void* scratch) {
   const Unpacker u = make_unpacker<B>();
   const int64_t groups = w.k / GS;
   ScaleScratch ss{static_cast<float*>(scratch), static_cast<float*>(scratch) + kGemvRows * groups};
   int64_t n = n0;
-  for (; n + kGemvRows <= n1; n += kGemvRows) gemv_tile<B, GS, M, kGemvRows>(w, u, acts, out, n, ss);
-  for (; n < n1; ++n) gemv_tile<B, GS, M, 1>(w, u, acts, out, n, ss);
+  for (; n + kGemvRows <= n1; n += kGemvRows) gemv_tile<B, GS, M, kGemvRows, PL>(w, u, acts, out, n, ss);
+  for (; n < n1; ++n) gemv_tile<B, GS, M, 1, PL>(w, u, acts, out, n, ss);
 }
 
 
@@ -223,6 +236,7 @@ struct Wide {
 
 struct WideScratch {
   int8_t* xq;  // M × lines × P × 64 activation bytes in vector order
+  int8_t* xq2; // the same for the second plane
   float* dl;   // M × lines × 16 block scales per lane
   float* s;    // kGemvRows × (groups + 16) row scales (padded for 16-wide loads)
   float* b;
@@ -236,28 +250,32 @@ int64_t wide_lines(int64_t k) {
 template <int B>
 size_t wide_scratch_bytes(int64_t k, int gs) {
   const size_t lines = (size_t)wide_lines<B>(k);
-  return kGemvMaxM * lines * (Wide<B>::P * 64 + 64) + 2 * sizeof(float) * kGemvRows * (size_t)(k / gs + 16) + 128;
+  return kGemvMaxM * lines * (2 * Wide<B>::P * 64 + 64) + 2 * sizeof(float) * kGemvRows * (size_t)(k / gs + 16) + 128;
 }
 
 template <int B>
 WideScratch wide_scratch(void* p, int64_t k, int gs) {
   const int64_t lines = wide_lines<B>(k);
   int8_t* xq = static_cast<int8_t*>(p);
-  float* dl = reinterpret_cast<float*>(xq + kGemvMaxM * lines * Wide<B>::P * 64);
+  int8_t* xq2 = xq + kGemvMaxM * lines * Wide<B>::P * 64;
+  float* dl = reinterpret_cast<float*>(xq2 + kGemvMaxM * lines * Wide<B>::P * 64);
   float* sc = dl + kGemvMaxM * lines * 16;
-  return WideScratch{xq, dl, sc, sc + kGemvRows * (k / gs + 16)};
+  return WideScratch{xq, xq2, dl, sc, sc + kGemvRows * (k / gs + 16)};
 }
 
 template <int B>
-void wide_activations(const ActRow& a, int64_t kpad, int64_t lines, int8_t* xq, float* dl) {
+void wide_activations(const ActRow& a, int64_t kpad, int64_t lines, int8_t* xq, int8_t* xq2, float* dl) {
   using W = Wide<B>;
   for (int64_t c = 0; c < lines; ++c) {
     for (int i = 0; i < W::P; ++i) {
       for (int q = 0; q < 8; ++q) {
         const int64_t src = W::V * c + 8 * (W::P * q + i);
         int8_t* dst = xq + (c * W::P + i) * 64 + 8 * q;
+        int8_t* dst2 = xq2 + (c * W::P + i) * 64 + 8 * q;
         if (src < kpad) std::memcpy(dst, a.q + src, 8);
         else std::memset(dst, 0, 8);
+        if (a.q2 && src < kpad) std::memcpy(dst2, a.q2 + src, 8);
+        else if (a.q2) std::memset(dst2, 0, 8);
       }
     }
     for (int l = 0; l < 16; ++l) {
@@ -267,7 +285,7 @@ void wide_activations(const ActRow& a, int64_t kpad, int64_t lines, int8_t* xq, 
   }
 }
 
-template <int B, int GS, int M, int R>
+template <int B, int GS, int M, int R, int PL>
 void gemv_wide_tile(const QuantMatrix& w, const WideScratch& ws, int64_t lines, const ActRow* acts, float* const* out,
                     int64_t n) {
   using W = Wide<B>;
@@ -319,6 +337,11 @@ void gemv_wide_tile(const QuantMatrix& w, const WideScratch& ws, int64_t lines, 
         const int8_t* xq = ws.xq + (m * lines + c) * W::P * 64;
         __m512i isum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[0], _mm512_loadu_si512(xq));
         for (int i = 1; i < W::P; ++i) isum = _mm512_dpbusd_epi32(isum, q[i], _mm512_loadu_si512(xq + 64 * i));
+        if (PL == 2) {
+          const int8_t* xq2 = ws.xq2 + (m * lines + c) * W::P * 64;
+          isum = _mm512_slli_epi32(isum, 8);
+          for (int i = 0; i < W::P; ++i) isum = _mm512_dpbusd_epi32(isum, q[i], _mm512_loadu_si512(xq2 + 64 * i));
+        }
         const __m512 dl = _mm512_load_ps(ws.dl + (m * lines + c) * 16);
         acc[m][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(sl, dl), acc[m][r]);
       }
@@ -329,42 +352,49 @@ void gemv_wide_tile(const QuantMatrix& w, const WideScratch& ws, int64_t lines, 
       out[m][n + r] = _mm512_reduce_add_ps(acc[m][r]) + dot_f32(ws.b + r * sstride, acts[m].sx, groups);
 }
 
-template <int B, int GS, int M>
+template <int B, int GS, int M, int PL>
 void gemv_wide(const QuantMatrix& w, const ActRow* acts, float* const* out, int64_t n0, int64_t n1, void* scratch) {
   const int64_t lines = wide_lines<B>(w.k);
   const WideScratch ws = wide_scratch<B>(scratch, w.k, GS);
   for (int m = 0; m < M; ++m)
-    wide_activations<B>(acts[m], pad64(w.k), lines, ws.xq + m * lines * Wide<B>::P * 64, ws.dl + m * lines * 16);
+    wide_activations<B>(acts[m], pad64(w.k), lines, ws.xq + m * lines * Wide<B>::P * 64,
+                        ws.xq2 + m * lines * Wide<B>::P * 64, ws.dl + m * lines * 16);
   int64_t n = n0;
-  for (; n + kGemvRows <= n1; n += kGemvRows) gemv_wide_tile<B, GS, M, kGemvRows>(w, ws, lines, acts, out, n);
-  for (; n < n1; ++n) gemv_wide_tile<B, GS, M, 1>(w, ws, lines, acts, out, n);
+  for (; n + kGemvRows <= n1; n += kGemvRows) gemv_wide_tile<B, GS, M, kGemvRows, PL>(w, ws, lines, acts, out, n);
+  for (; n < n1; ++n) gemv_wide_tile<B, GS, M, 1, PL>(w, ws, lines, acts, out, n);
 }
 
-template <int B, int GS>
+template <int B, int GS, int PL>
 void gemv_m(const QuantMatrix& w, const ActRow* acts, int mcount, float* const* out, int64_t n0, int64_t n1, void* s) {
   if (B == 2 || B == 4) {
     constexpr int BW = B == 2 ? 2 : 4;  // keeps Wide<> instantiated for 2 and 4 only
     switch (mcount) {
-      case 1: return gemv_wide<BW, GS, 1>(w, acts, out, n0, n1, s);
-      case 2: return gemv_wide<BW, GS, 2>(w, acts, out, n0, n1, s);
-      case 3: return gemv_wide<BW, GS, 3>(w, acts, out, n0, n1, s);
-      default: return gemv_wide<BW, GS, 4>(w, acts, out, n0, n1, s);
+      case 1: return gemv_wide<BW, GS, 1, PL>(w, acts, out, n0, n1, s);
+      case 2: return gemv_wide<BW, GS, 2, PL>(w, acts, out, n0, n1, s);
+      case 3: return gemv_wide<BW, GS, 3, PL>(w, acts, out, n0, n1, s);
+      default: return gemv_wide<BW, GS, 4, PL>(w, acts, out, n0, n1, s);
     }
   }
   switch (mcount) {
-    case 1: return gemv_rows<B, GS, 1>(w, acts, out, n0, n1, s);
-    case 2: return gemv_rows<B, GS, 2>(w, acts, out, n0, n1, s);
-    case 3: return gemv_rows<B, GS, 3>(w, acts, out, n0, n1, s);
-    default: return gemv_rows<B, GS, 4>(w, acts, out, n0, n1, s);
+    case 1: return gemv_rows<B, GS, 1, PL>(w, acts, out, n0, n1, s);
+    case 2: return gemv_rows<B, GS, 2, PL>(w, acts, out, n0, n1, s);
+    case 3: return gemv_rows<B, GS, 3, PL>(w, acts, out, n0, n1, s);
+    default: return gemv_rows<B, GS, 4, PL>(w, acts, out, n0, n1, s);
   }
+}
+
+template <int B, int GS>
+void gemv_pl(const QuantMatrix& w, const ActRow* acts, int mcount, float* const* out, int64_t n0, int64_t n1, void* s) {
+  if (acts[0].q2) gemv_m<B, GS, 2>(w, acts, mcount, out, n0, n1, s);
+  else gemv_m<B, GS, 1>(w, acts, mcount, out, n0, n1, s);
 }
 
 template <int B>
 void gemv_gs(const QuantMatrix& w, const ActRow* acts, int mcount, float* const* out, int64_t n0, int64_t n1, void* s) {
   switch (w.group_size) {
-    case 32: return gemv_m<B, 32>(w, acts, mcount, out, n0, n1, s);
-    case 64: return gemv_m<B, 64>(w, acts, mcount, out, n0, n1, s);
-    default: return gemv_m<B, 128>(w, acts, mcount, out, n0, n1, s);
+    case 32: return gemv_pl<B, 32>(w, acts, mcount, out, n0, n1, s);
+    case 64: return gemv_pl<B, 64>(w, acts, mcount, out, n0, n1, s);
+    default: return gemv_pl<B, 128>(w, acts, mcount, out, n0, n1, s);
   }
 }
 
@@ -466,7 +496,7 @@ void build_panel(const QuantMatrix& w, int64_t n0, int nr, const Panel& p) {
 }
 
 // out[m][n0 .. n0+nr) for MR activation rows over a built panel.
-template <int MR>
+template <int MR, int PL>
 void gemm_tile(const Panel& p, int64_t k, int gs, const ActRow* acts, float* const* out, int64_t n0, int nr) {
   const int64_t groups = k / gs;
   const int blocks_per_group = gs / kActBlock;
@@ -479,16 +509,25 @@ void gemm_tile(const Panel& p, int64_t k, int gs, const ActRow* acts, float* con
       const int64_t j = g * blocks_per_group + jb;
       __m512i isum[MR][2];
       for (int m = 0; m < MR; ++m) isum[m][0] = isum[m][1] = _mm512_setzero_si512();
-      for (int step = 0; step < kActBlock / 4; ++step, wq += 4 * kPanel) {
-        const __m512i w0 = _mm512_load_si512(wq), w1 = _mm512_load_si512(wq + 64);
-        for (int m = 0; m < MR; ++m) {
-          int32_t x4;
-          std::memcpy(&x4, acts[m].q + j * kActBlock + 4 * step, 4);
-          const __m512i xb = _mm512_set1_epi32(x4);
-          isum[m][0] = _mm512_dpbusd_epi32(isum[m][0], w0, xb);
-          isum[m][1] = _mm512_dpbusd_epi32(isum[m][1], w1, xb);
+      for (int plane = 0; plane < PL; ++plane) {
+        if (plane == 1)
+          for (int m = 0; m < MR; ++m) {
+            isum[m][0] = _mm512_slli_epi32(isum[m][0], 8);
+            isum[m][1] = _mm512_slli_epi32(isum[m][1], 8);
+          }
+        const uint8_t* wb = wq;
+        for (int step = 0; step < kActBlock / 4; ++step, wb += 4 * kPanel) {
+          const __m512i w0 = _mm512_load_si512(wb), w1 = _mm512_load_si512(wb + 64);
+          for (int m = 0; m < MR; ++m) {
+            int32_t x4;
+            std::memcpy(&x4, (plane == 0 ? acts[m].q : acts[m].q2) + j * kActBlock + 4 * step, 4);
+            const __m512i xb = _mm512_set1_epi32(x4);
+            isum[m][0] = _mm512_dpbusd_epi32(isum[m][0], w0, xb);
+            isum[m][1] = _mm512_dpbusd_epi32(isum[m][1], w1, xb);
+          }
         }
       }
+      wq += (kActBlock / 4) * 4 * kPanel;
       for (int m = 0; m < MR; ++m) {
         const __m512 d = _mm512_set1_ps(acts[m].d[j]);
         acc[m][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[m][0]), _mm512_mul_ps(s0, d), acc[m][0]);
@@ -510,7 +549,7 @@ void gemm_tile(const Panel& p, int64_t k, int gs, const ActRow* acts, float* con
   }
 }
 
-template <int B>
+template <int B, int PL>
 void gemm_bits(const QuantMatrix& w, const ActRow* acts, int mcount, float* const* out, int64_t n0, int64_t n1,
                void* scratch) {
   const Panel p = panel_at(scratch, w.k, w.group_size);
@@ -518,11 +557,11 @@ void gemm_bits(const QuantMatrix& w, const ActRow* acts, int mcount, float* cons
     const int nr = (int)min64(kPanel, n1 - n);
     build_panel<B>(w, n, nr, p);
     int m = 0;
-    for (; m + kTileM <= mcount; m += kTileM) gemm_tile<kTileM>(p, w.k, w.group_size, acts + m, out + m, n, nr);
+    for (; m + kTileM <= mcount; m += kTileM) gemm_tile<kTileM, PL>(p, w.k, w.group_size, acts + m, out + m, n, nr);
     switch (mcount - m) {
-      case 1: gemm_tile<1>(p, w.k, w.group_size, acts + m, out + m, n, nr); break;
-      case 2: gemm_tile<2>(p, w.k, w.group_size, acts + m, out + m, n, nr); break;
-      case 3: gemm_tile<3>(p, w.k, w.group_size, acts + m, out + m, n, nr); break;
+      case 1: gemm_tile<1, PL>(p, w.k, w.group_size, acts + m, out + m, n, nr); break;
+      case 2: gemm_tile<2, PL>(p, w.k, w.group_size, acts + m, out + m, n, nr); break;
+      case 3: gemm_tile<3, PL>(p, w.k, w.group_size, acts + m, out + m, n, nr); break;
       default: break;
     }
   }
@@ -530,13 +569,23 @@ void gemm_bits(const QuantMatrix& w, const ActRow* acts, int mcount, float* cons
 
 void gemm_avx512(const QuantMatrix& w, const ActRow* acts, int mcount, float* const* out, int64_t n0, int64_t n1,
                  void* s) {
+  if (acts[0].q2) {
+    switch (w.bits) {
+      case 2: return gemm_bits<2, 2>(w, acts, mcount, out, n0, n1, s);
+      case 3: return gemm_bits<3, 2>(w, acts, mcount, out, n0, n1, s);
+      case 4: return gemm_bits<4, 2>(w, acts, mcount, out, n0, n1, s);
+      case 5: return gemm_bits<5, 2>(w, acts, mcount, out, n0, n1, s);
+      case 6: return gemm_bits<6, 2>(w, acts, mcount, out, n0, n1, s);
+      default: return gemm_bits<8, 2>(w, acts, mcount, out, n0, n1, s);
+    }
+  }
   switch (w.bits) {
-    case 2: return gemm_bits<2>(w, acts, mcount, out, n0, n1, s);
-    case 3: return gemm_bits<3>(w, acts, mcount, out, n0, n1, s);
-    case 4: return gemm_bits<4>(w, acts, mcount, out, n0, n1, s);
-    case 5: return gemm_bits<5>(w, acts, mcount, out, n0, n1, s);
-    case 6: return gemm_bits<6>(w, acts, mcount, out, n0, n1, s);
-    default: return gemm_bits<8>(w, acts, mcount, out, n0, n1, s);
+    case 2: return gemm_bits<2, 1>(w, acts, mcount, out, n0, n1, s);
+    case 3: return gemm_bits<3, 1>(w, acts, mcount, out, n0, n1, s);
+    case 4: return gemm_bits<4, 1>(w, acts, mcount, out, n0, n1, s);
+    case 5: return gemm_bits<5, 1>(w, acts, mcount, out, n0, n1, s);
+    case 6: return gemm_bits<6, 1>(w, acts, mcount, out, n0, n1, s);
+    default: return gemm_bits<8, 1>(w, acts, mcount, out, n0, n1, s);
   }
 }
 

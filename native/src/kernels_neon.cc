@@ -30,6 +30,7 @@ void quantize_rows_neon(const float* x, int64_t rows, int64_t ldx, ActBuffer& ac
       const int64_t k0 = b * kActBlock;
       if (k0 >= k) {
         std::memset(q + k0, 0, kActBlock);
+        if (a.q2) std::memset(const_cast<int8_t*>(a.q2) + k0, 0, kActBlock);
         d[b] = 0.0f;
         continue;
       }
@@ -40,14 +41,24 @@ void quantize_rows_neon(const float* x, int64_t rows, int64_t ldx, ActBuffer& ac
         m = vmaxq_f32(m, vabsq_f32(v[i]));
       }
       const float amax = vmaxvq_f32(m);
-      d[b] = amax / 127.0f;
+      const float db = amax / 127.0f;
       const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
+      const float id2 = id * kPlane2Scale;
+      int8_t* q2 = const_cast<int8_t*>(a.q2);
       for (int i = 0; i < 8; i += 2) {
         // vcvtnq rounds to nearest even, like nearbyint in the scalar kernel.
         const int32x4_t q0 = vcvtnq_s32_f32(vmulq_n_f32(v[i], id)), q1 = vcvtnq_s32_f32(vmulq_n_f32(v[i + 1], id));
-        const int16x8_t q16 = vcombine_s16(vqmovn_s32(q0), vqmovn_s32(q1));
-        vst1_s8(q + k0 + 4 * i, vqmovn_s16(q16));
+        vst1_s8(q + k0 + 4 * i, vqmovn_s16(vcombine_s16(vqmovn_s32(q0), vqmovn_s32(q1))));
+        if (q2) {
+          const float32x4_t r0 = vsubq_f32(v[i], vmulq_n_f32(vcvtq_f32_s32(q0), db));
+          const float32x4_t r1 = vsubq_f32(v[i + 1], vmulq_n_f32(vcvtq_f32_s32(q1), db));
+          const int32x4_t lo = vdupq_n_s32(-127);
+          const int32x4_t s0 = vmaxq_s32(vcvtnq_s32_f32(vmulq_n_f32(r0, id2)), lo);
+          const int32x4_t s1 = vmaxq_s32(vcvtnq_s32_f32(vmulq_n_f32(r1, id2)), lo);
+          vst1_s8(q2 + k0 + 4 * i, vqmovn_s16(vcombine_s16(vqmovn_s32(s0), vqmovn_s32(s1))));
+        }
       }
+      d[b] = q2 ? db / kPlane2Scale : db;
     }
     for (int64_t g = 0; g < k / gs; ++g) {
       float32x4_t s = vdupq_n_f32(0.0f);
@@ -128,11 +139,16 @@ float dot_row(const int8_t* wq, const float* s, const float* b, int64_t k, int g
     float gacc = 0.0f;
     for (int jb = 0; jb < blocks_per_group; ++jb) {
       const int64_t j = g * blocks_per_group + jb;
+      const int8x16_t w0 = vld1q_s8(wq + 32 * j), w1 = vld1q_s8(wq + 32 * j + 16);
       const int8x16_t x0 = vld1q_s8(a.q + 32 * j), x1 = vld1q_s8(a.q + 32 * j + 16);
-      int32x4_t isum = vdotq_s32(vdupq_n_s32(0), vld1q_s8(wq + 32 * j), x0);
-      isum = vdotq_s32(isum, vld1q_s8(wq + 32 * j + 16), x1);
-      int32_t total = vaddvq_s32(isum);
+      int32_t total = vaddvq_s32(vdotq_s32(vdotq_s32(vdupq_n_s32(0), w0, x0), w1, x1));
       if (B == 8) total += 128 * (vaddlvq_s8(x0) + vaddlvq_s8(x1));
+      if (a.q2) {
+        const int8x16_t y0 = vld1q_s8(a.q2 + 32 * j), y1 = vld1q_s8(a.q2 + 32 * j + 16);
+        int32_t t2 = vaddvq_s32(vdotq_s32(vdotq_s32(vdupq_n_s32(0), w0, y0), w1, y1));
+        if (B == 8) t2 += 128 * (vaddlvq_s8(y0) + vaddlvq_s8(y1));
+        total = total * (int32_t)kPlane2Scale + t2;
+      }
       gacc += a.d[j] * (float)total;
     }
     acc += s[g] * gacc + b[g] * a.sx[g];

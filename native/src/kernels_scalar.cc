@@ -22,14 +22,27 @@ void quantize_rows_scalar(const float* x, int64_t rows, int64_t ldx, ActBuffer& 
       const int64_t k0 = b * kActBlock;
       if (k0 >= k) {
         std::memset(q + k0, 0, kActBlock);
+        if (a.q2) std::memset(const_cast<int8_t*>(a.q2) + k0, 0, kActBlock);
         d[b] = 0.0f;
         continue;
       }
       float amax = 0.0f;
       for (int i = 0; i < kActBlock; ++i) amax = std::fmax(amax, std::fabs(xr[k0 + i]));
-      d[b] = amax / 127.0f;
+      const float db = amax / 127.0f;
       const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
       for (int i = 0; i < kActBlock; ++i) q[k0 + i] = (int8_t)std::nearbyint(xr[k0 + i] * id);
+      d[b] = db;
+      if (a.q2) {
+        int8_t* q2 = const_cast<int8_t*>(a.q2);
+        const float id2 = id * kPlane2Scale;
+        for (int i = 0; i < kActBlock; ++i) {
+          const float t = db * (float)q[k0 + i];
+          const float r = xr[k0 + i] - t;
+          const float v = std::nearbyint(r * id2);
+          q2[k0 + i] = (int8_t)(v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v);
+        }
+        d[b] = db / kPlane2Scale;
+      }
     }
     for (int64_t g = 0; g < k / gs; ++g) {
       float s = 0.0f;
@@ -82,6 +95,11 @@ void rows_kernel(const QuantMatrix& w, const ActRow* acts, int mcount, float* co
           const int8_t* xb = a.q + j * kActBlock;
           int32_t isum = 0;
           for (int i = 0; i < kActBlock; ++i) isum += (int32_t)qb[i] * (int32_t)xb[i];
+          if (a.q2) {
+            const int8_t* x2 = a.q2 + j * kActBlock;
+            isum *= (int32_t)kPlane2Scale;
+            for (int i = 0; i < kActBlock; ++i) isum += (int32_t)qb[i] * (int32_t)x2[i];
+          }
           gacc += a.d[j] * (float)isum;
         }
         acc += sbuf[g] * gacc + bbuf[g] * a.sx[g];

@@ -52,10 +52,10 @@ test('qmatmul matches mx.quantizedMatmul on MLX-quantized, MLX-written weights',
       return out;
     };
     const p: Problem = { n: c.n, k: c.k, bits: c.bits, groupSize: c.gs, experts: 1, q: unpack(words, c.n, c.k, c.bits), scales: decode('l.scales'), biases: decode('l.biases'), ref };
-    const act = quantizeActivationsJs(x, c.m, c.k);
-    for (const isa of supportedIsas()) {
+    for (const [isa, activationBits] of supportedIsas().flatMap((i) => [[i, 8] as const, [i, 16] as const])) {
+      const act = quantizeActivationsJs(x, c.m, c.k, activationBits);
       setIsa(isa);
-      const ours = qmatmul(x, c.m, ref, new Float32Array(c.m * c.n).fill(NaN));
+      const ours = qmatmul(x, c.m, ref, new Float32Array(c.m * c.n).fill(NaN), { activationBits });
       for (let r = 0; r < c.m; r++) {
         for (let j = 0; j < c.n; j++) {
           const e = expect(p, x, r * c.k, act, r, j);
@@ -63,7 +63,7 @@ test('qmatmul matches mx.quantizedMatmul on MLX-quantized, MLX-written weights',
           const tol = e.tolExact + gamma(c.k + 2) * e.absSum;
           const a = ours[r * c.n + j]!;
           const b = yMlx[r * c.n + j]!;
-          if (!(Math.abs(a - b) <= tol)) assert.unreachable(`[seed ${seed}] ${isa} ${c.bits}-bit g${c.gs} out[${r}, ${j}] = ${a}, MLX ${b} ± ${tol}`);
+          if (!(Math.abs(a - b) <= tol)) assert.unreachable(`[seed ${seed}] ${isa} a${activationBits} ${c.bits}-bit g${c.gs} out[${r}, ${j}] = ${a}, MLX ${b} ± ${tol}`);
           if (!(Math.abs(a - e.quantized) <= e.tolQuantized)) assert.unreachable(`[seed ${seed}] ${isa} ${c.bits}-bit: ${a} vs int8 reference ${e.quantized}`);
         }
       }

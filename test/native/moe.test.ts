@@ -37,10 +37,11 @@ test('pairs grouped by expert match the float64 reference of their own expert', 
       }
     }
     const x = randomActivations(rand, tokens, k);
-    const act = quantizeActivationsJs(x, tokens, k);
+    const activationBits = bits % 2 === 0 ? 16 : 8;
+    const act = quantizeActivationsJs(x, tokens, k, activationBits);
     for (const isa of ISAS) {
       setIsa(isa);
-      const out = moeQmatmul(x, tokens, rowIndex, expertIndex, p.ref, new Float32Array(rowIndex.length * n).fill(NaN));
+      const out = moeQmatmul(x, tokens, rowIndex, expertIndex, p.ref, new Float32Array(rowIndex.length * n).fill(NaN), { activationBits });
       for (let pair = 0; pair < rowIndex.length; pair++) {
         const r = rowIndex[pair]!;
         const e = expertIndex[pair]!;

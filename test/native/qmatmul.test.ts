@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { qmatmul, quantizeActivations, setIsa, setThreads, supportedIsas, type ScaleDtype } from '../../lib/backend/native/addon.js';
 import { SUPPORTED_BITS, SUPPORTED_GROUP_SIZES } from '../../lib/quant/affine.js';
-import { expect, freshSeed, quantizeActivationsJs, randomActivations, randomWeights, rng } from './reference.js';
+import { expect, freshSeed, quantizeActivationsJs, randomActivations, randomWeights, rng, type JsActivations } from './reference.js';
 
 const ISAS = supportedIsas();
 const DTYPES: ScaleDtype[] = ['bf16', 'f16', 'f32'];
@@ -21,7 +21,7 @@ function awkwardK(rand: () => number, gs: number): number {
   }
 }
 
-function check(label: string, out: Float32Array, m: number, p: ReturnType<typeof randomWeights>, x: Float32Array, act: ReturnType<typeof quantizeActivationsJs>): void {
+function check(label: string, out: Float32Array, m: number, p: ReturnType<typeof randomWeights>, x: Float32Array, act: JsActivations): void {
   for (let r = 0; r < m; r++) {
     for (let n = 0; n < p.n; n++) {
       const got = out[r * p.n + n]!;
@@ -49,14 +49,14 @@ test('every kernel set agrees with the float64 references for all widths, group 
         const k = awkwardK(rand, gs);
         const p = randomWeights(rand, n, k, bits, gs, dtype);
         const x = randomActivations(rand, m, k);
-        const act = quantizeActivationsJs(x, m, k);
-        const outs: Float32Array[] = [];
-        for (const isa of ISAS) {
-          setIsa(isa);
-          const out = new Float32Array(m * n).fill(NaN);
-          qmatmul(x, m, p.ref, out);
-          check(`[seed ${seed}] ${isa} ${bits}-bit g${gs} ${dtype} m=${m} n=${n} k=${k}`, out, m, p, x, act);
-          outs.push(out);
+        for (const activationBits of [8, 16] as const) {
+          const act = quantizeActivationsJs(x, m, k, activationBits);
+          for (const isa of ISAS) {
+            setIsa(isa);
+            const out = new Float32Array(m * n).fill(NaN);
+            qmatmul(x, m, p.ref, out, { activationBits });
+            check(`[seed ${seed}] ${isa} ${bits}-bit g${gs} ${dtype} a${activationBits} m=${m} n=${n} k=${k}`, out, m, p, x, act);
+          }
         }
         cases++;
       }
@@ -74,13 +74,17 @@ test('the activation quantization is bit-identical to the documented scheme on e
   const x = randomActivations(rand, m, k);
   x[7] = 0;
   x.fill(0, 64, 96); // an all-zero block: d = 0, q = 0
-  const js = quantizeActivationsJs(x, m, k);
-  for (const isa of ISAS) {
+  // A block whose values sit exactly half a step from the grid: the residual plane clamps to 127.
+  for (let i = 0; i < 32; i++) x[128 + i] = i === 0 ? 127 : i % 2 ? 0.5 : -2.5;
+  for (const [isa, bits] of ISAS.flatMap((i) => [[i, 8] as const, [i, 16] as const])) {
+    const js = quantizeActivationsJs(x, m, k, bits);
     setIsa(isa);
-    const a = quantizeActivations(x, m, k, 32);
+    const a = quantizeActivations(x, m, k, 32, bits);
     assert.is(a.kpad, js.kpad);
-    for (let i = 0; i < js.q.length; i++) if (a.q[i] !== js.q[i]) assert.unreachable(`[seed ${seed}] ${isa}: q[${i}] = ${a.q[i]}, expected ${js.q[i]}`);
-    for (let i = 0; i < js.d.length; i++) if (a.d[i] !== js.d[i]) assert.unreachable(`[seed ${seed}] ${isa}: d[${i}] = ${a.d[i]}, expected ${js.d[i]}`);
+    assert.is(a.q2 === undefined, bits === 8);
+    for (let i = 0; i < js.q.length; i++) if (a.q[i] !== js.q[i]) assert.unreachable(`[seed ${seed}] ${isa}/${bits}: q[${i}] = ${a.q[i]}, expected ${js.q[i]}`);
+    if (js.q2) for (let i = 0; i < js.q2.length; i++) if (a.q2![i] !== js.q2[i]) assert.unreachable(`[seed ${seed}] ${isa}: q2[${i}] = ${a.q2![i]}, expected ${js.q2[i]}`);
+    for (let i = 0; i < js.d.length; i++) if (a.d[i] !== js.d[i]) assert.unreachable(`[seed ${seed}] ${isa}/${bits}: d[${i}] = ${a.d[i]}, expected ${js.d[i]}`);
     for (let r = 0; r < m; r++) {
       for (let g = 0; g < k / 32; g++) {
         let s = 0;
@@ -104,14 +108,15 @@ test('larger shapes: several GEMM panels, partial tiles, every width, thread cou
     const [m, n, k, gs] = [33, 203, 1056, 32];
     const p = randomWeights(rand, n, k, bits, gs, 'bf16');
     const x = randomActivations(rand, m, k);
-    const act = quantizeActivationsJs(x, m, k);
+    const activationBits = bits % 2 === 0 ? 8 : 16;
+    const act = quantizeActivationsJs(x, m, k, activationBits);
     for (const isa of ISAS) {
       setIsa(isa);
       setThreads(1);
-      const one = qmatmul(x, m, p.ref, new Float32Array(m * n).fill(NaN));
+      const one = qmatmul(x, m, p.ref, new Float32Array(m * n).fill(NaN), { activationBits });
       setThreads(3);
-      const three = qmatmul(x, m, p.ref, new Float32Array(m * n).fill(NaN));
-      check(`[seed ${seed}] ${isa} ${bits}-bit m=${m} n=${n} k=${k}`, three, m, p, x, act);
+      const three = qmatmul(x, m, p.ref, new Float32Array(m * n).fill(NaN), { activationBits });
+      check(`[seed ${seed}] ${isa} ${bits}-bit a${activationBits} m=${m} n=${n} k=${k}`, three, m, p, x, act);
       for (let i = 0; i < one.length; i++) if (!Object.is(one[i], three[i])) assert.unreachable(`${isa} ${bits}-bit: 1 vs 3 threads differ at ${i}`);
     }
   }

@@ -92,22 +92,38 @@ export function randomActivations(rand: () => number, m: number, k: number): Flo
   return x;
 }
 
+export interface JsActivations {
+  q: Int8Array;
+  /** residual plane (16-bit activations) */
+  q2?: Int8Array;
+  /** block scales; with two planes divided by 256, as the kernels store them */
+  d: Float32Array;
+  kpad: number;
+}
+
 /** The documented activation scheme, replicated in JS (float32 arithmetic via Math.fround). */
-export function quantizeActivationsJs(x: Float32Array, m: number, k: number): { q: Int8Array; d: Float32Array; kpad: number } {
+export function quantizeActivationsJs(x: Float32Array, m: number, k: number, activationBits: 8 | 16 = 8): JsActivations {
   const kpad = Math.ceil(k / 64) * 64;
   const q = new Int8Array(m * kpad);
+  const q2 = activationBits === 16 ? new Int8Array(m * kpad) : undefined;
   const d = new Float32Array((m * kpad) / 32);
+  const f = Math.fround;
   for (let r = 0; r < m; r++) {
     for (let b = 0; b < k / 32; b++) {
       let amax = 0;
       for (let i = 0; i < 32; i++) amax = Math.max(amax, Math.abs(x[r * k + b * 32 + i]!));
-      const f = Math.fround;
-      d[(r * kpad) / 32 + b] = f(amax / 127);
+      const db = f(amax / 127);
       const id = amax > 0 ? f(127 / amax) : 0;
-      for (let i = 0; i < 32; i++) q[r * kpad + b * 32 + i] = rint(f(x[r * k + b * 32 + i]! * id));
+      for (let i = 0; i < 32; i++) {
+        const xv = x[r * k + b * 32 + i]!;
+        const qv = rint(f(xv * id));
+        q[r * kpad + b * 32 + i] = qv;
+        if (q2) q2[r * kpad + b * 32 + i] = Math.max(-127, Math.min(127, rint(f(f(xv - f(db * qv)) * f(id * 256)))));
+      }
+      d[(r * kpad) / 32 + b] = q2 ? db / 256 : db;
     }
   }
-  return { q, d, kpad };
+  return q2 ? { q, q2, d, kpad } : { q, d, kpad };
 }
 
 export interface Expectation {
@@ -124,7 +140,7 @@ export interface Expectation {
 }
 
 /** Expected out[·, n] for activation row `xr` (k floats at xOff) against weight row `row` (expert·n + n). */
-export function expect(p: Problem, x: Float32Array, xOff: number, act: { q: Int8Array; d: Float32Array; kpad: number }, actRow: number, row: number): Expectation {
+export function expect(p: Problem, x: Float32Array, xOff: number, act: JsActivations, actRow: number, row: number): Expectation {
   const { k, groupSize: gs } = p;
   const groups = k / gs;
   let quantized = 0;
@@ -145,7 +161,8 @@ export function expect(p: Problem, x: Float32Array, xOff: number, act: { q: Int8
       for (let i = j * 32; i < j * 32 + 32; i++) {
         const qv = p.q[row * k + i]!;
         const xv = x[xOff + i]!;
-        const xq = act.q[actRow * act.kpad + i]!;
+        // With two planes the integer activation is 256·q + q2 against d/256.
+        const xq = act.q2 ? 256 * act.q[actRow * act.kpad + i]! + act.q2[actRow * act.kpad + i]! : act.q[actRow * act.kpad + i]!;
         isum += qv * xq;
         absI += qv * Math.abs(xq);
         qsum += qv;
@@ -156,7 +173,11 @@ export function expect(p: Problem, x: Float32Array, xOff: number, act: { q: Int8
       }
       quantized += s * dj * isum;
       absTerms += Math.abs(s) * dj * absI;
-      quantErr += Math.abs(s) * qsum * (dj / 2) * (1 + 2 ** -20);
+      // One plane: |x − d·q| ≤ d/2 per element (+ float32 noise of the scaling, < 2^-20 of it).
+      // Two planes: ≤ d/256 = one stored step (d/512 from rounding, doubled when a residual of
+      // exactly half a step is clamped to 127), plus the float32 rounding of the residual,
+      // u·|x| ≤ u·127·d = 2^-8·(d/256) at most.
+      quantErr += Math.abs(s) * qsum * (act.q2 ? dj * (1 + 2 ** -8) : (dj / 2) * (1 + 2 ** -20));
     }
     quantized += b * sx;
     absTerms += Math.abs(b) * absX;

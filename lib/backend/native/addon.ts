@@ -49,11 +49,25 @@ export interface QuantTensorRef {
   experts?: number;
 }
 
+/**
+ * How activations are quantized for the integer dot products (see native/README.md):
+ * 8 = int8 per 32-value block (fastest, ≈0.5 % relative error, like llama.cpp's Q8_0);
+ * 16 = a second int8 plane for the residual (≈256× smaller error; GEMM does twice the
+ * integer work, GEMV stays memory-bound above 2 bits).
+ */
+export type ActivationBits = 8 | 16;
+
+export interface MatmulOptions {
+  activationBits?: ActivationBits;
+}
+
 /** The int8 activations the kernels compute with (exposed so tests can check them). */
 export interface QuantizedActivations {
   /** [m, kpad] int8, kpad = k rounded up to 64, zero padded */
   q: Int8Array;
-  /** [m, kpad/32] absmax/127 per 32-value block */
+  /** [m, kpad] int8 residual plane (activationBits 16 only) */
+  q2?: Int8Array;
+  /** [m, kpad/32] absmax/127 per 32-value block (divided by 256 with two planes) */
   d: Float32Array;
   /** [m, k/groupSize] float sums of x per weight group (the bias term uses them) */
   sx: Float32Array;
@@ -62,9 +76,9 @@ export interface QuantizedActivations {
 
 interface RawAddon {
   MappedFile: new (path: string) => MappedFile;
-  qmatmul(x: Float32Array, m: number, w: QuantTensorRef, out: Float32Array): void;
-  moeQmatmul(x: Float32Array, rows: number, rowIndex: Int32Array, expertIndex: Int32Array, w: QuantTensorRef, out: Float32Array): void;
-  quantizeActivations(x: Float32Array, m: number, k: number, groupSize: number): QuantizedActivations;
+  qmatmul(x: Float32Array, m: number, w: QuantTensorRef, out: Float32Array, activationBits?: ActivationBits): void;
+  moeQmatmul(x: Float32Array, rows: number, rowIndex: Int32Array, expertIndex: Int32Array, w: QuantTensorRef, out: Float32Array, activationBits?: ActivationBits): void;
+  quantizeActivations(x: Float32Array, m: number, k: number, groupSize: number, activationBits?: ActivationBits): QuantizedActivations;
   setThreads(n: number): void;
   threads(): number;
   physicalCores(): number;
@@ -111,8 +125,8 @@ export function nativeAvailable(): boolean {
 }
 
 /** out[m, n] = Σ_k x[m, k]·W[n, k]; x is [m, w.k] row-major. Returns out (allocated when omitted). */
-export function qmatmul(x: Float32Array, m: number, w: QuantTensorRef, out = new Float32Array(m * w.n)): Float32Array {
-  call(() => addon().qmatmul(x, m, w, out));
+export function qmatmul(x: Float32Array, m: number, w: QuantTensorRef, out = new Float32Array(m * w.n), opts: MatmulOptions = {}): Float32Array {
+  call(() => addon().qmatmul(x, m, w, out, opts.activationBits));
   return out;
 }
 
@@ -129,16 +143,17 @@ export function moeQmatmul(
   expertIndex: Int32Array,
   w: QuantTensorRef,
   out = new Float32Array(rowIndex.length * w.n),
+  opts: MatmulOptions = {},
 ): Float32Array {
   if (rowIndex.length !== expertIndex.length) {
     throw new MlxkError(`moeQmatmul: rowIndex has ${rowIndex.length} pairs but expertIndex has ${expertIndex.length}`);
   }
-  call(() => addon().moeQmatmul(x, rows, rowIndex, expertIndex, w, out));
+  call(() => addon().moeQmatmul(x, rows, rowIndex, expertIndex, w, out, opts.activationBits));
   return out;
 }
 
-export function quantizeActivations(x: Float32Array, m: number, k: number, groupSize: number): QuantizedActivations {
-  return call(() => addon().quantizeActivations(x, m, k, groupSize));
+export function quantizeActivations(x: Float32Array, m: number, k: number, groupSize: number, activationBits: ActivationBits = 8): QuantizedActivations {
+  return call(() => addon().quantizeActivations(x, m, k, groupSize, activationBits));
 }
 
 /** Maps a file read-only; tensors inside are passed to kernels as {file, offset}. */
