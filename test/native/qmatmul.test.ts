@@ -124,6 +124,36 @@ test('larger shapes: several GEMM panels, partial tiles, every width, thread cou
   setThreads(2);
 });
 
+test('model-sized shapes (K = 14336, N = 1100, M = 40): sampled outputs on every kernel set', () => {
+  const seed = freshSeed();
+  const rand = rng(seed);
+  const [m, n, k] = [40, 1100, 14336];
+  for (const bits of [2, 5] as const) {
+    const p = randomWeights(rand, n, k, bits, 64, 'bf16');
+    const x = randomActivations(rand, m, k);
+    const act = quantizeActivationsJs(x, m, k);
+    for (const isa of ISAS) {
+      setIsa(isa);
+      const out = qmatmul(x, m, p.ref, new Float32Array(m * n).fill(NaN));
+      assert.ok(out.every(Number.isFinite), `${isa}: every output written`);
+      for (let t = 0; t < 60; t++) {
+        const r = Math.floor(rand() * m);
+        const j = t < 4 ? n - 1 - t : Math.floor(rand() * n);
+        const e = expect(p, x, r * k, act, r, j);
+        const got = out[r * n + j]!;
+        if (!(Math.abs(got - e.quantized) <= e.tolQuantized)) assert.unreachable(`[seed ${seed}] ${isa} ${bits}-bit out[${r}, ${j}] = ${got}, expected ${e.quantized} ± ${e.tolQuantized}`);
+      }
+      const single = qmatmul(x.subarray(0, k), 1, p.ref, new Float32Array(n).fill(NaN));
+      for (let t = 0; t < 20; t++) {
+        const j = Math.floor(rand() * n);
+        const e = expect(p, x, 0, act, 0, j);
+        if (!(Math.abs(single[j]! - e.quantized) <= e.tolQuantized)) assert.unreachable(`[seed ${seed}] ${isa} ${bits}-bit GEMV out[${j}] = ${single[j]}, expected ${e.quantized}`);
+      }
+    }
+  }
+  setIsa('auto');
+});
+
 test('bad descriptors are rejected with errors naming the field', () => {
   const rand = rng(freshSeed());
   const p = randomWeights(rand, 4, 64, 4, 32, 'f32');
