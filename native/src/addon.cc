@@ -57,6 +57,17 @@ Napi::Value MoeQmatmul(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// denseMatmul(x: Float32Array [m, k], m, w: {weights, n, k, dtype}, out: Float32Array [m, n])
+Napi::Value DenseMatmul(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int64_t m = integer_arg(env, info[1], "denseMatmul: m", 1, (int64_t)1 << 31);
+  const DenseMatrix w = dense_matrix(env, info[2], "denseMatmul: w");
+  const float* x = typed_array<float>(env, info[0], napi_float32_array, (size_t)(m * w.k), "denseMatmul: x");
+  float* out = typed_array<float>(env, info[3], napi_float32_array, (size_t)(m * w.n), "denseMatmul: out");
+  dense_matmul(x, m, w, out);
+  return env.Undefined();
+}
+
 // quantizeActivations(x, m, k, groupSize, activationBits?) → {q, q2 (16-bit only), d, sx, kpad}
 Napi::Value QuantizeActivations(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -126,6 +137,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("MappedFile", mf);
   exports.Set("qmatmul", Napi::Function::New(env, Qmatmul, "qmatmul"));
   exports.Set("moeQmatmul", Napi::Function::New(env, MoeQmatmul, "moeQmatmul"));
+  exports.Set("denseMatmul", Napi::Function::New(env, DenseMatmul, "denseMatmul"));
   exports.Set("quantizeActivations", Napi::Function::New(env, QuantizeActivations, "quantizeActivations"));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
   exports.Set("threads", Napi::Function::New(env, Threads, "threads"));

@@ -179,6 +179,22 @@ void moe_qmatmul(const float* x, int64_t rows, const int32_t* row_index, const i
   });
 }
 
+void dense_matmul(const float* x, int64_t m, const DenseMatrix& w, float* out) {
+  Runtime& r = ready();
+  const Kernels& kern = *r.kernels;
+  std::vector<const float*> xs(m);
+  std::vector<float*> outs(m);
+  for (int64_t i = 0; i < m; ++i) {
+    xs[i] = x + i * w.k;
+    outs[i] = out + i * w.n;
+  }
+  std::vector<Job> jobs;
+  split_rows(0, w.n, 4, kMinGemvRowsPerTask, (int64_t)r.pool->size() * kTasksPerThread, jobs);
+  r.pool->run((int64_t)jobs.size(), [&](int64_t task, int) {
+    kern.dense(w, xs.data(), (int)m, outs.data(), jobs[task].n0, jobs[task].n1);
+  });
+}
+
 void quantize_activations(const float* x, int64_t m, int64_t k, int group_size, int8_t* q, int8_t* q2, float* d,
                           float* sx) {
   Runtime& r = ready();

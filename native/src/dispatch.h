@@ -30,6 +30,9 @@ void qmatmul(const float* x, int64_t m, const QuantMatrix& w, float* out, int pl
 void moe_qmatmul(const float* x, int64_t rows, const int32_t* row_index, const int32_t* expert_index, int64_t pairs,
                  const QuantMatrix& w, int64_t experts, float* out, int planes);
 
+/** out[m, n] = Σ_k x[m, k] · W[n, k] for dense bf16/f16/f32 W, float32 throughout. */
+void dense_matmul(const float* x, int64_t m, const DenseMatrix& w, float* out);
+
 /**
  * The activation quantization the kernels use (exposed for tests): q [m, pad64(k)],
  * q2 (nullptr for one plane) [m, pad64(k)], d [m, pad64(k)/32], sx [m, k/gs].

@@ -39,6 +39,13 @@ static inline size_t scale_row_bytes(const QuantMatrix& w) {
   return (size_t)(w.k / w.group_size) * mlxk_scale_bytes(w.scale_type);
 }
 
+/** A dense weight matrix [N, K] of bf16, f16 or f32 (MlxkScaleType codes), any alignment. */
+struct DenseMatrix {
+  const uint8_t* w;
+  int64_t n, k;
+  int dtype;
+};
+
 /** One quantized activation row (padded to a multiple of 64 values with zeros). */
 struct ActRow {
   const int8_t* q;   // kpad values
@@ -86,6 +93,9 @@ struct Kernels {
   int gemm_panel_rows;                         // n0 of gemm calls is a multiple of this
   size_t (*scratch_bytes)(int64_t k, int group_size);  // per-thread scratch for gemv and gemm (64-byte aligned)
   double (*read_bandwidth_pass)(const uint8_t* p, size_t bytes);  // sums the bytes; the result defeats dead-code removal
+  // Dense weights: out_rows[m][n] for n in [n0, n1), float activations x_rows[m] (K floats each).
+  void (*dense)(const DenseMatrix& w, const float* const* x_rows, int mcount, float* const* out_rows, int64_t n0,
+                int64_t n1);
 };
 
 constexpr int kGemvMaxM = 4;

@@ -16,6 +16,9 @@
 namespace mlxk {
 namespace {
 
+#define MLXK_DENSE_FMA(a, b, c) __builtin_fmaf(a, b, c)
+#include "dense_impl.h"
+
 inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 inline float hsum8(__m256 v) {
@@ -258,7 +261,7 @@ double read_pass_avx2(const uint8_t* p, size_t bytes) {
 }
 
 const Kernels kAvx2 = {
-    "avx2", quantize_rows_avx2, rows_avx2, rows_avx2, kRows, scratch_bytes_avx2, read_pass_avx2,
+    "avx2", quantize_rows_avx2, rows_avx2, rows_avx2, kRows, scratch_bytes_avx2, read_pass_avx2, dense_rows,
 };
 
 }  // namespace

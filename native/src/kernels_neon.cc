@@ -15,6 +15,9 @@
 namespace mlxk {
 namespace {
 
+#define MLXK_DENSE_FMA(a, b, c) __builtin_fmaf(a, b, c)
+#include "dense_impl.h"
+
 inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 void quantize_rows_neon(const float* x, int64_t rows, int64_t ldx, ActBuffer& act) {
@@ -199,7 +202,7 @@ double read_pass_neon(const uint8_t* p, size_t bytes) {
 }
 
 const Kernels kNeon = {
-    "neon", quantize_rows_neon, rows_neon, rows_neon, kRows, scratch_bytes_neon, read_pass_neon,
+    "neon", quantize_rows_neon, rows_neon, rows_neon, kRows, scratch_bytes_neon, read_pass_neon, dense_rows,
 };
 
 }  // namespace

@@ -9,6 +9,9 @@
 namespace mlxk {
 namespace {
 
+#define MLXK_DENSE_FMA(a, b, c) ((a) * (b) + (c))
+#include "dense_impl.h"
+
 void quantize_rows_scalar(const float* x, int64_t rows, int64_t ldx, ActBuffer& act) {
   const int64_t k = act.k, kpad = act.kpad;
   const int gs = act.group_size;
@@ -132,7 +135,7 @@ double read_pass_scalar(const uint8_t* p, size_t bytes) {
 }
 
 const Kernels kScalar = {
-    "scalar", quantize_rows_scalar, gemm_scalar, gemm_scalar, 1, scratch_bytes, read_pass_scalar,
+    "scalar", quantize_rows_scalar, gemm_scalar, gemm_scalar, 1, scratch_bytes, read_pass_scalar, dense_rows,
 };
 
 }  // namespace

@@ -57,6 +57,31 @@ int64_t integer_arg(Napi::Env env, Napi::Value v, const std::string& what, int64
   return (int64_t)d;
 }
 
+static int dtype_code(Napi::Env env, Napi::Value v, const std::string& what) {
+  const std::string dtype = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
+  if (dtype == "bf16") return MLXK_SCALE_BF16;
+  if (dtype == "f16") return MLXK_SCALE_F16;
+  if (dtype == "f32") return MLXK_SCALE_F32;
+  throw Napi::TypeError::New(env, what + ": expected 'bf16', 'f16' or 'f32'");
+}
+
+DenseMatrix dense_matrix(Napi::Env env, Napi::Value v, const std::string& what) {
+  if (!v.IsObject()) throw Napi::TypeError::New(env, what + ": expected a dense weight descriptor object");
+  Napi::Object o = v.As<Napi::Object>();
+  DenseMatrix w{};
+  w.n = integer_arg(env, o.Get("n"), what + ".n", 1, (int64_t)1 << 40);
+  w.k = integer_arg(env, o.Get("k"), what + ".k", 1, (int64_t)1 << 40);
+  w.dtype = dtype_code(env, o.Get("dtype"), what + ".dtype");
+  const ByteRange b = operand_bytes(env, o.Get("weights"), what + ".weights");
+  const double need = (double)w.n * (double)w.k * mlxk_scale_bytes(w.dtype);
+  if ((double)b.len < need)
+    throw Napi::RangeError::New(env, what + ".weights: " + std::to_string(b.len) + " bytes available but " +
+                                         std::to_string((uint64_t)need) + " are needed for " + std::to_string(w.n) +
+                                         " × " + std::to_string(w.k));
+  w.w = b.p;
+  return w;
+}
+
 QuantMatrix quant_matrix(Napi::Env env, Napi::Value v, const std::string& what, int64_t& experts) {
   if (!v.IsObject()) throw Napi::TypeError::New(env, what + ": expected a quantized weight descriptor object");
   Napi::Object o = v.As<Napi::Object>();
@@ -71,12 +96,7 @@ QuantMatrix quant_matrix(Napi::Env env, Napi::Value v, const std::string& what, 
   if (w.k % w.group_size != 0)
     throw Napi::RangeError::New(env, what + ".k: " + std::to_string(w.k) + " is not a multiple of groupSize " +
                                          std::to_string(w.group_size));
-  Napi::Value st = o.Get("scaleDtype");
-  const std::string dtype = st.IsString() ? st.As<Napi::String>().Utf8Value() : "";
-  if (dtype == "bf16") w.scale_type = MLXK_SCALE_BF16;
-  else if (dtype == "f16") w.scale_type = MLXK_SCALE_F16;
-  else if (dtype == "f32") w.scale_type = MLXK_SCALE_F32;
-  else throw Napi::TypeError::New(env, what + ".scaleDtype: expected 'bf16', 'f16' or 'f32'");
+  w.scale_type = dtype_code(env, o.Get("scaleDtype"), what + ".scaleDtype");
   Napi::Value e = o.Get("experts");
   experts = e.IsUndefined() ? 1 : integer_arg(env, e, what + ".experts", 1, (int64_t)1 << 24);
 

@@ -31,4 +31,7 @@ int64_t integer_arg(Napi::Env env, Napi::Value v, const std::string& what, int64
 /** A quantized weight descriptor {weights, scales, biases, n, k, bits, groupSize, scaleDtype, experts?}. */
 QuantMatrix quant_matrix(Napi::Env env, Napi::Value v, const std::string& what, int64_t& experts);
 
+/** A dense weight descriptor {weights, n, k, dtype: 'bf16' | 'f16' | 'f32'}. */
+DenseMatrix dense_matrix(Napi::Env env, Napi::Value v, const std::string& what);
+
 }  // namespace mlxk

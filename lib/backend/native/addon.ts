@@ -61,6 +61,14 @@ export interface MatmulOptions {
   activationBits?: ActivationBits;
 }
 
+/** A dense (non-quantized) weight [n, k] of bf16, f16 or f32; y = x·Wᵀ in float32. */
+export interface DenseTensorRef {
+  weights: Operand;
+  n: number;
+  k: number;
+  dtype: ScaleDtype;
+}
+
 /** The int8 activations the kernels compute with (exposed so tests can check them). */
 export interface QuantizedActivations {
   /** [m, kpad] int8, kpad = k rounded up to 64, zero padded */
@@ -78,6 +86,7 @@ interface RawAddon {
   MappedFile: new (path: string) => MappedFile;
   qmatmul(x: Float32Array, m: number, w: QuantTensorRef, out: Float32Array, activationBits?: ActivationBits): void;
   moeQmatmul(x: Float32Array, rows: number, rowIndex: Int32Array, expertIndex: Int32Array, w: QuantTensorRef, out: Float32Array, activationBits?: ActivationBits): void;
+  denseMatmul(x: Float32Array, m: number, w: DenseTensorRef, out: Float32Array): void;
   quantizeActivations(x: Float32Array, m: number, k: number, groupSize: number, activationBits?: ActivationBits): QuantizedActivations;
   setThreads(n: number): void;
   threads(): number;
@@ -149,6 +158,12 @@ export function moeQmatmul(
     throw new MlxkError(`moeQmatmul: rowIndex has ${rowIndex.length} pairs but expertIndex has ${expertIndex.length}`);
   }
   call(() => addon().moeQmatmul(x, rows, rowIndex, expertIndex, w, out, opts.activationBits));
+  return out;
+}
+
+/** out[m, n] = Σ_k x[m, k]·W[n, k] for dense bf16/f16/f32 weights (exact float32 arithmetic, no activation quantization). */
+export function denseMatmul(x: Float32Array, m: number, w: DenseTensorRef, out = new Float32Array(m * w.n)): Float32Array {
+  call(() => addon().denseMatmul(x, m, w, out));
   return out;
 }
 

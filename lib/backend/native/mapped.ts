@@ -5,7 +5,7 @@ import type { DType } from '../../io/dtype.js';
 import { CheckpointError } from '../../io/errors.js';
 import { SafetensorsFile, type TensorInfo } from '../../io/safetensors.js';
 import { isSupportedBits, isSupportedGroupSize } from '../../quant/affine.js';
-import { mapFile, type MappedBytes, type MappedFile, type QuantTensorRef, type ScaleDtype } from './addon.js';
+import { mapFile, type DenseTensorRef, type MappedBytes, type MappedFile, type QuantTensorRef, type ScaleDtype } from './addon.js';
 
 export interface MappedTensor {
   name: string;
@@ -64,6 +64,14 @@ export class MappedSafetensors {
       throw new CheckpointError(this.path, `${where(w)} does not match ${where(s)} at ${bits} bits, group size ${groupSize}`);
     }
     return { weights: w.bytes, scales: s.bytes, biases: b.bytes, n, k, bits, groupSize: groupSize as 32 | 64 | 128, scaleDtype, experts };
+  }
+
+  /** A 2-D BF16/F16/F32 tensor [n, k] (a non-quantized linear) for denseMatmul. */
+  dense(name: string): DenseTensorRef {
+    const t = this.tensor(name);
+    const dtype = SCALE_DTYPES[t.dtype];
+    if (!dtype || t.shape.length !== 2) throw new CheckpointError(this.path, `${name} ${t.dtype}[${t.shape.join(', ')}]: expected a 2-D BF16, F16 or F32 tensor`);
+    return { weights: t.bytes, n: t.shape[0]!, k: t.shape[1]!, dtype };
   }
 
   close(): void {
