@@ -8,7 +8,7 @@ import { randomFillSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isa, qmatmul, readBandwidth, setThreads, threads, type QuantTensorRef } from '../lib/backend/native/addon.js';
+import { denseMatmul, isa, qmatmul, readBandwidth, setThreads, threads, type QuantTensorRef } from '../lib/backend/native/addon.js';
 import { loadMlx } from '../lib/backend/mlx/load.js';
 import { f32ToBf16Bits } from '../lib/io/dtype.js';
 import { SUPPORTED_BITS, type Bits } from '../lib/quant/affine.js';
@@ -149,7 +149,18 @@ function main(): void {
     gemv.push(row);
   }
 
-  // 3. float32 sgemm through MLX (OpenBLAS) on the same shape: x [512, 4096] · W[14336, 4096]ᵀ.
+  // 3. Dense bf16 weights (non-quantized layers): GEMV and GEMM through our denseMatmul.
+  const bf16 = new Uint16Array(N * K);
+  for (let i = 0; i < bf16.length; i++) bf16[i] = f32ToBf16Bits((Math.random() - 0.5) * 0.1);
+  const dense = { weights: bf16, n: N, k: K, dtype: 'bf16' as const };
+  const yd = new Float32Array(N);
+  denseMatmul(x1, 1, dense, yd);
+  const denseGbs = (N * K * 2) / median(Array.from({ length: REPS }, () => timeIt(() => denseMatmul(x1, 1, dense, yd)))) / 1e9;
+  const ydm = new Float32Array(GEMM_M * N);
+  denseMatmul(xm, GEMM_M, dense, ydm);
+  const denseGflops = flops / median(Array.from({ length: 3 }, () => timeIt(() => denseMatmul(xm, GEMM_M, dense, ydm)))) / 1e9;
+
+  // 4. float32 sgemm through MLX (OpenBLAS) on the same shape: x [512, 4096] · W[14336, 4096]ᵀ.
   const sgemmPath = join(dir, 'f32.safetensors');
   writeSafetensors(sgemmPath, {
     w: { dtype: 'F32', shape: [N, K], data: new Uint8Array(Float32Array.from({ length: N * K }, () => Math.random() - 0.5).buffer) },
@@ -182,6 +193,7 @@ function main(): void {
       `| ${r.bits} | ${mb.toFixed(1)} | ${r.gbs1.toFixed(1)} | ${((100 * r.gbs1) / bw[1]!).toFixed(0)} % | ${r.gbs.toFixed(1)} | ${((100 * r.gbs) / bwAll).toFixed(0)} % | ${target} | ${r.gbs16.toFixed(1)} | ${r.mlx ? r.mlx.toFixed(2) : 'n/a (no ' + r.bits + '-bit in MLX 0.0.7)'} | ${r.mlx ? (r.gbs / r.mlx).toFixed(0) + '×' : '—'} |`,
     );
   }
+  log(`| bf16 dense (denseMatmul) | ${((N * K * 2) / 1e6).toFixed(1)} | | | ${denseGbs.toFixed(1)} | ${((100 * denseGbs) / bwAll).toFixed(0)} % | | | | |`);
   log(`| f32 sgemv (MLX/OpenBLAS) | ${((N * K * 4) / 1e6).toFixed(1)} | | | ${sgemvGbs.toFixed(1)} | ${((100 * sgemvGbs) / bwAll).toFixed(0)} % | | | | |`);
   log();
   log(`## Quantized GEMM, M = ${GEMM_M}: x[${GEMM_M}, ${K}] · W[${N}, ${K}]ᵀ, ${nThreads} threads`);
@@ -192,6 +204,7 @@ function main(): void {
   log('|---:|---:|---|---:|---:|');
   const targets: Partial<Record<Bits, string>> = { 2: '≥ 135 (q2_K)', 3: '≥ 86 (q3_K)', 4: '≥ 117 (q4_K)', 5: '≥ 117 (q4_K)', 6: '≥ 117 (q4_K)', 8: '≥ 117 (q4_K)' };
   for (const r of gemm) log(`| ${r.bits} | ${r.gflops.toFixed(0)} | ${targets[r.bits]} | ${(r.gflops / sgemmGflops).toFixed(1)}× | ${r.gflops16.toFixed(0)} |`);
+  log(`| bf16 dense (denseMatmul, float32 math) | ${denseGflops.toFixed(0)} | ≥ 88 (bf16) | ${(denseGflops / sgemmGflops).toFixed(1)}× | |`);
   log(`| f32 sgemm (MLX → OpenBLAS) | ${sgemmGflops.toFixed(0)} | ≈ 110 | 1.0× | |`);
   log();
   log(`Run time: ${((Date.now() - started) / 1000).toFixed(0)} s.`);
