@@ -17,7 +17,7 @@ const K = 4096;
 const N = 14336;
 const GS = 64;
 const GEMM_M = 512;
-const GEMV_WORKING_SET = 512e6; // bytes cycled through per GEMV repetition, far above the 32 MB L3
+const GEMV_WORKING_SET = 256e6; // bytes cycled through per GEMV pass, 8× the 32 MB L3
 const REPS = 7;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -87,50 +87,73 @@ function main(): void {
   log(`- node ${process.version}; kernel set \`${isa()}\`, ${nThreads} threads (default = physical cores)`);
   log(`- command: \`npm run build && node dist/benchmarks/kernels.js --out benchmarks/results/kernels.md\``);
   log(`- load average at start: ${loadavg().map((l) => l.toFixed(2)).join(' ')} (other jobs share this machine's 2 cores)`);
-  log(`- every figure is the median of ${REPS} repetitions in this run (the machine is shared, figures move by ±15 % between runs)`);
+  log(`- bandwidth and GEMV: medians over ${REPS} rounds that each measure every figure once; GEMM: medians of 3 rounds`);
   log();
 
-  // 1. Memory read bandwidth.
-  const bw: Record<number, number> = {};
-  for (const t of [1, nThreads]) bw[t] = median(Array.from({ length: REPS }, () => readBandwidth(512 << 20, t, 2)));
-  log('## Memory read bandwidth (512 MiB buffer, AVX loads + prefetch)');
-  log();
-  log('| threads | GB/s |');
-  log('|---:|---:|');
-  for (const t of Object.keys(bw)) log(`| ${t} | ${bw[Number(t)]!.toFixed(1)} |`);
-  log();
-
-  // 2. GEMV per bit width, cycling through copies of the matrix so every byte comes from DRAM.
+  // 1 + 2. Read bandwidth and GEMV, measured in rounds: each round takes every figure once,
+  // so load from other jobs on this shared machine hits all of them alike, and each GEMV
+  // is compared with the bandwidth measured in the same round.
   const dir = mkdtempSync(join(tmpdir(), 'mlxk-bench-'));
-  const gemv: { bits: Bits; gbs: number; gbs1: number; gbs16: number; mlx?: number }[] = [];
-  const gemm: { bits: Bits; gflops: number; gflops16: number }[] = [];
   const x1 = Float32Array.from({ length: K }, () => Math.random() - 0.5);
   const xm = Float32Array.from({ length: GEMM_M * K }, () => Math.random() - 0.5);
   const flops = 2 * GEMM_M * N * K;
-  for (const bits of SUPPORTED_BITS) {
+  const sets = SUPPORTED_BITS.map((bits) => {
     const first = quantMatrix(bits);
     const copies = Math.max(2, Math.ceil(GEMV_WORKING_SET / first.bytes));
-    const mats = [first, ...Array.from({ length: copies - 1 }, () => quantMatrix(bits))];
-    const y = new Float32Array(N);
-    const perCall = (t: number, activationBits: 8 | 16 = 8) => {
-      setThreads(t);
-      for (const m of mats) qmatmul(x1, 1, m.ref, y, { activationBits }); // warm-up pass
-      const sec = median(Array.from({ length: REPS }, () => timeIt(() => mats.forEach((m) => qmatmul(x1, 1, m.ref, y, { activationBits }))) / mats.length));
-      return first.bytes / sec / 1e9;
-    };
-    const gbs1 = perCall(1);
-    const gbs16 = perCall(nThreads, 16);
-    const gbs = perCall(nThreads);
-    const row: (typeof gemv)[number] = { bits, gbs, gbs1, gbs16 };
+    return { bits, first, mats: [first, ...Array.from({ length: copies - 1 }, () => quantMatrix(bits))] };
+  });
+  const y = new Float32Array(N);
+  const gemvPass = (set: (typeof sets)[number], t: number, activationBits: 8 | 16) => {
+    setThreads(t);
+    const sec = timeIt(() => set.mats.forEach((m) => qmatmul(x1, 1, m.ref, y, { activationBits }))) / set.mats.length;
+    return set.first.bytes / sec / 1e9;
+  };
+  for (const set of sets) gemvPass(set, nThreads, 8); // warm-up
+  const bw: Record<number, number[]> = { 1: [], [nThreads]: [] };
+  const rounds = sets.map(() => ({ g1: [] as number[], gN: [] as number[], g16: [] as number[], r1: [] as number[], rN: [] as number[] }));
+  for (let rep = 0; rep < REPS; rep++) {
+    const b1 = readBandwidth(256 << 20, 1, 2);
+    const bN = readBandwidth(256 << 20, nThreads, 2);
+    bw[1]!.push(b1);
+    if (nThreads !== 1) bw[nThreads]!.push(bN);
+    sets.forEach((set, i) => {
+      const r = rounds[i]!;
+      const g1 = gemvPass(set, 1, 8);
+      const gN = gemvPass(set, nThreads, 8);
+      r.g1.push(g1);
+      r.gN.push(gN);
+      r.g16.push(gemvPass(set, nThreads, 16));
+      r.r1.push(g1 / b1);
+      r.rN.push(gN / bN);
+    });
+  }
+  log('## Memory read bandwidth (256 MiB buffer, AVX loads + prefetch)');
+  log();
+  log('| threads | GB/s (median) | min–max over the rounds |');
+  log('|---:|---:|---|');
+  for (const t of Object.keys(bw)) {
+    const xs = bw[Number(t)]!;
+    log(`| ${t} | ${median(xs).toFixed(1)} | ${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)} |`);
+  }
+  log();
 
-    // GEMM M = 512 on one copy.
-    const ym = new Float32Array(GEMM_M * N);
-    const gemmRate = (activationBits: 8 | 16) => {
-      qmatmul(xm, GEMM_M, first.ref, ym, { activationBits });
-      return flops / median(Array.from({ length: 3 }, () => timeIt(() => qmatmul(xm, GEMM_M, first.ref, ym, { activationBits })))) / 1e9;
-    };
-    gemm.push({ bits, gflops: gemmRate(8), gflops16: gemmRate(16) });
-
+  const gemv: { bits: Bits; gbs: number; gbs1: number; gbs16: number; share1: number; shareN: number; mlx?: number }[] = [];
+  const gemm: { bits: Bits; gflops: number; gflops16: number }[] = [];
+  const ym = new Float32Array(GEMM_M * N);
+  const gemmRate = (ref: QuantTensorRef, activationBits: 8 | 16) => flops / timeIt(() => qmatmul(xm, GEMM_M, ref, ym, { activationBits })) / 1e9;
+  const gemmRounds = sets.map(() => ({ a8: [] as number[], a16: [] as number[] }));
+  for (const set of sets) gemmRate(set.first.ref, 8); // warm-up
+  for (let rep = 0; rep < 3; rep++) {
+    sets.forEach((set, i) => {
+      gemmRounds[i]!.a8.push(gemmRate(set.first.ref, 8));
+      gemmRounds[i]!.a16.push(gemmRate(set.first.ref, 16));
+    });
+  }
+  sets.forEach((set, i) => {
+    const r = rounds[i]!;
+    gemm.push({ bits: set.bits, gflops: median(gemmRounds[i]!.a8), gflops16: median(gemmRounds[i]!.a16) });
+    const row: (typeof gemv)[number] = { bits: set.bits, gbs: median(r.gN), gbs1: median(r.g1), gbs16: median(r.g16), share1: median(r.r1), shareN: median(r.rN) };
+    const { bits, first } = set;
     // MLX quantizedMatmul GEMV where 0.0.7 supports the width (CPU: a scalar loop).
     if (bits === 2 || bits === 4 || bits === 8) {
       const path = join(dir, `q${bits}.safetensors`);
@@ -147,7 +170,8 @@ function main(): void {
       rmSync(path);
     }
     gemv.push(row);
-  }
+  });
+  setThreads(nThreads);
 
   // 3. Dense bf16 weights (non-quantized layers): GEMV and GEMM through our denseMatmul.
   const bf16 = new Uint16Array(N * K);
@@ -177,11 +201,10 @@ function main(): void {
   const sgemvGbs = (N * K * 4) / median(Array.from({ length: REPS }, () => timeIt(sgemv))) / 1e9;
   rmSync(dir, { recursive: true, force: true });
 
-  const bwAll = bw[nThreads]!;
   log(`## Quantized GEMV, ${K} → ${N} (x[1, ${K}] · W[${N}, ${K}]ᵀ), group size ${GS}, bf16 scales`);
   log();
   log(`GB/s of weight bytes streamed (packed weights + scales + biases), cycling through ≥ ${GEMV_WORKING_SET / 1e6} MB of matrices so every byte comes from DRAM.`);
-  log(`Bandwidth shares are of the read bandwidth above with the same thread count. Targets: ≥ 80 % at 4-bit, ≥ 50 % at 2/3-bit;`);
+  log(`Shares are medians of GEMV GB/s ÷ read bandwidth with the same thread count in the same round. Targets: ≥ 80 % at 4-bit, ≥ 50 % at 2/3-bit;`);
   log(`llama.cpp (2 threads, this machine type): q4_K 25 GB/s, q8_0 20, q3_K 13, q2_K 13.`);
   log();
   log(`| bits | MB/matrix | 1 thread GB/s | % of 1-thread bw | ${nThreads} threads GB/s | % of ${nThreads}-thread bw | target | ${nThreads} threads, 16-bit activations | MLX quantizedMatmul GB/s | speed-up vs MLX |`);
@@ -190,11 +213,12 @@ function main(): void {
     const target = r.bits === 4 ? '≥ 80 %' : r.bits <= 3 ? '≥ 50 %' : '—';
     const mb = ((N * K * r.bits) / 8 + (4 * N * K) / GS) / 1e6;
     log(
-      `| ${r.bits} | ${mb.toFixed(1)} | ${r.gbs1.toFixed(1)} | ${((100 * r.gbs1) / bw[1]!).toFixed(0)} % | ${r.gbs.toFixed(1)} | ${((100 * r.gbs) / bwAll).toFixed(0)} % | ${target} | ${r.gbs16.toFixed(1)} | ${r.mlx ? r.mlx.toFixed(2) : 'n/a (no ' + r.bits + '-bit in MLX 0.0.7)'} | ${r.mlx ? (r.gbs / r.mlx).toFixed(0) + '×' : '—'} |`,
+      `| ${r.bits} | ${mb.toFixed(1)} | ${r.gbs1.toFixed(1)} | ${(100 * r.share1).toFixed(0)} % | ${r.gbs.toFixed(1)} | ${(100 * r.shareN).toFixed(0)} % | ${target} | ${r.gbs16.toFixed(1)} | ${r.mlx ? r.mlx.toFixed(2) : 'n/a (no ' + r.bits + '-bit in MLX 0.0.7)'} | ${r.mlx ? (r.gbs / r.mlx).toFixed(0) + '×' : '—'} |`,
     );
   }
-  log(`| bf16 dense (denseMatmul) | ${((N * K * 2) / 1e6).toFixed(1)} | | | ${denseGbs.toFixed(1)} | ${((100 * denseGbs) / bwAll).toFixed(0)} % | | | | |`);
-  log(`| f32 sgemv (MLX/OpenBLAS) | ${((N * K * 4) / 1e6).toFixed(1)} | | | ${sgemvGbs.toFixed(1)} | ${((100 * sgemvGbs) / bwAll).toFixed(0)} % | | | | |`);
+  const bwAll = median(bw[nThreads]!);
+  log(`| bf16 dense (denseMatmul) | ${((N * K * 2) / 1e6).toFixed(1)} | | | ${denseGbs.toFixed(1)} | ≈ ${((100 * denseGbs) / bwAll).toFixed(0)} % | | | | |`);
+  log(`| f32 sgemv (MLX/OpenBLAS) | ${((N * K * 4) / 1e6).toFixed(1)} | | | ${sgemvGbs.toFixed(1)} | ≈ ${((100 * sgemvGbs) / bwAll).toFixed(0)} % | | | | |`);
   log();
   log(`## Quantized GEMM, M = ${GEMM_M}: x[${GEMM_M}, ${K}] · W[${N}, ${K}]ᵀ, ${nThreads} threads`);
   log();

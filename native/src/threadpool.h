@@ -1,7 +1,10 @@
 // A persistent pool: threads-1 workers plus the calling thread run the tasks of one
-// job, handed out one at a time from an atomic counter (so a core slowed by a
-// neighbour's load simply takes fewer tasks). Workers spin briefly after a job so
-// back-to-back kernels (one per layer in decode) do not pay a wake-up each.
+// job, claimed one at a time from an atomic counter (a core slowed by a neighbour's
+// load simply takes fewer tasks). The counter carries the job's generation, so a
+// worker that wakes late can never claim a task of a newer job by mistake, and the
+// caller waits for the job's tasks to finish, never for idle workers to wake up
+// (waking a sleeping vCPU can take a millisecond). Workers spin about a millisecond
+// after a job so back-to-back kernels (one per layer in decode) find them awake.
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -35,7 +38,7 @@ class ThreadPool {
  private:
   using TaskFn = void (*)(void*, int64_t, int);
   void run_raw(int64_t tasks, TaskFn fn, void* ctx);
-  void work(int thread);
+  void work(uint64_t generation, int thread);
   void worker_main(int thread);
 
   std::vector<std::thread> workers_;
@@ -43,11 +46,12 @@ class ThreadPool {
   std::mutex mu_;
   std::condition_variable wake_;
   std::atomic<uint64_t> generation_{0};
-  std::atomic<int64_t> next_{0};
-  std::atomic<int> busy_{0};
+  // (generation << 32) | next task index of the current job.
+  std::atomic<uint64_t> counter_{0};
+  std::atomic<int64_t> tasks_{0};
+  std::atomic<int64_t> done_{0};
   std::atomic<int> sleeping_{0};
   std::atomic<bool> stop_{false};
-  int64_t tasks_ = 0;
   TaskFn fn_ = nullptr;
   void* ctx_ = nullptr;
 };
