@@ -21,6 +21,8 @@ constexpr int64_t kMinGemvRowsPerTask = 16;
 
 struct Runtime {
   std::mutex mu;
+  // One job at a time on the pool: calls from several JS threads (worker_threads) queue here.
+  std::mutex run_mu;
   const Kernels* kernels = nullptr;
   std::unique_ptr<ThreadPool> pool;
 };
@@ -116,6 +118,7 @@ bool set_isa(const std::string& name) {
   const Kernels* k = kernels_by_name(name);
   if (!k) return false;
   Runtime& r = ready();
+  std::lock_guard<std::mutex> running(r.run_mu);
   std::lock_guard<std::mutex> lock(r.mu);
   r.kernels = k;
   return true;
@@ -125,6 +128,7 @@ int thread_count() { return ready().pool->size(); }
 
 void set_threads(int n) {
   Runtime& r = ready();
+  std::lock_guard<std::mutex> running(r.run_mu);
   std::lock_guard<std::mutex> lock(r.mu);
   if (n < 1) n = 1;
   if (r.pool->size() != n) r.pool = std::make_unique<ThreadPool>(n);
@@ -141,6 +145,7 @@ void moe_qmatmul(const float* x, int64_t rows, const int32_t* row_index, const i
                  const QuantMatrix& w, int64_t experts, float* out, int planes) {
   if (pairs <= 0) return;
   Runtime& r = ready();
+  std::lock_guard<std::mutex> running(r.run_mu);
   const Kernels& kern = *r.kernels;
   ThreadPool& pool = *r.pool;
   const ActBuffer act = quantize(r, x, rows, w.k, w.group_size, planes);
@@ -181,6 +186,7 @@ void moe_qmatmul(const float* x, int64_t rows, const int32_t* row_index, const i
 
 void dense_matmul(const float* x, int64_t m, const DenseMatrix& w, float* out) {
   Runtime& r = ready();
+  std::lock_guard<std::mutex> running(r.run_mu);
   const Kernels& kern = *r.kernels;
   std::vector<const float*> xs(m);
   std::vector<float*> outs(m);
@@ -198,6 +204,7 @@ void dense_matmul(const float* x, int64_t m, const DenseMatrix& w, float* out) {
 void quantize_activations(const float* x, int64_t m, int64_t k, int group_size, int8_t* q, int8_t* q2, float* d,
                           float* sx) {
   Runtime& r = ready();
+  std::lock_guard<std::mutex> running(r.run_mu);
   const ActBuffer act = quantize(r, x, m, k, group_size, q2 ? 2 : 1);
   std::copy(act.q, act.q + m * act.kpad, q);
   if (q2) std::copy(act.q2, act.q2 + m * act.kpad, q2);
