@@ -65,10 +65,20 @@ template <int B>
 void build_panel(const QuantMatrix& w, int64_t n0, int nr, const Panel& p) {
   const Unpacker u = make_unpacker<B>();
   const int64_t k = w.k, groups = k / w.group_size, chunks = (k + 63) / 64, full = k / 64;
-  const size_t rb = row_bytes(w);
+  const size_t rb = row_bytes(w), srb = scale_row_bytes(w);
   uint32_t* dst = reinterpret_cast<uint32_t*>(p.q);
+  // While this panel is built, prefetch the next one (its rows are contiguous after these),
+  // spread evenly over the 2·chunks steps: small-M calls are bound by these DRAM reads.
+  const uint8_t* next = w.w + (n0 + kPanel) * rb;
+  const size_t step_bytes = (kPanel * rb + 2 * chunks - 1) / (2 * chunks);
+  for (size_t off = 0; off < kPanel * srb; off += 64) {
+    _mm_prefetch((const char*)w.scales + (n0 + kPanel) * srb + off, _MM_HINT_T0);
+    _mm_prefetch((const char*)w.biases + (n0 + kPanel) * srb + off, _MM_HINT_T0);
+  }
   for (int half = 0; half < 2; ++half) {
     for (int64_t c = 0; c < chunks; ++c) {
+      const uint8_t* pf = next + (half * chunks + c) * step_bytes;
+      for (size_t off = 0; off < step_bytes; off += 64) _mm_prefetch((const char*)pf + off, _MM_HINT_T0);
       const __mmask64 lm = c < full ? chunk_mask<B>(64) : chunk_mask<B>(32);
       __m512i r[16];
       for (int i = 0; i < 16; ++i) {
@@ -85,7 +95,7 @@ void build_panel(const QuantMatrix& w, int64_t n0, int nr, const Panel& p) {
     const uint8_t* base = which == 0 ? w.scales : w.biases;
     for (int row = 0; row < kPanel; ++row) {
       if (row < nr) {
-        load_scales(base + (n0 + row) * scale_row_bytes(w), groups, w.scale_type, p.tmp);
+        load_scales(base + (n0 + row) * srb, groups, w.scale_type, p.tmp);
         for (int64_t g = 0; g < groups; ++g) target[g * kPanel + row] = p.tmp[g];
       } else {
         for (int64_t g = 0; g < groups; ++g) target[g * kPanel + row] = 0.0f;
