@@ -137,7 +137,7 @@ function main(): void {
   }
   log();
 
-  const gemv: { bits: Bits; gbs: number; gbs1: number; gbs16: number; share1: number; shareN: number; mlx?: number }[] = [];
+  const gemv: { bits: Bits; gbs: number; gbsRange: string; gbs1: number; gbs16: number; share1: number; shareN: number; mlx?: number }[] = [];
   const gemm: { bits: Bits; gflops: number; gflops16: number }[] = [];
   const ym = new Float32Array(GEMM_M * N);
   const gemmRate = (ref: QuantTensorRef, activationBits: 8 | 16) => flops / timeIt(() => qmatmul(xm, GEMM_M, ref, ym, { activationBits })) / 1e9;
@@ -152,7 +152,7 @@ function main(): void {
   sets.forEach((set, i) => {
     const r = rounds[i]!;
     gemm.push({ bits: set.bits, gflops: median(gemmRounds[i]!.a8), gflops16: median(gemmRounds[i]!.a16) });
-    const row: (typeof gemv)[number] = { bits: set.bits, gbs: median(r.gN), gbs1: median(r.g1), gbs16: median(r.g16), share1: median(r.r1), shareN: median(r.rN) };
+    const row: (typeof gemv)[number] = { bits: set.bits, gbs: median(r.gN), gbsRange: `${Math.min(...r.gN).toFixed(0)}–${Math.max(...r.gN).toFixed(0)}`, gbs1: median(r.g1), gbs16: median(r.g16), share1: median(r.r1), shareN: median(r.rN) };
     const { bits, first } = set;
     // MLX quantizedMatmul GEMV where 0.0.7 supports the width (CPU: a scalar loop).
     if (bits === 2 || bits === 4 || bits === 8) {
@@ -207,13 +207,13 @@ function main(): void {
   log(`Shares are medians of GEMV GB/s ÷ read bandwidth with the same thread count in the same round. Targets: ≥ 80 % at 4-bit, ≥ 50 % at 2/3-bit;`);
   log(`llama.cpp (2 threads, this machine type): q4_K 25 GB/s, q8_0 20, q3_K 13, q2_K 13.`);
   log();
-  log(`| bits | MB/matrix | 1 thread GB/s | % of 1-thread bw | ${nThreads} threads GB/s | % of ${nThreads}-thread bw | target | ${nThreads} threads, 16-bit activations | MLX quantizedMatmul GB/s | speed-up vs MLX |`);
+  log(`| bits | MB/matrix | 1 thread GB/s | % of 1-thread bw | ${nThreads} threads GB/s (range) | % of ${nThreads}-thread bw | target | ${nThreads} threads, 16-bit activations | MLX quantizedMatmul GB/s | speed-up vs MLX |`);
   log('|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|');
   for (const r of gemv) {
     const target = r.bits === 4 ? '≥ 80 %' : r.bits <= 3 ? '≥ 50 %' : '—';
     const mb = ((N * K * r.bits) / 8 + (4 * N * K) / GS) / 1e6;
     log(
-      `| ${r.bits} | ${mb.toFixed(1)} | ${r.gbs1.toFixed(1)} | ${(100 * r.share1).toFixed(0)} % | ${r.gbs.toFixed(1)} | ${(100 * r.shareN).toFixed(0)} % | ${target} | ${r.gbs16.toFixed(1)} | ${r.mlx ? r.mlx.toFixed(2) : 'n/a (no ' + r.bits + '-bit in MLX 0.0.7)'} | ${r.mlx ? (r.gbs / r.mlx).toFixed(0) + '×' : '—'} |`,
+      `| ${r.bits} | ${mb.toFixed(1)} | ${r.gbs1.toFixed(1)} | ${(100 * r.share1).toFixed(0)} % | ${r.gbs.toFixed(1)} (${r.gbsRange}) | ${(100 * r.shareN).toFixed(0)} % | ${target} | ${r.gbs16.toFixed(1)} | ${r.mlx ? r.mlx.toFixed(2) : 'n/a (no ' + r.bits + '-bit in MLX 0.0.7)'} | ${r.mlx ? (r.gbs / r.mlx).toFixed(0) + '×' : '—'} |`,
     );
   }
   const bwAll = median(bw[nThreads]!);
