@@ -195,7 +195,8 @@ void dense_matmul(const float* x, int64_t m, const DenseMatrix& w, float* out) {
     outs[i] = out + i * w.n;
   }
   std::vector<Job> jobs;
-  split_rows(0, w.n, 4, kMinGemvRowsPerTask, (int64_t)r.pool->size() * kTasksPerThread, jobs);
+  const int64_t align = m > kGemvMaxM ? 32 : 4;  // whole 32-row panels for the GEMM path
+  split_rows(0, w.n, align, kMinGemvRowsPerTask, (int64_t)r.pool->size() * kTasksPerThread, jobs);
   r.pool->run((int64_t)jobs.size(), [&](int64_t task, int) {
     kern.dense(w, xs.data(), (int)m, outs.data(), jobs[task].n0, jobs[task].n1);
   });

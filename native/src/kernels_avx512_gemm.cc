@@ -263,9 +263,81 @@ void dense_block_avx512(const DenseMatrix& w, const float* const* x, int mcount,
   }
 }
 
+// Dense GEMM (M > 4): like the quantized GEMM, weight rows in lanes. A panel of 32 rows ×
+// 256 values is converted to float and transposed to [k][32] (32 KiB, L1), then 6 × 32
+// register tiles do broadcast-activation FMAs; partial sums live in `out` between panels.
+constexpr int kDensePanelK = 256;
+constexpr int kDenseTileM = 6;
+
+template <int MR>
+void dense_panel_tile(const float* panel, int64_t kc, const float* const* x, int64_t k0, int m, float* const* out,
+                      int64_t n0, int nr) {
+  const __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xffff : (1u << nr) - 1);
+  const __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xffff : nr > 16 ? (1u << (nr - 16)) - 1 : 0);
+  __m512 acc[MR][2];
+  for (int i = 0; i < MR; ++i) {
+    acc[i][0] = k0 == 0 ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m0, out[m + i] + n0);
+    acc[i][1] = k0 == 0 ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m1, out[m + i] + n0 + 16);
+  }
+  for (int64_t k = 0; k < kc; ++k) {
+    const __m512 w0 = _mm512_load_ps(panel + k * kPanel), w1 = _mm512_load_ps(panel + k * kPanel + 16);
+    for (int i = 0; i < MR; ++i) {
+      const __m512 xb = _mm512_set1_ps(x[m + i][k0 + k]);
+      acc[i][0] = _mm512_fmadd_ps(w0, xb, acc[i][0]);
+      acc[i][1] = _mm512_fmadd_ps(w1, xb, acc[i][1]);
+    }
+  }
+  for (int i = 0; i < MR; ++i) {
+    _mm512_mask_storeu_ps(out[m + i] + n0, m0, acc[i][0]);
+    _mm512_mask_storeu_ps(out[m + i] + n0 + 16, m1, acc[i][1]);
+  }
+}
+
+inline __m512 load_dense16(const uint8_t* p, int count, int dtype) {
+  const __mmask16 m = (__mmask16)(count >= 16 ? 0xffff : (1u << count) - 1);
+  if (dtype == MLXK_SCALE_F32) return _mm512_maskz_loadu_ps(m, p);
+  const __m256i h = _mm256_maskz_loadu_epi16(m, p);
+  return dtype == MLXK_SCALE_BF16 ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)) : _mm512_cvtph_ps(h);
+}
+
+void dense_gemm(const DenseMatrix& w, const float* const* x, int mcount, float* const* out, int64_t n0, int64_t n1) {
+  alignas(64) float panel[kDensePanelK * kPanel];
+  const size_t eb = (size_t)mlxk_scale_bytes(w.dtype);
+  for (int64_t n = n0; n < n1; n += kPanel) {
+    const int nr = (int)min64(kPanel, n1 - n);
+    for (int64_t k0 = 0; k0 < w.k; k0 += kDensePanelK) {
+      const int64_t kc = min64(kDensePanelK, w.k - k0);
+      for (int half = 0; half < 2; ++half) {
+        for (int64_t k = 0; k < kc; k += 16) {
+          __m512i r[16];
+          for (int i = 0; i < 16; ++i) {
+            const int row = 16 * half + i;
+            r[i] = row < nr ? _mm512_castps_si512(load_dense16(w.w + ((size_t)(n + row) * (size_t)w.k + (size_t)(k0 + k)) * eb,
+                                                               (int)min64(16, kc - k), w.dtype))
+                            : _mm512_setzero_si512();
+          }
+          transpose16(r);
+          for (int j = 0; j < 16 && k + j < kc; ++j) _mm512_store_si512(panel + (k + j) * kPanel + 16 * half, r[j]);
+        }
+      }
+      int m = 0;
+      for (; m + kDenseTileM <= mcount; m += kDenseTileM) dense_panel_tile<kDenseTileM>(panel, kc, x, k0, m, out, n, nr);
+      switch (mcount - m) {
+        case 1: dense_panel_tile<1>(panel, kc, x, k0, m, out, n, nr); break;
+        case 2: dense_panel_tile<2>(panel, kc, x, k0, m, out, n, nr); break;
+        case 3: dense_panel_tile<3>(panel, kc, x, k0, m, out, n, nr); break;
+        case 4: dense_panel_tile<4>(panel, kc, x, k0, m, out, n, nr); break;
+        case 5: dense_panel_tile<5>(panel, kc, x, k0, m, out, n, nr); break;
+        default: break;
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void dense(const DenseMatrix& w, const float* const* x, int mcount, float* const* out, int64_t n0, int64_t n1) {
+  if (mcount > kGemvMaxM) return dense_gemm(w, x, mcount, out, n0, n1);
   int64_t n = n0;
   for (; n + 4 <= n1; n += 4) dense_block_avx512<4>(w, x, mcount, out, n);
   for (; n < n1; ++n) dense_block_avx512<1>(w, x, mcount, out, n);
