@@ -47,7 +47,9 @@ export function parseHeader(file: string, headerBytes: Uint8Array, fileSize: num
   const tensors: TensorInfo[] = [];
   for (const [name, entry] of Object.entries(json as Record<string, unknown>)) {
     if (name === '__metadata__') {
-      if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) {
+      // MLX's save_safetensors writes null when no metadata is passed.
+      if (entry === null) continue;
+      if (typeof entry !== 'object' || Array.isArray(entry)) {
         throw new CheckpointError(file, '__metadata__ must be an object of strings');
       }
       for (const [k, v] of Object.entries(entry as Record<string, unknown>)) {

@@ -59,6 +59,18 @@ export function unpack(words: Uint32Array, rows: number, cols: number, bits: num
 
 const fround = Math.fround;
 
+/** [min, max] of w[start, start+n). */
+export function groupRange(w: Float32Array, start: number, n: number): [number, number] {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = 0; i < n; i++) {
+    const v = w[start + i]!;
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  return [lo, hi];
+}
+
 /** Round half to even, like std::rint / mx.round. */
 export function rint(x: number): number {
   const r = Math.round(x);
@@ -93,13 +105,7 @@ export function quantizeRtn(w: Float32Array, rows: number, cols: number, bits: n
   const eps = r(1e-7);
   for (let g = 0; g < rows * groups; g++) {
     const start = g * groupSize;
-    let wMin = Infinity;
-    let wMax = -Infinity;
-    for (let i = 0; i < groupSize; i++) {
-      const v = w[start + i]!;
-      if (v < wMin) wMin = v;
-      if (v > wMax) wMax = v;
-    }
+    const [wMin, wMax] = groupRange(w, start, groupSize);
     let scale = Math.max(r(r(wMax - wMin) / nBins), eps);
     const side = Math.abs(wMin) > Math.abs(wMax);
     if (!side) scale = -scale;

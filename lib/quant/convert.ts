@@ -121,7 +121,7 @@ function prepareDestination(src: string, dst: string, force: boolean, hash: stri
   writeFileAtomic(statePath, JSON.stringify({ tool: 'mlxk', planHash: hash, source: src, started: new Date().toISOString() }, null, 2));
 }
 
-function checkFreeSpace(dst: string, needed: number): void {
+export function checkFreeSpace(dst: string, needed: number): void {
   const fs = statfsSync(dst);
   const free = fs.bavail * fs.bsize;
   const margin = 64 * 2 ** 20;

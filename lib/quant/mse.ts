@@ -2,27 +2,27 @@
 // affine grid's scale and offset that minimise the squared reconstruction error
 // (the idea of llama.cpp's make_qkx2_quants, written for MLX's affine format).
 // For each candidate step count across the group's range it assigns integer
-// levels, then refits scale and bias by least squares on those levels; the best
-// pair is rounded to the storage dtype and the levels are chosen again against
-// the rounded values, so what is stored is what was optimised. Any (scale, bias,
+// levels, refits scale and bias by least squares on those levels, and scores the
+// fit from the same sums in closed form; the best pair is rounded to the storage
+// dtype and the levels are chosen again against the rounded values, so what is
+// stored is what was optimised. Any (scale, bias,
 // q) triple is valid MLX affine data, so the output loads everywhere.
-import { pack, type QuantizedRows, rint, type StorageRounding } from './affine.js';
+import { groupRange, pack, type QuantizedRows, rint, type StorageRounding } from './affine.js';
 
 /** Candidate grids: (nBins + k·STEP) steps across [min, max] for k in −SPAN..SPAN. */
 const SPAN = 10;
 const STEP = 0.1;
 
 function fitGroup(x: Float32Array, off: number, n: number, nBins: number): { scale: number; bias: number } {
-  let mn = Infinity;
-  let mx = -Infinity;
-  for (let i = 0; i < n; i++) {
-    const v = x[off + i]!;
-    if (v < mn) mn = v;
-    if (v > mx) mx = v;
-  }
+  const [mn, mx] = groupRange(x, off, n);
   if (!(mx > mn)) return { scale: 0, bias: mn === Infinity ? 0 : mn };
   let sx = 0;
-  for (let i = 0; i < n; i++) sx += x[off + i]!;
+  let sxx = 0;
+  for (let i = 0; i < n; i++) {
+    const v = x[off + i]!;
+    sx += v;
+    sxx += v * v;
+  }
   let bestErr = Infinity;
   let best = { scale: (mx - mn) / nBins, bias: mn };
   for (let k = -SPAN; k <= SPAN; k++) {
@@ -33,23 +33,19 @@ function fitGroup(x: Float32Array, off: number, n: number, nBins: number): { sca
     let sqq = 0;
     let sqx = 0;
     for (let i = 0; i < n; i++) {
-      let l = Math.round(inv * (x[off + i]! - mn));
+      const v = x[off + i]!;
+      let l = Math.round(inv * (v - mn));
       l = l < 0 ? 0 : l > nBins ? nBins : l;
       sq += l;
       sqq += l * l;
-      sqx += l * x[off + i]!;
+      sqx += l * v;
     }
     const det = n * sqq - sq * sq;
     if (det <= 0) continue;
     const scale = (n * sqx - sq * sx) / det;
     const bias = (sqq * sx - sq * sqx) / det;
-    let err = 0;
-    for (let i = 0; i < n; i++) {
-      let l = Math.round((x[off + i]! - bias) / scale);
-      l = l < 0 ? 0 : l > nBins ? nBins : l;
-      const d = scale * l + bias - x[off + i]!;
-      err += d * d;
-    }
+    // Σ(s·l + b − x)² expanded over the sums already taken, for these levels l.
+    const err = scale * scale * sqq + 2 * scale * bias * sq + n * bias * bias - 2 * scale * sqx - 2 * bias * sx + sxx;
     if (err < bestErr) {
       bestErr = err;
       best = { scale, bias };

@@ -35,6 +35,11 @@ test('reads a file written by MLX (unpadded header, odd data offsets) with exact
   const mlxB = (m.array(Array.from(b), m.bfloat16).astype(m.float32).tolist() as number[]);
   assert.equal(bv, mlxB);
   assert.equal(Array.from(new Int32Array(f.read('c').buffer, 0, 3)), [1, 2, 3]);
+  // Without metadata MLX writes "__metadata__": null, which must read as none.
+  m.saveSafetensors(join(dir, 'nometa.safetensors'), { a: m.array([1, 2], m.float32) });
+  const g = SafetensorsFile.open(join(dir, 'nometa.safetensors'));
+  assert.equal(g.metadata, {});
+  g.close();
   // MLX does not pad: at least one tensor starts at an offset that is not 4-aligned, or the header length is odd.
   const headerLen = Number(readFileSync(path).readBigUInt64LE(0));
   assert.ok([...f.tensors.values()].some((t) => t.start % 4 !== 0) || headerLen % 8 !== 0);

@@ -77,6 +77,14 @@ test('config and checkpoint disagreements are refused before anything is written
   await rejects(() => convert({ src, dst, preset: uniformPreset(4, 64) }), /1 tensor\(s\) are not part of the llama layout mlxk knows \(e\.g\. "lm_head\.weight"\)/);
 });
 
+test('a shape mismatch between config.json and the weights names the tensor and both shapes', async () => {
+  const src = tmpDir();
+  const cfg = synthConfig('llama', { ...flags, layers: '1' });
+  synthesize({ config: cfg, out: src, seed: 1 });
+  writeFileSync(join(src, 'config.json'), JSON.stringify({ ...cfg, intermediate_size: 512 }));
+  await rejects(() => convert({ src, dst: join(tmpDir(), 'o'), preset: uniformPreset(4, 64) }), /tensor "model\.layers\.0\.mlp\.gate_proj\.weight" has shape \[768,256\], expected \[512,256\]/);
+});
+
 test('unknown architectures and missing config fields are named', () => {
   assert.throws(() => tensorTable({ model_type: 'gpt_oss' }), /model_type "gpt_oss" is not supported \(supported: .*deepseek_v3/);
   assert.throws(() => tensorTable({ model_type: 'llama', hidden_size: 64, num_attention_heads: 4 }), /config.json: missing "num_hidden_layers" \(expected a positive integer\)/);

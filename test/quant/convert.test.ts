@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { Checkpoint } from '../../lib/io/checkpoint.js';
 import { MlxkError } from '../../lib/io/errors.js';
 import { dequantize } from '../../lib/quant/affine.js';
-import { convert } from '../../lib/quant/convert.js';
+import { checkFreeSpace, convert } from '../../lib/quant/convert.js';
 import { STATE_FILE } from '../../lib/quant/outputFiles.js';
 import { loadPreset, uniformPreset } from '../../lib/quant/preset.js';
 import { openTensor, readFloatTensor } from '../../lib/quant/source.js';
@@ -157,6 +157,12 @@ test('refuses a non-empty destination, a different unfinished conversion and the
   const r = await convert({ src: TINY_KIMI, dst, preset: uniformPreset(8, 64), force: true, threads: 1 });
   assert.is(r.shards.length, 1);
   assert.ok(existsSync(join(dst, 'notes.txt')), '--force keeps files that are not model files');
+});
+
+test('not enough free disk is refused up front with the sizes involved', () => {
+  const dir = tmpDir();
+  assert.throws(() => checkFreeSpace(dir, 1e15), (e: unknown) => e instanceof MlxkError && /needs 1000000\.00 GB free for the remaining shards, the disk has [\d.]+ GB/.test((e as Error).message));
+  checkFreeSpace(dir, 1000);
 });
 
 test.run();

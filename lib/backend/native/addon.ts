@@ -1,0 +1,212 @@
+// Typed wrapper of the C++ kernel addon (native/, built by node-gyp into
+// build/Release during `npm ci`). Kernels run synchronously on a persistent
+// thread pool; operands are TypedArrays/Buffers or tensors used in place inside
+// memory-mapped files ({file, offset}), any byte alignment.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { MlxkError } from '../../io/errors.js';
+import type { Bits } from '../../quant/affine.js';
+
+export type ScaleDtype = 'bf16' | 'f16' | 'f32';
+export type Isa = 'avx512' | 'avx2' | 'neon' | 'scalar';
+
+/** A read-only memory map of a whole file (PROT_READ, MAP_SHARED). */
+export interface MappedFile {
+  readonly path: string;
+  readonly size: number;
+  readonly closed: boolean;
+  /** Copies bytes [offset, offset+length) out of the map. */
+  read(offset: number, length: number): Buffer;
+  /** madvise over a byte range, e.g. 'willneed' to start reading a model in the background. */
+  advise(offset: number, length: number, how: 'willneed' | 'sequential' | 'random'): void;
+  /** Unmaps now (otherwise when garbage-collected); later use of its tensors throws. */
+  close(): void;
+}
+
+/** Bytes at `offset` of a mapped file, used in place by the kernels. */
+export interface MappedBytes {
+  file: MappedFile;
+  offset: number;
+}
+
+export type Operand = ArrayBufferView | MappedBytes;
+
+/**
+ * A quantized weight in the MLX affine layout: weights [experts?, n, k·bits/32] uint32,
+ * scales and biases [experts?, n, k/groupSize] of scaleDtype; y = x·Wᵀ.
+ */
+export interface QuantTensorRef {
+  weights: Operand;
+  scales: Operand;
+  biases: Operand;
+  n: number;
+  k: number;
+  bits: Bits;
+  groupSize: 32 | 64 | 128;
+  scaleDtype: ScaleDtype;
+  /** Stacked experts (moeQmatmul); absent or 1 for a plain matrix. */
+  experts?: number;
+}
+
+/**
+ * How activations are quantized for the integer dot products (see native/README.md):
+ * 8 = int8 per 32-value block (fastest, ≈0.5 % relative error, like llama.cpp's Q8_0);
+ * 16 = a second int8 plane for the residual (≈256× smaller error; GEMM does twice the
+ * integer work, GEMV stays memory-bound above 2 bits).
+ */
+export type ActivationBits = 8 | 16;
+
+export interface MatmulOptions {
+  activationBits?: ActivationBits;
+}
+
+/** A dense (non-quantized) weight [n, k] of bf16, f16 or f32; y = x·Wᵀ in float32. */
+export interface DenseTensorRef {
+  weights: Operand;
+  n: number;
+  k: number;
+  dtype: ScaleDtype;
+}
+
+/** The int8 activations the kernels compute with (exposed so tests can check them). */
+export interface QuantizedActivations {
+  /** [m, kpad] int8, kpad = k rounded up to 64, zero padded */
+  q: Int8Array;
+  /** [m, kpad] int8 residual plane (activationBits 16 only) */
+  q2?: Int8Array;
+  /** [m, kpad/32] absmax/127 per 32-value block (divided by 256 with two planes) */
+  d: Float32Array;
+  /** [m, k/groupSize] float sums of x per weight group (the bias term uses them) */
+  sx: Float32Array;
+  kpad: number;
+}
+
+interface RawAddon {
+  MappedFile: new (path: string) => MappedFile;
+  qmatmul(x: Float32Array, m: number, w: QuantTensorRef, out: Float32Array, activationBits?: ActivationBits): void;
+  moeQmatmul(x: Float32Array, rows: number, rowIndex: Int32Array, expertIndex: Int32Array, w: QuantTensorRef, out: Float32Array, activationBits?: ActivationBits): void;
+  denseMatmul(x: Float32Array, m: number, w: DenseTensorRef, out: Float32Array): void;
+  quantizeActivations(x: Float32Array, m: number, k: number, groupSize: number, activationBits?: ActivationBits): QuantizedActivations;
+  setThreads(n: number): void;
+  threads(): number;
+  physicalCores(): number;
+  setIsa(name: string): boolean;
+  isa(): string;
+  isas(): string[];
+  readBandwidth(bytes: number, threads: number, reps: number): number;
+}
+
+const addonPath = fileURLToPath(new URL('../../../../build/Release/mlxk_native.node', import.meta.url));
+let cached: RawAddon | undefined;
+
+function addon(): RawAddon {
+  if (cached) return cached;
+  if (!existsSync(addonPath)) {
+    throw new MlxkError(`native kernels are not built (${addonPath} is missing)`, 'run `npm ci` (it compiles native/ with node-gyp; needs a C++17 compiler)');
+  }
+  try {
+    cached = createRequire(import.meta.url)(addonPath) as RawAddon;
+  } catch (e) {
+    throw new MlxkError(`native kernels failed to load from ${addonPath}: ${(e as Error).message}`, 'rebuild them with `npm ci`');
+  }
+  return cached;
+}
+
+/** Runs an addon call, turning its argument errors (which name the argument) into MlxkError. */
+function call<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof MlxkError) throw e;
+    throw new MlxkError((e as Error).message);
+  }
+}
+
+/** True when build/Release/mlxk_native.node exists and loads. */
+export function nativeAvailable(): boolean {
+  try {
+    addon();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** out[m, n] = Σ_k x[m, k]·W[n, k]; x is [m, w.k] row-major. Returns out (allocated when omitted). */
+export function qmatmul(x: Float32Array, m: number, w: QuantTensorRef, out = new Float32Array(m * w.n), opts: MatmulOptions = {}): Float32Array {
+  call(() => addon().qmatmul(x, m, w, out, opts.activationBits));
+  return out;
+}
+
+/**
+ * Mixture-of-experts product over (row, expert) pairs, like MLX gather_qmm:
+ * out[p, :] = x[rowIndex[p], :] · W[expertIndex[p]]ᵀ with W stacked [w.experts, n, k].
+ * Pairs are grouped by expert inside, so each used expert's weights are read once;
+ * experts with no pair are not touched.
+ */
+export function moeQmatmul(
+  x: Float32Array,
+  rows: number,
+  rowIndex: Int32Array,
+  expertIndex: Int32Array,
+  w: QuantTensorRef,
+  out = new Float32Array(rowIndex.length * w.n),
+  opts: MatmulOptions = {},
+): Float32Array {
+  if (rowIndex.length !== expertIndex.length) {
+    throw new MlxkError(`moeQmatmul: rowIndex has ${rowIndex.length} pairs but expertIndex has ${expertIndex.length}`);
+  }
+  call(() => addon().moeQmatmul(x, rows, rowIndex, expertIndex, w, out, opts.activationBits));
+  return out;
+}
+
+/** out[m, n] = Σ_k x[m, k]·W[n, k] for dense bf16/f16/f32 weights (exact float32 arithmetic, no activation quantization). */
+export function denseMatmul(x: Float32Array, m: number, w: DenseTensorRef, out = new Float32Array(m * w.n)): Float32Array {
+  call(() => addon().denseMatmul(x, m, w, out));
+  return out;
+}
+
+export function quantizeActivations(x: Float32Array, m: number, k: number, groupSize: number, activationBits: ActivationBits = 8): QuantizedActivations {
+  return call(() => addon().quantizeActivations(x, m, k, groupSize, activationBits));
+}
+
+/** Maps a file read-only; tensors inside are passed to kernels as {file, offset}. */
+export function mapFile(path: string): MappedFile {
+  return call(() => new (addon().MappedFile)(path));
+}
+
+/** Threads the kernels use (default: physical cores, or MLXK_THREADS). */
+export function setThreads(n: number): void {
+  call(() => addon().setThreads(n));
+}
+
+export function threads(): number {
+  return addon().threads();
+}
+
+export function physicalCores(): number {
+  return addon().physicalCores();
+}
+
+/** Kernel sets this CPU can run, fastest first ('scalar' always last). */
+export function supportedIsas(): Isa[] {
+  return addon().isas() as Isa[];
+}
+
+/** The kernel set in use (MLXK_ISA at load, default the fastest). */
+export function isa(): Isa {
+  return addon().isa() as Isa;
+}
+
+/** Forces a kernel set, e.g. 'scalar' to compare against the SIMD paths. */
+export function setIsa(name: Isa | 'auto'): void {
+  if (!addon().setIsa(name)) {
+    throw new MlxkError(`kernel set "${name}" is not supported on this CPU`, `supported: ${supportedIsas().join(', ')}`);
+  }
+}
+
+/** GB/s (1e9 bytes/s) of `threads` threads streaming through a private buffer of `bytes`, `reps` passes. */
+export function readBandwidth(bytes: number, threads: number, reps: number): number {
+  return call(() => addon().readBandwidth(bytes, threads, reps));
+}

@@ -1,0 +1,234 @@
+#include "dispatch.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "cpu.h"
+#include "threadpool.h"
+
+namespace mlxk {
+namespace {
+
+// Tasks per thread: enough that a thread slowed by other load takes fewer of them,
+// few enough that each task still streams a long contiguous run of weight rows.
+constexpr int kTasksPerThread = 8;
+constexpr int64_t kMinGemvRowsPerTask = 16;
+
+struct Runtime {
+  std::mutex mu;
+  // One job at a time on the pool: calls from several JS threads (worker_threads) queue here.
+  std::mutex run_mu;
+  const Kernels* kernels = nullptr;
+  std::unique_ptr<ThreadPool> pool;
+};
+
+Runtime& rt() {
+  static Runtime r;
+  return r;
+}
+
+void init_locked(Runtime& r) {
+  if (r.kernels) return;
+  const char* isa = std::getenv("MLXK_ISA");
+  r.kernels = kernels_by_name(isa && *isa ? isa : "auto");
+  if (!r.kernels) r.kernels = kernels_by_name("auto");
+  const char* threads = std::getenv("MLXK_THREADS");
+  const int n = threads && std::atoi(threads) > 0 ? std::atoi(threads) : physical_cores();
+  r.pool = std::make_unique<ThreadPool>(n);
+}
+
+Runtime& ready() {
+  Runtime& r = rt();
+  std::lock_guard<std::mutex> lock(r.mu);
+  init_locked(r);
+  return r;
+}
+
+// Quantized activations of the current call; one buffer per calling thread, reused.
+struct ActStorage {
+  std::vector<uint64_t> mem;
+  ActBuffer make(int64_t rows, int64_t k, int gs, int planes) {
+    const int64_t kpad = pad64(k);
+    const size_t qb = (size_t)(rows * kpad) * (size_t)planes, db = (size_t)(rows * (kpad / kActBlock)) * 4, sb = (size_t)(rows * (k / gs)) * 4;
+    const size_t words = (qb + db + sb + 64) / 8 + 8;
+    if (mem.size() < words) mem.resize(words);
+    uint8_t* base = reinterpret_cast<uint8_t*>(mem.data());
+    ActBuffer a;
+    a.rows = rows;
+    a.k = k;
+    a.kpad = kpad;
+    a.group_size = gs;
+    a.q = reinterpret_cast<int8_t*>(base);
+    a.q2 = planes == 2 ? a.q + rows * kpad : nullptr;
+    a.d = reinterpret_cast<float*>(base + (qb + 3) / 4 * 4);
+    a.sx = a.d + rows * (kpad / kActBlock);
+    return a;
+  }
+};
+
+thread_local ActStorage tls_acts;
+
+ActBuffer quantize(Runtime& r, const float* x, int64_t rows, int64_t k, int gs, int planes) {
+  ActBuffer act = tls_acts.make(rows, k, gs, planes);
+  const int64_t per_task = std::max<int64_t>(1, (rows + r.pool->size() - 1) / r.pool->size());
+  const Kernels* kern = r.kernels;
+  r.pool->run((rows + per_task - 1) / per_task, [&](int64_t task, int) {
+    const int64_t r0 = task * per_task, n = std::min(per_task, rows - r0);
+    ActBuffer part = act;
+    part.rows = n;
+    part.q += r0 * act.kpad;
+    if (part.q2) part.q2 += r0 * act.kpad;
+    part.d += r0 * (act.kpad / kActBlock);
+    part.sx += r0 * (k / gs);
+    kern->quantize_rows(x + r0 * k, n, k, part);
+  });
+  return act;
+}
+
+struct Job {
+  int64_t expert;
+  int64_t n0, n1;
+};
+
+QuantMatrix expert_matrix(const QuantMatrix& w, int64_t e) {
+  QuantMatrix m = w;
+  m.w += (size_t)e * (size_t)w.n * row_bytes(w);
+  m.scales += (size_t)e * (size_t)w.n * scale_row_bytes(w);
+  m.biases += (size_t)e * (size_t)w.n * scale_row_bytes(w);
+  return m;
+}
+
+// Splits rows [0, n) into jobs aligned to `align` rows, about `target` jobs.
+void split_rows(int64_t expert, int64_t n, int64_t align, int64_t min_rows, int64_t target, std::vector<Job>& jobs) {
+  int64_t per = std::max<int64_t>(min_rows, (n + target - 1) / std::max<int64_t>(1, target));
+  per = (per + align - 1) / align * align;
+  for (int64_t n0 = 0; n0 < n; n0 += per) jobs.push_back(Job{expert, n0, std::min(n, n0 + per)});
+}
+
+}  // namespace
+
+const Kernels& active_kernels() { return *ready().kernels; }
+
+bool set_isa(const std::string& name) {
+  const Kernels* k = kernels_by_name(name);
+  if (!k) return false;
+  Runtime& r = ready();
+  std::lock_guard<std::mutex> running(r.run_mu);
+  std::lock_guard<std::mutex> lock(r.mu);
+  r.kernels = k;
+  return true;
+}
+
+int thread_count() { return ready().pool->size(); }
+
+void set_threads(int n) {
+  Runtime& r = ready();
+  std::lock_guard<std::mutex> running(r.run_mu);
+  std::lock_guard<std::mutex> lock(r.mu);
+  if (n < 1) n = 1;
+  if (r.pool->size() != n) r.pool = std::make_unique<ThreadPool>(n);
+}
+
+void qmatmul(const float* x, int64_t m, const QuantMatrix& w, float* out, int planes) {
+  const int32_t zero = 0;
+  std::vector<int32_t> rows(m), experts(m, zero);
+  for (int64_t i = 0; i < m; ++i) rows[i] = (int32_t)i;
+  moe_qmatmul(x, m, rows.data(), experts.data(), m, w, 1, out, planes);
+}
+
+void moe_qmatmul(const float* x, int64_t rows, const int32_t* row_index, const int32_t* expert_index, int64_t pairs,
+                 const QuantMatrix& w, int64_t experts, float* out, int planes) {
+  if (pairs <= 0) return;
+  Runtime& r = ready();
+  std::lock_guard<std::mutex> running(r.run_mu);
+  const Kernels& kern = *r.kernels;
+  ThreadPool& pool = *r.pool;
+  const ActBuffer act = quantize(r, x, rows, w.k, w.group_size, planes);
+
+  // Pairs grouped by expert (counting sort keeps each expert's pairs in input order).
+  std::vector<int64_t> start(experts + 1, 0);
+  for (int64_t p = 0; p < pairs; ++p) ++start[expert_index[p] + 1];
+  for (int64_t e = 0; e < experts; ++e) start[e + 1] += start[e];
+  std::vector<int64_t> fill(start.begin(), start.end() - 1);
+  std::vector<ActRow> acts(pairs);
+  std::vector<float*> outs(pairs);
+  for (int64_t p = 0; p < pairs; ++p) {
+    const int64_t slot = fill[expert_index[p]]++;
+    acts[slot] = act_row(act, row_index[p]);
+    outs[slot] = out + p * w.n;
+  }
+
+  int64_t used = 0;
+  for (int64_t e = 0; e < experts; ++e) used += start[e + 1] > start[e];
+  const int64_t target = std::max<int64_t>(1, (int64_t)pool.size() * kTasksPerThread / std::max<int64_t>(1, used));
+  std::vector<Job> jobs;
+  for (int64_t e = 0; e < experts; ++e) {
+    const int64_t count = start[e + 1] - start[e];
+    if (count == 0) continue;
+    if (count <= kGemvMaxM) split_rows(e, w.n, 4, kMinGemvRowsPerTask, target, jobs);
+    else split_rows(e, w.n, kern.gemm_panel_rows, kern.gemm_panel_rows, target, jobs);
+  }
+  const size_t scratch = kern.scratch_bytes(w.k, w.group_size);
+  pool.run((int64_t)jobs.size(), [&](int64_t task, int thread) {
+    const Job& job = jobs[task];
+    const int64_t first = start[job.expert], count = start[job.expert + 1] - first;
+    const QuantMatrix we = expert_matrix(w, job.expert);
+    void* s = pool.scratch(thread, scratch);
+    if (count <= kGemvMaxM) kern.gemv(we, &acts[first], (int)count, &outs[first], job.n0, job.n1, s);
+    else kern.gemm(we, &acts[first], (int)count, &outs[first], job.n0, job.n1, s);
+  });
+}
+
+void dense_matmul(const float* x, int64_t m, const DenseMatrix& w, float* out) {
+  Runtime& r = ready();
+  std::lock_guard<std::mutex> running(r.run_mu);
+  const Kernels& kern = *r.kernels;
+  std::vector<const float*> xs(m);
+  std::vector<float*> outs(m);
+  for (int64_t i = 0; i < m; ++i) {
+    xs[i] = x + i * w.k;
+    outs[i] = out + i * w.n;
+  }
+  std::vector<Job> jobs;
+  const int64_t align = m > kGemvMaxM ? 32 : 4;  // whole 32-row panels for the GEMM path
+  split_rows(0, w.n, align, kMinGemvRowsPerTask, (int64_t)r.pool->size() * kTasksPerThread, jobs);
+  r.pool->run((int64_t)jobs.size(), [&](int64_t task, int) {
+    kern.dense(w, xs.data(), (int)m, outs.data(), jobs[task].n0, jobs[task].n1);
+  });
+}
+
+void quantize_activations(const float* x, int64_t m, int64_t k, int group_size, int8_t* q, int8_t* q2, float* d,
+                          float* sx) {
+  Runtime& r = ready();
+  std::lock_guard<std::mutex> running(r.run_mu);
+  const ActBuffer act = quantize(r, x, m, k, group_size, q2 ? 2 : 1);
+  std::copy(act.q, act.q + m * act.kpad, q);
+  if (q2) std::copy(act.q2, act.q2 + m * act.kpad, q2);
+  std::copy(act.d, act.d + m * (act.kpad / kActBlock), d);
+  std::copy(act.sx, act.sx + m * (k / group_size), sx);
+}
+
+double read_bandwidth_gbs(const uint8_t* p, size_t bytes, int threads, int reps) {
+  const Kernels& kern = active_kernels();
+  const size_t slice = bytes / (size_t)threads / 256 * 256;
+  std::vector<double> sink((size_t)threads, 0.0);
+  auto read = [&](int t) {
+    for (int i = 0; i < reps; ++i) sink[(size_t)t] += kern.read_bandwidth_pass(p + (size_t)t * slice, slice);
+  };
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::thread> ts;
+  for (int t = 1; t < threads; ++t) ts.emplace_back(read, t);
+  read(0);
+  for (auto& t : ts) t.join();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  volatile double keep = 0;  // the sums are never looked at; this keeps the reads from being optimized away
+  for (double s : sink) keep = keep + s;
+  return (double)slice * threads * reps / seconds / 1e9;
+}
+
+}  // namespace mlxk

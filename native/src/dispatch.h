@@ -1,0 +1,46 @@
+// Entry points of the kernels: quantize the activations once, split the output
+// rows into tasks for the thread pool, and call the selected kernel set.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "kernels.h"
+
+namespace mlxk {
+
+/** Kernel set in use: MLXK_ISA (auto|avx512|avx2|neon|scalar) at first use, then set_isa. */
+const Kernels& active_kernels();
+/** Returns false (and changes nothing) when this CPU cannot run `name`. */
+bool set_isa(const std::string& name);
+
+/** Thread count: MLXK_THREADS at first use (default: physical cores), then set_threads. */
+int thread_count();
+void set_threads(int n);
+
+/** out[m, n] = Σ_k x[m, k] · W[n, k] for a quantized W; planes = 1 (int8 activations) or 2 (16-bit). */
+void qmatmul(const float* x, int64_t m, const QuantMatrix& w, float* out, int planes);
+
+/**
+ * For each pair p: out[p, :] = x[row_index[p], :] · W[expert_index[p]]ᵀ, with W stacked
+ * [experts, N, K] (`w` describes expert 0; the others follow at the same strides).
+ * Pairs are grouped by expert so each expert's weights are read once per call.
+ * Indices must be validated by the caller.
+ */
+void moe_qmatmul(const float* x, int64_t rows, const int32_t* row_index, const int32_t* expert_index, int64_t pairs,
+                 const QuantMatrix& w, int64_t experts, float* out, int planes);
+
+/** out[m, n] = Σ_k x[m, k] · W[n, k] for dense bf16/f16/f32 W, float32 throughout. */
+void dense_matmul(const float* x, int64_t m, const DenseMatrix& w, float* out);
+
+/**
+ * The activation quantization the kernels use (exposed for tests): q [m, pad64(k)],
+ * q2 (nullptr for one plane) [m, pad64(k)], d [m, pad64(k)/32], sx [m, k/gs].
+ */
+void quantize_activations(const float* x, int64_t m, int64_t k, int group_size, int8_t* q, int8_t* q2, float* d,
+                          float* sx);
+
+/** GB/s (1e9 bytes/s) of `threads` threads each reading its slice of [p, p+bytes) `reps` times. */
+double read_bandwidth_gbs(const uint8_t* p, size_t bytes, int threads, int reps);
+
+}  // namespace mlxk

@@ -1,0 +1,112 @@
+// The interface between the dispatcher (qmatmul.cc) and the per-ISA kernels
+// (kernels_scalar.cc, kernels_avx2.cc, kernels_avx512.cc, kernels_neon.cc).
+//
+// Every ISA computes the same thing: activations are quantized to int8 in
+// blocks of 32 (absmax scaling, round to nearest even), each 32-block of a
+// weight row is dotted with them in exact integer arithmetic, and the float
+// epilogue folds scale and bias out of the inner loop:
+//   y = Σ_groups [ s_g · Σ_{blocks j in g} d_j · I_j  +  b_g · Σ_{k in g} x_k ]
+// where I_j = Σ q_k·xq_k (int32), d_j = absmax_j/127 and Σx is taken from the
+// float activations. Only the order of the float additions differs by ISA.
+//
+// With two activation planes (16-bit activations), the residual r = x − d·xq is
+// quantized again with step d/256 (xq2 = clamp(round(r·256/d), ±127)), the integer
+// sum becomes I = 256·Σq·xq + Σq·xq2 (< 2^31) and d holds d/256: the same epilogue.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "mlxk_affine.h"
+
+namespace mlxk {
+
+constexpr int kActBlock = 32;
+
+/** A quantized weight matrix [N, K] (one expert) in the MLX affine layout. */
+struct QuantMatrix {
+  const uint8_t* w;       // N rows of row_bytes
+  const uint8_t* scales;  // N rows of K/group_size elements of scale_type
+  const uint8_t* biases;
+  int64_t n, k;
+  int bits, group_size, scale_type;
+};
+
+// Helpers are static (internal linkage) on purpose: the SIMD files are compiled with
+// other -m flags, and an inline function with external linkage could be emitted there
+// with AVX-512 instructions and then shared with the portable code by the linker.
+static inline size_t row_bytes(const QuantMatrix& w) { return (size_t)w.k * w.bits / 8; }
+static inline size_t scale_row_bytes(const QuantMatrix& w) {
+  return (size_t)(w.k / w.group_size) * mlxk_scale_bytes(w.scale_type);
+}
+
+/** A dense weight matrix [N, K] of bf16, f16 or f32 (MlxkScaleType codes), any alignment. */
+struct DenseMatrix {
+  const uint8_t* w;
+  int64_t n, k;
+  int dtype;
+};
+
+/** One quantized activation row (padded to a multiple of 64 values with zeros). */
+struct ActRow {
+  const int8_t* q;   // kpad values
+  const int8_t* q2;  // second plane (kpad values) or nullptr
+  const float* d;    // kpad/32 block scales (0 for padding; divided by 256 with two planes)
+  const float* sx;   // k/group_size group sums of the float activations
+};
+
+/** Activations quantized by quantize_rows, stored contiguously. */
+struct ActBuffer {
+  int64_t rows = 0, k = 0, kpad = 0;
+  int group_size = 0;
+  int8_t* q = nullptr;
+  int8_t* q2 = nullptr;  // set when the caller wants two planes
+  float* d = nullptr;
+  float* sx = nullptr;
+};
+
+static inline ActRow act_row(const ActBuffer& a, int64_t i) {
+  return ActRow{a.q + i * a.kpad, a.q2 ? a.q2 + i * a.kpad : nullptr, a.d + i * (a.kpad / kActBlock),
+                a.sx + i * (a.k / a.group_size)};
+}
+
+// Second-plane constants: step d/256, values clamped to ±127 (a residual of exactly d/2
+// would round to 128).
+constexpr float kPlane2Scale = 256.0f;
+
+static inline int64_t pad64(int64_t k) { return (k + 63) / 64 * 64; }
+
+/**
+ * Per-ISA kernel table.
+ *   quantize_rows: x rows [rows, k] (row stride ldx floats) → act (allocated by the caller).
+ *   gemv: out_rows[m][n] for n in [n0, n1), m < mcount ≤ kGemvMaxM, with each W row unpacked once.
+ *   gemm: the same for any mcount; builds a panel of weight rows in `scratch` and reuses it for all m.
+ * Both may use `scratch` (scratch_bytes(k, group_size) bytes, 64-byte aligned, owned by the calling thread).
+ * out_rows[m] points at element 0 of output row m (N floats).
+ */
+struct Kernels {
+  const char* name;
+  void (*quantize_rows)(const float* x, int64_t rows, int64_t ldx, ActBuffer& act);
+  void (*gemv)(const QuantMatrix& w, const ActRow* acts, int mcount, float* const* out_rows, int64_t n0, int64_t n1,
+               void* scratch);
+  void (*gemm)(const QuantMatrix& w, const ActRow* acts, int mcount, float* const* out_rows, int64_t n0, int64_t n1,
+               void* scratch);
+  int gemm_panel_rows;                         // n0 of gemm calls is a multiple of this
+  size_t (*scratch_bytes)(int64_t k, int group_size);  // per-thread scratch for gemv and gemm (64-byte aligned)
+  double (*read_bandwidth_pass)(const uint8_t* p, size_t bytes);  // sums the bytes; the result defeats dead-code removal
+  // Dense weights: out_rows[m][n] for n in [n0, n1), float activations x_rows[m] (K floats each).
+  void (*dense)(const DenseMatrix& w, const float* const* x_rows, int mcount, float* const* out_rows, int64_t n0,
+                int64_t n1);
+};
+
+constexpr int kGemvMaxM = 4;
+
+const Kernels& scalar_kernels();
+#if defined(__x86_64__) || defined(_M_X64)
+const Kernels& avx2_kernels();
+const Kernels& avx512_kernels();
+#endif
+#if defined(__aarch64__)
+const Kernels& neon_kernels();
+#endif
+
+}  // namespace mlxk

@@ -1,0 +1,271 @@
+// AVX2 + FMA + F16C kernels (Haswell and later, Zen 1 and later). Compiled with
+// those flags in its own library; internal linkage only (see kernels_avx512.cc).
+//
+// Unpack: 16 values at a time into 16-bit lanes. One vpshufb puts the two bytes
+// holding value i into lane i (a B-bit value starting at bit offset o < 8 always
+// fits in 16 bits), vpmullw by 2^(16-B-o) moves it to the top of the lane
+// (dropping the bits above it) and a shift by 16-B brings it down (dropping the
+// bits below). Weight rows are unpacked into a small buffer once and dotted with
+// the int8 activations (sign-extended to 16 bits) by vpmaddwd: no overflow, any width.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "kernels.h"
+
+namespace mlxk {
+namespace {
+
+#define MLXK_DENSE_FMA(a, b, c) __builtin_fmaf(a, b, c)
+#include "dense_impl.h"
+
+inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+inline float hsum8(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// ---- activations ---------------------------------------------------------
+
+/** 4×8 int32 (within int8 range except +128, which saturates to 127) → 32 int8 in order. */
+inline void store_int8x32(int8_t* dst, const __m256i q[4], __m256i order) {
+  const __m256i p16a = _mm256_packs_epi32(q[0], q[1]), p16b = _mm256_packs_epi32(q[2], q[3]);
+  _mm256_storeu_si256((__m256i*)dst, _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p16a, p16b), order));
+}
+
+void quantize_rows_avx2(const float* x, int64_t rows, int64_t ldx, ActBuffer& act) {
+  const int64_t k = act.k, kpad = act.kpad;
+  const int gs = act.group_size;
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * ldx;
+    ActRow a = act_row(act, r);
+    int8_t* q = const_cast<int8_t*>(a.q);
+    float* d = const_cast<float*>(a.d);
+    float* sx = const_cast<float*>(a.sx);
+    for (int64_t b = 0; b < kpad / kActBlock; ++b) {
+      const int64_t k0 = b * kActBlock;
+      if (k0 >= k) {
+        std::memset(q + k0, 0, kActBlock);
+        if (a.q2) std::memset(const_cast<int8_t*>(a.q2) + k0, 0, kActBlock);
+        d[b] = 0.0f;
+        continue;
+      }
+      __m256 v[4], m = _mm256_setzero_ps();
+      for (int i = 0; i < 4; ++i) {
+        v[i] = _mm256_loadu_ps(xr + k0 + 8 * i);
+        m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v[i]));
+      }
+      __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+      m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+      m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+      const float amax = _mm_cvtss_f32(m4);
+      const float db = amax / 127.0f, ids = amax > 0.0f ? 127.0f / amax : 0.0f;
+      const __m256 id = _mm256_set1_ps(ids);
+      __m256i qi[4];
+      for (int i = 0; i < 4; ++i) qi[i] = _mm256_cvtps_epi32(_mm256_mul_ps(v[i], id));  // nearest even
+      store_int8x32(q + k0, qi, order);
+      d[b] = db;
+      if (a.q2) {
+        const __m256 dv = _mm256_set1_ps(db), id2 = _mm256_set1_ps(ids * kPlane2Scale);
+        __m256i ri[4];
+        for (int i = 0; i < 4; ++i) {
+          const __m256 r = _mm256_sub_ps(v[i], _mm256_mul_ps(dv, _mm256_cvtepi32_ps(qi[i])));
+          ri[i] = _mm256_max_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(r, id2)), _mm256_set1_epi32(-127));
+        }
+        store_int8x32(const_cast<int8_t*>(a.q2) + k0, ri, order);
+        d[b] = db / kPlane2Scale;
+      }
+    }
+    for (int64_t g = 0; g < k / gs; ++g) {
+      __m256 s = _mm256_setzero_ps();
+      for (int i = 0; i < gs; i += 8) s = _mm256_add_ps(s, _mm256_loadu_ps(xr + g * gs + i));
+      sx[g] = hsum8(s);
+    }
+  }
+}
+
+// ---- unpack ----------------------------------------------------------------
+
+struct Unpacker {
+  __m256i shuffle, mul;
+};
+
+template <int B>
+Unpacker make_unpacker() {
+  alignas(32) uint8_t shuf[32];
+  alignas(32) uint16_t mul[16];
+  for (int lane = 0; lane < 2; ++lane) {
+    for (int i = 0; i < 8; ++i) {
+      const int bit = i * B, byte = bit >> 3, off = bit & 7;
+      shuf[16 * lane + 2 * i] = (uint8_t)byte;
+      shuf[16 * lane + 2 * i + 1] = (uint8_t)(byte + 1 < 8 ? byte + 1 : 0x80);
+      mul[8 * lane + i] = (uint16_t)(1u << (16 - B - off));
+    }
+  }
+  return Unpacker{_mm256_load_si256((const __m256i*)shuf), _mm256_load_si256((const __m256i*)mul)};
+}
+
+/** Values 0..15 starting at p (2·B bytes) as 16-bit lanes. Reads 8 bytes at p and p+B. */
+template <int B>
+inline __m256i unpack16(const Unpacker& u, const uint8_t* p) {
+  const __m128i lo = _mm_loadl_epi64((const __m128i*)p), hi = _mm_loadl_epi64((const __m128i*)(p + B));
+  const __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
+  return _mm256_srli_epi16(_mm256_mullo_epi16(_mm256_shuffle_epi8(v, u.shuffle), u.mul), 16 - B);
+}
+
+/**
+ * A packed row of k values → k int16 values. unpack16 reads up to 6 bytes past its 2·B,
+ * so the last two units go through a zero-padded copy and nothing past the row is read.
+ */
+template <int B>
+void unpack_row(const Unpacker& u, const uint8_t* row, int64_t k, int16_t* out) {
+  const int64_t units = k / 16, direct = units >= 2 ? units - 2 : 0;
+  for (int64_t t = 0; t < direct; ++t) _mm256_storeu_si256((__m256i*)(out + 16 * t), unpack16<B>(u, row + 2 * B * t));
+  alignas(32) uint8_t tail[48] = {0};
+  std::memcpy(tail, row + 2 * B * direct, (size_t)(2 * B * (units - direct)));
+  for (int64_t t = direct; t < units; ++t)
+    _mm256_storeu_si256((__m256i*)(out + 16 * t), unpack16<B>(u, tail + 2 * B * (t - direct)));
+}
+
+// ---- scales ----------------------------------------------------------------
+
+void load_scales(const uint8_t* p, int64_t count, int t, float* out) {
+  int64_t i = 0;
+  for (; i + 8 <= count; i += 8) {
+    __m256 v;
+    if (t == MLXK_SCALE_F32) {
+      v = _mm256_loadu_ps((const float*)(p + 4 * i));
+    } else {
+      const __m128i h = _mm_loadu_si128((const __m128i*)(p + 2 * i));
+      v = t == MLXK_SCALE_BF16 ? _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)) : _mm256_cvtph_ps(h);
+    }
+    _mm256_storeu_ps(out + i, v);
+  }
+  for (; i < count; ++i) out[i] = mlxk_load_scale(p, (mlxk_u64)i, t);
+}
+
+float dot_f32(const float* a, const float* b, int64_t count) {
+  __m256 acc = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= count; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
+  float s = hsum8(acc);
+  for (; i < count; ++i) s += a[i] * b[i];
+  return s;
+}
+
+// ---- GEMV / GEMM -------------------------------------------------------------
+
+constexpr int kRows = 4;
+
+struct Scratch {
+  int16_t* q;  // kRows × kpad
+  float* s;    // kRows × groups
+  float* b;
+};
+
+Scratch scratch_at(void* p, int64_t k, int gs) {
+  int16_t* q = static_cast<int16_t*>(p);
+  float* s = reinterpret_cast<float*>(q + kRows * pad64(k));
+  return Scratch{q, s, s + kRows * (k / gs)};
+}
+
+size_t scratch_bytes_avx2(int64_t k, int gs) {
+  return sizeof(int16_t) * kRows * (size_t)pad64(k) + 2 * sizeof(float) * kRows * (size_t)(k / gs) + 64;
+}
+
+// out[m][n + r] for R unpacked rows and one activation row.
+template <int R>
+void dot_rows(const Scratch& sc, int64_t k, int gs, const ActRow& a, float* out, int64_t n) {
+  const int64_t groups = k / gs, kpad = pad64(k);
+  const int blocks_per_group = gs / kActBlock;
+  __m256 acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
+  for (int64_t g = 0; g < groups; ++g) {
+    for (int jb = 0; jb < blocks_per_group; ++jb) {
+      const int64_t j = g * blocks_per_group + jb;
+      const __m256i x0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(a.q + 32 * j)));
+      const __m256i x1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(a.q + 32 * j + 16)));
+      __m256i y0 = x0, y1 = x1;
+      if (a.q2) {
+        y0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(a.q2 + 32 * j)));
+        y1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(a.q2 + 32 * j + 16)));
+      }
+      for (int r = 0; r < R; ++r) {
+        const int16_t* w = sc.q + r * kpad + 32 * j;
+        const __m256i w0 = _mm256_loadu_si256((const __m256i*)w), w1 = _mm256_loadu_si256((const __m256i*)(w + 16));
+        __m256i isum = _mm256_add_epi32(_mm256_madd_epi16(w0, x0), _mm256_madd_epi16(w1, x1));
+        if (a.q2)
+          isum = _mm256_add_epi32(_mm256_slli_epi32(isum, 8),
+                                  _mm256_add_epi32(_mm256_madd_epi16(w0, y0), _mm256_madd_epi16(w1, y1)));
+        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(sc.s[r * groups + g] * a.d[j]), acc[r]);
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r) out[n + r] = hsum8(acc[r]) + dot_f32(sc.b + r * groups, a.sx, groups);
+}
+
+template <int B>
+void rows_bits(const QuantMatrix& w, const ActRow* acts, int mcount, float* const* out, int64_t n0, int64_t n1,
+               void* scratch) {
+  const Unpacker u = make_unpacker<B>();
+  const Scratch sc = scratch_at(scratch, w.k, w.group_size);
+  const int64_t groups = w.k / w.group_size, kpad = pad64(w.k);
+  for (int64_t n = n0; n < n1; n += kRows) {
+    const int rows = (int)min64(kRows, n1 - n);
+    for (int r = 0; r < rows; ++r) {
+      unpack_row<B>(u, w.w + (n + r) * row_bytes(w), w.k, sc.q + r * kpad);
+      load_scales(w.scales + (n + r) * scale_row_bytes(w), groups, w.scale_type, sc.s + r * groups);
+      load_scales(w.biases + (n + r) * scale_row_bytes(w), groups, w.scale_type, sc.b + r * groups);
+    }
+    for (int m = 0; m < mcount; ++m) {
+      if (rows == kRows) dot_rows<kRows>(sc, w.k, w.group_size, acts[m], out[m], n);
+      else
+        for (int r = 0; r < rows; ++r) {
+          Scratch one{sc.q + r * kpad, sc.s + r * groups, sc.b + r * groups};
+          dot_rows<1>(one, w.k, w.group_size, acts[m], out[m], n + r);
+        }
+    }
+  }
+}
+
+void rows_avx2(const QuantMatrix& w, const ActRow* acts, int mcount, float* const* out, int64_t n0, int64_t n1,
+               void* s) {
+  switch (w.bits) {
+    case 2: return rows_bits<2>(w, acts, mcount, out, n0, n1, s);
+    case 3: return rows_bits<3>(w, acts, mcount, out, n0, n1, s);
+    case 4: return rows_bits<4>(w, acts, mcount, out, n0, n1, s);
+    case 5: return rows_bits<5>(w, acts, mcount, out, n0, n1, s);
+    case 6: return rows_bits<6>(w, acts, mcount, out, n0, n1, s);
+    default: return rows_bits<8>(w, acts, mcount, out, n0, n1, s);
+  }
+}
+
+double read_pass_avx2(const uint8_t* p, size_t bytes) {
+  __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+  for (size_t i = 0; i + 128 <= bytes; i += 128) {
+    _mm_prefetch((const char*)p + i + 4096, _MM_HINT_T0);
+    _mm_prefetch((const char*)p + i + 4096 + 64, _MM_HINT_T0);
+    a0 = _mm256_add_epi64(a0, _mm256_loadu_si256((const __m256i*)(p + i)));
+    a1 = _mm256_add_epi64(a1, _mm256_loadu_si256((const __m256i*)(p + i + 32)));
+    a2 = _mm256_add_epi64(a2, _mm256_loadu_si256((const __m256i*)(p + i + 64)));
+    a3 = _mm256_add_epi64(a3, _mm256_loadu_si256((const __m256i*)(p + i + 96)));
+  }
+  alignas(32) uint64_t lanes[4];
+  _mm256_store_si256((__m256i*)lanes, _mm256_add_epi64(_mm256_add_epi64(a0, a1), _mm256_add_epi64(a2, a3)));
+  return (double)(lanes[0] + lanes[1] + lanes[2] + lanes[3]);
+}
+
+const Kernels kAvx2 = {
+    "avx2", quantize_rows_avx2, rows_avx2, rows_avx2, kRows, scratch_bytes_avx2, read_pass_avx2, dense_rows,
+};
+
+}  // namespace
+
+const Kernels& avx2_kernels() { return kAvx2; }
+
+}  // namespace mlxk

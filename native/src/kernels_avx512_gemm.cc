@@ -1,0 +1,347 @@
+// AVX-512 GEMM (M > 4, prefill) and dense matmul. A 32-row panel is unpacked and
+// transposed once into [k/4][32 rows][4] bytes, then a 4×32 register tile accumulates
+// vpdpbusd with broadcast activations (rows in lanes: no horizontal sums), flushing to
+// float once per 32-block.
+#include "avx512_common.h"
+
+namespace mlxk {
+namespace avx512 {
+namespace {
+
+// ---- GEMM --------------------------------------------------------------------
+
+constexpr int kPanel = 32;  // weight rows per panel = 2 vectors of 16 lanes
+constexpr int kTileM = 4;   // activation rows per register tile
+
+// Panel layout in scratch: bytes [k/4][32][4] (a dword = 4 consecutive k of one row),
+// then scales [groups][32] and biases [groups][32] as float (zero for missing rows).
+struct Panel {
+  uint8_t* q;
+  float* s;
+  float* b;
+  float* tmp;  // one row's scales while they are transposed in
+};
+
+Panel panel_at(void* scratch, int64_t k, int gs) {
+  uint8_t* q = static_cast<uint8_t*>(scratch);
+  float* s = reinterpret_cast<float*>(q + (size_t)pad64(k) * kPanel);
+  float* b = s + (k / gs) * kPanel;
+  return Panel{q, s, b, b + (k / gs) * kPanel};
+}
+
+}  // namespace
+
+size_t gemm_scratch_bytes(int64_t k, int gs) {
+  return (size_t)pad64(k) * kPanel + sizeof(float) * (size_t)(k / gs) * (2 * kPanel + 1) + 64;
+}
+
+namespace {
+
+// In-register transpose of a 16×16 matrix of dwords: r[i] lane j → r[j] lane i.
+inline void transpose16(__m512i r[16]) {
+  __m512i t[16], v[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    v[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+    v[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+    v[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+    v[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+  }
+  // v[4g + c] holds, in 128-bit lane L, column 4L + c of rows 4g..4g+3.
+  for (int c = 0; c < 4; ++c) {
+    const __m512i a = _mm512_shuffle_i32x4(v[c], v[4 + c], 0x88), b = _mm512_shuffle_i32x4(v[c], v[4 + c], 0xdd);
+    const __m512i e = _mm512_shuffle_i32x4(v[8 + c], v[12 + c], 0x88), f = _mm512_shuffle_i32x4(v[8 + c], v[12 + c], 0xdd);
+    r[c] = _mm512_shuffle_i32x4(a, e, 0x88);
+    r[8 + c] = _mm512_shuffle_i32x4(a, e, 0xdd);
+    r[4 + c] = _mm512_shuffle_i32x4(b, f, 0x88);
+    r[12 + c] = _mm512_shuffle_i32x4(b, f, 0xdd);
+  }
+}
+
+template <int B>
+void build_panel(const QuantMatrix& w, int64_t n0, int nr, const Panel& p) {
+  const Unpacker u = make_unpacker<B>();
+  const int64_t k = w.k, groups = k / w.group_size, chunks = (k + 63) / 64, full = k / 64;
+  const size_t rb = row_bytes(w), srb = scale_row_bytes(w);
+  uint32_t* dst = reinterpret_cast<uint32_t*>(p.q);
+  // While this panel is built, prefetch the next one (its rows are contiguous after these),
+  // spread evenly over the 2·chunks steps: small-M calls are bound by these DRAM reads.
+  const uint8_t* next = w.w + (n0 + kPanel) * rb;
+  const size_t step_bytes = (kPanel * rb + 2 * chunks - 1) / (2 * chunks);
+  for (size_t off = 0; off < kPanel * srb; off += 64) {
+    _mm_prefetch((const char*)w.scales + (n0 + kPanel) * srb + off, _MM_HINT_T0);
+    _mm_prefetch((const char*)w.biases + (n0 + kPanel) * srb + off, _MM_HINT_T0);
+  }
+  for (int half = 0; half < 2; ++half) {
+    for (int64_t c = 0; c < chunks; ++c) {
+      const uint8_t* pf = next + (half * chunks + c) * step_bytes;
+      for (size_t off = 0; off < step_bytes; off += 64) _mm_prefetch((const char*)pf + off, _MM_HINT_T0);
+      const __mmask64 lm = c < full ? chunk_mask<B>(64) : chunk_mask<B>(32);
+      __m512i r[16];
+      for (int i = 0; i < 16; ++i) {
+        const int row = 16 * half + i;
+        r[i] = row < nr ? unpack64<B>(u, w.w + (n0 + row) * rb + c * 8 * B, lm) : _mm512_setzero_si512();
+      }
+      transpose16(r);
+      const int dwords = c < full ? 16 : 8;
+      for (int j = 0; j < dwords; ++j) _mm512_store_si512(dst + (16 * c + j) * kPanel + 16 * half, r[j]);
+    }
+  }
+  for (int which = 0; which < 2; ++which) {
+    float* target = which == 0 ? p.s : p.b;
+    const uint8_t* base = which == 0 ? w.scales : w.biases;
+    for (int row = 0; row < kPanel; ++row) {
+      if (row < nr) {
+        load_scales(base + (n0 + row) * srb, groups, w.scale_type, p.tmp);
+        for (int64_t g = 0; g < groups; ++g) target[g * kPanel + row] = p.tmp[g];
+      } else {
+        for (int64_t g = 0; g < groups; ++g) target[g * kPanel + row] = 0.0f;
+      }
+    }
+  }
+}
+
+// out[m][n0 .. n0+nr) for MR activation rows over a built panel.
+template <int MR, int PL>
+void gemm_tile(const Panel& p, int64_t k, int gs, const ActRow* acts, float* const* out, int64_t n0, int nr) {
+  const int64_t groups = k / gs;
+  const int blocks_per_group = gs / kActBlock;
+  __m512 acc[MR][2];
+  for (int m = 0; m < MR; ++m) acc[m][0] = acc[m][1] = _mm512_setzero_ps();
+  const uint8_t* wq = p.q;
+  for (int64_t g = 0; g < groups; ++g) {
+    const __m512 s0 = _mm512_load_ps(p.s + g * kPanel), s1 = _mm512_load_ps(p.s + g * kPanel + 16);
+    for (int jb = 0; jb < blocks_per_group; ++jb) {
+      const int64_t j = g * blocks_per_group + jb;
+      __m512i isum[MR][2];
+      for (int m = 0; m < MR; ++m) isum[m][0] = isum[m][1] = _mm512_setzero_si512();
+      for (int plane = 0; plane < PL; ++plane) {
+        if (plane == 1)
+          for (int m = 0; m < MR; ++m) {
+            isum[m][0] = _mm512_slli_epi32(isum[m][0], 8);
+            isum[m][1] = _mm512_slli_epi32(isum[m][1], 8);
+          }
+        const uint8_t* wb = wq;
+        for (int step = 0; step < kActBlock / 4; ++step, wb += 4 * kPanel) {
+          const __m512i w0 = _mm512_load_si512(wb), w1 = _mm512_load_si512(wb + 64);
+          for (int m = 0; m < MR; ++m) {
+            int32_t x4;
+            std::memcpy(&x4, (plane == 0 ? acts[m].q : acts[m].q2) + j * kActBlock + 4 * step, 4);
+            const __m512i xb = _mm512_set1_epi32(x4);
+            isum[m][0] = _mm512_dpbusd_epi32(isum[m][0], w0, xb);
+            isum[m][1] = _mm512_dpbusd_epi32(isum[m][1], w1, xb);
+          }
+        }
+      }
+      wq += (kActBlock / 4) * 4 * kPanel;
+      for (int m = 0; m < MR; ++m) {
+        const __m512 d = _mm512_set1_ps(acts[m].d[j]);
+        acc[m][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[m][0]), _mm512_mul_ps(s0, d), acc[m][0]);
+        acc[m][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[m][1]), _mm512_mul_ps(s1, d), acc[m][1]);
+      }
+    }
+    const __m512 b0 = _mm512_load_ps(p.b + g * kPanel), b1 = _mm512_load_ps(p.b + g * kPanel + 16);
+    for (int m = 0; m < MR; ++m) {
+      const __m512 sx = _mm512_set1_ps(acts[m].sx[g]);
+      acc[m][0] = _mm512_fmadd_ps(b0, sx, acc[m][0]);
+      acc[m][1] = _mm512_fmadd_ps(b1, sx, acc[m][1]);
+    }
+  }
+  const __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xffff : (1u << nr) - 1);
+  const __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xffff : nr > 16 ? (1u << (nr - 16)) - 1 : 0);
+  for (int m = 0; m < MR; ++m) {
+    _mm512_mask_storeu_ps(out[m] + n0, m0, acc[m][0]);
+    _mm512_mask_storeu_ps(out[m] + n0 + 16, m1, acc[m][1]);
+  }
+}
+
+template <int B, int PL>
+void gemm_bits(const QuantMatrix& w, const ActRow* acts, int mcount, float* const* out, int64_t n0, int64_t n1,
+               void* scratch) {
+  const Panel p = panel_at(scratch, w.k, w.group_size);
+  for (int64_t n = n0; n < n1; n += kPanel) {
+    const int nr = (int)min64(kPanel, n1 - n);
+    build_panel<B>(w, n, nr, p);
+    int m = 0;
+    for (; m + kTileM <= mcount; m += kTileM) gemm_tile<kTileM, PL>(p, w.k, w.group_size, acts + m, out + m, n, nr);
+    switch (mcount - m) {
+      case 1: gemm_tile<1, PL>(p, w.k, w.group_size, acts + m, out + m, n, nr); break;
+      case 2: gemm_tile<2, PL>(p, w.k, w.group_size, acts + m, out + m, n, nr); break;
+      case 3: gemm_tile<3, PL>(p, w.k, w.group_size, acts + m, out + m, n, nr); break;
+      default: break;
+    }
+  }
+}
+
+}  // namespace
+
+void gemm(const QuantMatrix& w, const ActRow* acts, int mcount, float* const* out, int64_t n0, int64_t n1,
+                 void* s) {
+  if (acts[0].q2) {
+    switch (w.bits) {
+      case 2: return gemm_bits<2, 2>(w, acts, mcount, out, n0, n1, s);
+      case 3: return gemm_bits<3, 2>(w, acts, mcount, out, n0, n1, s);
+      case 4: return gemm_bits<4, 2>(w, acts, mcount, out, n0, n1, s);
+      case 5: return gemm_bits<5, 2>(w, acts, mcount, out, n0, n1, s);
+      case 6: return gemm_bits<6, 2>(w, acts, mcount, out, n0, n1, s);
+      default: return gemm_bits<8, 2>(w, acts, mcount, out, n0, n1, s);
+    }
+  }
+  switch (w.bits) {
+    case 2: return gemm_bits<2, 1>(w, acts, mcount, out, n0, n1, s);
+    case 3: return gemm_bits<3, 1>(w, acts, mcount, out, n0, n1, s);
+    case 4: return gemm_bits<4, 1>(w, acts, mcount, out, n0, n1, s);
+    case 5: return gemm_bits<5, 1>(w, acts, mcount, out, n0, n1, s);
+    case 6: return gemm_bits<6, 1>(w, acts, mcount, out, n0, n1, s);
+    default: return gemm_bits<8, 1>(w, acts, mcount, out, n0, n1, s);
+  }
+}
+
+namespace {
+
+constexpr int kDenseChunk = 512;
+
+// ---- dense -----------------------------------------------------------------------
+// Explicit version of dense_impl.h's loop (GCC keeps those accumulators in memory):
+// 4 weight rows converted to float per 512-value chunk, 3 activation rows × 4 weight
+// rows of FMAs per 16 values.
+
+void convert_dense(const uint8_t* p, int64_t count, int dtype, float* out) {
+  for (int64_t i = 0; i < count; i += 16) {
+    const __mmask16 m = (__mmask16)(count - i >= 16 ? 0xffff : (1u << (count - i)) - 1);
+    __m512 v;
+    if (dtype == MLXK_SCALE_F32) {
+      v = _mm512_maskz_loadu_ps(m, p + 4 * i);
+    } else {
+      const __m256i h = _mm256_maskz_loadu_epi16(m, p + 2 * i);
+      v = dtype == MLXK_SCALE_BF16 ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)) : _mm512_cvtph_ps(h);
+    }
+    _mm512_store_ps(out + i, v);  // zero past count, so whole vectors can be used
+  }
+}
+
+template <int R, int MB>
+inline void dense_tile(const float (&wf)[4][kDenseChunk], int64_t kc, const float* const* x, int64_t k0, int m,
+                       float* const* out, int64_t n) {
+  __m512 acc[MB][R];
+  for (int mb = 0; mb < MB; ++mb)
+    for (int r = 0; r < R; ++r) acc[mb][r] = _mm512_setzero_ps();
+  for (int64_t l = 0; l < kc; l += 16) {
+    const __mmask16 km = (__mmask16)(kc - l >= 16 ? 0xffff : (1u << (kc - l)) - 1);
+    __m512 xv[MB];
+    for (int mb = 0; mb < MB; ++mb) xv[mb] = _mm512_maskz_loadu_ps(km, x[m + mb] + k0 + l);
+    for (int r = 0; r < R; ++r) {
+      const __m512 wv = _mm512_load_ps(&wf[r][l]);
+      for (int mb = 0; mb < MB; ++mb) acc[mb][r] = _mm512_fmadd_ps(xv[mb], wv, acc[mb][r]);
+    }
+  }
+  for (int mb = 0; mb < MB; ++mb)
+    for (int r = 0; r < R; ++r) {
+      float* o = out[m + mb] + n + r;
+      const float s = _mm512_reduce_add_ps(acc[mb][r]);
+      *o = k0 == 0 ? s : *o + s;
+    }
+}
+
+template <int R>
+void dense_block_avx512(const DenseMatrix& w, const float* const* x, int mcount, float* const* out, int64_t n) {
+  alignas(64) float wf[4][kDenseChunk];
+  const size_t eb = (size_t)mlxk_scale_bytes(w.dtype);
+  for (int64_t k0 = 0; k0 < w.k; k0 += kDenseChunk) {
+    const int64_t kc = min64(kDenseChunk, w.k - k0);
+    for (int r = 0; r < R; ++r) {
+      const uint8_t* src = w.w + ((size_t)(n + r) * (size_t)w.k + (size_t)k0) * eb;
+      for (size_t off = 0; off < (size_t)kc * eb; off += 64) _mm_prefetch((const char*)src + kPrefetchBytes + off, _MM_HINT_T0);
+      convert_dense(src, kc, w.dtype, wf[r]);
+    }
+    int m = 0;
+    for (; m + 3 <= mcount; m += 3) dense_tile<R, 3>(wf, kc, x, k0, m, out, n);
+    for (; m < mcount; ++m) dense_tile<R, 1>(wf, kc, x, k0, m, out, n);
+  }
+}
+
+// Dense GEMM (M > 4): like the quantized GEMM, weight rows in lanes. A panel of 32 rows ×
+// 256 values is converted to float and transposed to [k][32] (32 KiB, L1), then 6 × 32
+// register tiles do broadcast-activation FMAs; partial sums live in `out` between panels.
+constexpr int kDensePanelK = 256;
+constexpr int kDenseTileM = 6;
+
+template <int MR>
+void dense_panel_tile(const float* panel, int64_t kc, const float* const* x, int64_t k0, int m, float* const* out,
+                      int64_t n0, int nr) {
+  const __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xffff : (1u << nr) - 1);
+  const __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xffff : nr > 16 ? (1u << (nr - 16)) - 1 : 0);
+  __m512 acc[MR][2];
+  for (int i = 0; i < MR; ++i) {
+    acc[i][0] = k0 == 0 ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m0, out[m + i] + n0);
+    acc[i][1] = k0 == 0 ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m1, out[m + i] + n0 + 16);
+  }
+  for (int64_t k = 0; k < kc; ++k) {
+    const __m512 w0 = _mm512_load_ps(panel + k * kPanel), w1 = _mm512_load_ps(panel + k * kPanel + 16);
+    for (int i = 0; i < MR; ++i) {
+      const __m512 xb = _mm512_set1_ps(x[m + i][k0 + k]);
+      acc[i][0] = _mm512_fmadd_ps(w0, xb, acc[i][0]);
+      acc[i][1] = _mm512_fmadd_ps(w1, xb, acc[i][1]);
+    }
+  }
+  for (int i = 0; i < MR; ++i) {
+    _mm512_mask_storeu_ps(out[m + i] + n0, m0, acc[i][0]);
+    _mm512_mask_storeu_ps(out[m + i] + n0 + 16, m1, acc[i][1]);
+  }
+}
+
+inline __m512 load_dense16(const uint8_t* p, int count, int dtype) {
+  const __mmask16 m = (__mmask16)(count >= 16 ? 0xffff : (1u << count) - 1);
+  if (dtype == MLXK_SCALE_F32) return _mm512_maskz_loadu_ps(m, p);
+  const __m256i h = _mm256_maskz_loadu_epi16(m, p);
+  return dtype == MLXK_SCALE_BF16 ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)) : _mm512_cvtph_ps(h);
+}
+
+void dense_gemm(const DenseMatrix& w, const float* const* x, int mcount, float* const* out, int64_t n0, int64_t n1) {
+  alignas(64) float panel[kDensePanelK * kPanel];
+  const size_t eb = (size_t)mlxk_scale_bytes(w.dtype);
+  for (int64_t n = n0; n < n1; n += kPanel) {
+    const int nr = (int)min64(kPanel, n1 - n);
+    for (int64_t k0 = 0; k0 < w.k; k0 += kDensePanelK) {
+      const int64_t kc = min64(kDensePanelK, w.k - k0);
+      for (int half = 0; half < 2; ++half) {
+        for (int64_t k = 0; k < kc; k += 16) {
+          __m512i r[16];
+          for (int i = 0; i < 16; ++i) {
+            const int row = 16 * half + i;
+            r[i] = row < nr ? _mm512_castps_si512(load_dense16(w.w + ((size_t)(n + row) * (size_t)w.k + (size_t)(k0 + k)) * eb,
+                                                               (int)min64(16, kc - k), w.dtype))
+                            : _mm512_setzero_si512();
+          }
+          transpose16(r);
+          for (int j = 0; j < 16 && k + j < kc; ++j) _mm512_store_si512(panel + (k + j) * kPanel + 16 * half, r[j]);
+        }
+      }
+      int m = 0;
+      for (; m + kDenseTileM <= mcount; m += kDenseTileM) dense_panel_tile<kDenseTileM>(panel, kc, x, k0, m, out, n, nr);
+      switch (mcount - m) {
+        case 1: dense_panel_tile<1>(panel, kc, x, k0, m, out, n, nr); break;
+        case 2: dense_panel_tile<2>(panel, kc, x, k0, m, out, n, nr); break;
+        case 3: dense_panel_tile<3>(panel, kc, x, k0, m, out, n, nr); break;
+        case 4: dense_panel_tile<4>(panel, kc, x, k0, m, out, n, nr); break;
+        case 5: dense_panel_tile<5>(panel, kc, x, k0, m, out, n, nr); break;
+        default: break;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void dense(const DenseMatrix& w, const float* const* x, int mcount, float* const* out, int64_t n0, int64_t n1) {
+  if (mcount > kGemvMaxM) return dense_gemm(w, x, mcount, out, n0, n1);
+  int64_t n = n0;
+  for (; n + 4 <= n1; n += 4) dense_block_avx512<4>(w, x, mcount, out, n);
+  for (; n < n1; ++n) dense_block_avx512<1>(w, x, mcount, out, n);
+}
+
+}  // namespace avx512
+}  // namespace mlxk

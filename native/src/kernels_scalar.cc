@@ -1,0 +1,145 @@
+// Portable kernels: the reference for the SIMD ones (same int8 activation
+// scheme, same integer block sums) and the fallback on any CPU. The packed
+// weights are decoded with the shared mlxk_affine.h math.
+#include <cmath>
+#include <cstring>
+
+#include "kernels.h"
+
+namespace mlxk {
+namespace {
+
+#define MLXK_DENSE_FMA(a, b, c) ((a) * (b) + (c))
+#include "dense_impl.h"
+
+void quantize_rows_scalar(const float* x, int64_t rows, int64_t ldx, ActBuffer& act) {
+  const int64_t k = act.k, kpad = act.kpad;
+  const int gs = act.group_size;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * ldx;
+    ActRow a = act_row(act, r);
+    int8_t* q = const_cast<int8_t*>(a.q);
+    float* d = const_cast<float*>(a.d);
+    float* sx = const_cast<float*>(a.sx);
+    for (int64_t b = 0; b < kpad / kActBlock; ++b) {
+      const int64_t k0 = b * kActBlock;
+      if (k0 >= k) {
+        std::memset(q + k0, 0, kActBlock);
+        if (a.q2) std::memset(const_cast<int8_t*>(a.q2) + k0, 0, kActBlock);
+        d[b] = 0.0f;
+        continue;
+      }
+      float amax = 0.0f;
+      for (int i = 0; i < kActBlock; ++i) amax = std::fmax(amax, std::fabs(xr[k0 + i]));
+      const float db = amax / 127.0f;
+      const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
+      for (int i = 0; i < kActBlock; ++i) q[k0 + i] = (int8_t)std::nearbyint(xr[k0 + i] * id);
+      d[b] = db;
+      if (a.q2) {
+        int8_t* q2 = const_cast<int8_t*>(a.q2);
+        const float id2 = id * kPlane2Scale;
+        for (int i = 0; i < kActBlock; ++i) {
+          const float t = db * (float)q[k0 + i];
+          const float r = xr[k0 + i] - t;
+          const float v = std::nearbyint(r * id2);
+          q2[k0 + i] = (int8_t)(v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v);
+        }
+        d[b] = db / kPlane2Scale;
+      }
+    }
+    for (int64_t g = 0; g < k / gs; ++g) {
+      float s = 0.0f;
+      for (int i = 0; i < gs; ++i) s += xr[g * gs + i];
+      sx[g] = s;
+    }
+  }
+}
+
+template <int B>
+void unpack_row(const uint8_t* row, int64_t k, uint8_t* out) {
+  for (int64_t j = 0; j < k / MLXK_PACK_VALUES; ++j) {
+    const mlxk_u64 pack = mlxk_load_pack<B>(row, j);
+    for (int i = 0; i < MLXK_PACK_VALUES; ++i) out[j * MLXK_PACK_VALUES + i] = (uint8_t)mlxk_pack_value<B>(pack, i);
+  }
+}
+
+void unpack_row_any(int bits, const uint8_t* row, int64_t k, uint8_t* out) {
+  switch (bits) {
+    case 2: return unpack_row<2>(row, k, out);
+    case 3: return unpack_row<3>(row, k, out);
+    case 4: return unpack_row<4>(row, k, out);
+    case 5: return unpack_row<5>(row, k, out);
+    case 6: return unpack_row<6>(row, k, out);
+    default: return unpack_row<8>(row, k, out);
+  }
+}
+
+// One weight row unpacked to bytes, reused for every activation row.
+void rows_kernel(const QuantMatrix& w, const ActRow* acts, int mcount, float* const* out, int64_t n0, int64_t n1,
+                 uint8_t* qbuf, float* sbuf, float* bbuf) {
+  const int64_t k = w.k, groups = k / w.group_size;
+  const int blocks_per_group = w.group_size / kActBlock;
+  for (int64_t n = n0; n < n1; ++n) {
+    unpack_row_any(w.bits, w.w + n * row_bytes(w), k, qbuf);
+    const uint8_t* srow = w.scales + n * scale_row_bytes(w);
+    const uint8_t* brow = w.biases + n * scale_row_bytes(w);
+    for (int64_t g = 0; g < groups; ++g) {
+      sbuf[g] = mlxk_load_scale(srow, g, w.scale_type);
+      bbuf[g] = mlxk_load_scale(brow, g, w.scale_type);
+    }
+    for (int m = 0; m < mcount; ++m) {
+      const ActRow& a = acts[m];
+      float acc = 0.0f;
+      for (int64_t g = 0; g < groups; ++g) {
+        float gacc = 0.0f;
+        for (int jb = 0; jb < blocks_per_group; ++jb) {
+          const int64_t j = g * blocks_per_group + jb;
+          const uint8_t* qb = qbuf + j * kActBlock;
+          const int8_t* xb = a.q + j * kActBlock;
+          int32_t isum = 0;
+          for (int i = 0; i < kActBlock; ++i) isum += (int32_t)qb[i] * (int32_t)xb[i];
+          if (a.q2) {
+            const int8_t* x2 = a.q2 + j * kActBlock;
+            isum *= (int32_t)kPlane2Scale;
+            for (int i = 0; i < kActBlock; ++i) isum += (int32_t)qb[i] * (int32_t)x2[i];
+          }
+          gacc += a.d[j] * (float)isum;
+        }
+        acc += sbuf[g] * gacc + bbuf[g] * a.sx[g];
+      }
+      out[m][n] = acc;
+    }
+  }
+}
+
+size_t scratch_bytes(int64_t k, int group_size) {
+  return (size_t)k + 2 * sizeof(float) * (size_t)(k / group_size) + 64;
+}
+
+void gemm_scalar(const QuantMatrix& w, const ActRow* acts, int mcount, float* const* out, int64_t n0, int64_t n1,
+                 void* scratch) {
+  uint8_t* qbuf = static_cast<uint8_t*>(scratch);
+  float* sbuf = reinterpret_cast<float*>(qbuf + (w.k + 63) / 64 * 64);
+  float* bbuf = sbuf + w.k / w.group_size;
+  rows_kernel(w, acts, mcount, out, n0, n1, qbuf, sbuf, bbuf);
+}
+
+double read_pass_scalar(const uint8_t* p, size_t bytes) {
+  uint64_t acc = 0;
+  for (size_t i = 0; i + 8 <= bytes; i += 8) {
+    uint64_t v;
+    std::memcpy(&v, p + i, 8);
+    acc += v;
+  }
+  return (double)acc;
+}
+
+const Kernels kScalar = {
+    "scalar", quantize_rows_scalar, gemm_scalar, gemm_scalar, 1, scratch_bytes, read_pass_scalar, dense_rows,
+};
+
+}  // namespace
+
+const Kernels& scalar_kernels() { return kScalar; }
+
+}  // namespace mlxk

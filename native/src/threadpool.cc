@@ -1,0 +1,114 @@
+#include "threadpool.h"
+
+#include <chrono>
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#define MLXK_PAUSE() _mm_pause()
+#elif defined(__aarch64__)
+#define MLXK_PAUSE() __asm__ __volatile__("yield")
+#else
+#define MLXK_PAUSE() ((void)0)
+#endif
+
+namespace mlxk {
+
+namespace {
+constexpr auto kSpin = std::chrono::microseconds(1000);
+constexpr uint32_t kTaskMask = 0xffffffffu;
+}  // namespace
+
+ThreadPool::ThreadPool(int threads) : scratch_(threads < 1 ? 1 : threads) {
+  for (int t = 1; t < (threads < 1 ? 1 : threads); ++t) workers_.emplace_back([this, t] { worker_main(t); });
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_.store(true);
+    generation_.fetch_add(1);
+  }
+  wake_.notify_all();
+  for (auto& w : workers_) w.join();
+}
+
+void* ThreadPool::scratch(int thread, size_t bytes) {
+  auto& buf = scratch_[thread];
+  const size_t words = (bytes + 64 + 7) / 8;
+  if (buf.size() < words) buf.assign(words, 0);
+  const uintptr_t p = reinterpret_cast<uintptr_t>(buf.data());
+  return reinterpret_cast<void*>((p + 63) & ~uintptr_t(63));
+}
+
+// Claims tasks of job `generation` until none are left. A claim is a CAS on the
+// counter that also checks the generation, so it fails once a newer job is published.
+void ThreadPool::work(uint64_t generation, int thread) {
+  uint64_t v = counter_.load(std::memory_order_acquire);
+  for (;;) {
+    if ((v >> 32) != (generation & kTaskMask)) return;
+    const int64_t task = (int64_t)(v & kTaskMask);
+    if (task >= tasks_.load(std::memory_order_acquire)) return;
+    if (!counter_.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel)) continue;
+    fn_(ctx_, task, thread);
+    done_.fetch_add(1, std::memory_order_acq_rel);
+    v = counter_.load(std::memory_order_acquire);
+  }
+}
+
+void ThreadPool::run_raw(int64_t tasks, TaskFn fn, void* ctx) {
+  if (tasks <= 0) return;
+  if (workers_.empty() || tasks == 1) {
+    for (int64_t t = 0; t < tasks; ++t) fn(ctx, t, 0);
+    return;
+  }
+  // The previous job is complete (done_ reached its task count), so no worker holds a
+  // claimed task. First close the counter under the new generation (task index at the
+  // maximum: nothing can be claimed, and late workers of the old job see a foreign
+  // generation), then rewrite the job, then open it.
+  const uint64_t gen = generation_.load() + 1;
+  counter_.store(((gen & kTaskMask) << 32) | kTaskMask, std::memory_order_seq_cst);
+  fn_ = fn;
+  ctx_ = ctx;
+  tasks_.store(tasks, std::memory_order_release);
+  done_.store(0, std::memory_order_release);
+  counter_.store((gen & kTaskMask) << 32, std::memory_order_release);
+  // seq_cst on both sides (here and around the worker's sleeping_ increment): either
+  // the worker sees the new generation or this thread sees the sleeper.
+  generation_.store(gen);
+  if (sleeping_.load() > 0) {
+    std::lock_guard<std::mutex> lock(mu_);
+    wake_.notify_all();
+  }
+  work(gen, 0);
+  for (int spins = 0; done_.load(std::memory_order_acquire) != tasks; ++spins) {
+    if (spins < 100000) MLXK_PAUSE();
+    else std::this_thread::yield();
+  }
+}
+
+void ThreadPool::worker_main(int thread) {
+  uint64_t seen = 0;
+  for (;;) {
+    uint64_t gen = generation_.load();
+    if (gen == seen) {
+      const auto until = std::chrono::steady_clock::now() + kSpin;
+      for (int spins = 0; gen == seen; ++spins) {
+        MLXK_PAUSE();
+        gen = generation_.load();
+        if ((spins & 255) == 255 && std::chrono::steady_clock::now() > until) break;
+      }
+    }
+    if (gen == seen) {
+      std::unique_lock<std::mutex> lock(mu_);
+      sleeping_.fetch_add(1);
+      wake_.wait(lock, [&] { return generation_.load() != seen; });
+      sleeping_.fetch_sub(1);
+      gen = generation_.load();
+    }
+    seen = gen;
+    if (stop_.load()) return;
+    work(gen, thread);
+  }
+}
+
+}  // namespace mlxk

@@ -1,0 +1,59 @@
+// A persistent pool: threads-1 workers plus the calling thread run the tasks of one
+// job, claimed one at a time from an atomic counter (a core slowed by a neighbour's
+// load simply takes fewer tasks). The counter carries the job's generation, so a
+// worker that wakes late can never claim a task of a newer job by mistake, and the
+// caller waits for the job's tasks to finish, never for idle workers to wake up
+// (waking a sleeping vCPU can take a millisecond). Workers spin about a millisecond
+// after a job so back-to-back kernels (one per layer in decode) find them awake.
+#pragma once
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace mlxk {
+
+class ThreadPool {
+ public:
+  explicit ThreadPool(int threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int size() const { return (int)workers_.size() + 1; }
+
+  /** Calls fn(task, thread) for every task in [0, tasks); thread is in [0, size()). */
+  template <class F>
+  void run(int64_t tasks, F&& fn) {
+    auto call = [](void* ctx, int64_t task, int thread) { (*static_cast<F*>(ctx))(task, thread); };
+    run_raw(tasks, call, &fn);
+  }
+
+  /** A 64-byte aligned buffer of at least `bytes` owned by thread `thread`; valid until the next call. */
+  void* scratch(int thread, size_t bytes);
+
+ private:
+  using TaskFn = void (*)(void*, int64_t, int);
+  void run_raw(int64_t tasks, TaskFn fn, void* ctx);
+  void work(uint64_t generation, int thread);
+  void worker_main(int thread);
+
+  std::vector<std::thread> workers_;
+  std::vector<std::vector<uint64_t>> scratch_;  // uint64 storage, aligned up to 64 bytes on use
+  std::mutex mu_;
+  std::condition_variable wake_;
+  std::atomic<uint64_t> generation_{0};
+  // (generation << 32) | next task index of the current job.
+  std::atomic<uint64_t> counter_{0};
+  std::atomic<int64_t> tasks_{0};
+  std::atomic<int64_t> done_{0};
+  std::atomic<int> sleeping_{0};
+  std::atomic<bool> stop_{false};
+  TaskFn fn_ = nullptr;
+  void* ctx_ = nullptr;
+};
+
+}  // namespace mlxk
