@@ -10,7 +10,7 @@ export type { LoadOptions, PromptInput } from './engine/languageModel.js';
 export { generate, generateStream } from './engine/generate.js';
 export type { FinishReason, GenerateOptions, GenerationResult, GenerationStats, TokenDecoder, TokenEvent } from './engine/generate.js';
 export { Sampler } from './engine/sampler.js';
-export type { SamplingOptions } from './engine/sampler.js';
+export type { SamplingOptions, TokenLogprobs } from './engine/sampler.js';
 export { Sequence } from './engine/sequence.js';
 export { KvCache } from './engine/kvCache.js';
 export { createOps, BACKENDS } from './backend/index.js';

@@ -2,7 +2,7 @@
 // stop token, a stop string, max tokens, the end of the context or an abort. Built
 // from Sequence steps and a Sampler, so it works on any backend.
 import { MlxkError } from '../io/errors.js';
-import { Sampler, type SamplingOptions } from './sampler.js';
+import { Sampler, type SamplingOptions, type TokenLogprobs, tokenLogprobs } from './sampler.js';
 import type { Sequence } from './sequence.js';
 import { StopStrings } from './stop.js';
 
@@ -23,6 +23,8 @@ export interface GenerateOptions extends SamplingOptions {
   decoder?: TokenDecoder;
   prefillChunk?: number;
   signal?: AbortSignal;
+  /** Report each token's log-probability and this many most likely alternatives. */
+  logprobs?: number;
 }
 
 export interface TokenEvent {
@@ -32,6 +34,8 @@ export interface TokenEvent {
   text: string;
   /** 0-based index among generated tokens. */
   index: number;
+  /** With `logprobs`: the token's log-probability and the top alternatives. */
+  logprobs?: TokenLogprobs;
 }
 
 export type FinishReason = 'stop' | 'length' | 'abort';
@@ -96,7 +100,7 @@ export async function* generateStream(seq: Sequence, promptIds: readonly number[
       finishReason = 'abort';
       break;
     }
-    const id = sampler.sample(logits, seq.tokens);
+    const id = sampler.sample(logits, seq.tokens, ids);
     if (ids.length === 0) firstAt = performance.now();
     if (stopTokens.has(id)) {
       finishReason = 'stop';
@@ -106,7 +110,7 @@ export async function* generateStream(seq: Sequence, promptIds: readonly number[
     ids.push(id);
     const r = stops.push(opts.decoder ? opts.decoder.push(id) : '');
     text += r.text;
-    yield { id, text: r.text, index: ids.length - 1 };
+    yield { id, text: r.text, index: ids.length - 1, ...(opts.logprobs !== undefined ? { logprobs: tokenLogprobs(logits, id, opts.logprobs) } : {}) };
     if (r.stopped !== null) {
       finishReason = 'stop';
       stoppedBy = { string: r.stopped };

@@ -1,8 +1,9 @@
-// Next-token sampling from float32 logits on the host. Order: repetition penalty on
-// the logits (transformers' RepetitionPenaltyLogitsProcessor: positive logits divided,
-// negative multiplied, over the recent tokens), temperature (0 = greedy argmax), then
-// top-k, top-p and min-p on the probabilities, then one draw from a seeded generator,
-// so a seed reproduces a run exactly.
+// Next-token sampling from float32 logits on the host. Order: logit bias; repetition
+// penalty (transformers' RepetitionPenaltyLogitsProcessor: positive logits divided,
+// negative multiplied, over the recent tokens); presence and frequency penalties (OpenAI:
+// minus presence once and frequency per occurrence, over the generated tokens);
+// temperature (0 = greedy argmax); top-k, top-p and min-p on the probabilities; one draw
+// from a seeded generator, so a seed reproduces a run exactly.
 import { MlxkError } from '../io/errors.js';
 
 export interface SamplingOptions {
@@ -18,6 +19,12 @@ export interface SamplingOptions {
   repetitionPenalty?: number;
   /** How many recent tokens the penalty looks at. Default 64. */
   repetitionContext?: number;
+  /** Subtracted once from the logit of every token generated so far. 0 = off. */
+  presencePenalty?: number;
+  /** Subtracted from a token's logit once per time it was generated. 0 = off. */
+  frequencyPenalty?: number;
+  /** token id → added to its logit. */
+  logitBias?: Record<number, number>;
   /** Seed for the draws; a random one when absent. */
   seed?: number;
 }
@@ -45,6 +52,12 @@ export function validateSampling(o: SamplingOptions): void {
   if (o.minP !== undefined) check('min_p', o.minP, o.minP >= 0 && o.minP <= 1, 'in [0, 1]');
   if (o.repetitionPenalty !== undefined) check('repetition_penalty', o.repetitionPenalty, o.repetitionPenalty > 0, '> 0');
   if (o.repetitionContext !== undefined) check('repetition context', o.repetitionContext, Number.isInteger(o.repetitionContext) && o.repetitionContext >= 0, 'a non-negative integer');
+  if (o.presencePenalty !== undefined) check('presence_penalty', o.presencePenalty, Math.abs(o.presencePenalty) <= 2, 'in [-2, 2]');
+  if (o.frequencyPenalty !== undefined) check('frequency_penalty', o.frequencyPenalty, Math.abs(o.frequencyPenalty) <= 2, 'in [-2, 2]');
+  for (const [id, bias] of Object.entries(o.logitBias ?? {})) {
+    if (!/^\d+$/.test(id)) throw new MlxkError(`logit_bias keys must be token ids, got "${id}"`);
+    check(`logit_bias[${id}]`, bias, Math.abs(bias) <= 100, 'in [-100, 100]');
+  }
   if (o.seed !== undefined) check('seed', o.seed, Number.isInteger(o.seed), 'an integer');
 }
 
@@ -68,13 +81,26 @@ export class Sampler {
     return (this.o.temperature ?? 1) === 0;
   }
 
-  /** Logits after the repetition penalty over the last `repetitionContext` tokens of history. */
-  penalized(logits: Float32Array, history: readonly number[]): Float32Array {
-    const penalty = this.o.repetitionPenalty ?? 1;
-    if (penalty === 1 || history.length === 0) return logits;
+  /**
+   * Logits after the bias, the repetition penalty over the last `repetitionContext` tokens
+   * of `history` (prompt and generated), and presence/frequency penalties over `generated`.
+   */
+  penalized(logits: Float32Array, history: readonly number[] = [], generated: readonly number[] = []): Float32Array {
+    const { logitBias, repetitionPenalty = 1, presencePenalty = 0, frequencyPenalty = 0 } = this.o;
+    const bias = Object.entries(logitBias ?? {});
+    if (bias.length === 0 && (repetitionPenalty === 1 || history.length === 0) && ((presencePenalty === 0 && frequencyPenalty === 0) || generated.length === 0)) return logits;
     const out = Float32Array.from(logits);
-    const recent = new Set(history.slice(-(this.o.repetitionContext ?? 64)));
-    for (const id of recent) if (id >= 0 && id < out.length) out[id] = out[id]! > 0 ? out[id]! / penalty : out[id]! * penalty;
+    for (const [id, b] of bias) if (Number(id) < out.length) out[Number(id)]! += b;
+    if (repetitionPenalty !== 1) {
+      for (const id of new Set(history.slice(-(this.o.repetitionContext ?? 64)))) {
+        if (id >= 0 && id < out.length) out[id] = out[id]! > 0 ? out[id]! / repetitionPenalty : out[id]! * repetitionPenalty;
+      }
+    }
+    if (presencePenalty !== 0 || frequencyPenalty !== 0) {
+      const counts = new Map<number, number>();
+      for (const id of generated) counts.set(id, (counts.get(id) ?? 0) + 1);
+      for (const [id, n] of counts) if (id >= 0 && id < out.length) out[id]! -= presencePenalty + frequencyPenalty * n;
+    }
     return out;
   }
 
@@ -82,8 +108,8 @@ export class Sampler {
    * The distribution a draw is made from (probabilities summing to 1, zeros for filtered
    * tokens). Not defined for greedy sampling.
    */
-  distribution(logits: Float32Array, history: readonly number[] = []): Float64Array {
-    const z = this.penalized(logits, history);
+  distribution(logits: Float32Array, history: readonly number[] = [], generated: readonly number[] = []): Float64Array {
+    const z = this.penalized(logits, history, generated);
     const temperature = this.o.temperature ?? 1;
     if (temperature === 0) throw new Error('greedy sampling has no distribution');
     const n = z.length;
@@ -109,9 +135,9 @@ export class Sampler {
     return p;
   }
 
-  sample(logits: Float32Array, history: readonly number[] = []): number {
-    if (this.greedy) return argmax(this.penalized(logits, history));
-    const p = this.distribution(logits, history);
+  sample(logits: Float32Array, history: readonly number[] = [], generated: readonly number[] = []): number {
+    if (this.greedy) return argmax(this.penalized(logits, history, generated));
+    const p = this.distribution(logits, history, generated);
     const u = this.random();
     let acc = 0;
     let last = 0;
@@ -156,4 +182,33 @@ function keepSet(p: Float64Array, keep: number[]): void {
   const mask = new Uint8Array(p.length);
   for (const i of keep) mask[i] = 1;
   for (let i = 0; i < p.length; i++) if (!mask[i]) p[i] = 0;
+}
+
+export interface TokenLogprobs {
+  /** Natural-log probability of the chosen token under the model's distribution (raw logits). */
+  logprob: number;
+  /** The `top` most likely tokens, best first. */
+  top: { tokenId: number; logprob: number }[];
+}
+
+/** log-softmax of the model's logits at `id`, and the `top` most likely tokens. */
+export function tokenLogprobs(logits: Float32Array, id: number, top: number): TokenLogprobs {
+  const max = logits[argmax(logits)]!;
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i]! - max);
+  const lse = max + Math.log(sum);
+  const best: number[] = [];
+  if (top > 0) {
+    for (let i = 0; i < logits.length; i++) {
+      if (best.length === top && logits[i]! <= logits[best[top - 1]!]!) continue;
+      let at = best.length < top ? best.length : top - 1;
+      if (best.length < top) best.push(i);
+      while (at > 0 && logits[best[at - 1]!]! < logits[i]!) {
+        best[at] = best[at - 1]!;
+        at--;
+      }
+      best[at] = i;
+    }
+  }
+  return { logprob: logits[id]! - lse, top: best.map((t) => ({ tokenId: t, logprob: logits[t]! - lse })) };
 }

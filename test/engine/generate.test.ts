@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MlxOps } from '../../lib/backend/mlx/ops.js';
-import { generate, generateStream } from '../../lib/engine/generate.js';
+import { generate, generateStream, type TokenEvent } from '../../lib/engine/generate.js';
 import { LanguageModel } from '../../lib/engine/languageModel.js';
 import { Sequence } from '../../lib/engine/sequence.js';
 import { MlxkError } from '../../lib/io/errors.js';
@@ -37,6 +37,17 @@ test('streamed pieces join to the final text; stats count what happened', async 
   assert.ok(s.promptTokensPerSecond > 0 && s.generationTokensPerSecond > 0 && s.timeToFirstTokenSeconds > 0 && s.totalSeconds >= s.timeToFirstTokenSeconds);
   assert.ok(s.peakRssBytes > 10e6);
   assert.is(s.cacheBytes, (greedy.prompt_ids.length + 19) * 4 * (64 + 16) * 4, 'MLA cache: 4 layers × (64 latent + 16 rope) float32 per token');
+});
+
+test('logprobs: greedy tokens are the most likely ones, with their log-probabilities', async () => {
+  const events: TokenEvent[] = [];
+  await lm.generate({ ids: greedy.prompt_ids }, { temperature: 0, maxTokens: 8, logprobs: 3 }, (e) => events.push(e));
+  for (const e of events.filter((x) => x.id !== null)) {
+    assert.is(e.logprobs!.top.length, 3);
+    assert.is(e.logprobs!.top[0]!.tokenId, e.id);
+    assert.is(e.logprobs!.top[0]!.logprob, e.logprobs!.logprob);
+    assert.ok(e.logprobs!.logprob < 0 && e.logprobs!.top[1]!.logprob <= e.logprobs!.logprob);
+  }
 });
 
 test('a stop token ends generation and is not part of the output', async () => {

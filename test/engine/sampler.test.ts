@@ -2,7 +2,7 @@
 // large random vocabulary, and its own draws.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Sampler } from '../../lib/engine/sampler.js';
+import { Sampler, tokenLogprobs } from '../../lib/engine/sampler.js';
 import { MlxkError } from '../../lib/io/errors.js';
 import { normal, rng, runSeed } from '../helpers.js';
 
@@ -41,6 +41,24 @@ test('repetition penalty divides positive and multiplies negative logits of rece
   close(s.penalized(Float32Array.from([2, -1, 0.5, 1.8]), [3, 0, 1]), [1, -2, 0.5, 1.8], 'only the last two tokens (0, 1) count');
   assert.is(s.sample(Float32Array.from([2, -1, 0.5, 1.8]), [3, 0, 1]), 3, 'greedy after the penalty picks 3');
   assert.is(new Sampler({ temperature: 0 }).sample(Float32Array.from([2, -1, 0.5, 1.8]), [0]), 0);
+});
+
+test('logit bias, presence and frequency penalties (OpenAI: per generated occurrence)', () => {
+  const s = new Sampler({ temperature: 0, logitBias: { 2: 5 }, presencePenalty: 0.5, frequencyPenalty: 0.25 });
+  // token 1 generated twice: 3 − 0.5 − 2·0.25 = 2; token 3 once: 1 − 0.75 = 0.25; token 2: 0 + 5
+  close(s.penalized(Float32Array.from([0.5, 3, 0, 1]), [9, 9], [1, 3, 1]), [0.5, 2, 5, 0.25], 'penalized');
+  assert.is(s.sample(Float32Array.from([0.5, 3, 0, 1]), [], [1, 3, 1]), 2);
+  assert.throws(() => new Sampler({ presencePenalty: 3 }), /presence_penalty must be in \[-2, 2\]/);
+  assert.throws(() => new Sampler({ logitBias: { 7: 101 } }), /logit_bias\[7\] must be in \[-100, 100\]/);
+});
+
+test('log-probabilities: log-softmax of the chosen token and the top alternatives, best first', () => {
+  const r = tokenLogprobs(fromProbs(P), 2, 3);
+  assert.ok(Math.abs(r.logprob - Math.log(0.15)) < 1e-6);
+  assert.equal(r.top.map((t) => t.tokenId), [0, 1, 2]);
+  close(r.top.map((t) => t.logprob), [Math.log(0.5), Math.log(0.3), Math.log(0.15)], 'top');
+  assert.equal(tokenLogprobs(Float32Array.from([1, 2, 2, 0]), 0, 2).top.map((t) => t.tokenId), [1, 2], 'ties: lower id first');
+  assert.equal(tokenLogprobs(fromProbs(P), 0, 0).top, []);
 });
 
 test('greedy takes the first of equal maxima', () => {
