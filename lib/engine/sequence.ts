@@ -43,7 +43,9 @@ export class Sequence {
   }
 
   private async step(ids: number[], read: boolean): Promise<Float32Array> {
-    const { ops } = this.model;
+    const { ops, info } = this.model;
+    const bad = ids.find((id) => !Number.isInteger(id) || id < 0 || id >= info.vocabSize);
+    if (bad !== undefined) throw new MlxkError(`token id ${bad} is outside the model's vocabulary (0..${info.vocabSize - 1})`);
     const logits = this.model.forward(ids, this.cache);
     ops.evaluate(logits, ...this.cache.tensors());
     this.ids.push(...ids);

@@ -49,6 +49,7 @@ test('generate: clear one-line errors for a bad command line and the unbuilt nat
     [['generate', '--prompt', 'a', '--prompt-ids', '1'], /^mlxk: give the prompt as --prompt TEXT or --prompt-ids 1,2,3 \(one of them\)/],
     [['generate'], /^mlxk: give the prompt as --prompt TEXT or --prompt-ids/],
     [['generate', '--prompt-ids', '1,x'], /^mlxk: --prompt-ids must be comma-separated token ids, got "1,x"/],
+    [['generate', '--prompt-ids', '4096,99999'], /^mlxk: token id 99999 is outside the model's vocabulary \(0\.\.4127\)/],
     [['generate', '--prompt-ids', '1', '--top-p', '2'], /^mlxk: top_p must be in \(0, 1\], got 2/],
     [['generate', '--prompt-ids', '1', '--backend', 'cuda'], /^mlxk: --backend must be one of mlx, native, got "cuda"/],
     [['generate', join(REPO, 'test', 'fixtures', 'models', 'llama'), '--prompt', 'hi'], /no tokenizer \(expected tiktoken\.model or tokenizer\.json\)/],
