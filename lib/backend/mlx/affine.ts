@@ -1,10 +1,11 @@
-// MLX-affine weights on node-mlx 0.0.7. Its quantizedMatmul and dequantize kernels
-// handle 2/4/8 bits with group sizes 32/64/128 on 2-D weights (the "K ≥ 512/256/128"
-// limits apply only to mx.quantize); other bit widths abort the process inside the
-// kernel, so they never reach it. For those (3/5/6/7 bits, other group sizes) the codes
-// are unpacked with shifts and masks over the uint32 words — a row is one LSB-first
-// bitstream, so a 3/5/6-bit code may straddle two words (lib/quant/affine.ts) — and
-// dequantized as scale·q + bias.
+// MLX-affine weights on node-mlx 0.0.7. What its kernels accept (probed; tests hold the
+// results to lib/quant/affine.ts): quantizedMatmul and dequantize handle 2/4/8 bits with
+// group sizes 32/64/128 and any K that is a multiple of the group size — the "K ≥ 512/256/
+// 128" limits apply only to mx.quantize; quantizedMatmul refuses 3-D (stacked) weights
+// with an exception; other bit widths abort the whole process inside the kernel, so they
+// never reach it. For those (3/5/6/7 bits) the codes are unpacked with shifts and masks
+// over the uint32 words — a row is one LSB-first bitstream, so a 3/5/6-bit code may
+// straddle two words (lib/quant/affine.ts) — and dequantized as scale·q + bias.
 import type { core } from '@frost-beta/mlx';
 
 type Mx = typeof core;
