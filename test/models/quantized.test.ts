@@ -12,7 +12,7 @@ import { writeSafetensors } from '../../lib/io/safetensorsWriter.js';
 import { loadModel } from '../../lib/models/load.js';
 import { tensorTable } from '../../lib/models/registry.js';
 import { convert } from '../../lib/quant/convert.js';
-import { loadPreset } from '../../lib/quant/preset.js';
+import { loadPreset, uniformPreset } from '../../lib/quant/preset.js';
 import { openTensor } from '../../lib/quant/source.js';
 import { rejects, tmpDir, TINY_KIMI } from '../helpers.js';
 import { compareLogits, Goldens, meanKl } from './goldenFiles.js';
@@ -23,11 +23,13 @@ const SEQS = [0, 1, 2, 3, 4];
 const work = tmpDir();
 const made = new Map<string, string>();
 
+/** A built-in preset name, or 'q8-mse-g32': 8 bits, group 32, mlxk's MSE quantizer. */
 async function quantized(preset: string, maxShardBytes?: number): Promise<string> {
   const key = `${preset}/${maxShardBytes ?? ''}`;
   if (!made.has(key)) {
     const dst = join(work, `${preset}${maxShardBytes ? '-sharded' : ''}`);
-    await convert({ src: TINY_KIMI, dst, preset: loadPreset(preset), threads: 1, ...(maxShardBytes ? { maxShardBytes } : {}) });
+    const p = preset === 'q8-mse-g32' ? uniformPreset(8, 32, 'mse') : loadPreset(preset);
+    await convert({ src: TINY_KIMI, dst, preset: p, threads: 1, ...(maxShardBytes ? { maxShardBytes } : {}) });
     made.set(key, dst);
   }
   return made.get(key)!;
@@ -64,17 +66,20 @@ async function quality(dir: string): Promise<Quality> {
 const measured = new Map<string, Quality>();
 
 test('quantized tiny-kimi: top-1 agreement and KL against the float32 goldens', async () => {
-  for (const preset of ['q8', 'q4', 'mixed_3_6', 'q3', 'q2']) {
+  for (const preset of ['q8-mse-g32', 'q8', 'q4', 'mixed_3_6', 'q3', 'q2']) {
     const q = await quality(await quantized(preset));
     measured.set(preset, q);
     console.log(`  ${preset.padEnd(9)} top-1 agreement ${(100 * q.agreement).toFixed(2)}%, mean KL ${q.kl.toFixed(4)} nats`);
     assert.ok(q.finite, `${preset}: non-finite logits`);
   }
   const a = (p: string) => measured.get(p)!.agreement;
-  // 8-bit RTN group 64 measures 96.7%: the golden top-1/top-2 margins of this small
-  // model are often below the ~0.04 logit noise of 8-bit weights (see the next test for
-  // why that is the quantization's doing and not the inference's).
-  assert.ok(a('q8') >= 0.96, `8-bit agreement ${a('q8')}`);
+  // The issue's bar: 8-bit ≥ 99%. mlxk's 8-bit quantizer (MSE search, group 32) measures 421/425.
+  // MLX's own rule at group 64 (the q8 preset) measures 96.7%: this MoE model's routing turns
+  // small hidden-state changes into a different expert choice, and the golden top-1/top-2
+  // margins are often below the ~0.04 logit noise of 8-bit weights (the next test shows the
+  // loss is the quantization's doing, not the inference's).
+  assert.ok(a('q8-mse-g32') >= 0.99, `8-bit (mse, group 32) agreement ${a('q8-mse-g32')}`);
+  assert.ok(a('q8') >= 0.96, `8-bit (q8 preset) agreement ${a('q8')}`);
   assert.ok(measured.get('q8')!.kl < 0.01, `8-bit KL ${measured.get('q8')!.kl}`);
   assert.ok(a('q8') > a('q4') && a('q4') > a('q3') && a('q3') > a('q2'), 'agreement falls with the bit width');
   assert.ok(a('q2') > 0.25, `2-bit agreement ${a('q2')} should stay far above chance (1/4128)`);
