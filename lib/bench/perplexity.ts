@@ -53,6 +53,8 @@ export interface PerplexityOptions {
   /** Reference model for KL divergence and top-1 agreement (same vocabulary). */
   baseline?: CausalLM;
   windows: readonly (readonly number[])[];
+  /** Tokens per forward pass inside a window (default: as many as keep one chunk's logits near 32 MB). */
+  chunkTokens?: number;
   /** Stops after the current window. */
   signal?: AbortSignal;
   /** After each window, with the result so far (KL percentiles left out: NaN). */
@@ -124,7 +126,7 @@ export async function evaluatePerplexity(o: PerplexityOptions): Promise<Perplexi
   const seqLen = windows[0]!.length;
   const all = baseline ? [baseline, ...models] : models;
   check(all, windows, seqLen);
-  const chunk = Math.max(1, Math.min(seqLen, Math.floor(CHUNK_FLOATS / models[0]!.info.vocabSize)));
+  const chunk = Math.max(1, Math.min(seqLen, o.chunkTokens ?? Math.floor(CHUNK_FLOATS / models[0]!.info.vocabSize)));
   const started = performance.now();
   const scorers = models.map(() => new Scorer());
   const baseScorer = new Scorer();
