@@ -7,6 +7,8 @@ import type { BenchResult, ModelResult, SizeResult } from './throughput.js';
 
 export interface BenchReport extends BenchResult {
   command: string;
+  /** Lines the user added (--note), e.g. how the models were made. */
+  notes: string[];
   machine: MachineInfo;
   /** How peak memory was measured. */
   memoryMethod: string;
@@ -51,6 +53,7 @@ export function benchMarkdown(r: BenchReport): string {
     r.command,
     '```',
     '',
+    ...r.notes.flatMap((n) => [n, '']),
     `Machine: ${machineLine(r.machine)}.`,
     '',
     `Each cell is the median of ${s.repetitions} trial(s) with (min–max), after one short warm-up per model. Prompts are random token ids (seed ${s.seed}); generation is greedy and never stops early, so exactly the stated number of tokens is generated.`,

@@ -7,6 +7,8 @@ import { labelledPoints, svgDocument } from './svg.js';
 
 export interface EvalQuantsReport extends EvalQuantsResult {
   command: string;
+  /** Lines the user added (--note). */
+  notes: string[];
   machine: MachineInfo;
   backend: string;
   data: { file: string; sha256: string; tokens: number; windowsAvailable: number };
@@ -35,6 +37,7 @@ export function evalQuantsMarkdown(r: EvalQuantsReport): string {
     r.command,
     '```',
     '',
+    ...r.notes.flatMap((n) => [n, '']),
     `Machine: ${machineLine(r.machine)}; ${r.backend} backend.`,
     '',
     `Source \`${src.dir}\`, ${src.params.toLocaleString('en-US')} parameters. Data \`${r.data.file}\` (sha256 ${r.data.sha256.slice(0, 12)}…, ${r.data.tokens} tokens)` +

@@ -21,6 +21,7 @@ interface BenchFlags {
   backend?: string;
   json?: boolean;
   out?: string;
+  note?: string[];
   quiet?: boolean;
 }
 
@@ -51,6 +52,7 @@ export function registerBench(program: Command): void {
     .option('--backend <name>', 'compute backend (default: the fastest available)')
     .option('--json', 'print the JSON report (every trial) instead of markdown')
     .option('-o, --out <file>', 'write FILE.md, FILE.json and FILE.svg (rewritten after every trial)')
+    .option('--note <text>', 'a line for the report, e.g. how the models were made (repeatable)', (v: string, acc: string[] = []) => [...acc, v])
     .option('-q, --quiet', 'no progress bar')
     .action(async (args: string[], flags: BenchFlags) => {
       const backend = backendArg(flags.backend);
@@ -66,7 +68,7 @@ export function registerBench(program: Command): void {
       const machine = machineInfo();
       const command = commandLine();
       const date = new Date().toISOString().slice(0, 10);
-      const report = (r: BenchResult): BenchReport => ({ command, machine: finishMachineInfo(machine), memoryMethod: memory.method, date, ...r });
+      const report = (r: BenchResult): BenchReport => ({ command, notes: flags.note ?? [], machine: finishMachineInfo(machine), memoryMethod: memory.method, date, ...r });
       const save = (r: BenchReport) => flags.out && writeReportFiles(flags.out, { md: benchMarkdown(r), json: r, svg: benchSvg(r) });
       const bar = new ProgressBar('bench', process.stderr, !flags.quiet);
       const result = await interruptible((signal) =>

@@ -32,6 +32,7 @@ interface EvalQuantsFlags {
   repetitions: string;
   backend?: string;
   out?: string;
+  note?: string[];
   json?: boolean;
   quiet?: boolean;
 }
@@ -63,6 +64,7 @@ export function registerEvalQuants(program: Command): void {
     .option('--backend <name>', 'compute backend (default: the fastest available)')
     .option('-o, --out <file>', 'write FILE.md, FILE.json and FILE.svg')
     .option('--json', 'print the JSON report instead of markdown')
+    .option('--note <text>', 'a line for the report (repeatable)', (v: string, acc: string[] = []) => [...acc, v])
     .option('-q, --quiet', 'no progress bar')
     .action(async (srcArg: string, flags: EvalQuantsFlags) => {
       if (!flags.presets) throw new MlxkError('--presets is required (e.g. --presets q8,q4,mixed_3_6)');
@@ -102,7 +104,7 @@ export function registerEvalQuants(program: Command): void {
         );
         (bar as ProgressBar | null)?.done();
         const report: EvalQuantsReport = {
-          command, machine: finishMachineInfo(machine), backend: backendName, date: new Date().toISOString().slice(0, 10),
+          command, notes: flags.note ?? [], machine: finishMachineInfo(machine), backend: backendName, date: new Date().toISOString().slice(0, 10),
           data: { file: flags.data, sha256: data.sha256, tokens: data.ids.length, windowsAvailable: plan.available },
           ...result,
         };

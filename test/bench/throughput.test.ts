@@ -66,16 +66,17 @@ test('rates, medians, min and max from known per-trial costs; sizes beyond the c
   assert.match(m.generation[1]!.skipped!, /8 prompt \+ 200 generated tokens exceed the context of 100/);
 
   // The report shows the same numbers, the skipped cells and the notes.
-  const report: BenchReport = { ...r, command: 'mlxk bench stub', machine: machineInfo(), memoryMethod: memory.method, date: '2026-01-01' };
+  const report: BenchReport = { ...r, command: 'mlxk bench stub', notes: ['made by hand'], machine: machineInfo(), memoryMethod: memory.method, date: '2026-01-01' };
   const md = benchMarkdown(report);
   assert.match(md, /\| 10 \| 500\.0 \(333\.3–1000\.0\) \|/);
   assert.match(md, /\| 5 \| 50\.0 \(33\.3–100\.0\) \|/);
   assert.match(md, /\| 500 \| skipped \|/);
   assert.match(md, /- stub: 8 prompt \+ 200 generated tokens exceed the context of 100\./);
   assert.match(md, /mlxk bench stub/);
+  assert.match(md, /\nmade by hand\n/);
   assert.not.match(md, /Partial/);
   const json = JSON.parse(JSON.stringify(report)) as BenchReport;
-  assert.equal(Object.keys(json).sort(), ['command', 'date', 'machine', 'memoryMethod', 'models', 'partial', 'seconds', 'settings']);
+  assert.equal(Object.keys(json).sort(), ['command', 'date', 'machine', 'memoryMethod', 'models', 'notes', 'partial', 'seconds', 'settings']);
   assert.equal(Object.keys(json.models[0]!.prompt[0]!.trials[0]!).sort(), ['generatedTokens', 'generationTokensPerSecond', 'peakMemoryBytes', 'promptTokens', 'promptTokensPerSecond', 'timeToFirstTokenSeconds', 'totalSeconds']);
 
   // SVG: well-formed; one bar per measured cell, heights proportional to the medians.
@@ -99,7 +100,7 @@ test('several models become columns; an abort keeps the finished trials', async 
   assert.equal(r.models.map((m) => m.label), ['stub']);
   assert.is(r.models[0]!.prompt[0]!.trials.length, 3);
   assert.is(r.models[0]!.generation[0]!.trials.length, 1);
-  const md = benchMarkdown({ ...r, command: 'x', machine: machineInfo(), memoryMethod: 'scripted', date: 'd' });
+  const md = benchMarkdown({ ...r, command: 'x', notes: [], machine: machineInfo(), memoryMethod: 'scripted', date: 'd' });
   assert.match(md, /Partial results/);
 });
 
