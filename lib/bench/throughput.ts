@@ -133,8 +133,8 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       const vocab = model.info.vocabSize;
       if (!o.noWarmup) {
         o.onProgress?.({ done, total, label: bm.label, what: 'warm-up' });
-        const n = Math.min(64, model.info.maxContext - 8);
-        if (!(await runTrial(model, randomTokens(n, vocab, s.seed + 1), 8, clock, memory, o.signal))) return stop();
+        const n = Math.max(1, Math.min(64, Math.floor(model.info.maxContext / 2)));
+        if (!(await runTrial(model, randomTokens(n, vocab, s.seed + 1), Math.min(8, model.info.maxContext - n), clock, memory, o.signal))) return stop();
       }
       const rows: [SizeResult[], number, number, string][] = [
         ...s.promptSizes.map((p): [SizeResult[], number, number, string] => [mr.prompt, p, 1, `prompt ${p}`]),

@@ -30,6 +30,7 @@ export interface TrialTiming {
  */
 export async function runTrial(model: CausalLM, prompt: readonly number[], generate: number, clock: Clock, memory: MemoryProbe, signal?: AbortSignal): Promise<TrialTiming | null> {
   if (!Number.isInteger(generate) || generate < 1) throw new Error(`a trial generates at least one token, got ${generate}`);
+  if (prompt.length === 0) throw new Error('a trial needs at least one prompt token');
   memory.reset();
   const sampler = new Sampler({ temperature: 0 });
   const seq = new Sequence(model);
