@@ -107,6 +107,8 @@ export function registerEvalQuants(program: Command): void {
           command, notes: flags.note ?? [], machine: finishMachineInfo(machine), backend: backendName, date: new Date().toISOString().slice(0, 10),
           data: { file: flags.data, sha256: data.sha256, tokens: data.ids.length, windowsAvailable: plan.available },
           ...result,
+          // The source as the command names it, so the report reads the same on any machine.
+          source: { ...result.source, dir: srcArg },
         };
         if (flags.out) {
           writeReportFiles(flags.out, { md: evalQuantsMarkdown(report), json: report, svg: evalQuantsSvg(report) });
