@@ -17,6 +17,7 @@
         "native/src/kernels_scalar.cc",
         "native/src/mapped_file.cc",
         "native/src/operands.cc",
+        "native/src/quantize.cc",
         "native/src/threadpool.cc",
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native/include"],

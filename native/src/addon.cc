@@ -8,6 +8,7 @@
 #include "dispatch.h"
 #include "mapped_file.h"
 #include "operands.h"
+#include "quantize.h"
 
 namespace mlxk {
 namespace {
@@ -146,6 +147,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("isa", Napi::Function::New(env, Isa, "isa"));
   exports.Set("isas", Napi::Function::New(env, Isas, "isas"));
   exports.Set("readBandwidth", Napi::Function::New(env, ReadBandwidth, "readBandwidth"));
+  // Weight quantization for `mlxk quantize` (quantize.cc).
+  exports.Set("quantizeAffine", Napi::Function::New(env, QuantizeAffine, "quantizeAffine"));
   return exports;
 }
 

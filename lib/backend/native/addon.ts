@@ -95,6 +95,17 @@ interface RawAddon {
   isa(): string;
   isas(): string[];
   readBandwidth(bytes: number, threads: number, reps: number): number;
+  quantizeAffine(w: Float32Array, rows: number, cols: number, bits: number, groupSize: number, method: 'rtn' | 'mse', dtype: ScaleDtype): QuantizedWeights;
+}
+
+/** Weights quantized into the MLX affine format, with the squared error of the result. */
+export interface QuantizedWeights {
+  words: Uint32Array;
+  scales: Float32Array;
+  biases: Float32Array;
+  /** Σ(ŵ − w)² over the float32 dequantization, and Σw². */
+  sqErr: number;
+  sqRef: number;
 }
 
 const addonPath = fileURLToPath(new URL('../../../../build/Release/mlxk_native.node', import.meta.url));
@@ -209,4 +220,14 @@ export function setIsa(name: Isa | 'auto'): void {
 /** GB/s (1e9 bytes/s) of `threads` threads streaming through a private buffer of `bytes`, `reps` passes. */
 export function readBandwidth(bytes: number, threads: number, reps: number): number {
   return call(() => addon().readBandwidth(bytes, threads, reps));
+}
+
+/**
+ * Quantize rows × cols weights (already rounded to `dtype`) into the MLX affine format with
+ * MLX's rule ('rtn') or the per-group MSE search ('mse'); bit-identical to
+ * lib/quant/affine.ts quantizeRtn and lib/quant/mse.ts quantizeMse. Single-threaded: the
+ * converter runs one call per worker thread.
+ */
+export function quantizeAffine(w: Float32Array, rows: number, cols: number, bits: number, groupSize: number, method: 'rtn' | 'mse', dtype: ScaleDtype): QuantizedWeights {
+  return call(() => addon().quantizeAffine(w, rows, cols, bits, groupSize, method, dtype));
 }
