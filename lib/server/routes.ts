@@ -169,9 +169,14 @@ export function healthHandler(ctx: ServerContext) {
       models: ctx.registry.models.map((m) => ({ id: m.id, dir: m.dir, loaded: m.loaded, in_use: m.users, loads: m.loads, weight_bytes: m.weightBytes, context_length: m.maxContext })),
       memory: { budget_bytes: ctx.registry.budgetBytes, resident_bytes: ctx.registry.residentBytes },
       requests: { active: ctx.scheduler.activeCount, queued: ctx.scheduler.queuedCount },
-      prompt_cache: ctx.promptCache.stats,
+      prompt_cache: promptCacheJson(ctx.promptCache),
     });
   };
+}
+
+function promptCacheJson(cache: PromptCache): Record<string, number> {
+  const s = cache.stats;
+  return { entries: s.entries, bytes: s.bytes, cap_bytes: s.capBytes, hits: s.hits, misses: s.misses, reused_tokens: s.reusedTokens, evictions: s.evictions };
 }
 
 function logLine(req: Request, id: string, model: string, status: number, job: GenerationJob | undefined, arrived: number, end?: GenerationEnd, error?: unknown): string {
