@@ -114,12 +114,14 @@ export function generationHandler(ctx: ServerContext, api: GenerationApi) {
       return;
     }
     responder.open();
-    res.on('close', () => {
-      if (res.writableFinished) return;
+    const gone = () => {
+      if (res.writableFinished || job.cancelled) return;
       job.cancel();
       responder.abandon();
       ctx.log(`${logLine(req, id, model.id, 499, job, arrived)} (client closed the connection; generation stopped)`);
-    });
+    };
+    res.on('close', gone);
+    if (req.socket.destroyed) gone();
   };
 }
 
