@@ -58,7 +58,8 @@ export class GenerationJob implements Task {
   private readonly stopTokens: ReadonlySet<number>;
   private holdsModel = false;
   private cancelRequested = false;
-  readonly timing = { queued: performance.now(), started: 0, firstToken: 0, ended: 0 };
+  /** performance.now() of the first sampled token and of the end (0: not yet). */
+  readonly timing = { firstToken: 0, ended: 0 };
 
   constructor(private readonly o: JobOptions) {
     this.id = o.id;
@@ -107,7 +108,6 @@ export class GenerationJob implements Task {
     const hit = promptCache.lookup(model.id, promptIds);
     this.seq = hit?.sequence ?? new Sequence(model.model!);
     this.cachedTokens = hit?.cachedTokens ?? 0;
-    this.timing.started = performance.now();
     this.state = 'prefill';
     this.o.sink.started({ promptTokens: promptIds.length, cachedTokens: this.cachedTokens });
   }

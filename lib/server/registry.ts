@@ -46,6 +46,8 @@ export class ServedModel {
   readonly id: string;
   /** Every exact name that routes here. */
   readonly names: string[];
+  /** Token ids that end a reply (EOS and end-of-turn tokens). */
+  readonly stopTokens: number[];
   model: CausalLM | null = null;
   /** Requests holding the model (it stays loaded while > 0). */
   users = 0;
@@ -67,8 +69,6 @@ export class ServedModel {
     this.names = [...new Set([this.id, spec.path, dir, ...(spec.aliases ?? []).filter((a) => !a.endsWith('*'))])];
     this.stopTokens = stopTokenIds(tokenizer);
   }
-
-  readonly stopTokens: number[];
 
   get loaded(): boolean {
     return this.model !== null;

@@ -113,6 +113,8 @@ export function generationHandler(ctx: ServerContext, api: GenerationApi) {
       ctx.log(`${req.method} ${req.path} ${id} ${status} ${e instanceof Error ? e.message : String(e)}`);
       return;
     }
+    // submit only queued the job: its first step runs after this handler returns, so the stream
+    // opens first; a refused job never opened one and got its 429 as JSON above.
     responder.open();
     const gone = () => {
       if (res.writableFinished || job.cancelled) return;
