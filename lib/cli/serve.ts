@@ -52,6 +52,11 @@ export function modelSpecs(models: readonly string[], aliases: readonly string[]
   return specs;
 }
 
+/** A size with a unit (8GiB), or a bare number of bytes as the flag's name says (parseBytes reads bare numbers as GiB). */
+function cacheBytes(v: string): number {
+  return /^\s*\d+\s*$/.test(v) ? Number(v) : parseBytes(v, '--prompt-cache-bytes');
+}
+
 function toolParserFrom(v: string | undefined): ToolCallFormat | null | undefined {
   if (v === undefined) return undefined;
   if (!(TOOL_PARSERS as readonly string[]).includes(v)) throw new MlxkError(`--tool-parser must be one of ${TOOL_PARSERS.join(', ')}, got "${v}"`);
@@ -66,7 +71,7 @@ export function registerServe(program: Command): void {
     .option('--host <addr>', 'address to listen on; anything but loopback lets other machines connect', DEFAULTS.host)
     .option('--port <n>', 'port to listen on', String(DEFAULTS.port))
     .option('--memory <size>', 'memory for model weights and the prompt cache together; models beyond it load on demand, least recently used ones unload (default: 90% of RAM)')
-    .option('--prompt-cache-bytes <size>', 'cap of the prompt (prefix) cache, taken out of --memory; 0 turns it off (default: 1/8 of --memory, at most 16GiB)')
+    .option('--prompt-cache-bytes <size>', 'cap of the prompt (prefix) cache, taken out of --memory: bytes, or a size such as 8GiB; 0 turns it off (default: 1/8 of --memory, at most 16GiB)')
     .option('--api-key <key>', 'require this key as "Authorization: Bearer KEY" or "x-api-key: KEY" (default: $MLXK_API_KEY, else none)')
     .option('--max-active <n>', 'requests generating at once, one step each in turn', String(DEFAULTS.maxActive))
     .option('--max-queue <n>', 'requests waiting beyond those; more get 429 (Anthropic: 529 overloaded_error)', String(DEFAULTS.maxQueue))
@@ -77,7 +82,7 @@ export function registerServe(program: Command): void {
     .option('--quiet', 'no per-request log lines')
     .action(async (models: string[], flags: ServeFlags) => {
       const memoryBytes = flags.memory === undefined ? Math.floor(totalmem() * 0.9) : parseBytes(flags.memory, '--memory');
-      const promptCacheBytes = flags.promptCacheBytes === undefined ? defaultPromptCacheBytes(memoryBytes) : parseBytes(flags.promptCacheBytes, '--prompt-cache-bytes');
+      const promptCacheBytes = flags.promptCacheBytes === undefined ? defaultPromptCacheBytes(memoryBytes) : cacheBytes(flags.promptCacheBytes);
       let backend: BackendName | undefined;
       if (flags.backend !== undefined) {
         if (!isBackendName(flags.backend)) throw new MlxkError(`--backend must be one of ${BACKENDS.join(', ')}, got "${flags.backend}"`);

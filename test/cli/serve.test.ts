@@ -40,7 +40,7 @@ test('mlxk serve: listens on loopback, answers a Claude-style request via a wild
 
 test('mlxk serve: bad flags and models fail with one line naming them', () => {
   const run = (...args: string[]) => spawnSync(process.execPath, [MLXK, 'serve', ...args], { cwd: REPO, encoding: 'utf8' });
-  const small = run('models/tiny-kimi', '--memory', '10MB', '--prompt-cache-bytes', '1MB');
+  const small = run('models/tiny-kimi', '--memory', '10MB', '--prompt-cache-bytes', '1000000');
   assert.is(small.status, 1);
   assert.match(small.stderr, /^mlxk: .*tiny-kimi: its weights take 0\.02 GiB, more than the memory budget of 0\.01 GiB\nhint: raise --memory/);
   assert.match(run('models/tiny-kimi', '--alias', 'noequals').stderr, /--alias expects NAME=MODEL, got "noequals"/);
