@@ -21,3 +21,5 @@ export type { CausalLM, ModelInfo } from './models/model.js';
 export { loadTokenizer, StreamDecoder } from './tokenizer/index.js';
 export type { ChatMessage, Tokenizer } from './tokenizer/index.js';
 export { MlxkError, CheckpointError } from './io/errors.js';
+export { startServer } from './server/serve.js';
+export type { RunningServer, ServeOptions } from './server/serve.js';

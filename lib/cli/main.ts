@@ -6,6 +6,7 @@ import { registerGenerate } from './generate.js';
 import { registerInspect } from './inspect.js';
 import { registerPlan } from './plan.js';
 import { registerQuantize } from './quantize.js';
+import { registerServe } from './serve.js';
 import { registerSynth } from './synth.js';
 
 export function buildProgram(): Command {
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   registerSynth(program);
   registerGenerate(program);
   registerChat(program);
+  registerServe(program);
   return program;
 }
 

@@ -65,13 +65,7 @@ export class LanguageModel {
 
   /** Ids that end generation: the model files' EOS ids and end-of-turn special tokens. */
   get stopTokens(): number[] {
-    if (!this.tok) return [];
-    const ids = new Set(this.tok.eosIds);
-    for (const t of END_OF_TURN) {
-      const id = this.tok.tokenToId(t);
-      if (id !== undefined && this.tok.specialIds.has(id)) ids.add(id);
-    }
-    return [...ids];
+    return this.tok ? stopTokenIds(this.tok) : [];
   }
 
   promptIds(input: PromptInput): number[] {
@@ -116,6 +110,16 @@ export class LanguageModel {
       onToken?.(r.value);
     }
   }
+}
+
+/** Ids that end generation for a tokenizer: its EOS ids and the end-of-turn special tokens it has. */
+export function stopTokenIds(tok: Tokenizer): number[] {
+  const ids = new Set(tok.eosIds);
+  for (const t of END_OF_TURN) {
+    const id = tok.tokenToId(t);
+    if (id !== undefined && tok.specialIds.has(id)) ids.add(id);
+  }
+  return [...ids];
 }
 
 function commonPrefix(a: readonly number[], b: readonly number[]): number {
