@@ -4,6 +4,7 @@
 #include <cstring>
 #include <vector>
 
+#include "addon_ops.h"
 #include "cpu.h"
 #include "dispatch.h"
 #include "mapped_file.h"
@@ -146,6 +147,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("isa", Napi::Function::New(env, Isa, "isa"));
   exports.Set("isas", Napi::Function::New(env, Isas, "isas"));
   exports.Set("readBandwidth", Napi::Function::New(env, ReadBandwidth, "readBandwidth"));
+
+  // ---- model ops for the native backend (addon_ops.cc) ----
+  register_model_ops(env, exports, data);
+  // ---- end model ops ----
   return exports;
 }
 
