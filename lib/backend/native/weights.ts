@@ -55,8 +55,7 @@ export function affineWeight(addon: ModelOpsAddon, p: AffineTensors): NativeWeig
   const { weight: w, scales, biases, bits, groupSize, shape } = p;
   const where = `quantized weight of logical shape [${shape}]`;
   if (shape.length < 2) throw new MlxkError(`${where}: expected a matrix [out, in] or a stack [..., out, in]`);
-  if (!isSupportedBits(bits)) throw new MlxkError(`${where}: ${bits} bits is not supported by the native kernels (2, 3, 4, 5, 6, 8)`);
-  if (!isSupportedGroupSize(groupSize)) throw new MlxkError(`${where}: group size ${groupSize} is not supported by the native kernels (32, 64, 128)`);
+  if (!Number.isInteger(bits) || bits < 1 || bits > 8) throw new MlxkError(`${where}: ${bits} bits is not supported (expected 2..8)`);
   const cols = shape[shape.length - 1]!;
   const lead = shape.slice(0, -1);
   if (cols % groupSize !== 0 || (cols * bits) % 32 !== 0) throw new MlxkError(`${where}: ${cols} columns do not split into groups of ${groupSize} and whole ${bits}-bit words`);
@@ -66,6 +65,8 @@ export function affineWeight(addon: ModelOpsAddon, p: AffineTensors): NativeWeig
   for (const [name, t] of [['scales', scales], ['biases', biases]] as const) {
     if (t.shape.join(',') !== groups.join(',')) throw new MlxkError(`${where}: ${name} are [${t.shape}], expected [${groups}]`);
   }
+  if (!isSupportedBits(bits)) throw new MlxkError(`${where}: ${bits} bits is not supported by the native kernels (2, 3, 4, 5, 6, 8)`);
+  if (!isSupportedGroupSize(groupSize)) throw new MlxkError(`${where}: group size ${groupSize} is not supported by the native kernels (32, 64, 128)`);
   const scaleDtype = FLOAT_DTYPES[scales.dtype];
   if (!scaleDtype || biases.dtype !== scales.dtype) throw new MlxkError(`${where}: scales and biases are ${mlxName(scales.dtype)} and ${mlxName(biases.dtype)}; expected one of float32, float16, bfloat16`);
   const [n, k] = shape.slice(-2) as [number, number];
