@@ -11,6 +11,7 @@ import { contiguous, HostTensor, MappedTensor, type NativeTensor, toF32 } from '
 
 export type NativeWeight =
   | { kind: 'vector'; shape: number[]; data: Float32Array }
+  /** mapped: the bytes are used in place inside a memory-mapped file (not copied) */
   | { kind: 'matrix'; shape: number[]; handle: AddonWeight; quantized: boolean; bits?: number; groupSize?: number; mapped: boolean };
 
 const FLOAT_DTYPES: Partial<Record<DType, ScaleDtype>> = { BF16: 'bf16', F16: 'f16', F32: 'f32' };
@@ -39,7 +40,7 @@ export function denseWeight(addon: ModelOpsAddon, t: NativeTensor): NativeWeight
   const [n, k] = t.shape.slice(-2) as [number, number];
   const experts = t.shape.slice(0, -2).reduce((a, b) => a * b, 1);
   const ref: DenseTensorRef = { weights: bytesOf(src), n, k, dtype };
-  return { kind: 'matrix', shape: [...t.shape], handle: new addon.Weight({ kind: 'dense', ...ref, experts }), quantized: false, mapped: src instanceof MappedTensor };
+  return { kind: 'matrix', shape: [...t.shape], handle: new addon.Weight({ kind: 'dense', ...ref, experts }), quantized: false, mapped: !ArrayBuffer.isView(ref.weights) };
 }
 
 export interface AffineTensors {
@@ -71,9 +72,7 @@ export function affineWeight(addon: ModelOpsAddon, p: AffineTensors): NativeWeig
   if (!scaleDtype || biases.dtype !== scales.dtype) throw new MlxkError(`${where}: scales and biases are ${mlxName(scales.dtype)} and ${mlxName(biases.dtype)}; expected one of float32, float16, bfloat16`);
   const [n, k] = shape.slice(-2) as [number, number];
   const experts = shape.slice(0, -2).reduce((a, b) => a * b, 1);
-  const handle = new addon.Weight({
-    kind: 'quant', weights: bytesOf(w), scales: bytesOf(scales), biases: bytesOf(biases),
-    n, k, bits, groupSize: groupSize as 32 | 64 | 128, scaleDtype, experts,
-  });
-  return { kind: 'matrix', shape: [...shape], handle, quantized: true, bits, groupSize, mapped: w instanceof MappedTensor };
+  const parts = [bytesOf(w), bytesOf(scales), bytesOf(biases)] as const;
+  const handle = new addon.Weight({ kind: 'quant', weights: parts[0], scales: parts[1], biases: parts[2], n, k, bits, groupSize: groupSize as 32 | 64 | 128, scaleDtype, experts });
+  return { kind: 'matrix', shape: [...shape], handle, quantized: true, bits, groupSize, mapped: parts.every((b) => !ArrayBuffer.isView(b)) };
 }
