@@ -133,11 +133,13 @@ interface RawAddon extends ModelOpsAddon {
   readBandwidth(bytes: number, threads: number, reps: number): number;
 }
 
-const addonPath = fileURLToPath(new URL('../../../../build/Release/mlxk_native.node', import.meta.url));
+const builtAddon = fileURLToPath(new URL('../../../../build/Release/mlxk_native.node', import.meta.url));
 let cached: RawAddon | undefined;
 
 function addon(): RawAddon {
   if (cached) return cached;
+  // MLXK_NATIVE_ADDON: a build of the addon elsewhere (a custom build; tests point it at nothing).
+  const addonPath = process.env.MLXK_NATIVE_ADDON || builtAddon;
   if (!existsSync(addonPath)) {
     throw new MlxkError(`native kernels are not built (${addonPath} is missing)`, 'run `npm ci` (it compiles native/ with node-gyp; needs a C++17 compiler)');
   }
