@@ -6,6 +6,7 @@
 //   1e-3 relative (measured ≤ 1.8e-4). Replaying the routes keeps a near-tie of the router,
 //   which either backend may break either way, from standing in for a kernel error.
 // - 16-bit with its own routes: top-1 identical at ≥ 99% of positions (measured 100%).
+// - The same 16-bit comparison on the scalar kernel set (mixed_3_6: every width it holds).
 // - int8 activations (the default): the error is an int8 step (d/2 per element, ~0.5% per
 //   product) and routers do flip; the bar is quality parity against transformers' float
 //   goldens — top-1 agreement within 2 points of mlx's and mean KL within 0.01 nats.
@@ -13,6 +14,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MlxOps } from '../../lib/backend/mlx/ops.js';
+import { setIsa } from '../../lib/backend/native/addon.js';
 import { NativeOps, type NativeOpsOptions } from '../../lib/backend/native/ops.js';
 import type { NoAuxRouteOptions, Route, Tensor, Weight } from '../../lib/backend/ops.js';
 import { loadModel } from '../../lib/models/load.js';
@@ -111,6 +113,15 @@ for (const [name, make] of CHECKPOINTS) {
     assert.ok(own16.top1 >= 0.99, `${name}: 16-bit top-1 agreement ${own16.top1}`);
     assert.ok(q8.agreement >= qm.agreement - 0.02, `${name}: int8 top-1 agreement with the goldens ${q8.agreement} vs mlx ${qm.agreement}`);
     assert.ok(q8.kl <= qm.kl + 0.01, `${name}: int8 KL ${q8.kl} vs mlx ${qm.kl}`);
+    if (name !== 'mixed_3_6') return;
+    setIsa('scalar');
+    try {
+      const scalar = against(await run(dir, new ReplayingNative({ activationBits: 16 }), mlx.routes), mlx.logits);
+      console.log(`  ${''.padEnd(9)} scalar kernels, 16-bit, mlx routes: rel ${scalar.rel.toExponential(2)}`);
+      assert.ok(scalar.rel <= 1e-3, `${name}: scalar kernel set, relative error ${scalar.rel}`);
+    } finally {
+      setIsa('auto');
+    }
   });
 }
 
