@@ -7,7 +7,8 @@
 // move an activation across a rounding boundary — a step of d/256 with 16-bit activations
 // (measured ≤ 1.6e-4 relative on the logits, so 1e-3 is required), a whole int8 step d
 // with the default int8 ones, which the MoE router can turn into another expert choice
-// (measured 96–99% top-1 agreement, so ≥ 95% is required; a cache fault collapses it).
+// (measured 95.7–98.7% top-1 agreement on AVX-512; another kernel set sums in another order
+// and flips other roundings, so ≥ 90% is required — a cache fault collapses agreement).
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -71,7 +72,7 @@ interface Backend {
 const exact = () => ({ rel: 1e-5, top1: 1 });
 const BACKENDS: Backend[] = [
   { name: 'mlx', make: () => new MlxOps(), bounds: exact },
-  { name: 'native', make: () => new NativeOps(), bounds: (q) => (q ? { rel: Infinity, top1: 0.95 } : exact()) },
+  { name: 'native', make: () => new NativeOps(), bounds: (q) => (q ? { rel: Infinity, top1: 0.9 } : exact()) },
   { name: 'native (16-bit activations)', make: () => new NativeOps({ activationBits: 16 }), bounds: (q) => (q ? { rel: 1e-3, top1: 1 } : exact()), quantizedOnly: true },
 ];
 
