@@ -18,6 +18,7 @@
         "native/src/kernels_scalar.cc",
         "native/src/mapped_file.cc",
         "native/src/model_ops.cc",
+        "native/src/model_route.cc",
         "native/src/operands.cc",
         "native/src/threadpool.cc",
       ],

@@ -177,7 +177,7 @@ export function copyInto(dst: HostTensor, src: HostTensor): void {
   }
 }
 
-/** A contiguous copy (or the tensor itself when already contiguous and at the start of nothing else). */
+/** t as a contiguous host tensor: itself when it already is one, else a row-major copy. */
 export function contiguous(t: NativeTensor): HostTensor {
   const h = materialize(t);
   if (h.contiguous) return h;
