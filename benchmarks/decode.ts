@@ -58,7 +58,8 @@ function mlxk(args: string[], env: Record<string, string> = {}): string {
 
 function ensureModels(work: string): Record<number, string> {
   const src = join(work, 'src');
-  if (!existsSync(join(src, 'config.json'))) {
+  const missing = BITS.some((b) => !existsSync(join(work, `q${b}`, 'config.json')));
+  if (missing && !existsSync(join(src, 'config.json'))) {
     console.log(`making ${src}: mlxk ${SYNTH.join(' ')}`);
     mlxk([...SYNTH.slice(0, 2), src, ...SYNTH.slice(2)]);
   }
