@@ -12,10 +12,13 @@
       "target_name": "mlxk_native",
       "sources": [
         "native/src/addon.cc",
+        "native/src/addon_ops.cc",
         "native/src/cpu.cc",
         "native/src/dispatch.cc",
         "native/src/kernels_scalar.cc",
         "native/src/mapped_file.cc",
+        "native/src/model_ops.cc",
+        "native/src/model_route.cc",
         "native/src/operands.cc",
         "native/src/quantize.cc",
         "native/src/threadpool.cc",

@@ -3,6 +3,7 @@
 // drive Sequence steps themselves.
 import { fileURLToPath } from 'node:url';
 import { type BackendName, createOps } from '../backend/index.js';
+import type { ActivationBits } from '../backend/native/addon.js';
 import { MlxkError } from '../io/errors.js';
 import { loadModel } from '../models/load.js';
 import type { CausalLM } from '../models/model.js';
@@ -26,7 +27,10 @@ export type PromptInput =
   | { ids: readonly number[] };
 
 export interface LoadOptions {
+  /** Compute backend; default: MLXK_BACKEND, else native where its kernels are built (mlx on macOS). */
   backend?: BackendName;
+  /** native backend: activation precision of quantized products, 8 (default, fastest) or 16. */
+  activationBits?: ActivationBits;
 }
 
 export class LanguageModel {
@@ -40,7 +44,7 @@ export class LanguageModel {
 
   /** Loads weights and tokenizer. A directory without tokenizer files still runs on token ids. */
   static async load(path: string = BUNDLED_MODEL, opts: LoadOptions = {}): Promise<LanguageModel> {
-    const ops = createOps(opts.backend ?? 'mlx');
+    const ops = createOps(opts.backend, opts.activationBits !== undefined ? { activationBits: opts.activationBits } : {});
     const loaded = await loadModel(path, ops);
     let tok: Tokenizer | null = null;
     let tokError: MlxkError | null = null;

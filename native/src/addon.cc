@@ -4,6 +4,7 @@
 #include <cstring>
 #include <vector>
 
+#include "addon_ops.h"
 #include "cpu.h"
 #include "dispatch.h"
 #include "mapped_file.h"
@@ -149,6 +150,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("readBandwidth", Napi::Function::New(env, ReadBandwidth, "readBandwidth"));
   // Weight quantization for `mlxk quantize` (quantize.cc).
   exports.Set("quantizeAffine", Napi::Function::New(env, QuantizeAffine, "quantizeAffine"));
+
+  // ---- model ops for the native backend (addon_ops.cc) ----
+  register_model_ops(env, exports, data);
+  // ---- end model ops ----
   return exports;
 }
 
