@@ -15,6 +15,7 @@ rm -rf "$src" "$out"
   --intermediate 5632 --vocab 32000 --heads 16 --set q_lora_rank=512 --set kv_lora_rank=256 \
   --set qk_nope_head_dim=64 --set qk_rope_head_dim=32 --set v_head_dim=64 -q
 log=$(mktemp)
+load=$(cut -d" " -f1-3 /proc/loadavg)
 /usr/bin/time -v ./bin/mlxk quantize "$src" "$out" --preset "$preset" --json -q > "$log.json" 2> "$log"
 rss_kb=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
 wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$log")
@@ -24,7 +25,7 @@ const cpu = require("os").cpus()[0].model, n = require("os").cpus().length;
 const lines = [
   "# mlxk quantize: throughput and peak memory",
   "",
-  `Measured ${new Date().toISOString().slice(0, 10)} on ${cpu}, ${n} cores, with \`benchmarks/quantize.sh\` (preset \`${r.preset}\`).`,
+  `Measured ${new Date().toISOString().slice(0, 10)} on ${cpu}, ${n} cores (load average ${process.argv[3]} at the start: other jobs share them), with \`benchmarks/quantize.sh\` (preset \`${r.preset}\`, native quantizer).`,
   "",
   "| source | output | bits/weight | time | source throughput | peak RSS (process) |",
   "|---|---|---|---|---|---|",
@@ -36,6 +37,6 @@ const lines = [
 ];
 require("fs").writeFileSync("benchmarks/results/quantize.md", lines.join("\n") + "\n");
 console.log(lines.join("\n"));
-' "$log.json" "$rss_kb"
+' "$log.json" "$rss_kb" "$load"
 echo "(wall clock per time(1): $wall)"
 rm -f "$log" "$log.json"

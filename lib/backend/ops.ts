@@ -91,9 +91,10 @@ export interface Ops {
   /**
    * Frees the memory of tensors no longer referenced. Await it between steps of any long
    * loop (weights loaded, tokens decoded): a backend whose tensors are garbage-collected
-   * handles releases their memory only here; others resolve at once.
+   * handles releases their memory only here; others resolve at once. `full` also collects
+   * long-lived handles (weights of a model just dropped); a minor collection never reaches them.
    */
-  reclaim(): Promise<void>;
+  reclaim(opts?: { full?: boolean }): Promise<void>;
 
   // ---- weights ----
   /** Lazily opens a safetensors file: name → raw tensor in its stored dtype. */

@@ -39,10 +39,10 @@ export function statsLine(r: GenerationResult): string {
   ].join('\n');
 }
 
-export function resultJson(r: GenerationResult, lm: LanguageModel, backend: string): Record<string, unknown> {
+export function resultJson(r: GenerationResult, lm: LanguageModel): Record<string, unknown> {
   return {
     model: lm.dir,
-    backend,
+    backend: lm.model.ops.name,
     text: lm.hasTokenizer ? r.text : null,
     prompt_ids: r.promptIds,
     generated_ids: r.ids,
@@ -75,12 +75,11 @@ export function registerGenerate(program: Command): void {
     .option('--json', 'print one JSON object: text, prompt and generated ids, finish reason, stats');
   addSampleOptions(cmd, '256').action(async (model: string | undefined, flags: GenerateFlags) => {
     const input = promptFrom(flags);
-    const backend = backendFrom(flags);
-    const lm = await LanguageModel.load(model ?? BUNDLED_MODEL, { backend });
+    const lm = await LanguageModel.load(model ?? BUNDLED_MODEL, { backend: backendFrom(flags) });
     const opts = generateOptionsFrom(flags, lm.dir);
     if (flags.json) {
       const r = await lm.generate(input, opts);
-      process.stdout.write(`${JSON.stringify(resultJson(r, lm, backend), null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify(resultJson(r, lm), null, 2)}\n`);
       return;
     }
     const r = await lm.generate(input, opts, (e) => {

@@ -9,6 +9,7 @@ import { registerInspect } from './inspect.js';
 import { registerPerplexity } from './perplexity.js';
 import { registerPlan } from './plan.js';
 import { registerQuantize } from './quantize.js';
+import { registerServe } from './serve.js';
 import { registerSynth } from './synth.js';
 
 export function buildProgram(): Command {
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerSynth(program);
   registerGenerate(program);
   registerChat(program);
+  registerServe(program);
   registerBench(program);
   registerPerplexity(program);
   registerEvalQuants(program);

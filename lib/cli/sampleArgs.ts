@@ -17,7 +17,7 @@ export interface SampleFlags {
   repetitionPenalty?: string;
   seed?: string;
   stop?: string[];
-  backend: string;
+  backend?: string;
 }
 
 export function addSampleOptions(cmd: Command, maxTokens: string): Command {
@@ -30,7 +30,7 @@ export function addSampleOptions(cmd: Command, maxTokens: string): Command {
     .option('--repetition-penalty <r>', 'penalize recently generated tokens (1 = off)')
     .option('--seed <s>', 'seed for sampling; the same seed repeats a run')
     .option('--stop <text>', 'stop when this text appears (repeatable)', (v: string, acc: string[] = []) => [...acc, v])
-    .option('--backend <name>', `compute backend (${BACKENDS.join(', ')})`, 'mlx');
+    .option('--backend <name>', `compute backend: ${BACKENDS.join(' or ')} (default: MLXK_BACKEND, else native where its kernels are built, mlx on macOS)`);
 }
 
 function number(flag: string, v: string | undefined, integer = false): number | undefined {
@@ -40,7 +40,9 @@ function number(flag: string, v: string | undefined, integer = false): number | 
   return n;
 }
 
-export function backendFrom(flags: SampleFlags): BackendName {
+/** The --backend flag; undefined leaves the choice to createOps (MLXK_BACKEND, then the platform default). */
+export function backendFrom(flags: SampleFlags): BackendName | undefined {
+  if (flags.backend === undefined) return undefined;
   if (!isBackendName(flags.backend)) throw new MlxkError(`--backend must be one of ${BACKENDS.join(', ')}, got "${flags.backend}"`);
   return flags.backend;
 }

@@ -6,6 +6,9 @@ import { Sampler, type SamplingOptions, type TokenLogprobs, tokenLogprobs } from
 import type { Sequence } from './sequence.js';
 import { StopStrings } from './stop.js';
 
+/** Least interval between two readings of the process's RSS (peak memory in the stats). */
+const RSS_SAMPLE_MS = 100;
+
 /** Turns token ids into text incrementally (never splitting a UTF-8 character). */
 export interface TokenDecoder {
   push(id: number): string;
@@ -86,7 +89,16 @@ export async function* generateStream(seq: Sequence, promptIds: readonly number[
   const cached = [...seq.tokens];
   const started = performance.now();
   let peakRss = process.memoryUsage.rss();
-  const sampleRss = () => (peakRss = Math.max(peakRss, process.memoryUsage.rss()));
+  // Reading RSS costs up to ~1 ms once a WASM tokenizer has reserved its memory (Linux reads
+  // /proc/self/stat) — more than a decode step of a small model — so it is sampled at most
+  // every RSS_SAMPLE_MS, and once more at the end.
+  let rssAt = performance.now();
+  const sampleRss = (force = false) => {
+    const now = performance.now();
+    if (!force && now - rssAt < RSS_SAMPLE_MS) return;
+    rssAt = now;
+    peakRss = Math.max(peakRss, process.memoryUsage.rss());
+  };
 
   const ids: number[] = [];
   let text = '';
@@ -94,7 +106,7 @@ export async function* generateStream(seq: Sequence, promptIds: readonly number[
   let stoppedBy: GenerationResult['stoppedBy'] = null;
   let firstAt = 0;
   let logits = maxTokens > 0 ? await seq.prefill(promptIds, opts.prefillChunk) : null;
-  sampleRss();
+  sampleRss(true);
   while (logits && ids.length < maxTokens) {
     if (opts.signal?.aborted) {
       finishReason = 'abort';
@@ -128,6 +140,7 @@ export async function* generateStream(seq: Sequence, promptIds: readonly number[
     }
   }
   const ended = performance.now();
+  sampleRss(true);
   const promptSeconds = ((firstAt || ended) - started) / 1000;
   const afterFirst = firstAt ? (ended - firstAt) / 1000 : 0;
   return {

@@ -3,6 +3,7 @@
 // drive Sequence steps themselves.
 import { fileURLToPath } from 'node:url';
 import { type BackendName, createOps } from '../backend/index.js';
+import type { ActivationBits } from '../backend/native/addon.js';
 import { MlxkError } from '../io/errors.js';
 import { loadModel } from '../models/load.js';
 import type { CausalLM } from '../models/model.js';
@@ -26,7 +27,10 @@ export type PromptInput =
   | { ids: readonly number[] };
 
 export interface LoadOptions {
+  /** Compute backend; default: MLXK_BACKEND, else native where its kernels are built (mlx on macOS). */
   backend?: BackendName;
+  /** native backend: activation precision of quantized products, 8 (default, fastest) or 16. */
+  activationBits?: ActivationBits;
 }
 
 export class LanguageModel {
@@ -40,7 +44,7 @@ export class LanguageModel {
 
   /** Loads weights and tokenizer. A directory without tokenizer files still runs on token ids. */
   static async load(path: string = BUNDLED_MODEL, opts: LoadOptions = {}): Promise<LanguageModel> {
-    const ops = createOps(opts.backend ?? 'mlx');
+    const ops = createOps(opts.backend, opts.activationBits !== undefined ? { activationBits: opts.activationBits } : {});
     const loaded = await loadModel(path, ops);
     let tok: Tokenizer | null = null;
     let tokError: MlxkError | null = null;
@@ -65,13 +69,7 @@ export class LanguageModel {
 
   /** Ids that end generation: the model files' EOS ids and end-of-turn special tokens. */
   get stopTokens(): number[] {
-    if (!this.tok) return [];
-    const ids = new Set(this.tok.eosIds);
-    for (const t of END_OF_TURN) {
-      const id = this.tok.tokenToId(t);
-      if (id !== undefined && this.tok.specialIds.has(id)) ids.add(id);
-    }
-    return [...ids];
+    return this.tok ? stopTokenIds(this.tok) : [];
   }
 
   promptIds(input: PromptInput): number[] {
@@ -116,6 +114,16 @@ export class LanguageModel {
       onToken?.(r.value);
     }
   }
+}
+
+/** Ids that end generation for a tokenizer: its EOS ids and the end-of-turn special tokens it has. */
+export function stopTokenIds(tok: Tokenizer): number[] {
+  const ids = new Set(tok.eosIds);
+  for (const t of END_OF_TURN) {
+    const id = tok.tokenToId(t);
+    if (id !== undefined && tok.specialIds.has(id)) ids.add(id);
+  }
+  return [...ids];
 }
 
 function commonPrefix(a: readonly number[], b: readonly number[]): number {

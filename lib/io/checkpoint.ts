@@ -44,7 +44,8 @@ export function resolveModelPath(arg: string): string {
     if (!statSync(arg).isDirectory()) throw new MlxkError(`${arg}: expected a model directory, found a file`);
     return resolve(arg);
   }
-  const m = /^([\w.-]+)\/([\w.-]+)(?:@([\w.-]+))?$/.exec(arg);
+  // "./x", "../x" and absolute paths are paths, never repo ids.
+  const m = /^\.{0,2}\//.test(arg) ? null : /^([\w.-]+)\/([\w.-]+)(?:@([\w.-]+))?$/.exec(arg);
   if (!m) throw new MlxkError(`${arg}: no such directory (and not an ORG/NAME Hugging Face repo id)`);
   const [, org, name, rev] = m;
   const looked: string[] = [];

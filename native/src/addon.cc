@@ -4,10 +4,12 @@
 #include <cstring>
 #include <vector>
 
+#include "addon_ops.h"
 #include "cpu.h"
 #include "dispatch.h"
 #include "mapped_file.h"
 #include "operands.h"
+#include "quantize.h"
 
 namespace mlxk {
 namespace {
@@ -146,6 +148,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("isa", Napi::Function::New(env, Isa, "isa"));
   exports.Set("isas", Napi::Function::New(env, Isas, "isas"));
   exports.Set("readBandwidth", Napi::Function::New(env, ReadBandwidth, "readBandwidth"));
+  // Weight quantization for `mlxk quantize` (quantize.cc).
+  exports.Set("quantizeAffine", Napi::Function::New(env, QuantizeAffine, "quantizeAffine"));
+
+  // ---- model ops for the native backend (addon_ops.cc) ----
+  register_model_ops(env, exports, data);
+  // ---- end model ops ----
   return exports;
 }
 

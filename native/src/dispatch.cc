@@ -202,6 +202,15 @@ void dense_matmul(const float* x, int64_t m, const DenseMatrix& w, float* out) {
   });
 }
 
+void parallel_for(int64_t tasks, const std::function<void(int64_t, int)>& fn) {
+  if (tasks <= 0) return;
+  Runtime& r = ready();
+  std::lock_guard<std::mutex> running(r.run_mu);
+  r.pool->run(tasks, [&](int64_t task, int thread) { fn(task, thread); });
+}
+
+void* thread_scratch(int thread, size_t bytes) { return rt().pool->scratch(thread, bytes); }
+
 void quantize_activations(const float* x, int64_t m, int64_t k, int group_size, int8_t* q, int8_t* q2, float* d,
                           float* sx) {
   Runtime& r = ready();

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "kernels.h"
@@ -39,6 +40,15 @@ void dense_matmul(const float* x, int64_t m, const DenseMatrix& w, float* out);
  */
 void quantize_activations(const float* x, int64_t m, int64_t k, int group_size, int8_t* q, int8_t* q2, float* d,
                           float* sx);
+
+/**
+ * Runs fn(task, thread) for every task in [0, tasks) on the kernels' pool (one job at a
+ * time, like the kernels); thread is in [0, thread_count()). For the model ops (ops.cc).
+ */
+void parallel_for(int64_t tasks, const std::function<void(int64_t task, int thread)>& fn);
+
+/** Thread `thread`'s 64-byte aligned scratch of at least `bytes`; only inside parallel_for. */
+void* thread_scratch(int thread, size_t bytes);
 
 /** GB/s (1e9 bytes/s) of `threads` threads each reading its slice of [p, p+bytes) `reps` times. */
 double read_bandwidth_gbs(const uint8_t* p, size_t bytes, int threads, int reps);

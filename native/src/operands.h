@@ -16,9 +16,10 @@ struct ByteRange {
   size_t len;  // bytes available from p
 };
 
-/** Per-env state: the MappedFile constructor (to recognise {file} operands). */
+/** Per-env state: the MappedFile constructor (to recognise {file} operands) and the model ops' Weight constructor. */
 struct AddonData {
   Napi::FunctionReference mapped_file;
+  Napi::FunctionReference weight;
 };
 
 ByteRange operand_bytes(Napi::Env env, Napi::Value v, const std::string& what);

@@ -9,20 +9,24 @@ import { readJson } from '../../lib/io/checkpoint.js';
 import { Goldens } from '../models/goldenFiles.js';
 import { MLXK, REPO, TINY_KIMI } from '../helpers.js';
 
-function run(args: string[], input?: string): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, args, { cwd: REPO, encoding: 'utf8', input, env: { ...process.env, NO_COLOR: '1' } });
+function run(args: string[], input?: string, env: Record<string, string> = {}): { code: number; stdout: string; stderr: string } {
+  const base = { ...process.env };
+  delete base.MLXK_BACKEND;
+  const r = spawnSync(process.execPath, args, { cwd: REPO, encoding: 'utf8', input, env: { ...base, NO_COLOR: '1', ...env } });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
-const mlxk = (args: string[], input?: string) => run([MLXK, ...args], input);
+const mlxk = (args: string[], input?: string, env?: Record<string, string>) => run([MLXK, ...args], input, env);
+/** An addon path that does not exist: what a checkout without `npm ci`'s native build looks like. */
+const NO_ADDON = { MLXK_NATIVE_ADDON: join(REPO, 'build', 'missing', 'mlxk_native.node') };
 
 const greedy = (readJson(join(TINY_KIMI, 'golden.json')).greedy as { prompt: string; prompt_ids: number[]; new_ids: number[]; new_text: string }[])[0]!;
 
-test('generate --json: the bundled model by default, transformers\' greedy tokens, one JSON object', () => {
+test('generate --json: the bundled model and the native backend by default, transformers\' greedy tokens, one JSON object', () => {
   const r = mlxk(['generate', '--prompt', greedy.prompt, '--raw', '--temp', '0', '--max-tokens', '32', '--json']);
   assert.is(r.code, 0, r.stderr);
   const j = JSON.parse(r.stdout);
   assert.is(j.model, TINY_KIMI.replace(/\/$/, ''));
-  assert.is(j.backend, 'mlx');
+  assert.is(j.backend, process.platform === 'darwin' ? 'mlx' : 'native');
   assert.equal(j.prompt_ids, greedy.prompt_ids);
   assert.equal(j.generated_ids, greedy.new_ids);
   assert.is(j.text, greedy.new_text);
@@ -43,9 +47,24 @@ test('generate streams text to stdout and stats to stderr; --prompt-ids on a mod
   assert.is(ids.stdout.trim(), g.ints('gen0.new_ids').join(','));
 });
 
-test('generate: clear one-line errors for a bad command line and the unbuilt native backend', () => {
-  const cases: [string[], RegExp][] = [
-    [['generate', '--prompt-ids', '1', '--backend', 'native'], /^mlxk: the native backend is not built yet\nhint: use --backend mlx/],
+test('backend choice: --backend and MLXK_BACKEND pick one; without a built addon the default falls back to mlx with one warning', () => {
+  const args = ['generate', '--prompt-ids', greedy.prompt_ids.join(','), '--temp', '0', '--max-tokens', '8', '--json'];
+  for (const [extra, env, want] of [[['--backend', 'mlx'], {}, 'mlx'], [[], { MLXK_BACKEND: 'mlx' }, 'mlx'], [['--backend', 'native'], { MLXK_BACKEND: 'mlx' }, 'native'], [[], NO_ADDON, 'mlx']] as const) {
+    const r = mlxk([...args, ...extra], undefined, env);
+    assert.is(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    assert.is(j.backend, want, `${extra.join(' ')} ${JSON.stringify(env)}`);
+    assert.equal(j.generated_ids, greedy.new_ids.slice(0, 8), `${want}: transformers' greedy tokens`);
+    if (env === NO_ADDON) assert.match(r.stderr, /^\(node:\d+\) \[MLXK_NATIVE_MISSING\] Warning: native kernels are not built .*; using the slower mlx backend — run `npm ci` to build them\n/);
+    else assert.is(r.stderr, '');
+  }
+});
+
+test('generate: clear one-line errors for a bad command line and a backend that cannot run', () => {
+  const cases: [string[], RegExp, Record<string, string>?][] = [
+    [['generate', '--prompt-ids', '1', '--backend', 'native'], /^mlxk: native kernels are not built \(.*missing\/mlxk_native\.node is missing\)\nhint: run `npm ci`/, NO_ADDON],
+    [['generate', '--prompt-ids', '1'], /^mlxk: native kernels are not built .*\nhint: run `npm ci`/, { ...NO_ADDON, MLXK_BACKEND: 'native' }],
+    [['generate', '--prompt-ids', '1'], /^mlxk: MLXK_BACKEND must be one of mlx, native, got "cuda"/, { MLXK_BACKEND: 'cuda' }],
     [['generate', '--prompt', 'a', '--prompt-ids', '1'], /^mlxk: give the prompt as --prompt TEXT or --prompt-ids 1,2,3 \(one of them\)/],
     [['generate'], /^mlxk: give the prompt as --prompt TEXT or --prompt-ids/],
     [['generate', '--prompt-ids', '1,x'], /^mlxk: --prompt-ids must be comma-separated token ids, got "1,x"/],
@@ -56,8 +75,8 @@ test('generate: clear one-line errors for a bad command line and the unbuilt nat
     [['generate', '/nonexistent/model', '--prompt', 'hi'], /^mlxk: \/nonexistent\/model: no such directory/],
     [['generate', join(REPO, 'test', 'fixtures', 'models', 'deepseek_v3'), '--prompt-ids', Array.from({ length: 300 }, (_, i) => i).join(',')], /^mlxk: 300 tokens do not fit the model's context of 256 \(max_position_embeddings\)\nhint: shorten the prompt/],
   ];
-  for (const [args, err] of cases) {
-    const r = mlxk(args);
+  for (const [args, err, env] of cases) {
+    const r = mlxk(args, undefined, env);
     assert.is(r.code, 1, `${args.join(' ')}: exit ${r.code}, ${r.stderr}`);
     assert.match(r.stderr, err);
   }

@@ -204,6 +204,8 @@ test('Hugging Face cache ids resolve offline through refs/main; unknown ids say 
     assert.is(resolveModelPath('org/tiny'), snap);
     assert.is(resolveModelPath('org/tiny@abc123'), snap);
     assert.throws(() => resolveModelPath('org/absent'), (e: Error) => e instanceof MlxkError && /never downloads/.test((e as MlxkError).hint ?? ''));
+    assert.throws(() => resolveModelPath('./nope'), /\.\/nope: no such directory/);
+    assert.throws(() => resolveModelPath('/abs/nope'), /\/abs\/nope: no such directory/);
   } finally {
     if (prev === undefined) delete process.env.HF_HUB_CACHE;
     else process.env.HF_HUB_CACHE = prev;

@@ -76,8 +76,8 @@ export class MlxOps implements Ops {
     if (arrays.length > 0) this.mx.eval(...arrays);
   }
 
-  reclaim(): Promise<void> {
-    return reclaim();
+  reclaim(opts: { full?: boolean } = {}): Promise<void> {
+    return reclaim(opts.full ?? false);
   }
 
   loadSafetensors(path: string): Map<string, Tensor> {

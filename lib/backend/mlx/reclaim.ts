@@ -26,7 +26,15 @@ function collector(): Gc | null {
   return gc;
 }
 
-export async function reclaim(): Promise<void> {
-  collector()?.({ type: 'minor' });
-  await new Promise<void>((resolve) => setImmediate(resolve));
+/**
+ * A minor GC after a step. `full` (after dropping a model): full collections, each followed by a
+ * turn of the event loop for the finalizers. Measured on tiny-kimi loaded and dropped in a loop:
+ * with minor collections RSS grows by the model's 86 MB per load; with this it stays flat.
+ */
+export async function reclaim(full = false): Promise<void> {
+  const collect = collector();
+  for (let pass = 0; pass < (full ? 2 : 1); pass++) {
+    collect?.(full ? undefined : { type: 'minor' });
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
 }

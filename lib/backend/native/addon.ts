@@ -82,7 +82,43 @@ export interface QuantizedActivations {
   kpad: number;
 }
 
-interface RawAddon {
+/** A weight prepared once for the model ops: [n, k] or a stack [experts, n, k]. */
+export interface AddonWeight {
+  readonly experts: number;
+  readonly n: number;
+  readonly k: number;
+  readonly quantized: boolean;
+}
+
+export type WeightDescriptor = ({ kind: 'quant' } & QuantTensorRef) | ({ kind: 'dense'; experts?: number } & DenseTensorRef);
+
+/**
+ * The layers of a forward pass (native/src/model_ops.h), used by the native backend
+ * (ops.ts). Float32Arrays are row-major and contiguous unless strides are given;
+ * outputs are written into `out`.
+ */
+export interface ModelOpsAddon {
+  Weight: new (desc: WeightDescriptor) => AddonWeight;
+  opLinear(x: Float32Array, m: number, w: AddonWeight, out: Float32Array, bias: Float32Array | null, activationBits: ActivationBits): void;
+  opGathered(x: Float32Array, rows: number, rowIndex: Int32Array, expertIndex: Int32Array, w: AddonWeight, out: Float32Array, activationBits: ActivationBits): void;
+  opMatmulUntransposed(x: Float32Array, tokens: number, xHeads: number, w: AddonWeight, out: Float32Array): void;
+  opEmbedding(w: AddonWeight, ids: Int32Array, out: Float32Array): void;
+  opRmsNorm(x: Float32Array, rows: number, dim: number, weight: Float32Array, eps: number, out: Float32Array): void;
+  opRope(x: Float32Array, tokens: number, heads: number, dims: number, offset: number, invFreq: Float32Array, scale: number, interleaved: boolean, out: Float32Array): void;
+  opAttention(
+    q: Float32Array, tokens: number, hq: number, d: number,
+    k: Float32Array, kOffset: number, kStrideS: number, kStrideH: number,
+    v: Float32Array, vOffset: number, vStrideS: number, vStrideH: number,
+    keys: number, hkv: number, dv: number, scale: number, out: Float32Array,
+  ): void;
+  opSwiglu(gate: Float32Array, up: Float32Array, out: Float32Array): void;
+  opAdd(a: Float32Array, b: Float32Array, out: Float32Array): void;
+  opRouteNoAuxTc(logits: Float32Array, tokens: number, experts: number, bias: Float32Array, topK: number, nGroup: number, topkGroup: number, normTopkProb: boolean, routedScalingFactor: number, indices: Int32Array, weights: Float32Array): void;
+  opRouteSoftmaxTopK(logits: Float32Array, tokens: number, experts: number, topK: number, norm: boolean, indices: Int32Array, weights: Float32Array): void;
+  opMoe(x: Float32Array, tokens: number, indices: Int32Array, weights: Float32Array, k: number, gate: AddonWeight, up: AddonWeight, down: AddonWeight, out: Float32Array, activationBits: ActivationBits): void;
+}
+
+interface RawAddon extends ModelOpsAddon {
   MappedFile: new (path: string) => MappedFile;
   qmatmul(x: Float32Array, m: number, w: QuantTensorRef, out: Float32Array, activationBits?: ActivationBits): void;
   moeQmatmul(x: Float32Array, rows: number, rowIndex: Int32Array, expertIndex: Int32Array, w: QuantTensorRef, out: Float32Array, activationBits?: ActivationBits): void;
@@ -95,13 +131,26 @@ interface RawAddon {
   isa(): string;
   isas(): string[];
   readBandwidth(bytes: number, threads: number, reps: number): number;
+  quantizeAffine(w: Float32Array, rows: number, cols: number, bits: number, groupSize: number, method: 'rtn' | 'mse', dtype: ScaleDtype): QuantizedWeights;
 }
 
-const addonPath = fileURLToPath(new URL('../../../../build/Release/mlxk_native.node', import.meta.url));
+/** Weights quantized into the MLX affine format, with the squared error of the result. */
+export interface QuantizedWeights {
+  words: Uint32Array;
+  scales: Float32Array;
+  biases: Float32Array;
+  /** Σ(ŵ − w)² over the float32 dequantization, and Σw². */
+  sqErr: number;
+  sqRef: number;
+}
+
+const builtAddon = fileURLToPath(new URL('../../../../build/Release/mlxk_native.node', import.meta.url));
 let cached: RawAddon | undefined;
 
 function addon(): RawAddon {
   if (cached) return cached;
+  // MLXK_NATIVE_ADDON: a build of the addon elsewhere (a custom build; tests point it at nothing).
+  const addonPath = process.env.MLXK_NATIVE_ADDON || builtAddon;
   if (!existsSync(addonPath)) {
     throw new MlxkError(`native kernels are not built (${addonPath} is missing)`, 'run `npm ci` (it compiles native/ with node-gyp; needs a C++17 compiler)');
   }
@@ -121,6 +170,11 @@ function call<T>(fn: () => T): T {
     if (e instanceof MlxkError) throw e;
     throw new MlxkError((e as Error).message);
   }
+}
+
+/** The model ops of the addon (loads it; throws MlxkError with the fix when it is not built). */
+export function modelOps(): ModelOpsAddon {
+  return addon();
 }
 
 /** True when build/Release/mlxk_native.node exists and loads. */
@@ -209,4 +263,14 @@ export function setIsa(name: Isa | 'auto'): void {
 /** GB/s (1e9 bytes/s) of `threads` threads streaming through a private buffer of `bytes`, `reps` passes. */
 export function readBandwidth(bytes: number, threads: number, reps: number): number {
   return call(() => addon().readBandwidth(bytes, threads, reps));
+}
+
+/**
+ * Quantize rows × cols weights (already rounded to `dtype`) into the MLX affine format with
+ * MLX's rule ('rtn') or the per-group MSE search ('mse'); bit-identical to
+ * lib/quant/affine.ts quantizeRtn and lib/quant/mse.ts quantizeMse. Single-threaded: the
+ * converter runs one call per worker thread.
+ */
+export function quantizeAffine(w: Float32Array, rows: number, cols: number, bits: number, groupSize: number, method: 'rtn' | 'mse', dtype: ScaleDtype): QuantizedWeights {
+  return call(() => addon().quantizeAffine(w, rows, cols, bits, groupSize, method, dtype));
 }

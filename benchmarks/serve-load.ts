@@ -1,0 +1,177 @@
+// Load on `mlxk serve`: 1, 4 and 8 concurrent streaming clients (raw fetch, SSE read by hand)
+// against the bundled model in a child process. Per level: requests/s, time to first token
+// (p50/p99), per-stream and aggregate tokens/s, errors (must be 0). Baseline, in the same run:
+// the engine alone (LanguageModel.generate in this process, the same prompt shape, no HTTP),
+// measured in every round.
+// Run: npm run build && node dist/benchmarks/serve-load.js [--rounds 3] [--requests 24] [--max-tokens 64] [--max-active 4]
+import { spawn } from 'node:child_process';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { LanguageModel } from '../lib/engine/languageModel.js';
+
+const REPO = new URL('../../', import.meta.url).pathname;
+const MODEL = join(REPO, 'models', 'tiny-kimi');
+const arg = (name: string, fallback: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+};
+const REQUESTS = arg('requests', 24);
+const ROUNDS = arg('rounds', 3);
+const MAX_TOKENS = arg('max-tokens', 64);
+const MAX_ACTIVE = arg('max-active', 4);
+const LEVELS = [1, 4, 8];
+const TOPICS = ['list comprehensions', 'the with statement', 'decorators', 'generators', 'the GIL', 'asyncio', 'f-strings', 'dataclasses', 'virtual environments', 'exceptions', 'slicing', 'unicode strings', 'the import system', 'type hints', 'closures', 'iterators'];
+const prompt = (i: number) => `Question ${i}: explain ${TOPICS[i % TOPICS.length]} in Python with an example.`;
+
+interface UsageObject {
+  completion_tokens: number;
+  prompt_tokens: number;
+  prompt_tokens_details: { cached_tokens: number };
+}
+
+interface Sample {
+  ok: boolean;
+  ttftMs: number;
+  totalMs: number;
+  tokens: number;
+  cached: number;
+  promptTokens: number;
+}
+
+async function oneRequest(url: string, i: number): Promise<Sample> {
+  const t0 = performance.now();
+  const bad: Sample = { ok: false, ttftMs: 0, totalMs: 0, tokens: 0, cached: 0, promptTokens: 0 };
+  try {
+    const r = await fetch(`${url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'tiny-kimi', messages: [{ role: 'user', content: prompt(i) }], max_tokens: MAX_TOKENS, temperature: 0, stream: true, stream_options: { include_usage: true } }),
+    });
+    if (r.status !== 200 || !r.body) return bad;
+    let first = 0;
+    let buffer = '';
+    let usage = null as UsageObject | null;
+    let done = false;
+    const decoder = new TextDecoder();
+    for await (const bytes of r.body) {
+      buffer += decoder.decode(bytes as Uint8Array, { stream: true });
+      let end: number;
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const frame = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        if (!frame.startsWith('data: ')) continue;
+        const data = frame.slice(6);
+        if (data === '[DONE]') {
+          done = true;
+          continue;
+        }
+        const chunk = JSON.parse(data) as { error?: unknown; choices: { delta: { content?: string } }[]; usage?: UsageObject | null };
+        if (chunk.error) return bad;
+        if (!first && chunk.choices[0]?.delta.content) first = performance.now();
+        if (chunk.usage) usage = chunk.usage;
+      }
+    }
+    if (!done || usage === null) return bad;
+    const t1 = performance.now();
+    const u: UsageObject = usage;
+    return { ok: true, ttftMs: (first || t1) - t0, totalMs: t1 - t0, tokens: u.completion_tokens, cached: u.prompt_tokens_details.cached_tokens, promptTokens: u.prompt_tokens };
+  } catch {
+    return bad;
+  }
+}
+
+function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? NaN;
+}
+
+interface LevelRun {
+  samples: Sample[];
+  wallSeconds: number;
+}
+
+async function level(url: string, clients: number, offset: number): Promise<LevelRun> {
+  let next = 0;
+  const samples: Sample[] = [];
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (next < REQUESTS) samples.push(await oneRequest(url, offset + next++));
+    }),
+  );
+  return { samples, wallSeconds: (performance.now() - t0) / 1000 };
+}
+
+const median = (xs: number[]) => percentile(xs, 50);
+
+/** Pooled latencies over all rounds; rates as the median of the rounds' values. */
+function summarize(clients: number, runs: LevelRun[]) {
+  const all = runs.flatMap((r) => r.samples);
+  const ok = all.filter((s) => s.ok);
+  const streamRates = ok.filter((s) => s.tokens > 1).map((s) => (s.tokens - 1) / ((s.totalMs - s.ttftMs) / 1000));
+  return {
+    clients,
+    requests: all.length,
+    errors: all.length - ok.length,
+    rps: median(runs.map((r) => r.samples.filter((s) => s.ok).length / r.wallSeconds)),
+    ttftP50: percentile(ok.map((s) => s.ttftMs), 50),
+    ttftP99: percentile(ok.map((s) => s.ttftMs), 99),
+    streamTps: median(streamRates),
+    aggregateTps: median(runs.map((r) => r.samples.reduce((a, s) => a + (s.ok ? s.tokens : 0), 0) / r.wallSeconds)),
+    cachedShare: ok.reduce((a, s) => a + s.cached, 0) / Math.max(1, ok.reduce((a, s) => a + s.promptTokens, 0)),
+  };
+}
+
+async function engineBaseline(lm: LanguageModel): Promise<number> {
+  const rates: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const r = await lm.generate({ messages: [{ role: 'user', content: prompt(1000 + i) }] }, { maxTokens: MAX_TOKENS, temperature: 0 });
+    rates.push(r.stats.generationTokensPerSecond);
+  }
+  return percentile(rates, 50);
+}
+
+async function startServer(): Promise<{ url: string; stop: () => Promise<void> }> {
+  const child = spawn(process.execPath, [join(REPO, 'bin', 'mlxk'), 'serve', MODEL, '--port', '0', '--quiet', '--max-active', String(MAX_ACTIVE), '--max-queue', '64'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stderr.on('data', (d: Buffer) => {
+      err += d;
+      const m = /listening on (http:\/\/[\d.]+:\d+)/.exec(err);
+      if (m) resolve(m[1]!);
+    });
+    child.on('exit', (code) => reject(new Error(`mlxk serve exited (${code}):\n${err}`)));
+  });
+  return { url, stop: () => new Promise((resolve) => (child.once('exit', () => resolve()), child.kill('SIGINT'))) };
+}
+
+const loadBefore = loadavg();
+const lm = await LanguageModel.load(MODEL);
+const server = await startServer();
+await oneRequest(server.url, 9999); // warm-up
+const runs = new Map<number, LevelRun[]>(LEVELS.map((c) => [c, []]));
+const baselines: number[] = [];
+let offset = 0;
+// Rounds interleave the levels and the baseline, so drifting load on the shared cores hits all alike.
+for (let round = 0; round < ROUNDS; round++) {
+  baselines.push(await engineBaseline(lm));
+  for (const c of LEVELS) {
+    runs.get(c)!.push(await level(server.url, c, offset));
+    offset += REQUESTS;
+  }
+}
+await server.stop();
+const loadAfter = loadavg();
+const baseline = median(baselines);
+const rows = LEVELS.map((c) => summarize(c, runs.get(c)!));
+
+const f = (x: number, d = 1) => x.toFixed(d);
+console.log(`machine: ${cpus()[0]?.model ?? '?'}, ${cpus().length} cores, Node ${process.version}; load average before ${loadBefore.map((x) => f(x, 2)).join(' ')}, after ${loadAfter.map((x) => f(x, 2)).join(' ')}`);
+console.log(`${ROUNDS} rounds × ${REQUESTS} streaming chat requests per level, max_tokens ${MAX_TOKENS}, greedy, distinct prompts; server --max-active ${MAX_ACTIVE}`);
+console.log(`engine alone (LanguageModel.generate in this process, same prompt shape, no HTTP): ${f(baseline)} tokens/s (median; rounds: ${baselines.map((b) => f(b)).join(', ')})\n`);
+console.log('| clients | requests | errors | requests/s | TTFT p50 | TTFT p99 | tokens/s per stream (p50) | aggregate tokens/s | vs engine alone | prompt tokens cached |');
+console.log('|---|---|---|---|---|---|---|---|---|---|');
+for (const r of rows) {
+  console.log(`| ${r.clients} | ${r.requests} | ${r.errors} | ${f(r.rps, 2)} | ${f(r.ttftP50, 0)} ms | ${f(r.ttftP99, 0)} ms | ${f(r.streamTps)} | ${f(r.aggregateTps)} | ${f(r.aggregateTps / baseline, 2)}× | ${f(r.cachedShare * 100, 0)}% |`);
+}
+if (rows.some((r) => r.errors > 0)) process.exitCode = 1;

@@ -1,0 +1,121 @@
+// `mlxk serve MODEL...`: OpenAI- and Anthropic-compatible HTTP endpoints for the given models,
+// under one memory budget. Logs one line per request on stderr.
+import { totalmem } from 'node:os';
+import { basename, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { BACKENDS, type BackendName, isBackendName } from '../backend/index.js';
+import { MlxkError } from '../io/errors.js';
+import type { ToolCallFormat } from '../protocol/types.js';
+import type { ModelSpec } from '../server/registry.js';
+import { DEFAULTS, defaultPromptCacheBytes, startServer } from '../server/serve.js';
+import { gib, parseBytes } from './units.js';
+
+interface ServeFlags {
+  host: string;
+  port: string;
+  memory?: string;
+  promptCacheBytes?: string;
+  apiKey?: string;
+  maxActive: string;
+  maxQueue: string;
+  backend?: string;
+  alias?: string[];
+  toolParser?: string;
+  prefillChunk?: string;
+  quiet?: boolean;
+}
+
+const TOOL_PARSERS = ['kimi_k2', 'hermes', 'qwen3_coder', 'none'] as const;
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
+
+function integer(flag: string, v: string, min: number): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isInteger(n) || n < min) throw new MlxkError(`${flag} must be an integer ≥ ${min}, got "${v}"`);
+  return n;
+}
+
+/** --alias NAME=MODEL: MODEL is one of the served models (as given, or its directory name), else it is served too. */
+export function modelSpecs(models: readonly string[], aliases: readonly string[]): ModelSpec[] {
+  const specs: ModelSpec[] = models.map((path) => ({ path, aliases: [] }));
+  for (const a of aliases) {
+    const eq = a.indexOf('=');
+    if (eq <= 0 || eq === a.length - 1) throw new MlxkError(`--alias expects NAME=MODEL, got "${a}"`);
+    const name = a.slice(0, eq);
+    const target = a.slice(eq + 1);
+    let spec = specs.find((s) => s.path === target || basename(resolve(s.path)) === target || resolve(s.path) === resolve(target));
+    if (!spec) {
+      spec = { path: target, aliases: [] };
+      specs.push(spec);
+    }
+    spec.aliases!.push(name);
+  }
+  return specs;
+}
+
+/** A size with a unit (8GiB), or a bare number of bytes as the flag's name says (parseBytes reads bare numbers as GiB). */
+function cacheBytes(v: string): number {
+  return /^\s*\d+\s*$/.test(v) ? Number(v) : parseBytes(v, '--prompt-cache-bytes');
+}
+
+function toolParserFrom(v: string | undefined): ToolCallFormat | null | undefined {
+  if (v === undefined) return undefined;
+  if (!(TOOL_PARSERS as readonly string[]).includes(v)) throw new MlxkError(`--tool-parser must be one of ${TOOL_PARSERS.join(', ')}, got "${v}"`);
+  return v === 'none' ? null : (v as ToolCallFormat);
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('serve models over OpenAI (/v1/chat/completions, /v1/completions) and Anthropic (/v1/messages) HTTP APIs')
+    .argument('<models...>', 'model directories or HF cache ids; requests pick one by its directory name, id or alias')
+    .option('--host <addr>', 'address to listen on; anything but loopback lets other machines connect', DEFAULTS.host)
+    .option('--port <n>', 'port to listen on', String(DEFAULTS.port))
+    .option('--memory <size>', 'memory for model weights and the prompt cache together; models beyond it load on demand, least recently used ones unload (default: 90% of RAM)')
+    .option('--prompt-cache-bytes <size>', 'cap of the prompt (prefix) cache, taken out of --memory: bytes, or a size such as 8GiB; 0 turns it off (default: 1/8 of --memory, at most 16GiB)')
+    .option('--api-key <key>', 'require this key as "Authorization: Bearer KEY" or "x-api-key: KEY" (default: $MLXK_API_KEY, else none)')
+    .option('--max-active <n>', 'requests generating at once, one step each in turn', String(DEFAULTS.maxActive))
+    .option('--max-queue <n>', 'requests waiting beyond those; more get 429 (Anthropic: 529 overloaded_error)', String(DEFAULTS.maxQueue))
+    .option('--backend <name>', `compute backend (${BACKENDS.join(', ')}; default: the library's)`)
+    .option('--alias <name=model>', 'another name for a model (repeatable); a name ending in * matches by prefix, e.g. "claude-*=kimi"', (v: string, acc: string[] = []) => [...acc, v])
+    .option('--tool-parser <format>', `tool-call format for all models instead of the one read from the chat template (${TOOL_PARSERS.join(', ')})`)
+    .option('--prefill-chunk <n>', 'prompt tokens per step; other requests run between chunks')
+    .option('--quiet', 'no per-request log lines')
+    .action(async (models: string[], flags: ServeFlags) => {
+      const memoryBytes = flags.memory === undefined ? Math.floor(totalmem() * 0.9) : parseBytes(flags.memory, '--memory');
+      const promptCacheBytes = flags.promptCacheBytes === undefined ? defaultPromptCacheBytes(memoryBytes) : cacheBytes(flags.promptCacheBytes);
+      let backend: BackendName | undefined;
+      if (flags.backend !== undefined) {
+        if (!isBackendName(flags.backend)) throw new MlxkError(`--backend must be one of ${BACKENDS.join(', ')}, got "${flags.backend}"`);
+        backend = flags.backend;
+      }
+      const apiKey = flags.apiKey ?? (process.env.MLXK_API_KEY || undefined);
+      const toolParser = toolParserFrom(flags.toolParser);
+      const log = (line: string) => process.stderr.write(`${line}\n`);
+      const server = await startServer({
+        models: modelSpecs(models, flags.alias ?? []),
+        host: flags.host,
+        port: integer('--port', flags.port, 0),
+        memoryBytes,
+        promptCacheBytes,
+        ...(apiKey !== undefined ? { apiKey } : {}),
+        maxActive: integer('--max-active', flags.maxActive, 1),
+        maxQueue: integer('--max-queue', flags.maxQueue, 0),
+        ...(backend ? { backend } : {}),
+        ...(toolParser !== undefined ? { toolParser } : {}),
+        ...(flags.prefillChunk !== undefined ? { prefillChunk: integer('--prefill-chunk', flags.prefillChunk, 1) } : {}),
+        log: flags.quiet ? () => {} : log,
+      });
+      for (const m of server.registry.models) {
+        log(`model ${m.names.join(', ')}${m.spec.aliases?.some((a) => a.endsWith('*')) ? `, ${m.spec.aliases.filter((a) => a.endsWith('*')).join(', ')}` : ''}: ${gib(m.weightBytes, 2)}, context ${m.maxContext}, ${m.loaded ? 'loaded' : 'loads on demand'}`);
+      }
+      log(`memory: ${gib(server.registry.budgetBytes, 1)} for weights + ${gib(promptCacheBytes, 1)} prompt cache; ${server.scheduler.opts.maxActive} requests at once, ${server.scheduler.opts.maxQueue} queued`);
+      if (!LOOPBACK.has(flags.host) && apiKey === undefined) log(`warning: listening on ${flags.host} without --api-key: anyone who can reach this address can use the models`);
+      log(`mlxk serve: listening on ${server.url} (OpenAI base URL ${server.url}/v1, Anthropic base URL ${server.url})`);
+      const stop = () => {
+        log('mlxk serve: shutting down');
+        void server.close().then(() => process.exit(0));
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+}

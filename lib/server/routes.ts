@@ -1,0 +1,198 @@
+// Route handlers: a request body through translation (400), routing (404), prompt preparation
+// and the context check (413 / clamp), into the scheduler's queue (429), and the job's progress
+// back out through a Responder.
+import type { Request, Response } from 'express';
+import { Sampler } from '../engine/sampler.js';
+import type { PromptCache } from '../engine/promptCache.js';
+import type { Scheduler } from '../engine/scheduler.js';
+import { randomId } from '../protocol/ids.js';
+import { parseMessagesRequest } from './anthropic/messagesRequest.js';
+import { countTokensObject } from './anthropic/writers.js';
+import { contextOverflow, modelNotFound, overloaded } from './errors.js';
+import { GenerationJob, type TokenSampler } from './job.js';
+import { parseChatRequest } from './openai/chatRequest.js';
+import { parseCompletionRequest } from './openai/completionRequest.js';
+import { preparePrompt, tokenDescriber } from './prompt.js';
+import type { ModelRegistry, ServedModel } from './registry.js';
+import { Responder, sendError, type ErrorStyle } from './responder.js';
+import { startTurn } from './respond.js';
+import type { GenerationEnd, GenerationRequest } from './types.js';
+
+export interface ServerContext {
+  registry: ModelRegistry;
+  scheduler: Scheduler;
+  promptCache: PromptCache;
+  /** Prompt tokens run per step (other requests' steps come between chunks). */
+  prefillChunk: number;
+  keepAliveMs: number;
+  /** Chooses tokens instead of the request's sampler when it returns one (tests, tools). */
+  samplerFor?: (req: GenerationRequest, model: ServedModel) => TokenSampler | undefined;
+  log: (line: string) => void;
+  /** Unix seconds the server started (the `created` of listed models). */
+  startedAt: number;
+}
+
+export type GenerationApi = 'chat' | 'completions' | 'messages';
+
+const PARSERS: Record<GenerationApi, (body: unknown) => GenerationRequest> = {
+  chat: parseChatRequest,
+  completions: parseCompletionRequest,
+  messages: (b) => parseMessagesRequest(b),
+};
+
+export function resolveModel(ctx: ServerContext, name: string): ServedModel {
+  const m = ctx.registry.resolve(name);
+  if (!m) throw modelNotFound(name, ctx.registry.names);
+  return m;
+}
+
+/**
+ * The completion budget for a prompt: the request's max tokens clamped to the context left; a
+ * prompt that leaves no room for one token is refused (413, Anthropic "prompt is too long").
+ */
+export function fitContext(promptTokens: number, maxTokens: number | undefined, contextLength: number): number {
+  const room = contextLength - promptTokens;
+  if (room < 1) throw contextOverflow({ promptTokens, maxTokens: maxTokens ?? 0, contextLength });
+  return maxTokens === undefined ? room : Math.min(maxTokens, room);
+}
+
+function samplerFor(ctx: ServerContext, req: GenerationRequest, model: ServedModel): TokenSampler {
+  const scripted = ctx.samplerFor?.(req, model);
+  if (scripted) return scripted;
+  const s = req.sampling;
+  const d = model.defaults;
+  return new Sampler({
+    temperature: s.temperature ?? d.temperature ?? 1,
+    topP: s.topP ?? d.topP ?? 1,
+    topK: s.topK ?? d.topK ?? 0,
+    minP: s.minP ?? 0,
+    repetitionPenalty: s.repetitionPenalty ?? 1,
+    presencePenalty: s.presencePenalty ?? 0,
+    frequencyPenalty: s.frequencyPenalty ?? 0,
+    ...(s.logitBias ? { logitBias: s.logitBias } : {}),
+    ...(s.seed !== undefined ? { seed: s.seed } : {}),
+  });
+}
+
+export function generationHandler(ctx: ServerContext, api: GenerationApi) {
+  const style: ErrorStyle = api === 'messages' ? 'anthropic' : 'openai';
+  return (req: Request, res: Response): void => {
+    const id = randomId('req_');
+    const arrived = performance.now();
+    res.setHeader('x-request-id', id);
+    res.setHeader('request-id', id);
+    let job: GenerationJob;
+    let responder: Responder;
+    let model: ServedModel;
+    try {
+      const request = PARSERS[api](req.body);
+      model = resolveModel(ctx, request.model);
+      const prepared = preparePrompt(model.tokenizer, request, model.format);
+      const maxTokens = fitContext(prepared.ids.length, request.maxTokens, model.maxContext);
+      const turn = startTurn(request, prepared, { describeToken: tokenDescriber(model.tokenizer) });
+      responder = new Responder(res, turn, {
+        style,
+        keepAliveMs: ctx.keepAliveMs,
+        onDone: (o) => ctx.log(logLine(req, id, model.id, o.status, job, arrived, o.end, o.error)),
+      });
+      job = new GenerationJob({
+        id,
+        model,
+        registry: ctx.registry,
+        promptCache: ctx.promptCache,
+        promptIds: prepared.ids,
+        maxTokens,
+        sampler: samplerFor(ctx, request, model),
+        ...(request.logprobs ? { logprobsTop: request.logprobs.top } : {}),
+        prefillChunk: ctx.prefillChunk,
+        sink: responder,
+      });
+      if (!ctx.scheduler.submit(job)) throw overloaded(ctx.scheduler.queuedCount);
+    } catch (e) {
+      const status = sendError(res, style, e);
+      ctx.log(`${req.method} ${req.path} ${id} ${status} ${e instanceof Error ? e.message : String(e)}`);
+      return;
+    }
+    // submit only queued the job: its first step runs after this handler returns, so the stream
+    // opens first; a refused job never opened one and got its 429 as JSON above.
+    responder.open();
+    const gone = () => {
+      if (res.writableFinished || job.cancelled) return;
+      job.cancel();
+      responder.abandon();
+      ctx.log(`${logLine(req, id, model.id, 499, job, arrived)} (client closed the connection; generation stopped)`);
+    };
+    res.on('close', gone);
+    if (req.socket.destroyed) gone();
+  };
+}
+
+export function countTokensHandler(ctx: ServerContext) {
+  return (req: Request, res: Response): void => {
+    try {
+      const request = parseMessagesRequest(req.body, { countTokens: true });
+      const model = resolveModel(ctx, request.model);
+      res.json(countTokensObject(preparePrompt(model.tokenizer, request, model.format).ids.length));
+    } catch (e) {
+      sendError(res, 'anthropic', e);
+    }
+  };
+}
+
+/** GET /v1/models in OpenAI's shape, or Anthropic's when the client sends anthropic-version. */
+export function modelsHandler(ctx: ServerContext) {
+  return (req: Request, res: Response): void => {
+    const ids = ctx.registry.models.flatMap((m) => [m.id, ...(m.spec.aliases ?? []).filter((a) => !a.endsWith('*'))]);
+    if (req.get('anthropic-version') !== undefined) {
+      const created = new Date(ctx.startedAt * 1000).toISOString();
+      res.json({ data: ids.map((id) => ({ type: 'model', id, display_name: id, created_at: created })), has_more: false, first_id: ids[0] ?? null, last_id: ids[ids.length - 1] ?? null });
+      return;
+    }
+    res.json({ object: 'list', data: ids.map((id) => ({ id, object: 'model', created: ctx.startedAt, owned_by: 'mlxk' })) });
+  };
+}
+
+export function modelHandler(ctx: ServerContext) {
+  return (req: Request, res: Response): void => {
+    const name = String(req.params.id);
+    const anthropic = req.get('anthropic-version') !== undefined;
+    try {
+      const m = resolveModel(ctx, name);
+      if (anthropic) res.json({ type: 'model', id: name, display_name: m.id, created_at: new Date(ctx.startedAt * 1000).toISOString() });
+      else res.json({ id: name, object: 'model', created: ctx.startedAt, owned_by: 'mlxk' });
+    } catch (e) {
+      sendError(res, anthropic ? 'anthropic' : 'openai', e);
+    }
+  };
+}
+
+export function healthHandler(ctx: ServerContext) {
+  return (_req: Request, res: Response): void => {
+    res.json({
+      status: 'ok',
+      models: ctx.registry.models.map((m) => ({ id: m.id, dir: m.dir, loaded: m.loaded, in_use: m.users, loads: m.loads, weight_bytes: m.weightBytes, context_length: m.maxContext })),
+      memory: { budget_bytes: ctx.registry.budgetBytes, resident_bytes: ctx.registry.residentBytes },
+      requests: { active: ctx.scheduler.activeCount, queued: ctx.scheduler.queuedCount },
+      prompt_cache: promptCacheJson(ctx.promptCache),
+    });
+  };
+}
+
+function promptCacheJson(cache: PromptCache): Record<string, number> {
+  const s = cache.stats;
+  return { entries: s.entries, bytes: s.bytes, cap_bytes: s.capBytes, hits: s.hits, misses: s.misses, reused_tokens: s.reusedTokens, evictions: s.evictions };
+}
+
+function logLine(req: Request, id: string, model: string, status: number, job: GenerationJob | undefined, arrived: number, end?: GenerationEnd, error?: unknown): string {
+  const parts = [`${req.method} ${req.path}`, id, model, String(status)];
+  if (job) {
+    const u = job.usage;
+    const t = job.timing;
+    parts.push(`prompt ${u.promptTokens} (${u.cachedTokens} cached)`, `completion ${u.completionTokens}`);
+    if (t.firstToken) parts.push(`first token ${((t.firstToken - arrived) / 1000).toFixed(2)} s`);
+    if (t.firstToken && t.ended && u.completionTokens > 1) parts.push(`${((u.completionTokens - 1) / ((t.ended - t.firstToken) / 1000)).toFixed(1)} tokens/s`);
+  }
+  if (end) parts.push(`end ${end.reason}`);
+  if (error) parts.push(`error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  return parts.join(' | ');
+}

@@ -1,0 +1,329 @@
+#include "model_ops.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "dispatch.h"
+
+// The attention inner loops are plain float loops written for the vectorizer; on x86-64
+// Linux GCC builds AVX-512 and AVX2 clones of them and the loader picks one (the main
+// addon target is compiled for baseline x86-64 only).
+#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
+#define MLXK_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define MLXK_SIMD_CLONES
+#endif
+
+namespace mlxk {
+namespace {
+
+constexpr int64_t kMinElementsPerTask = 16384;
+
+/** fn(begin, end) over [0, n) in pool tasks of at least `min_chunk` items (inline when one task suffices). */
+template <class F>
+void for_chunks(int64_t n, int64_t min_chunk, F&& fn) {
+  if (n <= 0) return;
+  const int64_t tasks = std::min<int64_t>((int64_t)thread_count() * 4, (n + min_chunk - 1) / min_chunk);
+  if (tasks <= 1) return fn((int64_t)0, n);
+  const int64_t per = (n + tasks - 1) / tasks;
+  parallel_for((n + per - 1) / per, [&](int64_t t, int) { fn(t * per, std::min(n, (t + 1) * per)); });
+}
+
+QuantMatrix quant_entry(const QuantMatrix& w, int64_t e) {
+  QuantMatrix m = w;
+  m.w += (size_t)e * (size_t)w.n * row_bytes(w);
+  m.scales += (size_t)e * (size_t)w.n * scale_row_bytes(w);
+  m.biases += (size_t)e * (size_t)w.n * scale_row_bytes(w);
+  return m;
+}
+
+DenseMatrix dense_entry(const DenseMatrix& w, int64_t e) {
+  DenseMatrix m = w;
+  m.w += (size_t)e * (size_t)w.n * (size_t)w.k * (size_t)mlxk_scale_bytes(w.dtype);
+  return m;
+}
+
+template <int B>
+void dequant_row_bits(const QuantMatrix& w, int64_t r, float* out) {
+  const uint8_t* row = w.w + (size_t)r * row_bytes(w);
+  const uint8_t* srow = w.scales + (size_t)r * scale_row_bytes(w);
+  const uint8_t* brow = w.biases + (size_t)r * scale_row_bytes(w);
+  const int64_t packs_per_group = w.group_size / MLXK_PACK_VALUES;
+  for (int64_t g = 0; g < w.k / w.group_size; ++g) {
+    const float s = mlxk_load_scale(srow, (uint64_t)g, w.scale_type);
+    const float b = mlxk_load_scale(brow, (uint64_t)g, w.scale_type);
+    for (int64_t j = g * packs_per_group; j < (g + 1) * packs_per_group; ++j) {
+      const uint64_t pack = mlxk_load_pack<B>(row, (uint64_t)j);
+      for (int i = 0; i < MLXK_PACK_VALUES; ++i) out[j * MLXK_PACK_VALUES + i] = mlxk_dequant(mlxk_pack_value<B>(pack, i), s, b);
+    }
+  }
+}
+
+/** Row r of a weight (of one expert) as float32 values. */
+void weight_row(const ModelWeight& w, const QuantMatrix& q, const DenseMatrix& d, int64_t r, float* out) {
+  if (!w.quantized) {
+    const uint8_t* p = d.w + (size_t)r * (size_t)d.k * (size_t)mlxk_scale_bytes(d.dtype);
+    if (d.dtype == MLXK_SCALE_F32) {
+      std::memcpy(out, p, (size_t)d.k * 4);
+    } else {
+      for (int64_t i = 0; i < d.k; ++i) out[i] = mlxk_load_scale(p, (uint64_t)i, d.dtype);
+    }
+    return;
+  }
+  switch (q.bits) {
+    case 2: return dequant_row_bits<2>(q, r, out);
+    case 3: return dequant_row_bits<3>(q, r, out);
+    case 4: return dequant_row_bits<4>(q, r, out);
+    case 5: return dequant_row_bits<5>(q, r, out);
+    case 6: return dequant_row_bits<6>(q, r, out);
+    default: return dequant_row_bits<8>(q, r, out);
+  }
+}
+
+struct Job {
+  int64_t expert, n0, n1;
+};
+
+/** Pairs grouped by expert (counting sort: each expert's pairs stay in input order). */
+struct Grouping {
+  std::vector<int64_t> start;  // experts + 1
+  std::vector<int64_t> order;  // pair indices, grouped
+  Grouping(const int32_t* expert_index, int64_t pairs, int64_t experts) : start((size_t)experts + 1, 0), order((size_t)pairs) {
+    for (int64_t p = 0; p < pairs; ++p) ++start[(size_t)expert_index[p] + 1];
+    for (int64_t e = 0; e < experts; ++e) start[(size_t)e + 1] += start[(size_t)e];
+    std::vector<int64_t> fill(start.begin(), start.end() - 1);
+    for (int64_t p = 0; p < pairs; ++p) order[(size_t)fill[(size_t)expert_index[p]]++] = p;
+  }
+};
+
+void dense_gathered(const float* x, int64_t k, const int32_t* row_index, const int32_t* expert_index, int64_t pairs,
+                    const DenseMatrix& w, int64_t experts, float* out) {
+  const Grouping g(expert_index, pairs, experts);
+  std::vector<const float*> xs((size_t)pairs);
+  std::vector<float*> outs((size_t)pairs);
+  for (int64_t i = 0; i < pairs; ++i) {
+    const int64_t p = g.order[(size_t)i];
+    xs[(size_t)i] = x + (int64_t)row_index[p] * k;
+    outs[(size_t)i] = out + p * w.n;
+  }
+  int64_t used = 0;
+  for (int64_t e = 0; e < experts; ++e) used += g.start[(size_t)e + 1] > g.start[(size_t)e];
+  const int64_t target = std::max<int64_t>(1, (int64_t)thread_count() * 8 / std::max<int64_t>(1, used));
+  std::vector<Job> jobs;
+  for (int64_t e = 0; e < experts; ++e) {
+    const int64_t count = g.start[(size_t)e + 1] - g.start[(size_t)e];
+    if (count == 0) continue;
+    const int64_t align = count > kGemvMaxM ? 32 : 4;  // the dense GEMM path works on whole 32-row panels
+    int64_t per = std::max<int64_t>(16, (w.n + target - 1) / target);
+    per = (per + align - 1) / align * align;
+    for (int64_t n0 = 0; n0 < w.n; n0 += per) jobs.push_back(Job{e, n0, std::min(w.n, n0 + per)});
+  }
+  const Kernels& kern = active_kernels();
+  parallel_for((int64_t)jobs.size(), [&](int64_t task, int) {
+    const Job& j = jobs[(size_t)task];
+    const int64_t first = g.start[(size_t)j.expert], count = g.start[(size_t)j.expert + 1] - first;
+    kern.dense(dense_entry(w, j.expert), &xs[(size_t)first], (int)count, &outs[(size_t)first], j.n0, j.n1);
+  });
+}
+
+// ---- attention ----
+
+MLXK_SIMD_CLONES
+void attend_block(const float* q, int64_t d, int64_t nh, const float* k, int64_t k_stride, const float* v,
+                  int64_t v_stride, int64_t visible, int64_t dv, float scale, float* scores, float* acc, float* out) {
+  // Scores of nh heads against each key row (the row is read once for all heads of the block).
+  for (int64_t s = 0; s < visible; ++s) {
+    const float* kr = k + s * k_stride;
+    for (int64_t h = 0; h < nh; ++h) {
+      const float* qh = q + h * d;
+      float lanes[16] = {0};
+      int64_t i = 0;
+      for (; i + 16 <= d; i += 16)
+        for (int l = 0; l < 16; ++l) lanes[l] += qh[i + l] * kr[i + l];
+      float sum = 0.0f;
+      for (int l = 0; l < 16; ++l) sum += lanes[l];
+      for (; i < d; ++i) sum += qh[i] * kr[i];
+      scores[h * visible + s] = sum * scale;
+    }
+  }
+  for (int64_t h = 0; h < nh; ++h) {
+    float* sc = scores + h * visible;
+    float m = -INFINITY;
+    for (int64_t s = 0; s < visible; ++s) m = std::max(m, sc[s]);
+    float z = 0.0f;
+    for (int64_t s = 0; s < visible; ++s) z += sc[s] = std::exp(sc[s] - m);
+    const float inv = 1.0f / z;
+    for (int64_t s = 0; s < visible; ++s) sc[s] *= inv;
+  }
+  std::memset(acc, 0, (size_t)(nh * dv) * sizeof(float));
+  for (int64_t s = 0; s < visible; ++s) {
+    const float* vr = v + s * v_stride;
+    for (int64_t h = 0; h < nh; ++h) {
+      const float p = scores[h * visible + s];
+      float* a = acc + h * dv;
+      for (int64_t i = 0; i < dv; ++i) a[i] += p * vr[i];
+    }
+  }
+  for (int64_t h = 0; h < nh; ++h) std::memcpy(out + h * dv, acc + h * dv, (size_t)dv * sizeof(float));
+}
+
+MLXK_SIMD_CLONES
+void axpy_rows(const float* x, int64_t x_step, int64_t rows, const float* w_row, int64_t k, float* out, int64_t out_step) {
+  for (int64_t t = 0; t < rows; ++t) {
+    const float a = x[t * x_step];
+    if (a == 0.0f) continue;
+    float* o = out + t * out_step;
+    for (int64_t i = 0; i < k; ++i) o[i] += a * w_row[i];
+  }
+}
+
+struct MoeBuffers {
+  std::vector<int32_t> rows, ident;
+  std::vector<float> gate, up, down;
+};
+thread_local MoeBuffers tls_moe;
+
+}  // namespace
+
+void model_linear(const float* x, int64_t m, const ModelWeight& w, const float* bias, float* out, int planes) {
+  if (w.quantized) qmatmul(x, m, w.q, out, planes);
+  else dense_matmul(x, m, w.d, out);
+  if (!bias) return;
+  const int64_t n = w.n();
+  for_chunks(m, std::max<int64_t>(1, kMinElementsPerTask / n), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r)
+      for (int64_t i = 0; i < n; ++i) out[r * n + i] += bias[i];
+  });
+}
+
+void model_gathered(const float* x, int64_t rows, const int32_t* row_index, const int32_t* expert_index, int64_t pairs,
+                    const ModelWeight& w, float* out, int planes) {
+  if (w.quantized) moe_qmatmul(x, rows, row_index, expert_index, pairs, w.q, w.experts, out, planes);
+  else dense_gathered(x, w.d.k, row_index, expert_index, pairs, w.d, w.experts, out);
+}
+
+void model_matmul_untransposed(const float* x, int64_t tokens, int64_t x_heads, const ModelWeight& w, float* out) {
+  const int64_t heads = w.experts, n = w.n(), k = w.k();
+  std::memset(out, 0, (size_t)(tokens * heads * k) * sizeof(float));
+  parallel_for(heads, [&](int64_t h, int thread) {
+    float* row = static_cast<float*>(thread_scratch(thread, (size_t)k * sizeof(float)));
+    const QuantMatrix q = w.quantized ? quant_entry(w.q, h) : w.q;
+    const DenseMatrix d = w.quantized ? w.d : dense_entry(w.d, h);
+    const float* xh = x + (x_heads == 1 ? 0 : h) * n;
+    for (int64_t o = 0; o < n; ++o) {
+      weight_row(w, q, d, o, row);
+      axpy_rows(xh + o, x_heads * n, tokens, row, k, out + h * k, heads * k);
+    }
+  });
+}
+
+void model_embedding(const ModelWeight& w, const int32_t* ids, int64_t count, float* out) {
+  const int64_t k = w.k();
+  for_chunks(count, std::max<int64_t>(1, kMinElementsPerTask / k), [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) weight_row(w, w.q, w.d, ids[i], out + i * k);
+  });
+}
+
+void model_rms_norm(const float* x, int64_t rows, int64_t dim, const float* weight, float eps, float* out) {
+  for_chunks(rows, std::max<int64_t>(1, kMinElementsPerTask / dim), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* xr = x + r * dim;
+      double ss = 0.0;
+      for (int64_t i = 0; i < dim; ++i) ss += (double)xr[i] * xr[i];
+      const float inv = (float)(1.0 / std::sqrt(ss / (double)dim + (double)eps));
+      for (int64_t i = 0; i < dim; ++i) out[r * dim + i] = xr[i] * inv * weight[i];
+    }
+  });
+}
+
+void model_rope(const float* x, int64_t tokens, int64_t heads, int64_t dims, int64_t offset, const float* inv_freq,
+                float scale, bool interleaved, float* out) {
+  const int64_t half = dims / 2;
+  for_chunks(tokens, std::max<int64_t>(1, kMinElementsPerTask / (heads * dims)), [&](int64_t t0, int64_t t1) {
+    std::vector<float> cs((size_t)dims);
+    for (int64_t t = t0; t < t1; ++t) {
+      // The angle is rounded to float32 as transformers and MLX compute it (position · inv_freq in float32).
+      const float pos = (float)(offset + t);
+      for (int64_t i = 0; i < half; ++i) {
+        const float a = pos * inv_freq[i];
+        cs[(size_t)i] = (float)std::cos((double)a) * scale;
+        cs[(size_t)(half + i)] = (float)std::sin((double)a) * scale;
+      }
+      for (int64_t h = 0; h < heads; ++h) {
+        const float* xr = x + (t * heads + h) * dims;
+        float* o = out + (t * heads + h) * dims;
+        for (int64_t i = 0; i < half; ++i) {
+          const int64_t a = interleaved ? 2 * i : i, b = interleaved ? 2 * i + 1 : i + half;
+          const float c = cs[(size_t)i], s = cs[(size_t)(half + i)];
+          const float x1 = xr[a], x2 = xr[b];
+          o[a] = x1 * c - x2 * s;
+          o[b] = x2 * c + x1 * s;
+        }
+      }
+    }
+  });
+}
+
+void model_attention(const float* q, int64_t tokens, int64_t hq, int64_t d, StridedRows k, StridedRows v, int64_t keys,
+                     int64_t hkv, int64_t dv, float scale, float* out) {
+  const int64_t group = hq / hkv;
+  constexpr int64_t kHeadBlock = 8;
+  const int64_t blocks = (group + kHeadBlock - 1) / kHeadBlock;
+  parallel_for(tokens * hkv * blocks, [&](int64_t task, int thread) {
+    const int64_t t = task / (hkv * blocks), kvh = task / blocks % hkv, b = task % blocks;
+    const int64_t h0 = kvh * group + b * kHeadBlock, nh = std::min(kHeadBlock, group - b * kHeadBlock);
+    const int64_t visible = keys - tokens + t + 1;
+    float* scores = static_cast<float*>(thread_scratch(thread, (size_t)(nh * (visible + dv)) * sizeof(float)));
+    attend_block(q + (t * hq + h0) * d, d, nh, k.p + kvh * k.stride_h, k.stride_s, v.p + kvh * v.stride_h, v.stride_s,
+                 visible, dv, scale, scores, scores + nh * visible, out + (t * hq + h0) * dv);
+  });
+}
+
+void model_swiglu(const float* gate, const float* up, int64_t n, float* out) {
+  for_chunks(n, kMinElementsPerTask, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const float g = gate[i];
+      out[i] = g / (1.0f + std::exp(-g)) * up[i];
+    }
+  });
+}
+
+void model_add(const float* a, const float* b, int64_t n, float* out) {
+  for_chunks(n, kMinElementsPerTask * 4, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) out[i] = a[i] + b[i];
+  });
+}
+
+void model_moe(const float* x, int64_t tokens, const int32_t* indices, const float* weights, int64_t k,
+               const ModelWeight& gate, const ModelWeight& up, const ModelWeight& down, float* out, int planes) {
+  MoeBuffers& b = tls_moe;
+  const int64_t pairs = tokens * k, inter = gate.n(), hidden = down.n();
+  b.rows.resize((size_t)pairs);
+  b.ident.resize((size_t)pairs);
+  for (int64_t p = 0; p < pairs; ++p) {
+    b.rows[(size_t)p] = (int32_t)(p / k);
+    b.ident[(size_t)p] = (int32_t)p;
+  }
+  b.gate.resize((size_t)(pairs * inter));
+  b.up.resize((size_t)(pairs * inter));
+  b.down.resize((size_t)(pairs * hidden));
+  model_gathered(x, tokens, b.rows.data(), indices, pairs, gate, b.gate.data(), planes);
+  model_gathered(x, tokens, b.rows.data(), indices, pairs, up, b.up.data(), planes);
+  model_swiglu(b.gate.data(), b.up.data(), pairs * inter, b.gate.data());
+  model_gathered(b.gate.data(), pairs, b.ident.data(), indices, pairs, down, b.down.data(), planes);
+  for_chunks(tokens, std::max<int64_t>(1, kMinElementsPerTask / (hidden * k)), [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      float* o = out + t * hidden;
+      std::fill(o, o + hidden, 0.0f);
+      for (int64_t j = 0; j < k; ++j) {
+        const float wj = weights[t * k + j];
+        const float* dr = b.down.data() + (t * k + j) * hidden;
+        for (int64_t i = 0; i < hidden; ++i) o[i] += wj * dr[i];
+      }
+    }
+  });
+}
+
+}  // namespace mlxk

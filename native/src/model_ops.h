@@ -1,0 +1,74 @@
+// The layers of a forward pass on float32 activations (lib/backend/native/ops.ts is
+// their caller): products over quantized or dense weights (through the kernels in
+// dispatch.h), embedding rows, RMSNorm, rope, causal attention, SwiGLU, expert routing
+// and whole MoE blocks. Big loops run on the kernels' thread pool. Arguments are
+// validated by the N-API layer (addon_ops.cc); nothing here throws.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels.h"
+
+namespace mlxk {
+
+/** A matrix [n, k] or a stack [experts, n, k]: MLX affine (q) or dense bf16/f16/f32 (d); the struct describes entry 0. */
+struct ModelWeight {
+  bool quantized = false;
+  QuantMatrix q{};
+  DenseMatrix d{};
+  int64_t experts = 1;
+  int64_t n() const { return quantized ? q.n : d.n; }
+  int64_t k() const { return quantized ? q.k : d.k; }
+};
+
+/** out[m, n] = x[m, k]·Wᵀ (+ bias[n]); w.experts == 1. planes: 1 = int8 activations, 2 = 16-bit. */
+void model_linear(const float* x, int64_t m, const ModelWeight& w, const float* bias, float* out, int planes);
+
+/** out[p, :] = x[row_index[p], :]·W[expert_index[p]]ᵀ for each pair p (MoE, per-head products). */
+void model_gathered(const float* x, int64_t rows, const int32_t* row_index, const int32_t* expert_index, int64_t pairs,
+                    const ModelWeight& w, float* out, int planes);
+
+/** out[t, h, :] = x[t, x_heads == 1 ? 0 : h, :]·W[h] (no transpose) for W [heads, n, k]: x [T, x_heads, n] → [T, heads, k]. */
+void model_matmul_untransposed(const float* x, int64_t tokens, int64_t x_heads, const ModelWeight& w, float* out);
+
+/** Rows ids[i] of the table [n, k], dequantized: out [count, k]. */
+void model_embedding(const ModelWeight& w, const int32_t* ids, int64_t count, float* out);
+
+void model_rms_norm(const float* x, int64_t rows, int64_t dim, const float* weight, float eps, float* out);
+
+/** x [T, heads, dims] contiguous, positions offset..offset+T−1; dims = 2·len(inv_freq). */
+void model_rope(const float* x, int64_t tokens, int64_t heads, int64_t dims, int64_t offset, const float* inv_freq,
+                float scale, bool interleaved, float* out);
+
+/** Keys or values [S, heads, dims] with row strides (last axis contiguous), e.g. a slice of a cache. */
+struct StridedRows {
+  const float* p;
+  int64_t stride_s, stride_h;
+};
+
+/** Causal GQA attention: q [T, hq, d] contiguous → out [T, hq, dv]; query t sees keys 0..S−T+t. */
+void model_attention(const float* q, int64_t tokens, int64_t hq, int64_t d, StridedRows k, StridedRows v, int64_t keys,
+                     int64_t hkv, int64_t dv, float scale, float* out);
+
+void model_swiglu(const float* gate, const float* up, int64_t n, float* out);
+void model_add(const float* a, const float* b, int64_t n, float* out);
+
+struct NoAuxOptions {
+  int64_t top_k, n_group, topk_group;
+  bool norm_topk_prob;
+  double routed_scaling_factor;
+};
+
+/** DeepSeek-V3 noaux_tc over logits [T, E] (see lib/backend/ops.ts): indices/weights [T, top_k]. */
+void model_route_noaux_tc(const float* logits, int64_t tokens, int64_t experts, const float* bias, const NoAuxOptions& o,
+                          int32_t* indices, float* weights);
+
+/** softmax top-k over logits [T, E], renormalized when `norm`. */
+void model_route_softmax_topk(const float* logits, int64_t tokens, int64_t experts, int64_t top_k, bool norm,
+                              int32_t* indices, float* weights);
+
+/** Σ_j weights[t, j] · down(silu(gate(x_t)) · up(x_t)) over experts indices[t, j]; x and out [T, hidden]. */
+void model_moe(const float* x, int64_t tokens, const int32_t* indices, const float* weights, int64_t k,
+               const ModelWeight& gate, const ModelWeight& up, const ModelWeight& down, float* out, int planes);
+
+}  // namespace mlxk
