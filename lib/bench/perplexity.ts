@@ -7,6 +7,7 @@ import { MlxkError } from '../io/errors.js';
 import type { CausalLM } from '../models/model.js';
 import { argmax, klDivergence, nll } from './logits.js';
 import { perplexityOf, quantile, RunningStats } from './stats.js';
+import { eventLoopTurns } from './turns.js';
 
 /** Floats of logits per chunk and model: 8M floats = 32 MB. */
 const CHUNK_FLOATS = 8 * 1024 * 1024;
@@ -142,7 +143,9 @@ export async function evaluatePerplexity(o: PerplexityOptions): Promise<Perplexi
     };
   };
 
+  const turn = eventLoopTurns();
   for (const win of windows) {
+    await turn();
     if (o.signal?.aborted) return result(true, true);
     const caches = models.map((m) => m.newCache());
     const baseCache = baseline?.newCache();

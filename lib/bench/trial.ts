@@ -6,6 +6,7 @@ import { Sampler } from '../engine/sampler.js';
 import { DEFAULT_PREFILL_CHUNK, Sequence } from '../engine/sequence.js';
 import type { CausalLM } from '../models/model.js';
 import type { MemoryProbe } from './memory.js';
+import { eventLoopTurns } from './turns.js';
 
 /** Seconds from an arbitrary origin. */
 export type Clock = () => number;
@@ -32,11 +33,13 @@ export async function runTrial(model: CausalLM, prompt: readonly number[], gener
   if (!Number.isInteger(generate) || generate < 1) throw new Error(`a trial generates at least one token, got ${generate}`);
   if (prompt.length === 0) throw new Error('a trial needs at least one prompt token');
   memory.reset();
+  const turn = eventLoopTurns();
   const sampler = new Sampler({ temperature: 0 });
   const seq = new Sequence(model);
   const started = clock();
   let logits: Float32Array = new Float32Array(0);
   for (let at = 0; at < prompt.length; at += DEFAULT_PREFILL_CHUNK) {
+    await turn();
     if (signal?.aborted) return null;
     logits = await seq.prefill(prompt.slice(at, at + DEFAULT_PREFILL_CHUNK));
     memory.sample();
@@ -44,6 +47,7 @@ export async function runTrial(model: CausalLM, prompt: readonly number[], gener
   let id = sampler.sample(logits);
   const first = clock();
   for (let n = 1; n < generate; n++) {
+    await turn();
     if (signal?.aborted) return null;
     logits = await seq.decode(id);
     id = sampler.sample(logits);

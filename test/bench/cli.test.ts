@@ -7,6 +7,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { defaultBackend } from '../../lib/backend/index.js';
 import { MLXK, REPO, tmpDir, TINY_KIMI } from '../helpers.js';
 import { findAll, parseXml } from './xml.js';
 
@@ -50,7 +51,7 @@ test('bench --json: trials, median within min–max, sizes beyond the context sk
   assert.is(j.machine.cores, cpus().length);
   assert.ok(j.machine.loadAverageStart.length === 3 && j.machine.loadAverageEnd.length === 3);
   const m = j.models[0];
-  assert.equal([m.label, m.backend, m.maxContext], ['tiny', 'mlx', 2048]);
+  assert.equal([m.label, m.backend, m.maxContext], ['tiny', defaultBackend(), 2048]);
   const p32 = m.prompt[0];
   assert.is(p32.trials.length, 2);
   const s = p32.promptTokensPerSecond;
