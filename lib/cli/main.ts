@@ -1,9 +1,12 @@
 // `mlxk <verb>`: one file per verb under lib/cli/, registered here.
 import { Command } from 'commander';
+import { registerBench } from './bench.js';
 import { registerChat } from './chat.js';
 import { reportError } from './errors.js';
+import { registerEvalQuants } from './evalQuants.js';
 import { registerGenerate } from './generate.js';
 import { registerInspect } from './inspect.js';
+import { registerPerplexity } from './perplexity.js';
 import { registerPlan } from './plan.js';
 import { registerQuantize } from './quantize.js';
 import { registerServe } from './serve.js';
@@ -21,6 +24,9 @@ export function buildProgram(): Command {
   registerGenerate(program);
   registerChat(program);
   registerServe(program);
+  registerBench(program);
+  registerPerplexity(program);
+  registerEvalQuants(program);
   return program;
 }
 

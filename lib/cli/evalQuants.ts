@@ -1,0 +1,122 @@
+// `mlxk eval-quants SRC --presets a,b,c --data FILE`: quantize with each preset and
+// report size, bits per weight, perplexity, ΔPPL, KL divergence and decode speed.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { createOps } from '../backend/index.js';
+import { tokenizeFile } from '../bench/data.js';
+import { evalQuants, type EvalPhase } from '../bench/evalQuants.js';
+import { type EvalQuantsReport, evalQuantsMarkdown, evalQuantsSvg } from '../bench/evalQuantsReport.js';
+import { finishMachineInfo, machineInfo } from '../bench/machine.js';
+import { processMemoryProbe } from '../bench/memory.js';
+import { wallClock } from '../bench/trial.js';
+import { parseVariants } from '../bench/variants.js';
+import { planWindows } from '../bench/windows.js';
+import { resolveModelPath } from '../io/checkpoint.js';
+import { MlxkError } from '../io/errors.js';
+import { loadModel } from '../models/load.js';
+import { loadTokenizer } from '../tokenizer/index.js';
+import { interruptible } from './interrupt.js';
+import { backendArg, commandLine, positiveInt, reportPaths, writeReportFiles } from './measureArgs.js';
+import { ProgressBar } from './progress.js';
+
+interface EvalQuantsFlags {
+  presets?: string;
+  data?: string;
+  seqLen: string;
+  maxWindows?: string;
+  outDir?: string;
+  decodeTokens: string;
+  decodePrompt: string;
+  repetitions: string;
+  backend?: string;
+  out?: string;
+  note?: string[];
+  json?: boolean;
+  quiet?: boolean;
+}
+
+function phaseText(p: EvalPhase): { done: number; total: number; detail: string } {
+  switch (p.phase) {
+    case 'quantize':
+      return { done: p.index + p.progress.bytesDone / Math.max(1, p.progress.bytesTotal), total: p.count, detail: `quantizing ${p.variant} (${p.index + 1}/${p.count})` };
+    case 'perplexity':
+      return { done: p.done, total: p.total, detail: `perplexity and KLD: ${p.done}/${p.total} windows` };
+    case 'decode':
+      return { done: p.round * p.count + p.index, total: (p.rounds + 1) * p.count, detail: `decode speed: round ${p.round}/${p.rounds}` };
+  }
+}
+
+export function registerEvalQuants(program: Command): void {
+  program
+    .command('eval-quants')
+    .description('quantize a model with several presets and compare them with it: size, bits per weight, perplexity, ΔPPL, KL divergence, top-1 agreement, decode speed (markdown, JSON, SVG)')
+    .argument('<src>', 'source model directory or HF cache id (the reference)')
+    .option('--presets <list>', 'comma-separated presets (names or files); add :mse or :rtn and :g32/:g64/:g128 to change the quantizer or group size, e.g. q4:mse:g32')
+    .option('--data <file>', 'UTF-8 text for perplexity and KL divergence')
+    .option('--seq-len <n>', 'window length in tokens', '512')
+    .option('--max-windows <n>', 'evaluate only the first N windows')
+    .option('--out-dir <dir>', 'keep the quantized models here (default: a temporary directory, removed at the end)')
+    .option('--decode-tokens <n>', 'tokens generated per decode-speed trial', '128')
+    .option('--decode-prompt <n>', 'random prompt tokens before the decode-speed trials', '64')
+    .option('-r, --repetitions <n>', 'decode-speed trials per model', '3')
+    .option('--backend <name>', 'compute backend (default: the fastest available)')
+    .option('-o, --out <file>', 'write FILE.md, FILE.json and FILE.svg')
+    .option('--json', 'print the JSON report instead of markdown')
+    .option('--note <text>', 'a line for the report (repeatable)', (v: string, acc: string[] = []) => [...acc, v])
+    .option('-q, --quiet', 'no progress bar')
+    .action(async (srcArg: string, flags: EvalQuantsFlags) => {
+      if (!flags.presets) throw new MlxkError('--presets is required (e.g. --presets q8,q4,mixed_3_6)');
+      if (!flags.data) throw new MlxkError('--data FILE is required (the text to evaluate on)');
+      const backend = backendArg(flags.backend);
+      const variants = parseVariants(flags.presets);
+      const src = resolveModelPath(srcArg);
+      const data = tokenizeFile(flags.data, loadTokenizer(src));
+      const plan = planWindows(data.ids, positiveInt(flags.seqLen, '--seq-len')!, positiveInt(flags.maxWindows, '--max-windows'));
+      const decode = { tokens: positiveInt(flags.decodeTokens, '--decode-tokens')!, prompt: positiveInt(flags.decodePrompt, '--decode-prompt')!, repetitions: positiveInt(flags.repetitions, '--repetitions')! };
+      const outDir = flags.outDir ?? mkdtempSync(join(tmpdir(), 'mlxk-eval-quants-'));
+      const machine = machineInfo();
+      const command = commandLine();
+      // One bar per phase: quantize, perplexity, decode.
+      let bar: ProgressBar | null = null;
+      let phase = '';
+      const progress = (p: EvalPhase) => {
+        if (p.phase !== phase) {
+          bar?.done();
+          phase = p.phase;
+          bar = new ProgressBar(phase, process.stderr, !flags.quiet);
+        }
+        bar!.update(phaseText(p));
+      };
+      let backendName = '';
+      try {
+        const result = await interruptible((signal) =>
+          evalQuants({
+            src, variants, windows: plan.windows, outDir, decode, clock: wallClock, memory: processMemoryProbe(), signal,
+            load: async (dir) => {
+              const m = (await loadModel(dir, createOps(backend))).model;
+              backendName = m.ops.name;
+              return m;
+            },
+            onProgress: progress,
+          }),
+        );
+        (bar as ProgressBar | null)?.done();
+        const report: EvalQuantsReport = {
+          command, notes: flags.note ?? [], machine: finishMachineInfo(machine), backend: backendName, date: new Date().toISOString().slice(0, 10),
+          data: { file: flags.data, sha256: data.sha256, tokens: data.ids.length, windowsAvailable: plan.available },
+          ...result,
+          // The source as the command names it, so the report reads the same on any machine.
+          source: { ...result.source, dir: srcArg },
+        };
+        if (flags.out) {
+          writeReportFiles(flags.out, { md: evalQuantsMarkdown(report), json: report, svg: evalQuantsSvg(report) });
+          process.stderr.write(`wrote ${Object.values(reportPaths(flags.out)).join(', ')}\n`);
+        }
+        process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : evalQuantsMarkdown(report));
+      } finally {
+        if (!flags.outDir) rmSync(outDir, { recursive: true, force: true });
+      }
+    });
+}
