@@ -5,6 +5,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadMlx } from '../lib/backend/mlx/load.js';
 
+/** Seeded generator (mulberry32): tests print their seed so failures reproduce. */
+export { seededRandom as rng } from '../lib/engine/sampler.js';
+
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 export const TINY_KIMI = join(REPO, 'models', 'tiny-kimi');
 export const MLXK = join(REPO, 'bin', 'mlxk');
@@ -18,18 +21,6 @@ export function tmpDir(prefix = 'mlxk-test-'): string {
 process.on('exit', () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
-
-/** Seeded generator (mulberry32); tests print their seed so failures reproduce. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A fresh seed per run (fresh random inputs every run), overridable with MLXK_SEED. */
 export function runSeed(): number {

@@ -1,6 +1,6 @@
 // `mlxk bench` results as markdown (the published shape: one row per size, one column
 // per model, median with min–max), JSON (every trial) and an SVG chart.
-import { type MachineInfo, machineLine } from './machine.js';
+import { type MachineInfo, machineLine, reportHeader } from './machine.js';
 import type { Spread } from './stats.js';
 import { groupedBars, svgDocument } from './svg.js';
 import type { BenchResult, ModelResult, SizeResult } from './throughput.js';
@@ -44,18 +44,11 @@ function sizeText(m: ModelResult): string {
 export function benchMarkdown(r: BenchReport): string {
   const s = r.settings;
   const out = [
-    `# mlxk bench: ${r.models.map((m) => m.label).join(', ')}`,
-    '',
-    r.partial ? '**Partial results: the run stopped (or was still running) before every trial finished; the tables hold the trials that did.**\n' : '',
-    `Measured ${r.date} with:`,
-    '',
-    '```',
-    r.command,
-    '```',
-    '',
-    ...r.notes.flatMap((n) => [n, '']),
-    `Machine: ${machineLine(r.machine)}.`,
-    '',
+    ...reportHeader({
+      title: `mlxk bench: ${r.models.map((m) => m.label).join(', ')}`,
+      ...(r.partial ? { partialWarning: 'Partial results: the run stopped (or was still running) before every trial finished; the tables hold the trials that did.' } : {}),
+      date: r.date, command: r.command, notes: r.notes, machineLine: machineLine(r.machine),
+    }),
     `Each cell is the median of ${s.repetitions} trial(s) with (min–max), after one short warm-up per model. Prompts are random token ids (seed ${s.seed}); generation is greedy and never stops early, so exactly the stated number of tokens is generated.`,
     `Prompt tokens/s = prompt tokens / time to first token. Generation tokens/s counts the tokens after the first over the time after the first (prompt of ${s.genPrompt} tokens). Peak memory: ${r.memoryMethod}. Total time ${r.seconds.toFixed(0)} s.`,
     '',

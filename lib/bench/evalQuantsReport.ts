@@ -1,7 +1,7 @@
 // eval-quants results as markdown (one row per quantization, the source first) and an
 // SVG of quality against bits per weight.
 import type { EvalQuantsResult } from './evalQuants.js';
-import { type MachineInfo, machineLine } from './machine.js';
+import { type MachineInfo, machineLine, reportHeader } from './machine.js';
 import type { Spread } from './stats.js';
 import { labelledPoints, svgDocument } from './svg.js';
 
@@ -28,18 +28,11 @@ export function evalQuantsMarkdown(r: EvalQuantsReport): string {
   const rows = [...r.rows].sort((a, b) => b.bitsPerWeight - a.bitsPerWeight);
   const src = r.source;
   const out = [
-    `# mlxk eval-quants: quality against size`,
-    '',
-    r.partial ? '**Partial results: the run stopped before every step finished; empty cells were not measured.**\n' : '',
-    `Measured ${r.date} with:`,
-    '',
-    '```',
-    r.command,
-    '```',
-    '',
-    ...r.notes.flatMap((n) => [n, '']),
-    `Machine: ${machineLine(r.machine)}; ${r.backend} backend.`,
-    '',
+    ...reportHeader({
+      title: 'mlxk eval-quants: quality against size',
+      ...(r.partial ? { partialWarning: 'Partial results: the run stopped before every step finished; empty cells were not measured.' } : {}),
+      date: r.date, command: r.command, notes: r.notes, machineLine: `${machineLine(r.machine)}; ${r.backend} backend`,
+    }),
     `Source \`${src.dir}\`, ${src.params.toLocaleString('en-US')} parameters. Data \`${r.data.file}\` (sha256 ${r.data.sha256.slice(0, 12)}…, ${r.data.tokens} tokens)` +
       (p ? `: ${p.windows}${p.windows < r.data.windowsAvailable ? ` of ${r.data.windowsAvailable}` : ''} non-overlapping windows of ${p.seqLen} tokens, ${p.scoredTokens} scored positions.` : '.'),
     'Perplexity is exp(mean NLL) ± its standard error; ΔPPL is relative to the source; KLD is the mean KL(source ‖ quantized) per position in nats (p99 in brackets); top-1 is the share of positions where both pick the same most likely token.',

@@ -77,3 +77,21 @@ export function machineLine(m: MachineInfo): string {
   const load = `load average ${m.loadAverageStart.join(' / ')} at start${m.loadAverageEnd ? `, ${m.loadAverageEnd.join(' / ')} at end` : ''}`;
   return `${m.cpu}, ${m.cores} cores, ${(m.memoryBytes / 2 ** 30).toFixed(0)} GiB, ${m.os}; Node ${m.node}, mlxk ${m.mlxk}${m.commit ? ` (${m.commit})` : ''}, @frost-beta/mlx ${m.mlxBinding ?? 'absent'}${native}; ${load}`;
 }
+
+/** What every report opens with: title, partial-run warning, the command, notes, machine. */
+export function reportHeader(h: { title: string; partialWarning?: string; date: string; command: string; notes: string[]; machineLine: string }): string[] {
+  return [
+    `# ${h.title}`,
+    '',
+    h.partialWarning ? `**${h.partialWarning}**\n` : '',
+    `Measured ${h.date} with:`,
+    '',
+    '```',
+    h.command,
+    '```',
+    '',
+    ...h.notes.flatMap((n) => [n, '']),
+    `Machine: ${h.machineLine}.`,
+    '',
+  ];
+}

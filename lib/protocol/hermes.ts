@@ -2,7 +2,7 @@
 // </tool_call>, several calls one after another (Qwen chat templates; vLLM hermes_tool_parser).
 // The model writes no id, so one is made up per call.
 import { CallObjectReader, type ReadResult } from './callObjectReader.js';
-import { scanMarkers, TrailingSpace } from './markerScanner.js';
+import { drainMarkers, TrailingSpace } from './markerScanner.js';
 import { CallLog, clip, pushText } from './toolCalls.js';
 import type { ParsedEvent, StreamParser, ToolSpec } from './types.js';
 
@@ -44,23 +44,18 @@ export class HermesToolParser implements StreamParser {
 
   private run(buffer: string, final: boolean): ParsedEvent[] {
     const out: ParsedEvent[] = [];
-    let rest = buffer;
-    for (;;) {
-      const r = scanMarkers(rest, [this.inCall ? HERMES.close : HERMES.open], final);
+    const onText = (text: string) => {
       if (this.inCall) {
-        this.body += r.text;
-        this.take(this.reader.feed(r.text), out);
+        this.body += text;
+        this.take(this.reader.feed(text), out);
       } else {
-        const t = this.afterCall ? r.text.trimStart() : r.text;
+        const t = this.afterCall ? text.trimStart() : text;
         if (t.length > 0) this.afterCall = false;
         pushText(out, this.contentTail.push(t));
       }
-      rest = r.rest;
-      if (r.marker === undefined) break;
-      if (this.inCall) this.closeCall(out, true);
-      else this.openCall();
-    }
-    this.pending = rest;
+    };
+    const onMarker = () => (this.inCall ? this.closeCall(out, true) : this.openCall());
+    this.pending = drainMarkers(buffer, final, () => [this.inCall ? HERMES.close : HERMES.open], onText, onMarker);
     return out;
   }
 

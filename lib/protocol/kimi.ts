@@ -5,7 +5,7 @@
 // The id is kept exactly as written (the chat template renders it back verbatim); the name is the
 // id without "functions." and ":IDX". Arguments are passed on as they arrive.
 import { CallLog, pushText } from './toolCalls.js';
-import { scanMarkers, TrailingSpace } from './markerScanner.js';
+import { drainMarkers, TrailingSpace } from './markerScanner.js';
 import type { ParsedEvent, StreamParser, ToolSpec } from './types.js';
 
 export const KIMI = {
@@ -87,15 +87,7 @@ export class KimiToolParser implements StreamParser {
 
   private run(buffer: string, final: boolean): ParsedEvent[] {
     const out: ParsedEvent[] = [];
-    let rest = buffer;
-    for (;;) {
-      const r = scanMarkers(rest, this.markers(), final);
-      this.consume(r.text, out);
-      rest = r.rest;
-      if (r.marker === undefined) break;
-      this.onMarker(r.marker, out);
-    }
-    this.pending = rest;
+    this.pending = drainMarkers(buffer, final, () => this.markers(), (t) => this.consume(t, out), (m) => this.onMarker(m, out));
     return out;
   }
 

@@ -39,6 +39,21 @@ export function scanMarkers(buffer: string, markers: readonly string[], final = 
 }
 
 /**
+ * Scans `buffer` to its end: text goes to `onText`, each marker to `onMarker` (which may change the
+ * markers the next scan looks for). Returns the held-back tail to prepend to the next piece.
+ */
+export function drainMarkers(buffer: string, final: boolean, markers: () => readonly string[], onText: (text: string) => void, onMarker: (marker: string) => void): string {
+  let rest = buffer;
+  for (;;) {
+    const r = scanMarkers(rest, markers(), final);
+    onText(r.text);
+    rest = r.rest;
+    if (r.marker === undefined) return rest;
+    onMarker(r.marker);
+  }
+}
+
+/**
  * Holds back trailing whitespace of a stream of text, so a caller can drop it when what follows
  * turns out to be a boundary (a closing marker) and keep it when more text follows.
  */

@@ -2,7 +2,7 @@
 //   <tool_call>\n<function=NAME>\n<parameter=P>\nVALUE\n</parameter>\n…</function>\n</tool_call>
 // Values are plain text; they become JSON by the declared parameter type (a string stays a string,
 // "3" becomes 3 for a number). Arguments are passed on one parameter at a time.
-import { scanMarkers, TrailingSpace } from './markerScanner.js';
+import { drainMarkers, TrailingSpace } from './markerScanner.js';
 import { CallLog, pushText } from './toolCalls.js';
 import type { ParsedEvent, StreamParser, ToolSpec } from './types.js';
 
@@ -64,15 +64,7 @@ export class Qwen3CoderToolParser implements StreamParser {
 
   private run(buffer: string, final: boolean): ParsedEvent[] {
     const out: ParsedEvent[] = [];
-    let rest = buffer;
-    for (;;) {
-      const r = scanMarkers(rest, MARKERS[this.state], final);
-      this.consume(r.text, out);
-      rest = r.rest;
-      if (r.marker === undefined) break;
-      this.onMarker(r.marker, out);
-    }
-    this.pending = rest;
+    this.pending = drainMarkers(buffer, final, () => MARKERS[this.state], (t) => this.consume(t, out), (m) => this.onMarker(m, out));
     return out;
   }
 

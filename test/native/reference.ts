@@ -5,21 +5,12 @@ import { decodeFloats, encodeFloats, type DType } from '../../lib/io/dtype.js';
 import { pack, rint, unpack } from '../../lib/quant/affine.js';
 import type { QuantTensorRef, ScaleDtype } from '../../lib/backend/native/addon.js';
 
+/** Seeded generator (mulberry32): tests print their seed so failures reproduce. */
+export { seededRandom as rng } from '../../lib/engine/sampler.js';
+
 export const U = 2 ** -24;
 /** Higham's γ_n = n·u/(1 − n·u): the relative bound of n float32 roundings. */
 export const gamma = (n: number) => (n * U) / (1 - n * U);
-
-/** mulberry32: a seeded generator so a failing case can be reported and rerun. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export const freshSeed = () => Math.floor(Math.random() * 2 ** 32);
 
