@@ -75,6 +75,11 @@ export class OutputParser {
     return this.tools?.calls.issues ?? [];
   }
 
+  /** The text so far ends inside reasoning (a <think> opened and not yet closed). */
+  get inReasoning(): boolean {
+    return this.reasoning?.reasoning ?? false;
+  }
+
   /** Tool calls completed so far. */
   get toolCalls(): number {
     return this.finishedCalls;

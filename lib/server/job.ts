@@ -26,6 +26,8 @@ export interface JobSink {
   prefilled(done: number, total: number): void;
   /** A generated token; true asks to stop (a stop sequence or the tool-call limit was reached). */
   token(step: GenerationStep): boolean;
+  /** The output so far ends inside the model's reasoning (for the thinking budget). */
+  inReasoning(): boolean;
   ended(end: GenerationEnd): void;
   failed(error: unknown): void;
 }
@@ -43,6 +45,11 @@ export interface JobOptions {
   logprobsTop?: number;
   prefillChunk: number;
   sink: JobSink;
+  /**
+   * Anthropic thinking.budget_tokens: after this many tokens of reasoning the job writes
+   * `closeIds` (the reasoning end marker) itself, so the model moves on to its answer.
+   */
+  thinkingBudget?: { tokens: number; closeIds: readonly number[] };
 }
 
 type State = 'queued' | 'prefill' | 'decode' | 'done';
@@ -57,6 +64,9 @@ export class GenerationJob implements Task {
   private readonly decoder: StreamDecoder;
   private readonly stopTokens: ReadonlySet<number>;
   private holdsModel = false;
+  /** Tokens the job writes instead of sampling (the reasoning end marker once the budget is spent). */
+  private forced: number[] = [];
+  private reasoningTokens = 0;
   private cancelRequested = false;
   /** performance.now() of the first sampled token and of the end (0: not yet). */
   readonly timing = { firstToken: 0, ended: 0 };
@@ -125,7 +135,7 @@ export class GenerationJob implements Task {
   private async decodeStep(): Promise<StepReport> {
     const seq = this.seq!;
     const logits = this.logits!;
-    const id = this.o.sampler.sample(logits, seq.tokens, this.generated);
+    const id = this.forced.shift() ?? this.o.sampler.sample(logits, seq.tokens, this.generated);
     if (this.generated.length === 0) this.timing.firstToken = performance.now();
     if (this.stopTokens.has(id)) return this.end('eos');
     this.generated.push(id);
@@ -136,9 +146,16 @@ export class GenerationJob implements Task {
       step.topLogprobs = lp.top;
     }
     if (this.o.sink.token(step)) return this.end('stopped');
+    this.spendThinkingBudget();
     if (this.generated.length >= this.o.maxTokens || seq.remaining < 1) return this.end('length');
     this.logits = await seq.decode(id);
     return { kind: 'decode', tokens: 1, done: false };
+  }
+
+  private spendThinkingBudget(): void {
+    const budget = this.o.thinkingBudget;
+    if (budget === undefined || this.reasoningTokens >= budget.tokens || !this.o.sink.inReasoning()) return;
+    if (++this.reasoningTokens === budget.tokens) this.forced = [...budget.closeIds];
   }
 
   private end(reason: GenerationEnd['reason']): StepReport {

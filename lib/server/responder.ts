@@ -78,6 +78,10 @@ export class Responder implements JobSink {
     return this.turn.shouldStop;
   }
 
+  inReasoning(): boolean {
+    return this.turn.inReasoning;
+  }
+
   ended(end: GenerationEnd): void {
     if (this.done) return;
     const frames = this.turn.end(end);

@@ -9,10 +9,10 @@ import { randomId } from '../protocol/ids.js';
 import { parseMessagesRequest } from './anthropic/messagesRequest.js';
 import { countTokensObject } from './anthropic/writers.js';
 import { contextOverflow, modelNotFound, overloaded } from './errors.js';
-import { GenerationJob, type TokenSampler } from './job.js';
+import { GenerationJob, type JobOptions, type TokenSampler } from './job.js';
 import { parseChatRequest } from './openai/chatRequest.js';
 import { parseCompletionRequest } from './openai/completionRequest.js';
-import { preparePrompt, tokenDescriber } from './prompt.js';
+import { type PreparedPrompt, preparePrompt, tokenDescriber } from './prompt.js';
 import type { ModelRegistry, ServedModel } from './registry.js';
 import { Responder, sendError, type ErrorStyle } from './responder.js';
 import { startTurn } from './respond.js';
@@ -54,6 +54,14 @@ export function fitContext(promptTokens: number, maxTokens: number | undefined, 
   const room = contextLength - promptTokens;
   if (room < 1) throw contextOverflow({ promptTokens, maxTokens: maxTokens ?? 0, contextLength });
   return maxTokens === undefined ? room : Math.min(maxTokens, room);
+}
+
+/** thinking.budget_tokens becomes a job option when the model marks its reasoning (else there is nothing to cap). */
+function thinkingBudget(req: GenerationRequest, prepared: PreparedPrompt, model: ServedModel): Pick<JobOptions, 'thinkingBudget'> {
+  const tokens = req.thinking?.budgetTokens;
+  const markers = prepared.parser.reasoning;
+  if (tokens === undefined || markers === undefined) return {};
+  return { thinkingBudget: { tokens, closeIds: model.tokenizer.encode(markers.end, { special: true }) } };
 }
 
 function samplerFor(ctx: ServerContext, req: GenerationRequest, model: ServedModel): TokenSampler {
@@ -106,6 +114,7 @@ export function generationHandler(ctx: ServerContext, api: GenerationApi) {
         ...(request.logprobs ? { logprobsTop: request.logprobs.top } : {}),
         prefillChunk: ctx.prefillChunk,
         sink: responder,
+        ...thinkingBudget(request, prepared, model),
       });
       if (!ctx.scheduler.submit(job)) throw overloaded(ctx.scheduler.queuedCount);
     } catch (e) {

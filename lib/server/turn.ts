@@ -56,6 +56,11 @@ export class Turn {
     return this.parser.shouldStop;
   }
 
+  /** The output so far ends inside the model's reasoning. */
+  get inReasoning(): boolean {
+    return this.parser.inReasoning;
+  }
+
   /** What the parser found wrong in the output (invalid arguments, unknown tools, …), for the log. */
   get issues(): OutputParser['issues'] {
     return this.parser.issues;

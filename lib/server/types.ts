@@ -75,7 +75,7 @@ export interface GenerationRequest {
   parallelToolCalls: boolean;
   /**
    * Anthropic `thinking`: enabled/disabled reaches the template as `thinking` / `enable_thinking`.
-   * budgetTokens is validated and passed on; the engine may cap reasoning with it.
+   * budgetTokens caps the reasoning: once spent, the server writes the end-of-reasoning marker.
    */
   thinking?: { enabled: boolean; budgetTokens?: number };
 }

@@ -77,6 +77,31 @@ test('stop_sequences: stop_reason stop_sequence names the sequence', async () =>
   assert.ok(m.usage.output_tokens < 10);
 });
 
+test('thinking.budget_tokens: the reasoning is closed after the budget and the model goes on to its answer', async () => {
+  const reasoning = ' file'.repeat(3000);
+  const stepTokens = live.server.registry.resolve('tiny-kimi')!.tokenizer.encode(' file file').length / 2;
+  const ask = async (budget?: number) => {
+    live.scripts.push({ text: `<think>${reasoning}` });
+    const thinking = budget === undefined ? {} : { thinking: { type: 'enabled' as const, budget_tokens: budget } };
+    return live.anthropic.messages.create({ model: 'tiny-kimi', max_tokens: 1500, ...thinking, messages: [{ role: 'user', content: 'x' }] });
+  };
+  const capped = await ask(1024);
+  assert.is(stepTokens, 1, "' file' is one token, so words count tokens");
+  assert.is(capped.content.length, 2, JSON.stringify(capped.content.map((b) => b.type)));
+  const [thinking, text] = capped.content;
+  assert.is(thinking!.type, 'thinking');
+  const words = (thinking as { thinking: string }).thinking.split(' ').filter(Boolean);
+  assert.ok(words.every((w) => w === 'file'));
+  assert.ok(words.length >= 1020 && words.length <= 1024, `${words.length} reasoning tokens for a budget of 1024`);
+  assert.is(text!.type, 'text', 'after the forced end of reasoning the output is the answer');
+  assert.ok((text as { text: string }).text.startsWith('file file'));
+  assert.is(capped.stop_reason, 'max_tokens');
+  assert.is(capped.usage.output_tokens, 1500, 'the forced end marker counts as output');
+
+  const unbounded = await ask();
+  assert.equal(unbounded.content.map((b) => b.type), ['thinking'], 'without a budget the reasoning runs to max_tokens');
+});
+
 test('count_tokens equals the prompt the chat template renders and the input a request is billed for', async () => {
   const body = { model: 'tiny-kimi', system: 'You are terse.', tools, messages: [{ role: 'user' as const, content: 'Count me.' }] };
   const counted = await live.anthropic.messages.countTokens(body);
