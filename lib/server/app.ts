@@ -30,7 +30,8 @@ export function createApp(ctx: ServerContext, opts: AppOptions = {}): express.Ex
   // Any content type: clients that forget application/json still send JSON.
   app.use(express.json({ limit: bodyLimit, type: () => true }));
   app.get('/v1/models', modelsHandler(ctx));
-  app.get('/v1/models/:id', modelHandler(ctx));
+  // A wildcard: Hugging Face style ids (org/name) arrive with their slash unescaped.
+  app.get('/v1/models/*id', modelHandler(ctx));
   app.post('/v1/chat/completions', generationHandler(ctx, 'chat'));
   app.post('/v1/completions', generationHandler(ctx, 'completions'));
   app.post('/v1/messages', generationHandler(ctx, 'messages'));

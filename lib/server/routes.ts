@@ -163,7 +163,8 @@ export function modelsHandler(ctx: ServerContext) {
 
 export function modelHandler(ctx: ServerContext) {
   return (req: Request, res: Response): void => {
-    const name = String(req.params.id);
+    const id: unknown = req.params.id;
+    const name = Array.isArray(id) ? id.join('/') : String(id);
     const anthropic = req.get('anthropic-version') !== undefined;
     try {
       const m = resolveModel(ctx, name);

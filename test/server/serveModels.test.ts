@@ -17,7 +17,7 @@ let live: Live;
 
 test.before(async () => {
   live = await startLive({
-    models: [{ path: TINY_KIMI, aliases: ['big'] }, { path: MIXED, aliases: ['small', 'claude-haiku-*'] }],
+    models: [{ path: TINY_KIMI, aliases: ['big'] }, { path: MIXED, aliases: ['small', 'mlx-community/small', 'claude-haiku-*'] }],
     memoryBytes: 31 * MB,
     promptCacheBytes: 1 * MB,
   });
@@ -74,10 +74,16 @@ test('a model in use is not unloaded: a request for the other one waits for it',
 test('GET /v1/models lists names and aliases in the shape of the asking SDK', async () => {
   const openaiIds = [];
   for await (const m of live.openai.models.list()) openaiIds.push(m.id);
-  assert.equal(openaiIds, ['tiny-kimi', 'big', 'tiny-kimi-mixed_3_6', 'small']);
+  assert.equal(openaiIds, ['tiny-kimi', 'big', 'tiny-kimi-mixed_3_6', 'small', 'mlx-community/small']);
   const page = await live.anthropic.models.list();
   assert.equal(page.data.map((m) => [m.type, m.id]), openaiIds.map((id) => ['model', id]));
   assert.is((await live.openai.models.retrieve('small')).id, 'small');
+  assert.is((await live.openai.models.retrieve('mlx-community/small')).id, 'mlx-community/small');
+  const raw = await fetch(`${live.url}/v1/models/mlx-community/small`);
+  assert.is(raw.status, 200, 'an org/name id with its slash unescaped');
+  assert.is(((await raw.json()) as { id: string }).id, 'mlx-community/small');
+  const missing = await fetch(`${live.url}/v1/models/mlx-community/none`);
+  assert.is(missing.status, 404);
 });
 
 test('a model larger than the whole budget is refused at startup, naming the flag', async () => {
