@@ -15,6 +15,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "mlxk_affine.h"
 
@@ -72,6 +73,35 @@ static inline ActRow act_row(const ActBuffer& a, int64_t i) {
 // Second-plane constants: step d/256, values clamped to ±127 (a residual of exactly d/2
 // would round to 128).
 constexpr float kPlane2Scale = 256.0f;
+
+// The walk every ISA's quantize_rows shares, so the layout cannot drift between them: blocks past
+// k are zeroed; each real block of kActBlock floats goes to block(x, q, q2), which writes its int8
+// codes (and the residual plane when q2 is not null) and returns the block's scale d; group_sum(x,
+// gs) sums one group of the float activations for the bias term.
+template <class Block, class GroupSum>
+inline void quantize_rows_with(const float* x, int64_t rows, int64_t ldx, ActBuffer& act, Block block, GroupSum group_sum) {
+  const int64_t k = act.k, kpad = act.kpad;
+  const int gs = act.group_size;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * ldx;
+    const ActRow a = act_row(act, r);
+    int8_t* q = const_cast<int8_t*>(a.q);
+    int8_t* q2 = const_cast<int8_t*>(a.q2);
+    float* d = const_cast<float*>(a.d);
+    float* sx = const_cast<float*>(a.sx);
+    for (int64_t b = 0; b < kpad / kActBlock; ++b) {
+      const int64_t k0 = b * kActBlock;
+      if (k0 >= k) {
+        std::memset(q + k0, 0, kActBlock);
+        if (q2) std::memset(q2 + k0, 0, kActBlock);
+        d[b] = 0.0f;
+        continue;
+      }
+      d[b] = block(xr + k0, q + k0, q2 ? q2 + k0 : nullptr);
+    }
+    for (int64_t g = 0; g < k / gs; ++g) sx[g] = group_sum(xr + g * gs, gs);
+  }
+}
 
 static inline int64_t pad64(int64_t k) { return (k + 63) / 64 * 64; }
 

@@ -37,56 +37,39 @@ inline void store_int8x32(int8_t* dst, const __m256i q[4], __m256i order) {
 }
 
 void quantize_rows_avx2(const float* x, int64_t rows, int64_t ldx, ActBuffer& act) {
-  const int64_t k = act.k, kpad = act.kpad;
-  const int gs = act.group_size;
-  const __m256 sign = _mm256_set1_ps(-0.0f);
-  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* xr = x + r * ldx;
-    ActRow a = act_row(act, r);
-    int8_t* q = const_cast<int8_t*>(a.q);
-    float* d = const_cast<float*>(a.d);
-    float* sx = const_cast<float*>(a.sx);
-    for (int64_t b = 0; b < kpad / kActBlock; ++b) {
-      const int64_t k0 = b * kActBlock;
-      if (k0 >= k) {
-        std::memset(q + k0, 0, kActBlock);
-        if (a.q2) std::memset(const_cast<int8_t*>(a.q2) + k0, 0, kActBlock);
-        d[b] = 0.0f;
-        continue;
-      }
-      __m256 v[4], m = _mm256_setzero_ps();
-      for (int i = 0; i < 4; ++i) {
-        v[i] = _mm256_loadu_ps(xr + k0 + 8 * i);
-        m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v[i]));
-      }
-      __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-      m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-      m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-      const float amax = _mm_cvtss_f32(m4);
-      const float db = amax / 127.0f, ids = amax > 0.0f ? 127.0f / amax : 0.0f;
-      const __m256 id = _mm256_set1_ps(ids);
-      __m256i qi[4];
-      for (int i = 0; i < 4; ++i) qi[i] = _mm256_cvtps_epi32(_mm256_mul_ps(v[i], id));  // nearest even
-      store_int8x32(q + k0, qi, order);
-      d[b] = db;
-      if (a.q2) {
-        const __m256 dv = _mm256_set1_ps(db), id2 = _mm256_set1_ps(ids * kPlane2Scale);
-        __m256i ri[4];
-        for (int i = 0; i < 4; ++i) {
-          const __m256 r = _mm256_sub_ps(v[i], _mm256_mul_ps(dv, _mm256_cvtepi32_ps(qi[i])));
-          ri[i] = _mm256_max_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(r, id2)), _mm256_set1_epi32(-127));
-        }
-        store_int8x32(const_cast<int8_t*>(a.q2) + k0, ri, order);
-        d[b] = db / kPlane2Scale;
-      }
+  const auto block = [](const float* src, int8_t* q, int8_t* q2) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    __m256 v[4], m = _mm256_setzero_ps();
+    for (int i = 0; i < 4; ++i) {
+      v[i] = _mm256_loadu_ps(src + 8 * i);
+      m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v[i]));
     }
-    for (int64_t g = 0; g < k / gs; ++g) {
-      __m256 s = _mm256_setzero_ps();
-      for (int i = 0; i < gs; i += 8) s = _mm256_add_ps(s, _mm256_loadu_ps(xr + g * gs + i));
-      sx[g] = hsum8(s);
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    const float amax = _mm_cvtss_f32(m4);
+    const float db = amax / 127.0f, ids = amax > 0.0f ? 127.0f / amax : 0.0f;
+    const __m256 id = _mm256_set1_ps(ids);
+    __m256i qi[4];
+    for (int i = 0; i < 4; ++i) qi[i] = _mm256_cvtps_epi32(_mm256_mul_ps(v[i], id));  // nearest even
+    store_int8x32(q, qi, order);
+    if (!q2) return db;
+    const __m256 dv = _mm256_set1_ps(db), id2 = _mm256_set1_ps(ids * kPlane2Scale);
+    __m256i ri[4];
+    for (int i = 0; i < 4; ++i) {
+      const __m256 r = _mm256_sub_ps(v[i], _mm256_mul_ps(dv, _mm256_cvtepi32_ps(qi[i])));
+      ri[i] = _mm256_max_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(r, id2)), _mm256_set1_epi32(-127));
     }
-  }
+    store_int8x32(q2, ri, order);
+    return db / kPlane2Scale;
+  };
+  const auto group_sum = [](const float* v, int gs) {
+    __m256 s = _mm256_setzero_ps();
+    for (int i = 0; i < gs; i += 8) s = _mm256_add_ps(s, _mm256_loadu_ps(v + i));
+    return hsum8(s);
+  };
+  quantize_rows_with(x, rows, ldx, act, block, group_sum);
 }
 
 // ---- unpack ----------------------------------------------------------------

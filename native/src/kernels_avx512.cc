@@ -12,50 +12,32 @@ namespace {
 // ---- activations ---------------------------------------------------------
 
 void quantize_rows_avx512(const float* x, int64_t rows, int64_t ldx, ActBuffer& act) {
-  const int64_t k = act.k, kpad = act.kpad;
-  const int gs = act.group_size;
-  const __m512 sign = _mm512_set1_ps(-0.0f);
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* xr = x + r * ldx;
-    ActRow a = act_row(act, r);
-    int8_t* q = const_cast<int8_t*>(a.q);
-    float* d = const_cast<float*>(a.d);
-    float* sx = const_cast<float*>(a.sx);
-    for (int64_t b = 0; b < kpad / kActBlock; ++b) {
-      const int64_t k0 = b * kActBlock;
-      if (k0 >= k) {
-        std::memset(q + k0, 0, kActBlock);
-        if (a.q2) std::memset(const_cast<int8_t*>(a.q2) + k0, 0, kActBlock);
-        d[b] = 0.0f;
-        continue;
-      }
-      const __m512 v0 = _mm512_loadu_ps(xr + k0), v1 = _mm512_loadu_ps(xr + k0 + 16);
-      const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_andnot_ps(sign, v0), _mm512_andnot_ps(sign, v1)));
-      const float db = amax / 127.0f, ids = amax > 0.0f ? 127.0f / amax : 0.0f;
-      const __m512 id = _mm512_set1_ps(ids);
-      // cvtps2dq rounds to nearest even, like nearbyint in the scalar kernel.
-      const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, id));
-      const __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, id));
-      _mm_storeu_si128((__m128i*)(q + k0), _mm512_cvtsepi32_epi8(q0));
-      _mm_storeu_si128((__m128i*)(q + k0 + 16), _mm512_cvtsepi32_epi8(q1));
-      d[b] = db;
-      if (a.q2) {
-        const __m512 dv = _mm512_set1_ps(db), id2 = _mm512_set1_ps(ids * kPlane2Scale);
-        const __m512i lo = _mm512_set1_epi32(-127);
-        const __m512i r0 = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_sub_ps(v0, _mm512_mul_ps(dv, _mm512_cvtepi32_ps(q0))), id2));
-        const __m512i r1 = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_sub_ps(v1, _mm512_mul_ps(dv, _mm512_cvtepi32_ps(q1))), id2));
-        int8_t* q2 = const_cast<int8_t*>(a.q2);
-        _mm_storeu_si128((__m128i*)(q2 + k0), _mm512_cvtsepi32_epi8(_mm512_max_epi32(r0, lo)));
-        _mm_storeu_si128((__m128i*)(q2 + k0 + 16), _mm512_cvtsepi32_epi8(_mm512_max_epi32(r1, lo)));
-        d[b] = db / kPlane2Scale;
-      }
-    }
-    for (int64_t g = 0; g < k / gs; ++g) {
-      __m512 s = _mm512_setzero_ps();
-      for (int i = 0; i < gs; i += 16) s = _mm512_add_ps(s, _mm512_loadu_ps(xr + g * gs + i));
-      sx[g] = _mm512_reduce_add_ps(s);
-    }
-  }
+  const auto block = [](const float* v, int8_t* q, int8_t* q2) {
+    const __m512 sign = _mm512_set1_ps(-0.0f);
+    const __m512 v0 = _mm512_loadu_ps(v), v1 = _mm512_loadu_ps(v + 16);
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_andnot_ps(sign, v0), _mm512_andnot_ps(sign, v1)));
+    const float db = amax / 127.0f, ids = amax > 0.0f ? 127.0f / amax : 0.0f;
+    const __m512 id = _mm512_set1_ps(ids);
+    // cvtps2dq rounds to nearest even, like nearbyint in the scalar kernel.
+    const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, id));
+    const __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, id));
+    _mm_storeu_si128((__m128i*)q, _mm512_cvtsepi32_epi8(q0));
+    _mm_storeu_si128((__m128i*)(q + 16), _mm512_cvtsepi32_epi8(q1));
+    if (!q2) return db;
+    const __m512 dv = _mm512_set1_ps(db), id2 = _mm512_set1_ps(ids * kPlane2Scale);
+    const __m512i lo = _mm512_set1_epi32(-127);
+    const __m512i r0 = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_sub_ps(v0, _mm512_mul_ps(dv, _mm512_cvtepi32_ps(q0))), id2));
+    const __m512i r1 = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_sub_ps(v1, _mm512_mul_ps(dv, _mm512_cvtepi32_ps(q1))), id2));
+    _mm_storeu_si128((__m128i*)q2, _mm512_cvtsepi32_epi8(_mm512_max_epi32(r0, lo)));
+    _mm_storeu_si128((__m128i*)(q2 + 16), _mm512_cvtsepi32_epi8(_mm512_max_epi32(r1, lo)));
+    return db / kPlane2Scale;
+  };
+  const auto group_sum = [](const float* v, int gs) {
+    __m512 s = _mm512_setzero_ps();
+    for (int i = 0; i < gs; i += 16) s = _mm512_add_ps(s, _mm512_loadu_ps(v + i));
+    return _mm512_reduce_add_ps(s);
+  };
+  quantize_rows_with(x, rows, ldx, act, block, group_sum);
 }
 
 // ---- bandwidth -----------------------------------------------------------------

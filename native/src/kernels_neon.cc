@@ -21,54 +21,38 @@ namespace {
 inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 void quantize_rows_neon(const float* x, int64_t rows, int64_t ldx, ActBuffer& act) {
-  const int64_t k = act.k, kpad = act.kpad;
-  const int gs = act.group_size;
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* xr = x + r * ldx;
-    ActRow a = act_row(act, r);
-    int8_t* q = const_cast<int8_t*>(a.q);
-    float* d = const_cast<float*>(a.d);
-    float* sx = const_cast<float*>(a.sx);
-    for (int64_t b = 0; b < kpad / kActBlock; ++b) {
-      const int64_t k0 = b * kActBlock;
-      if (k0 >= k) {
-        std::memset(q + k0, 0, kActBlock);
-        if (a.q2) std::memset(const_cast<int8_t*>(a.q2) + k0, 0, kActBlock);
-        d[b] = 0.0f;
-        continue;
-      }
-      float32x4_t v[8];
-      float32x4_t m = vdupq_n_f32(0.0f);
-      for (int i = 0; i < 8; ++i) {
-        v[i] = vld1q_f32(xr + k0 + 4 * i);
-        m = vmaxq_f32(m, vabsq_f32(v[i]));
-      }
-      const float amax = vmaxvq_f32(m);
-      const float db = amax / 127.0f;
-      const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
-      const float id2 = id * kPlane2Scale;
-      int8_t* q2 = const_cast<int8_t*>(a.q2);
-      for (int i = 0; i < 8; i += 2) {
-        // vcvtnq rounds to nearest even, like nearbyint in the scalar kernel.
-        const int32x4_t q0 = vcvtnq_s32_f32(vmulq_n_f32(v[i], id)), q1 = vcvtnq_s32_f32(vmulq_n_f32(v[i + 1], id));
-        vst1_s8(q + k0 + 4 * i, vqmovn_s16(vcombine_s16(vqmovn_s32(q0), vqmovn_s32(q1))));
-        if (q2) {
-          const float32x4_t r0 = vsubq_f32(v[i], vmulq_n_f32(vcvtq_f32_s32(q0), db));
-          const float32x4_t r1 = vsubq_f32(v[i + 1], vmulq_n_f32(vcvtq_f32_s32(q1), db));
-          const int32x4_t lo = vdupq_n_s32(-127);
-          const int32x4_t s0 = vmaxq_s32(vcvtnq_s32_f32(vmulq_n_f32(r0, id2)), lo);
-          const int32x4_t s1 = vmaxq_s32(vcvtnq_s32_f32(vmulq_n_f32(r1, id2)), lo);
-          vst1_s8(q2 + k0 + 4 * i, vqmovn_s16(vcombine_s16(vqmovn_s32(s0), vqmovn_s32(s1))));
-        }
-      }
-      d[b] = q2 ? db / kPlane2Scale : db;
+  const auto block = [](const float* src, int8_t* q, int8_t* q2) {
+    float32x4_t v[8];
+    float32x4_t m = vdupq_n_f32(0.0f);
+    for (int i = 0; i < 8; ++i) {
+      v[i] = vld1q_f32(src + 4 * i);
+      m = vmaxq_f32(m, vabsq_f32(v[i]));
     }
-    for (int64_t g = 0; g < k / gs; ++g) {
-      float32x4_t s = vdupq_n_f32(0.0f);
-      for (int i = 0; i < gs; i += 4) s = vaddq_f32(s, vld1q_f32(xr + g * gs + i));
-      sx[g] = vaddvq_f32(s);
+    const float amax = vmaxvq_f32(m);
+    const float db = amax / 127.0f;
+    const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
+    const float id2 = id * kPlane2Scale;
+    for (int i = 0; i < 8; i += 2) {
+      // vcvtnq rounds to nearest even, like nearbyint in the scalar kernel.
+      const int32x4_t q0 = vcvtnq_s32_f32(vmulq_n_f32(v[i], id)), q1 = vcvtnq_s32_f32(vmulq_n_f32(v[i + 1], id));
+      vst1_s8(q + 4 * i, vqmovn_s16(vcombine_s16(vqmovn_s32(q0), vqmovn_s32(q1))));
+      if (q2) {
+        const float32x4_t r0 = vsubq_f32(v[i], vmulq_n_f32(vcvtq_f32_s32(q0), db));
+        const float32x4_t r1 = vsubq_f32(v[i + 1], vmulq_n_f32(vcvtq_f32_s32(q1), db));
+        const int32x4_t lo = vdupq_n_s32(-127);
+        const int32x4_t s0 = vmaxq_s32(vcvtnq_s32_f32(vmulq_n_f32(r0, id2)), lo);
+        const int32x4_t s1 = vmaxq_s32(vcvtnq_s32_f32(vmulq_n_f32(r1, id2)), lo);
+        vst1_s8(q2 + 4 * i, vqmovn_s16(vcombine_s16(vqmovn_s32(s0), vqmovn_s32(s1))));
+      }
     }
-  }
+    return q2 ? db / kPlane2Scale : db;
+  };
+  const auto group_sum = [](const float* v, int gs) {
+    float32x4_t s = vdupq_n_f32(0.0f);
+    for (int i = 0; i < gs; i += 4) s = vaddq_f32(s, vld1q_f32(v + i));
+    return vaddvq_f32(s);
+  };
+  quantize_rows_with(x, rows, ldx, act, block, group_sum);
 }
 
 struct Unpacker {

@@ -13,46 +13,27 @@ namespace {
 #include "dense_impl.h"
 
 void quantize_rows_scalar(const float* x, int64_t rows, int64_t ldx, ActBuffer& act) {
-  const int64_t k = act.k, kpad = act.kpad;
-  const int gs = act.group_size;
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* xr = x + r * ldx;
-    ActRow a = act_row(act, r);
-    int8_t* q = const_cast<int8_t*>(a.q);
-    float* d = const_cast<float*>(a.d);
-    float* sx = const_cast<float*>(a.sx);
-    for (int64_t b = 0; b < kpad / kActBlock; ++b) {
-      const int64_t k0 = b * kActBlock;
-      if (k0 >= k) {
-        std::memset(q + k0, 0, kActBlock);
-        if (a.q2) std::memset(const_cast<int8_t*>(a.q2) + k0, 0, kActBlock);
-        d[b] = 0.0f;
-        continue;
-      }
-      float amax = 0.0f;
-      for (int i = 0; i < kActBlock; ++i) amax = std::fmax(amax, std::fabs(xr[k0 + i]));
-      const float db = amax / 127.0f;
-      const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
-      for (int i = 0; i < kActBlock; ++i) q[k0 + i] = (int8_t)std::nearbyint(xr[k0 + i] * id);
-      d[b] = db;
-      if (a.q2) {
-        int8_t* q2 = const_cast<int8_t*>(a.q2);
-        const float id2 = id * kPlane2Scale;
-        for (int i = 0; i < kActBlock; ++i) {
-          const float t = db * (float)q[k0 + i];
-          const float r = xr[k0 + i] - t;
-          const float v = std::nearbyint(r * id2);
-          q2[k0 + i] = (int8_t)(v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v);
-        }
-        d[b] = db / kPlane2Scale;
-      }
+  const auto block = [](const float* v, int8_t* q, int8_t* q2) {
+    float amax = 0.0f;
+    for (int i = 0; i < kActBlock; ++i) amax = std::fmax(amax, std::fabs(v[i]));
+    const float db = amax / 127.0f;
+    const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
+    for (int i = 0; i < kActBlock; ++i) q[i] = (int8_t)std::nearbyint(v[i] * id);
+    if (!q2) return db;
+    const float id2 = id * kPlane2Scale;
+    for (int i = 0; i < kActBlock; ++i) {
+      const float r = v[i] - db * (float)q[i];
+      const float c = std::nearbyint(r * id2);
+      q2[i] = (int8_t)(c > 127.0f ? 127.0f : c < -127.0f ? -127.0f : c);
     }
-    for (int64_t g = 0; g < k / gs; ++g) {
-      float s = 0.0f;
-      for (int i = 0; i < gs; ++i) s += xr[g * gs + i];
-      sx[g] = s;
-    }
-  }
+    return db / kPlane2Scale;
+  };
+  const auto group_sum = [](const float* v, int gs) {
+    float s = 0.0f;
+    for (int i = 0; i < gs; ++i) s += v[i];
+    return s;
+  };
+  quantize_rows_with(x, rows, ldx, act, block, group_sum);
 }
 
 template <int B>
