@@ -13,6 +13,23 @@ struct ScaleScratch {
   float* b;
 };
 
+// Scales and biases of rows n … n+R−1 into s/b (row r at r·stride), prefetching those of the
+// tiles kScalePrefetchTiles ahead: the weight prefetch alone leaves the scale lines cold.
+template <int R>
+inline void tile_scales(const QuantMatrix& w, int64_t n, int64_t groups, float* s, float* b, int64_t stride) {
+  const size_t srb = scale_row_bytes(w);
+  const uint8_t* ps = w.scales + (n + R * kScalePrefetchTiles) * srb;
+  const uint8_t* pb = w.biases + (n + R * kScalePrefetchTiles) * srb;
+  for (size_t off = 0; off < R * srb; off += 64) {
+    _mm_prefetch((const char*)ps + off, _MM_HINT_T0);
+    _mm_prefetch((const char*)pb + off, _MM_HINT_T0);
+  }
+  for (int r = 0; r < R; ++r) {
+    load_scales(w.scales + (n + r) * srb, groups, w.scale_type, s + r * stride);
+    load_scales(w.biases + (n + r) * srb, groups, w.scale_type, b + r * stride);
+  }
+}
+
 template <int B, int GS, int M, int R, int PL>
 void gemv_tile(const QuantMatrix& w, const Unpacker& u, const ActRow* acts, float* const* out, int64_t n,
                const ScaleScratch& ss) {
@@ -20,20 +37,8 @@ void gemv_tile(const QuantMatrix& w, const Unpacker& u, const ActRow* acts, floa
   const size_t rb = row_bytes(w);
   const uint8_t* rows[R];
   const uint8_t* pf = w.w + n * rb + kPrefetchBytes;
-  {
-    const size_t srb = scale_row_bytes(w);
-    const uint8_t* ps = w.scales + (n + R * kScalePrefetchTiles) * srb;
-    const uint8_t* pb = w.biases + (n + R * kScalePrefetchTiles) * srb;
-    for (size_t off = 0; off < R * srb; off += 64) {
-      _mm_prefetch((const char*)ps + off, _MM_HINT_T0);
-      _mm_prefetch((const char*)pb + off, _MM_HINT_T0);
-    }
-  }
-  for (int r = 0; r < R; ++r) {
-    rows[r] = w.w + (n + r) * rb;
-    load_scales(w.scales + (n + r) * scale_row_bytes(w), groups, w.scale_type, ss.s + r * groups);
-    load_scales(w.biases + (n + r) * scale_row_bytes(w), groups, w.scale_type, ss.b + r * groups);
-  }
+  tile_scales<R>(w, n, groups, ss.s, ss.b, groups);
+  for (int r = 0; r < R; ++r) rows[r] = w.w + (n + r) * rb;
   __m512 acc[M][R];
   for (int m = 0; m < M; ++m)
     for (int r = 0; r < R; ++r) acc[m][r] = _mm512_setzero_ps();
@@ -152,20 +157,8 @@ void gemv_wide_tile(const QuantMatrix& w, const WideScratch& ws, int64_t lines, 
   const size_t rb = row_bytes(w);
   const uint8_t* rows[R];
   const uint8_t* pf = w.w + n * rb + kPrefetchBytes;
-  {
-    const size_t srb = scale_row_bytes(w);
-    const uint8_t* ps = w.scales + (n + R * kScalePrefetchTiles) * srb;
-    const uint8_t* pb = w.biases + (n + R * kScalePrefetchTiles) * srb;
-    for (size_t off = 0; off < R * srb; off += 64) {
-      _mm_prefetch((const char*)ps + off, _MM_HINT_T0);
-      _mm_prefetch((const char*)pb + off, _MM_HINT_T0);
-    }
-  }
-  for (int r = 0; r < R; ++r) {
-    rows[r] = w.w + (n + r) * rb;
-    load_scales(w.scales + (n + r) * scale_row_bytes(w), groups, w.scale_type, ws.s + r * sstride);
-    load_scales(w.biases + (n + r) * scale_row_bytes(w), groups, w.scale_type, ws.b + r * sstride);
-  }
+  tile_scales<R>(w, n, groups, ws.s, ws.b, sstride);
+  for (int r = 0; r < R; ++r) rows[r] = w.w + (n + r) * rb;
   // Lane l of a line belongs to block l / LANES, i.e. to group (l / LANES) / (GS / 32) of the line.
   alignas(64) int32_t gidx[16];
   for (int l = 0; l < 16; ++l) gidx[l] = (l / W::LANES) / (GS / kActBlock);
