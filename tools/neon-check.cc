@@ -1,0 +1,200 @@
+// Checks the NEON kernel set against the scalar one on random inputs: activation quantization
+// (one and two planes) bit for bit, and quantized GEMV/GEMM and dense products within float
+// reassociation error, for every bit width × group size × scale dtype, with K not a multiple of
+// 64, N not a multiple of the row tile and outputs poisoned with NaN to catch unwritten elements.
+// No arm64 machine runs CI here, so tools/check-neon.sh builds this with a cross compiler and
+// runs it under qemu-aarch64. Exit status 0 when everything agrees.
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <vector>
+
+#include "kernels.h"
+
+using namespace mlxk;
+
+namespace {
+
+std::mt19937 rng(20261122);
+
+float normal() { return std::normal_distribution<float>(0.0f, 1.0f)(rng); }
+
+void put_scale(std::vector<uint8_t>& out, float v, int t) {
+  uint32_t u;
+  std::memcpy(&u, &v, 4);
+  if (t == MLXK_SCALE_F32) {
+    for (int i = 0; i < 4; ++i) out.push_back((uint8_t)(u >> (8 * i)));
+  } else {
+    const uint16_t h = (uint16_t)(u >> 16);  // bf16 by truncation: any value will do
+    out.push_back((uint8_t)h);
+    out.push_back((uint8_t)(h >> 8));
+  }
+}
+
+struct Act {
+  std::vector<int8_t> q, q2;
+  std::vector<float> d, sx;
+  ActBuffer buf;
+};
+
+void quantize(const Kernels& kern, const std::vector<float>& x, int rows, int64_t k, int gs, bool planes2, Act& a) {
+  const int64_t kpad = pad64(k);
+  a.q.assign(rows * kpad, 99);
+  a.q2.assign(rows * kpad, 99);
+  a.d.assign(rows * kpad / kActBlock, -1.0f);
+  a.sx.assign(rows * (k / gs), -1.0f);
+  a.buf = ActBuffer{};
+  a.buf.rows = rows;
+  a.buf.k = k;
+  a.buf.kpad = kpad;
+  a.buf.group_size = gs;
+  a.buf.q = a.q.data();
+  a.buf.q2 = planes2 ? a.q2.data() : nullptr;
+  a.buf.d = a.d.data();
+  a.buf.sx = a.sx.data();
+  kern.quantize_rows(x.data(), rows, k, a.buf);
+}
+
+void* aligned(size_t bytes) {
+  void* p = nullptr;
+  if (posix_memalign(&p, 64, bytes + 64) != 0) std::abort();
+  return p;
+}
+
+// out[m][n] from one kernel entry point over all rows; NaN where it wrote nothing.
+std::vector<float> product(const Kernels& kern, const QuantMatrix& w, const Act& a, int m, bool gemm) {
+  std::vector<float> out(m * w.n, NAN);
+  std::vector<float*> rows(m);
+  std::vector<ActRow> acts(m);
+  for (int i = 0; i < m; ++i) {
+    rows[i] = out.data() + i * w.n;
+    acts[i] = act_row(a.buf, i);
+  }
+  void* s = aligned(kern.scratch_bytes(w.k, w.group_size));
+  if (gemm) {
+    kern.gemm(w, acts.data(), m, rows.data(), 0, w.n, s);
+  } else {
+    for (int i = 0; i < m; i += kGemvMaxM) {
+      const int c = m - i < kGemvMaxM ? m - i : kGemvMaxM;
+      kern.gemv(w, acts.data() + i, c, rows.data() + i, 0, w.n, s);
+    }
+  }
+  std::free(s);
+  return out;
+}
+
+int failures = 0;
+
+uint32_t row_value(int bits, const uint8_t* row, int64_t c) {
+  switch (bits) {
+    case 2: return mlxk_row_value<2>(row, (mlxk_u64)c);
+    case 3: return mlxk_row_value<3>(row, (mlxk_u64)c);
+    case 4: return mlxk_row_value<4>(row, (mlxk_u64)c);
+    case 5: return mlxk_row_value<5>(row, (mlxk_u64)c);
+    case 6: return mlxk_row_value<6>(row, (mlxk_u64)c);
+    default: return mlxk_row_value<8>(row, (mlxk_u64)c);
+  }
+}
+
+void expect_close(const char* what, const std::vector<float>& a, const std::vector<float>& b, const std::vector<double>& scale) {
+  for (size_t i = 0; i < a.size(); ++i) {
+    const double tol = 1e-4 * scale[i] + 1e-6;
+    if (!(std::fabs((double)a[i] - (double)b[i]) <= tol)) {
+      std::printf("FAIL %s: element %zu scalar %.8g neon %.8g (tolerance %.3g)\n", what, i, a[i], b[i], tol);
+      ++failures;
+      return;
+    }
+  }
+}
+
+void check_quantized(int bits, int gs, int st, int64_t k, int64_t n) {
+  const size_t srb = (size_t)(k / gs) * mlxk_scale_bytes(st);
+  std::vector<uint8_t> w((size_t)n * k * bits / 8), scales, biases;
+  for (auto& b : w) b = (uint8_t)rng();
+  for (int64_t i = 0; i < n * (k / gs); ++i) {
+    put_scale(scales, 0.02f * normal(), st);
+    put_scale(biases, 0.1f * normal(), st);
+  }
+  const QuantMatrix qm{w.data(), scales.data(), biases.data(), n, k, bits, gs, st};
+  for (int m : {1, 3, 4, 5, 17}) {
+    std::vector<float> x(m * k);
+    for (auto& v : x) v = normal() * (rng() % 9 == 0 ? 20.0f : 1.0f);
+    // Σ|w·x| per output, in double: the scale of the rounding error of any summation order.
+    std::vector<double> mag(m * n, 0.0);
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t c = 0; c < k; ++c) {
+        const uint32_t q = row_value(bits, w.data() + r * (k * bits / 8), c);
+        const float s = mlxk_load_scale(scales.data() + r * srb, (mlxk_u64)(c / gs), st);
+        const float b = mlxk_load_scale(biases.data() + r * srb, (mlxk_u64)(c / gs), st);
+        const double wv = std::fabs((double)s * q) + std::fabs((double)b);
+        for (int i = 0; i < m; ++i) mag[i * n + r] += wv * std::fabs((double)x[i * k + c]);
+      }
+    for (bool planes2 : {false, true}) {
+      Act as, an;
+      quantize(scalar_kernels(), x, m, k, gs, planes2, as);
+      quantize(neon_kernels(), x, m, k, gs, planes2, an);
+      char what[160];
+      std::snprintf(what, sizeof what, "quantize_rows bits=%d gs=%d k=%lld m=%d planes=%d", bits, gs, (long long)k, m, planes2 ? 2 : 1);
+      if (as.q != an.q || (planes2 && as.q2 != an.q2) || as.d != an.d) {
+        std::printf("FAIL %s: codes or block scales differ\n", what);
+        ++failures;
+      }
+      for (bool gemm : {false, true}) {
+        std::snprintf(what, sizeof what, "%s bits=%d gs=%d scale=%s k=%lld n=%lld m=%d planes=%d", gemm ? "gemm" : "gemv", bits, gs,
+                      st == MLXK_SCALE_F32 ? "f32" : "bf16", (long long)k, (long long)n, m, planes2 ? 2 : 1);
+        expect_close(what, product(scalar_kernels(), qm, as, m, gemm), product(neon_kernels(), qm, an, m, gemm), mag);
+      }
+    }
+  }
+}
+
+void check_dense(int dtype, int64_t k, int64_t n) {
+  std::vector<uint8_t> w;
+  std::vector<float> wf(n * k);
+  for (auto& v : wf) {
+    v = 0.05f * normal();
+    put_scale(w, v, dtype);
+  }
+  for (int m : {1, 3, 6}) {
+    std::vector<float> x(m * k);
+    for (auto& v : x) v = normal();
+    std::vector<double> mag(m * n, 0.0);
+    for (int i = 0; i < m; ++i)
+      for (int64_t r = 0; r < n; ++r)
+        for (int64_t c = 0; c < k; ++c) mag[i * n + r] += std::fabs((double)wf[r * k + c] * x[i * k + c]);
+    const DenseMatrix dm{w.data(), n, k, dtype};
+    std::vector<const float*> xr(m);
+    for (int i = 0; i < m; ++i) xr[i] = x.data() + i * k;
+    auto run = [&](const Kernels& kern) {
+      std::vector<float> out(m * n, NAN);
+      std::vector<float*> rows(m);
+      for (int i = 0; i < m; ++i) rows[i] = out.data() + i * n;
+      kern.dense(dm, xr.data(), m, rows.data(), 0, n);
+      return out;
+    };
+    char what[96];
+    std::snprintf(what, sizeof what, "dense dtype=%s k=%lld n=%lld m=%d", dtype == MLXK_SCALE_F32 ? "f32" : "bf16", (long long)k, (long long)n, m);
+    expect_close(what, run(scalar_kernels()), run(neon_kernels()), mag);
+  }
+}
+
+}  // namespace
+
+int main() {
+  int cases = 0;
+  for (int bits : {2, 3, 4, 5, 6, 8})
+    for (int gs : {32, 64, 128})
+      for (int st : {MLXK_SCALE_BF16, MLXK_SCALE_F32})
+        for (int64_t k : {(int64_t)gs * 3, (int64_t)gs * 5, (int64_t)1024}) {
+          check_quantized(bits, gs, st, k, 37);
+          ++cases;
+        }
+  for (int dtype : {MLXK_SCALE_BF16, MLXK_SCALE_F32})
+    for (int64_t k : {(int64_t)40, (int64_t)333}) {
+      check_dense(dtype, k, 29);
+      ++cases;
+    }
+  std::printf("%d matrix shapes × activation counts × planes: %s\n", cases, failures ? "FAILED" : "NEON equals scalar");
+  return failures ? 1 : 0;
+}
