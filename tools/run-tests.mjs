@@ -71,6 +71,8 @@ async function worker() {
     const mark = r.failed ? 'FAIL' : 'ok  ';
     console.log(`${mark} ${r.file}  (${r.passed} passed, ${r.failed} failed, ${r.seconds.toFixed(1)}s)`);
     if (r.failed) console.log(r.output.trimEnd().split('\n').map((l) => `     ${l}`).join('\n'));
+    // A file that ran no test says why on its first line (e.g. a tool it needs is not installed).
+    else if (r.passed === 0) console.log(`     ${r.output.trim().split('\n')[0]}`);
   }
 }
 await Promise.all(Array.from({ length: workers }, worker));
