@@ -137,23 +137,24 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   data->mapped_file = Napi::Persistent(mf);
   env.SetInstanceData<AddonData>(data);
   exports.Set("MappedFile", mf);
-  exports.Set("qmatmul", Napi::Function::New(env, Qmatmul, "qmatmul"));
-  exports.Set("moeQmatmul", Napi::Function::New(env, MoeQmatmul, "moeQmatmul"));
-  exports.Set("denseMatmul", Napi::Function::New(env, DenseMatmul, "denseMatmul"));
-  exports.Set("quantizeActivations", Napi::Function::New(env, QuantizeActivations, "quantizeActivations"));
-  exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
-  exports.Set("threads", Napi::Function::New(env, Threads, "threads"));
-  exports.Set("physicalCores", Napi::Function::New(env, PhysicalCores, "physicalCores"));
-  exports.Set("setIsa", Napi::Function::New(env, SetIsa, "setIsa"));
-  exports.Set("isa", Napi::Function::New(env, Isa, "isa"));
-  exports.Set("isas", Napi::Function::New(env, Isas, "isas"));
-  exports.Set("readBandwidth", Napi::Function::New(env, ReadBandwidth, "readBandwidth"));
-  // Weight quantization for `mlxk quantize` (quantize.cc).
-  exports.Set("quantizeAffine", Napi::Function::New(env, QuantizeAffine, "quantizeAffine"));
+  export_functions(env, exports, {
+      {"qmatmul", Qmatmul},
+      {"moeQmatmul", MoeQmatmul},
+      {"denseMatmul", DenseMatmul},
+      {"quantizeActivations", QuantizeActivations},
+      {"setThreads", SetThreads},
+      {"threads", Threads},
+      {"physicalCores", PhysicalCores},
+      {"setIsa", SetIsa},
+      {"isa", Isa},
+      {"isas", Isas},
+      {"readBandwidth", ReadBandwidth},
+      // Weight quantization for `mlxk quantize` (quantize.cc).
+      {"quantizeAffine", QuantizeAffine},
+  });
 
-  // ---- model ops for the native backend (addon_ops.cc) ----
+  // The model ops of the native backend (addon_ops.cc).
   register_model_ops(env, exports, data);
-  // ---- end model ops ----
   return exports;
 }
 

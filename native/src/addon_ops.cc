@@ -266,22 +266,28 @@ Napi::Value OpMoe(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+void export_functions(Napi::Env env, Napi::Object exports, std::initializer_list<ExportedFunction> fns) {
+  for (const ExportedFunction& f : fns) exports.Set(f.name, Napi::Function::New(env, f.fn, f.name));
+}
+
 void register_model_ops(Napi::Env env, Napi::Object exports, AddonData* data) {
   Napi::Function weight = Weight::Define(env);
   data->weight = Napi::Persistent(weight);
   exports.Set("Weight", weight);
-  exports.Set("opLinear", Napi::Function::New(env, OpLinear, "opLinear"));
-  exports.Set("opGathered", Napi::Function::New(env, OpGathered, "opGathered"));
-  exports.Set("opMatmulUntransposed", Napi::Function::New(env, OpMatmulUntransposed, "opMatmulUntransposed"));
-  exports.Set("opEmbedding", Napi::Function::New(env, OpEmbedding, "opEmbedding"));
-  exports.Set("opRmsNorm", Napi::Function::New(env, OpRmsNorm, "opRmsNorm"));
-  exports.Set("opRope", Napi::Function::New(env, OpRope, "opRope"));
-  exports.Set("opAttention", Napi::Function::New(env, OpAttention, "opAttention"));
-  exports.Set("opSwiglu", Napi::Function::New(env, OpSwiglu, "opSwiglu"));
-  exports.Set("opAdd", Napi::Function::New(env, OpAdd, "opAdd"));
-  exports.Set("opRouteNoAuxTc", Napi::Function::New(env, OpRouteNoAuxTc, "opRouteNoAuxTc"));
-  exports.Set("opRouteSoftmaxTopK", Napi::Function::New(env, OpRouteSoftmaxTopK, "opRouteSoftmaxTopK"));
-  exports.Set("opMoe", Napi::Function::New(env, OpMoe, "opMoe"));
+  export_functions(env, exports, {
+      {"opLinear", OpLinear},
+      {"opGathered", OpGathered},
+      {"opMatmulUntransposed", OpMatmulUntransposed},
+      {"opEmbedding", OpEmbedding},
+      {"opRmsNorm", OpRmsNorm},
+      {"opRope", OpRope},
+      {"opAttention", OpAttention},
+      {"opSwiglu", OpSwiglu},
+      {"opAdd", OpAdd},
+      {"opRouteNoAuxTc", OpRouteNoAuxTc},
+      {"opRouteSoftmaxTopK", OpRouteSoftmaxTopK},
+      {"opMoe", OpMoe},
+  });
 }
 
 }  // namespace mlxk

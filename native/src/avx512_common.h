@@ -52,19 +52,23 @@ inline __mmask64 chunk_mask(int64_t values) {
 
 // ---- scales ----------------------------------------------------------------
 
+/** Mask of the first min(count, 16) lanes. */
+inline __mmask16 first_lanes(int64_t count) {
+  return (__mmask16)(count >= 16 ? 0xffff : (1u << count) - 1);
+}
+
+/** Elements i … i+15 of bf16/f16/f32 data `p` (any alignment) as floats; lanes outside m are 0. */
+inline __m512 load_f32x16(const uint8_t* p, int64_t i, __mmask16 m, int t) {
+  if (t == MLXK_SCALE_F32) return _mm512_maskz_loadu_ps(m, p + 4 * i);
+  const __m256i h = _mm256_maskz_loadu_epi16(m, p + 2 * i);
+  return t == MLXK_SCALE_BF16 ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)) : _mm512_cvtph_ps(h);
+}
+
 /** count scale/bias elements of type t at p (any alignment) → float out. */
 inline void load_scales(const uint8_t* p, int64_t count, int t, float* out) {
   for (int64_t i = 0; i < count; i += 16) {
-    const int n = (int)min64(16, count - i);
-    const __mmask16 m = (__mmask16)((1u << n) - 1);
-    __m512 v;
-    if (t == MLXK_SCALE_F32) {
-      v = _mm512_maskz_loadu_ps(m, p + 4 * i);
-    } else {
-      const __m256i h = _mm256_maskz_loadu_epi16(m, p + 2 * i);
-      v = t == MLXK_SCALE_BF16 ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)) : _mm512_cvtph_ps(h);
-    }
-    _mm512_mask_storeu_ps(out + i, m, v);
+    const __mmask16 m = first_lanes(count - i);
+    _mm512_mask_storeu_ps(out + i, m, load_f32x16(p, i, m, t));
   }
 }
 

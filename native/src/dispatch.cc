@@ -95,14 +95,6 @@ struct Job {
   int64_t n0, n1;
 };
 
-QuantMatrix expert_matrix(const QuantMatrix& w, int64_t e) {
-  QuantMatrix m = w;
-  m.w += (size_t)e * (size_t)w.n * row_bytes(w);
-  m.scales += (size_t)e * (size_t)w.n * scale_row_bytes(w);
-  m.biases += (size_t)e * (size_t)w.n * scale_row_bytes(w);
-  return m;
-}
-
 // Splits rows [0, n) into jobs aligned to `align` rows, about `target` jobs.
 void split_rows(int64_t expert, int64_t n, int64_t align, int64_t min_rows, int64_t target, std::vector<Job>& jobs) {
   int64_t per = std::max<int64_t>(min_rows, (n + target - 1) / std::max<int64_t>(1, target));
@@ -177,7 +169,7 @@ void moe_qmatmul(const float* x, int64_t rows, const int32_t* row_index, const i
   pool.run((int64_t)jobs.size(), [&](int64_t task, int thread) {
     const Job& job = jobs[task];
     const int64_t first = start[job.expert], count = start[job.expert + 1] - first;
-    const QuantMatrix we = expert_matrix(w, job.expert);
+    const QuantMatrix we = stack_entry(w, job.expert);
     void* s = pool.scratch(thread, scratch);
     if (count <= kGemvMaxM) kern.gemv(we, &acts[first], (int)count, &outs[first], job.n0, job.n1, s);
     else kern.gemm(we, &acts[first], (int)count, &outs[first], job.n0, job.n1, s);

@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "mlxk_affine.h"
 
@@ -38,6 +39,31 @@ struct QuantMatrix {
 static inline size_t row_bytes(const QuantMatrix& w) { return (size_t)w.k * w.bits / 8; }
 static inline size_t scale_row_bytes(const QuantMatrix& w) {
   return (size_t)(w.k / w.group_size) * mlxk_scale_bytes(w.scale_type);
+}
+
+/** Matrix e of a stack [E, N, K] (an expert, or a head of a per-head weight). */
+static inline QuantMatrix stack_entry(const QuantMatrix& w, int64_t e) {
+  QuantMatrix m = w;
+  m.w += (size_t)e * (size_t)w.n * row_bytes(w);
+  m.scales += (size_t)e * (size_t)w.n * scale_row_bytes(w);
+  m.biases += (size_t)e * (size_t)w.n * scale_row_bytes(w);
+  return m;
+}
+
+/**
+ * Calls f(std::integral_constant<int, B>{}) for a supported bit width, so the kernels are
+ * instantiated per width from one switch: with_bits(w.bits, [&](auto b) { run<b.value>(…); }).
+ */
+template <class F>
+static inline void with_bits(int bits, F&& f) {
+  switch (bits) {
+    case 2: return f(std::integral_constant<int, 2>{});
+    case 3: return f(std::integral_constant<int, 3>{});
+    case 4: return f(std::integral_constant<int, 4>{});
+    case 5: return f(std::integral_constant<int, 5>{});
+    case 6: return f(std::integral_constant<int, 6>{});
+    default: return f(std::integral_constant<int, 8>{});
+  }
 }
 
 /** A dense weight matrix [N, K] of bf16, f16 or f32 (MlxkScaleType codes), any alignment. */
@@ -104,6 +130,37 @@ inline void quantize_rows_with(const float* x, int64_t rows, int64_t ldx, ActBuf
 }
 
 static inline int64_t pad64(int64_t k) { return (k + 63) / 64 * 64; }
+
+/**
+ * Per-thread scratch of the kernels that unpack R weight rows before their dot products (AVX2
+ * as 16-bit lanes, NEON as int8): the rows, then their scales and biases as float.
+ */
+template <class Q, int R>
+struct UnpackedRows {
+  Q* q;      // R × pad64(k)
+  float* s;  // R × groups
+  float* b;
+
+  static size_t bytes(int64_t k, int gs) {
+    return sizeof(Q) * R * (size_t)pad64(k) + 2 * sizeof(float) * R * (size_t)(k / gs) + 64;
+  }
+  static UnpackedRows at(void* p, int64_t k, int gs) {
+    Q* q = static_cast<Q*>(p);
+    float* s = reinterpret_cast<float*>(q + R * pad64(k));
+    return UnpackedRows{q, s, s + R * (k / gs)};
+  }
+  /** Rows n … n+rows−1 of w: unpack(packed row, out) and load_scales(bytes, count, dtype, out). */
+  template <class Unpack, class LoadScales>
+  void fill(const QuantMatrix& w, int64_t n, int rows, Unpack unpack, LoadScales load_scales) const {
+    const int64_t groups = w.k / w.group_size, kpad = pad64(w.k);
+    const size_t srb = scale_row_bytes(w);
+    for (int r = 0; r < rows; ++r) {
+      unpack(w.w + (n + r) * row_bytes(w), q + r * kpad);
+      load_scales(w.scales + (n + r) * srb, groups, w.scale_type, s + r * groups);
+      load_scales(w.biases + (n + r) * srb, groups, w.scale_type, b + r * groups);
+    }
+  }
+};
 
 /**
  * Per-ISA kernel table.

@@ -145,21 +145,7 @@ float dot_f32(const float* a, const float* b, int64_t count) {
 
 constexpr int kRows = 4;
 
-struct Scratch {
-  int16_t* q;  // kRows × kpad
-  float* s;    // kRows × groups
-  float* b;
-};
-
-Scratch scratch_at(void* p, int64_t k, int gs) {
-  int16_t* q = static_cast<int16_t*>(p);
-  float* s = reinterpret_cast<float*>(q + kRows * pad64(k));
-  return Scratch{q, s, s + kRows * (k / gs)};
-}
-
-size_t scratch_bytes_avx2(int64_t k, int gs) {
-  return sizeof(int16_t) * kRows * (size_t)pad64(k) + 2 * sizeof(float) * kRows * (size_t)(k / gs) + 64;
-}
+using Scratch = UnpackedRows<int16_t, kRows>;
 
 // out[m][n + r] for R unpacked rows and one activation row.
 template <int R>
@@ -196,15 +182,11 @@ template <int B>
 void rows_bits(const QuantMatrix& w, const ActRow* acts, int mcount, float* const* out, int64_t n0, int64_t n1,
                void* scratch) {
   const Unpacker u = make_unpacker<B>();
-  const Scratch sc = scratch_at(scratch, w.k, w.group_size);
+  const Scratch sc = Scratch::at(scratch, w.k, w.group_size);
   const int64_t groups = w.k / w.group_size, kpad = pad64(w.k);
   for (int64_t n = n0; n < n1; n += kRows) {
     const int rows = (int)min64(kRows, n1 - n);
-    for (int r = 0; r < rows; ++r) {
-      unpack_row<B>(u, w.w + (n + r) * row_bytes(w), w.k, sc.q + r * kpad);
-      load_scales(w.scales + (n + r) * scale_row_bytes(w), groups, w.scale_type, sc.s + r * groups);
-      load_scales(w.biases + (n + r) * scale_row_bytes(w), groups, w.scale_type, sc.b + r * groups);
-    }
+    sc.fill(w, n, rows, [&](const uint8_t* row, int16_t* out) { unpack_row<B>(u, row, w.k, out); }, load_scales);
     for (int m = 0; m < mcount; ++m) {
       if (rows == kRows) dot_rows<kRows>(sc, w.k, w.group_size, acts[m], out[m], n);
       else
@@ -218,14 +200,7 @@ void rows_bits(const QuantMatrix& w, const ActRow* acts, int mcount, float* cons
 
 void rows_avx2(const QuantMatrix& w, const ActRow* acts, int mcount, float* const* out, int64_t n0, int64_t n1,
                void* s) {
-  switch (w.bits) {
-    case 2: return rows_bits<2>(w, acts, mcount, out, n0, n1, s);
-    case 3: return rows_bits<3>(w, acts, mcount, out, n0, n1, s);
-    case 4: return rows_bits<4>(w, acts, mcount, out, n0, n1, s);
-    case 5: return rows_bits<5>(w, acts, mcount, out, n0, n1, s);
-    case 6: return rows_bits<6>(w, acts, mcount, out, n0, n1, s);
-    default: return rows_bits<8>(w, acts, mcount, out, n0, n1, s);
-  }
+  with_bits(w.bits, [&](auto b) { rows_bits<b.value>(w, acts, mcount, out, n0, n1, s); });
 }
 
 double read_pass_avx2(const uint8_t* p, size_t bytes) {
@@ -244,7 +219,7 @@ double read_pass_avx2(const uint8_t* p, size_t bytes) {
 }
 
 const Kernels kAvx2 = {
-    "avx2", quantize_rows_avx2, rows_avx2, rows_avx2, kRows, scratch_bytes_avx2, read_pass_avx2, dense_rows,
+    "avx2", quantize_rows_avx2, rows_avx2, rows_avx2, kRows, Scratch::bytes, read_pass_avx2, dense_rows,
 };
 
 }  // namespace

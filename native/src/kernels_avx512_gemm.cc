@@ -150,8 +150,7 @@ void gemm_tile(const Panel& p, int64_t k, int gs, const ActRow* acts, float* con
       acc[m][1] = _mm512_fmadd_ps(b1, sx, acc[m][1]);
     }
   }
-  const __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xffff : (1u << nr) - 1);
-  const __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xffff : nr > 16 ? (1u << (nr - 16)) - 1 : 0);
+  const __mmask16 m0 = first_lanes(nr), m1 = nr > 16 ? first_lanes(nr - 16) : 0;
   for (int m = 0; m < MR; ++m) {
     _mm512_mask_storeu_ps(out[m] + n0, m0, acc[m][0]);
     _mm512_mask_storeu_ps(out[m] + n0 + 16, m1, acc[m][1]);
@@ -180,24 +179,10 @@ void gemm_bits(const QuantMatrix& w, const ActRow* acts, int mcount, float* cons
 
 void gemm(const QuantMatrix& w, const ActRow* acts, int mcount, float* const* out, int64_t n0, int64_t n1,
                  void* s) {
-  if (acts[0].q2) {
-    switch (w.bits) {
-      case 2: return gemm_bits<2, 2>(w, acts, mcount, out, n0, n1, s);
-      case 3: return gemm_bits<3, 2>(w, acts, mcount, out, n0, n1, s);
-      case 4: return gemm_bits<4, 2>(w, acts, mcount, out, n0, n1, s);
-      case 5: return gemm_bits<5, 2>(w, acts, mcount, out, n0, n1, s);
-      case 6: return gemm_bits<6, 2>(w, acts, mcount, out, n0, n1, s);
-      default: return gemm_bits<8, 2>(w, acts, mcount, out, n0, n1, s);
-    }
-  }
-  switch (w.bits) {
-    case 2: return gemm_bits<2, 1>(w, acts, mcount, out, n0, n1, s);
-    case 3: return gemm_bits<3, 1>(w, acts, mcount, out, n0, n1, s);
-    case 4: return gemm_bits<4, 1>(w, acts, mcount, out, n0, n1, s);
-    case 5: return gemm_bits<5, 1>(w, acts, mcount, out, n0, n1, s);
-    case 6: return gemm_bits<6, 1>(w, acts, mcount, out, n0, n1, s);
-    default: return gemm_bits<8, 1>(w, acts, mcount, out, n0, n1, s);
-  }
+  with_bits(w.bits, [&](auto b) {
+    if (acts[0].q2) gemm_bits<b.value, 2>(w, acts, mcount, out, n0, n1, s);
+    else gemm_bits<b.value, 1>(w, acts, mcount, out, n0, n1, s);
+  });
 }
 
 namespace {
@@ -211,15 +196,8 @@ constexpr int kDenseChunk = 512;
 
 void convert_dense(const uint8_t* p, int64_t count, int dtype, float* out) {
   for (int64_t i = 0; i < count; i += 16) {
-    const __mmask16 m = (__mmask16)(count - i >= 16 ? 0xffff : (1u << (count - i)) - 1);
-    __m512 v;
-    if (dtype == MLXK_SCALE_F32) {
-      v = _mm512_maskz_loadu_ps(m, p + 4 * i);
-    } else {
-      const __m256i h = _mm256_maskz_loadu_epi16(m, p + 2 * i);
-      v = dtype == MLXK_SCALE_BF16 ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)) : _mm512_cvtph_ps(h);
-    }
-    _mm512_store_ps(out + i, v);  // zero past count, so whole vectors can be used
+    // Zero past count, so whole vectors can be used.
+    _mm512_store_ps(out + i, load_f32x16(p, i, first_lanes(count - i), dtype));
   }
 }
 
@@ -230,7 +208,7 @@ inline void dense_tile(const float (&wf)[4][kDenseChunk], int64_t kc, const floa
   for (int mb = 0; mb < MB; ++mb)
     for (int r = 0; r < R; ++r) acc[mb][r] = _mm512_setzero_ps();
   for (int64_t l = 0; l < kc; l += 16) {
-    const __mmask16 km = (__mmask16)(kc - l >= 16 ? 0xffff : (1u << (kc - l)) - 1);
+    const __mmask16 km = first_lanes(kc - l);
     __m512 xv[MB];
     for (int mb = 0; mb < MB; ++mb) xv[mb] = _mm512_maskz_loadu_ps(km, x[m + mb] + k0 + l);
     for (int r = 0; r < R; ++r) {
@@ -272,8 +250,7 @@ constexpr int kDenseTileM = 6;
 template <int MR>
 void dense_panel_tile(const float* panel, int64_t kc, const float* const* x, int64_t k0, int m, float* const* out,
                       int64_t n0, int nr) {
-  const __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xffff : (1u << nr) - 1);
-  const __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xffff : nr > 16 ? (1u << (nr - 16)) - 1 : 0);
+  const __mmask16 m0 = first_lanes(nr), m1 = nr > 16 ? first_lanes(nr - 16) : 0;
   __m512 acc[MR][2];
   for (int i = 0; i < MR; ++i) {
     acc[i][0] = k0 == 0 ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m0, out[m + i] + n0);
@@ -293,13 +270,6 @@ void dense_panel_tile(const float* panel, int64_t kc, const float* const* x, int
   }
 }
 
-inline __m512 load_dense16(const uint8_t* p, int count, int dtype) {
-  const __mmask16 m = (__mmask16)(count >= 16 ? 0xffff : (1u << count) - 1);
-  if (dtype == MLXK_SCALE_F32) return _mm512_maskz_loadu_ps(m, p);
-  const __m256i h = _mm256_maskz_loadu_epi16(m, p);
-  return dtype == MLXK_SCALE_BF16 ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)) : _mm512_cvtph_ps(h);
-}
-
 void dense_gemm(const DenseMatrix& w, const float* const* x, int mcount, float* const* out, int64_t n0, int64_t n1) {
   alignas(64) float panel[kDensePanelK * kPanel];
   const size_t eb = (size_t)mlxk_scale_bytes(w.dtype);
@@ -312,9 +282,8 @@ void dense_gemm(const DenseMatrix& w, const float* const* x, int mcount, float* 
           __m512i r[16];
           for (int i = 0; i < 16; ++i) {
             const int row = 16 * half + i;
-            r[i] = row < nr ? _mm512_castps_si512(load_dense16(w.w + ((size_t)(n + row) * (size_t)w.k + (size_t)(k0 + k)) * eb,
-                                                               (int)min64(16, kc - k), w.dtype))
-                            : _mm512_setzero_si512();
+            const uint8_t* p = w.w + ((size_t)(n + row) * (size_t)w.k + (size_t)(k0 + k)) * eb;
+            r[i] = row < nr ? _mm512_castps_si512(load_f32x16(p, 0, first_lanes(kc - k), w.dtype)) : _mm512_setzero_si512();
           }
           transpose16(r);
           for (int j = 0; j < 16 && k + j < kc; ++j) _mm512_store_si512(panel + (k + j) * kPanel + 16 * half, r[j]);

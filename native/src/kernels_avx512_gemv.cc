@@ -259,14 +259,7 @@ size_t gemv_scratch_bytes(int64_t k, int gs) {
 
 void gemv(const QuantMatrix& w, const ActRow* acts, int mcount, float* const* out, int64_t n0, int64_t n1,
                  void* s) {
-  switch (w.bits) {
-    case 2: return gemv_gs<2>(w, acts, mcount, out, n0, n1, s);
-    case 3: return gemv_gs<3>(w, acts, mcount, out, n0, n1, s);
-    case 4: return gemv_gs<4>(w, acts, mcount, out, n0, n1, s);
-    case 5: return gemv_gs<5>(w, acts, mcount, out, n0, n1, s);
-    case 6: return gemv_gs<6>(w, acts, mcount, out, n0, n1, s);
-    default: return gemv_gs<8>(w, acts, mcount, out, n0, n1, s);
-  }
+  with_bits(w.bits, [&](auto b) { gemv_gs<b.value>(w, acts, mcount, out, n0, n1, s); });
 }
 
 }  // namespace avx512

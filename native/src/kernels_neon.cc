@@ -101,21 +101,7 @@ void load_scales(const uint8_t* p, int64_t count, int t, float* out) {
 
 constexpr int kRows = 4;
 
-struct Scratch {
-  int8_t* q;  // kRows × kpad
-  float* s;   // kRows × groups
-  float* b;
-};
-
-Scratch scratch_at(void* p, int64_t k, int gs) {
-  int8_t* q = static_cast<int8_t*>(p);
-  float* s = reinterpret_cast<float*>(q + kRows * pad64(k));
-  return Scratch{q, s, s + kRows * (k / gs)};
-}
-
-size_t scratch_bytes_neon(int64_t k, int gs) {
-  return (size_t)kRows * (size_t)pad64(k) + 2 * sizeof(float) * kRows * (size_t)(k / gs) + 64;
-}
+using Scratch = UnpackedRows<int8_t, kRows>;
 
 template <int B>
 float dot_row(const int8_t* wq, const float* s, const float* b, int64_t k, int gs, const ActRow& a) {
@@ -147,15 +133,11 @@ template <int B>
 void rows_bits(const QuantMatrix& w, const ActRow* acts, int mcount, float* const* out, int64_t n0, int64_t n1,
                void* scratch) {
   const Unpacker u = make_unpacker<B>();
-  const Scratch sc = scratch_at(scratch, w.k, w.group_size);
+  const Scratch sc = Scratch::at(scratch, w.k, w.group_size);
   const int64_t groups = w.k / w.group_size, kpad = pad64(w.k);
   for (int64_t n = n0; n < n1; n += kRows) {
     const int rows = (int)min64(kRows, n1 - n);
-    for (int r = 0; r < rows; ++r) {
-      unpack_row<B>(u, w.w + (n + r) * row_bytes(w), w.k, sc.q + r * kpad);
-      load_scales(w.scales + (n + r) * scale_row_bytes(w), groups, w.scale_type, sc.s + r * groups);
-      load_scales(w.biases + (n + r) * scale_row_bytes(w), groups, w.scale_type, sc.b + r * groups);
-    }
+    sc.fill(w, n, rows, [&](const uint8_t* row, int8_t* out) { unpack_row<B>(u, row, w.k, out); }, load_scales);
     for (int m = 0; m < mcount; ++m)
       for (int r = 0; r < rows; ++r)
         out[m][n + r] = dot_row<B>(sc.q + r * kpad, sc.s + r * groups, sc.b + r * groups, w.k, w.group_size, acts[m]);
@@ -164,14 +146,7 @@ void rows_bits(const QuantMatrix& w, const ActRow* acts, int mcount, float* cons
 
 void rows_neon(const QuantMatrix& w, const ActRow* acts, int mcount, float* const* out, int64_t n0, int64_t n1,
                void* s) {
-  switch (w.bits) {
-    case 2: return rows_bits<2>(w, acts, mcount, out, n0, n1, s);
-    case 3: return rows_bits<3>(w, acts, mcount, out, n0, n1, s);
-    case 4: return rows_bits<4>(w, acts, mcount, out, n0, n1, s);
-    case 5: return rows_bits<5>(w, acts, mcount, out, n0, n1, s);
-    case 6: return rows_bits<6>(w, acts, mcount, out, n0, n1, s);
-    default: return rows_bits<8>(w, acts, mcount, out, n0, n1, s);
-  }
+  with_bits(w.bits, [&](auto b) { rows_bits<b.value>(w, acts, mcount, out, n0, n1, s); });
 }
 
 double read_pass_neon(const uint8_t* p, size_t bytes) {
@@ -186,7 +161,7 @@ double read_pass_neon(const uint8_t* p, size_t bytes) {
 }
 
 const Kernels kNeon = {
-    "neon", quantize_rows_neon, rows_neon, rows_neon, kRows, scratch_bytes_neon, read_pass_neon, dense_rows,
+    "neon", quantize_rows_neon, rows_neon, rows_neon, kRows, Scratch::bytes, read_pass_neon, dense_rows,
 };
 
 }  // namespace

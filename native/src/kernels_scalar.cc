@@ -45,14 +45,7 @@ void unpack_row(const uint8_t* row, int64_t k, uint8_t* out) {
 }
 
 void unpack_row_any(int bits, const uint8_t* row, int64_t k, uint8_t* out) {
-  switch (bits) {
-    case 2: return unpack_row<2>(row, k, out);
-    case 3: return unpack_row<3>(row, k, out);
-    case 4: return unpack_row<4>(row, k, out);
-    case 5: return unpack_row<5>(row, k, out);
-    case 6: return unpack_row<6>(row, k, out);
-    default: return unpack_row<8>(row, k, out);
-  }
+  with_bits(bits, [&](auto b) { unpack_row<b.value>(row, k, out); });
 }
 
 // One weight row unpacked to bytes, reused for every activation row.

@@ -31,14 +31,6 @@ void for_chunks(int64_t n, int64_t min_chunk, F&& fn) {
   parallel_for((n + per - 1) / per, [&](int64_t t, int) { fn(t * per, std::min(n, (t + 1) * per)); });
 }
 
-QuantMatrix quant_entry(const QuantMatrix& w, int64_t e) {
-  QuantMatrix m = w;
-  m.w += (size_t)e * (size_t)w.n * row_bytes(w);
-  m.scales += (size_t)e * (size_t)w.n * scale_row_bytes(w);
-  m.biases += (size_t)e * (size_t)w.n * scale_row_bytes(w);
-  return m;
-}
-
 DenseMatrix dense_entry(const DenseMatrix& w, int64_t e) {
   DenseMatrix m = w;
   m.w += (size_t)e * (size_t)w.n * (size_t)w.k * (size_t)mlxk_scale_bytes(w.dtype);
@@ -72,14 +64,7 @@ void weight_row(const ModelWeight& w, const QuantMatrix& q, const DenseMatrix& d
     }
     return;
   }
-  switch (q.bits) {
-    case 2: return dequant_row_bits<2>(q, r, out);
-    case 3: return dequant_row_bits<3>(q, r, out);
-    case 4: return dequant_row_bits<4>(q, r, out);
-    case 5: return dequant_row_bits<5>(q, r, out);
-    case 6: return dequant_row_bits<6>(q, r, out);
-    default: return dequant_row_bits<8>(q, r, out);
-  }
+  with_bits(q.bits, [&](auto b) { dequant_row_bits<b.value>(q, r, out); });
 }
 
 struct Job {
@@ -209,7 +194,7 @@ void model_matmul_untransposed(const float* x, int64_t tokens, int64_t x_heads, 
   std::memset(out, 0, (size_t)(tokens * heads * k) * sizeof(float));
   parallel_for(heads, [&](int64_t h, int thread) {
     float* row = static_cast<float*>(thread_scratch(thread, (size_t)k * sizeof(float)));
-    const QuantMatrix q = w.quantized ? quant_entry(w.q, h) : w.q;
+    const QuantMatrix q = w.quantized ? stack_entry(w.q, h) : w.q;
     const DenseMatrix d = w.quantized ? w.d : dense_entry(w.d, h);
     const float* xh = x + (x_heads == 1 ? 0 : h) * n;
     for (int64_t o = 0; o < n; ++o) {
