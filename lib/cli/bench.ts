@@ -8,8 +8,9 @@ import { type BenchModel, type BenchResult, runBench } from '../bench/throughput
 import { wallClock } from '../bench/trial.js';
 import { loadModel } from '../models/load.js';
 import { inspectModel } from './inspect.js';
+import { addMeasureOptions, backendArg } from './commonOptions.js';
 import { interruptible } from './interrupt.js';
-import { backendArg, commandLine, labelledModel, nonNegativeInt, positiveInt, positiveInts, reportPaths, writeReportFiles } from './measureArgs.js';
+import { commandLine, labelledModel, nonNegativeInt, positiveInt, positiveInts, reportPaths, writeReportFiles } from './measureArgs.js';
 import { ProgressBar } from './progress.js';
 
 interface BenchFlags {
@@ -40,7 +41,7 @@ function benchModel(arg: string, backend: ReturnType<typeof backendArg>): BenchM
 }
 
 export function registerBench(program: Command): void {
-  program
+  const cmd = program
     .command('bench')
     .description('prompt and generation throughput, time to first token and peak memory per size, one column per model (markdown, JSON, SVG)')
     .argument('<models...>', 'model directories or HF cache ids; LABEL=PATH names a column')
@@ -48,12 +49,8 @@ export function registerBench(program: Command): void {
     .option('--gen-sizes <list>', 'generation lengths to time (tokens)', '500,1000,2000,5000')
     .option('--gen-prompt <n>', 'prompt length for the generation trials', '64')
     .option('-r, --repetitions <n>', 'trials per size (median, min and max reported)', '5')
-    .option('--seed <n>', 'seed of the random prompt tokens', '0')
-    .option('--backend <name>', 'compute backend (default: the fastest available)')
-    .option('--json', 'print the JSON report (every trial) instead of markdown')
-    .option('-o, --out <file>', 'write FILE.md, FILE.json and FILE.svg (rewritten after every trial)')
-    .option('--note <text>', 'a line for the report, e.g. how the models were made (repeatable)', (v: string, acc: string[] = []) => [...acc, v])
-    .option('-q, --quiet', 'no progress bar')
+    .option('--seed <n>', 'seed of the random prompt tokens', '0');
+  addMeasureOptions(cmd, { outHelp: 'write FILE.md, FILE.json and FILE.svg (rewritten after every trial)' })
     .action(async (args: string[], flags: BenchFlags) => {
       const backend = backendArg(flags.backend);
       const settings = {

@@ -7,7 +7,8 @@ import { BUNDLED_MODEL, LanguageModel } from '../engine/languageModel.js';
 import { MlxkError } from '../io/errors.js';
 import type { ChatMessage } from '../tokenizer/index.js';
 import { statsLine } from './generate.js';
-import { addSampleOptions, backendFrom, generateOptionsFrom, type SampleFlags } from './sampleArgs.js';
+import { backendArg } from './commonOptions.js';
+import { addSampleOptions, generateOptionsFrom, type SampleFlags } from './sampleArgs.js';
 
 interface ChatFlags extends SampleFlags {
   system?: string;
@@ -22,7 +23,7 @@ export function registerChat(program: Command): void {
     .option('--system <text>', 'system message')
     .option('--stats', 'print speed and memory after each reply (stderr)');
   addSampleOptions(cmd, '512').action(async (model: string | undefined, flags: ChatFlags) => {
-    const lm = await LanguageModel.load(model ?? BUNDLED_MODEL, { backend: backendFrom(flags) });
+    const lm = await LanguageModel.load(model ?? BUNDLED_MODEL, { backend: backendArg(flags.backend) });
     if (!lm.tokenizer.hasChatTemplate) throw new MlxkError(`${lm.dir}: has no chat template (tokenizer_config.json chat_template or chat_template.jinja)`, 'use `mlxk generate --raw` for plain completions');
     const opts = generateOptionsFrom(flags, lm.dir);
     const tty = process.stdin.isTTY === true;

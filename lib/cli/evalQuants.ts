@@ -17,8 +17,9 @@ import { resolveModelPath } from '../io/checkpoint.js';
 import { MlxkError } from '../io/errors.js';
 import { loadModel } from '../models/load.js';
 import { loadTokenizer } from '../tokenizer/index.js';
+import { addMeasureOptions, backendArg } from './commonOptions.js';
 import { interruptible } from './interrupt.js';
-import { backendArg, commandLine, positiveInt, reportPaths, writeReportFiles } from './measureArgs.js';
+import { commandLine, positiveInt, reportPaths, writeReportFiles } from './measureArgs.js';
 import { ProgressBar } from './progress.js';
 
 interface EvalQuantsFlags {
@@ -49,7 +50,7 @@ function phaseText(p: EvalPhase): { done: number; total: number; detail: string 
 }
 
 export function registerEvalQuants(program: Command): void {
-  program
+  const cmd = program
     .command('eval-quants')
     .description('quantize a model with several presets and compare them with it: size, bits per weight, perplexity, ΔPPL, KL divergence, top-1 agreement, decode speed (markdown, JSON, SVG)')
     .argument('<src>', 'source model directory or HF cache id (the reference)')
@@ -60,12 +61,8 @@ export function registerEvalQuants(program: Command): void {
     .option('--out-dir <dir>', 'keep the quantized models here (default: a temporary directory, removed at the end)')
     .option('--decode-tokens <n>', 'tokens generated per decode-speed trial', '128')
     .option('--decode-prompt <n>', 'random prompt tokens before the decode-speed trials', '64')
-    .option('-r, --repetitions <n>', 'decode-speed trials per model', '3')
-    .option('--backend <name>', 'compute backend (default: the fastest available)')
-    .option('-o, --out <file>', 'write FILE.md, FILE.json and FILE.svg')
-    .option('--json', 'print the JSON report instead of markdown')
-    .option('--note <text>', 'a line for the report (repeatable)', (v: string, acc: string[] = []) => [...acc, v])
-    .option('-q, --quiet', 'no progress bar')
+    .option('-r, --repetitions <n>', 'decode-speed trials per model', '3');
+  addMeasureOptions(cmd, { outHelp: 'write FILE.md, FILE.json and FILE.svg' })
     .action(async (srcArg: string, flags: EvalQuantsFlags) => {
       if (!flags.presets) throw new MlxkError('--presets is required (e.g. --presets q8,q4,mixed_3_6)');
       if (!flags.data) throw new MlxkError('--data FILE is required (the text to evaluate on)');

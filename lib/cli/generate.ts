@@ -4,7 +4,8 @@ import type { Command } from 'commander';
 import { BUNDLED_MODEL, LanguageModel, type PromptInput } from '../engine/languageModel.js';
 import type { GenerationResult } from '../engine/generate.js';
 import { MlxkError } from '../io/errors.js';
-import { addSampleOptions, backendFrom, generateOptionsFrom, type SampleFlags } from './sampleArgs.js';
+import { backendArg } from './commonOptions.js';
+import { addSampleOptions, generateOptionsFrom, type SampleFlags } from './sampleArgs.js';
 import { humanBytes } from './units.js';
 
 interface GenerateFlags extends SampleFlags {
@@ -75,7 +76,7 @@ export function registerGenerate(program: Command): void {
     .option('--json', 'print one JSON object: text, prompt and generated ids, finish reason, stats');
   addSampleOptions(cmd, '256').action(async (model: string | undefined, flags: GenerateFlags) => {
     const input = promptFrom(flags);
-    const lm = await LanguageModel.load(model ?? BUNDLED_MODEL, { backend: backendFrom(flags) });
+    const lm = await LanguageModel.load(model ?? BUNDLED_MODEL, { backend: backendArg(flags.backend) });
     const opts = generateOptionsFrom(flags, lm.dir);
     if (flags.json) {
       const r = await lm.generate(input, opts);

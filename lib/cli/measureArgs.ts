@@ -1,9 +1,8 @@
 // Arguments shared by the measuring verbs (bench, perplexity, eval-quants): size
-// lists, model labels, the backend, the command line as reports quote it, and where
+// lists, model labels, the command line as reports quote it, and where
 // report files go.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, extname, resolve } from 'node:path';
-import { type BackendName, BACKENDS, isBackendName } from '../backend/index.js';
 import { MlxkError } from '../io/errors.js';
 
 export function positiveInts(text: string, flag: string): number[] {
@@ -21,12 +20,6 @@ export function positiveInt(text: string | undefined, flag: string): number | un
 export function nonNegativeInt(text: string, flag: string): number {
   if (!/^\s*\d+\s*$/.test(text)) throw new MlxkError(`${flag} must be a non-negative integer, got "${text}"`);
   return Number(text);
-}
-
-export function backendArg(name: string | undefined): BackendName | undefined {
-  if (name === undefined) return undefined;
-  if (!isBackendName(name)) throw new MlxkError(`--backend must be one of ${BACKENDS.join(', ')}, got "${name}"`);
-  return name;
 }
 
 /** `LABEL=PATH` names a column; a bare path is labelled by its directory name. */

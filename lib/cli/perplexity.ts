@@ -10,8 +10,9 @@ import { planWindows } from '../bench/windows.js';
 import { MlxkError } from '../io/errors.js';
 import { loadModel } from '../models/load.js';
 import { loadTokenizer } from '../tokenizer/index.js';
+import { addMeasureOptions, backendArg } from './commonOptions.js';
 import { interruptible } from './interrupt.js';
-import { backendArg, commandLine, positiveInt } from './measureArgs.js';
+import { commandLine, positiveInt } from './measureArgs.js';
 import { ProgressBar } from './progress.js';
 
 interface PerplexityFlags {
@@ -63,17 +64,15 @@ export async function runPerplexity(modelPath: string, flags: PerplexityFlags, b
 }
 
 export function registerPerplexity(program: Command): void {
-  program
+  const cmd = program
     .command('perplexity')
     .description('perplexity ± standard error on a text file in non-overlapping windows; with --baseline, KL divergence and top-1 agreement against it')
     .argument('<model>', 'model directory or HF cache id')
     .option('--data <file>', 'UTF-8 text, tokenized whole with the model\'s tokenizer (no BOS)')
     .option('--seq-len <n>', 'window length in tokens', '512')
     .option('--max-windows <n>', 'evaluate only the first N windows')
-    .option('--baseline <model>', 'reference model (same tokenizer), e.g. the unquantized source')
-    .option('--backend <name>', 'compute backend (default: the fastest available)')
-    .option('--json', 'print the result as JSON')
-    .option('-q, --quiet', 'no progress bar')
+    .option('--baseline <model>', 'reference model (same tokenizer), e.g. the unquantized source');
+  addMeasureOptions(cmd)
     .action(async (model: string, flags: PerplexityFlags) => {
       const report = await runPerplexity(model, flags, backendArg(flags.backend));
       process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : `${perplexityLines(report).join('\n')}\n`);

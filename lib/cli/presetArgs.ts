@@ -4,6 +4,7 @@
 import type { Command } from 'commander';
 import { MlxkError } from '../io/errors.js';
 import { builtinPresetNames, loadPreset, type Method, parseCustomQ, type Preset, type Rule, uniformPreset } from '../quant/preset.js';
+import { repeatable } from './commonOptions.js';
 
 export interface PresetFlags {
   preset?: string;
@@ -19,7 +20,7 @@ export function addPresetOptions(cmd: Command): Command {
     .option('-b, --bits <n>', 'uniform quantization at this many bits (2, 3, 4, 5, 6, 8) instead of a preset')
     .option('-g, --group-size <n>', 'group size with --bits (32, 64, 128)', '64')
     .option('--method <m>', 'quantizer with --bits: rtn (MLX round-to-nearest) or mse (per-group error-minimising search)', 'rtn')
-    .option('--custom-q <rules>', "extra rules before the preset's, llama.cpp style: 'regex=type[,regex=type]' (e.g. 'ffn_down_exps=q4_K'); repeatable", (v: string, acc: string[] = []) => [...acc, v]);
+    .option('--custom-q <rules>', "extra rules before the preset's, llama.cpp style: 'regex=type[,regex=type]' (e.g. 'ffn_down_exps=q4_K'); repeatable", repeatable);
 }
 
 export function presetFromFlags(flags: PresetFlags): { preset: Preset; extraRules: Rule[] } {

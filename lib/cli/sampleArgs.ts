@@ -3,10 +3,10 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { type BackendName, BACKENDS, isBackendName } from '../backend/index.js';
 import type { GenerateOptions } from '../engine/generate.js';
 import { readJson } from '../io/checkpoint.js';
 import { MlxkError } from '../io/errors.js';
+import { addBackendOption, repeatable } from './commonOptions.js';
 
 export interface SampleFlags {
   maxTokens: string;
@@ -21,7 +21,7 @@ export interface SampleFlags {
 }
 
 export function addSampleOptions(cmd: Command, maxTokens: string): Command {
-  return cmd
+  cmd
     .option('-m, --max-tokens <n>', 'most tokens to generate', maxTokens)
     .option('--temp <t>', 'sampling temperature; 0 is greedy (default: generation_config.json, else 0.7)')
     .option('--top-p <p>', 'nucleus sampling: keep the most likely tokens up to this probability mass (default: generation_config.json, else 1)')
@@ -29,8 +29,8 @@ export function addSampleOptions(cmd: Command, maxTokens: string): Command {
     .option('--min-p <p>', 'drop tokens below p × the most likely one (0 = off)')
     .option('--repetition-penalty <r>', 'penalize recently generated tokens (1 = off)')
     .option('--seed <s>', 'seed for sampling; the same seed repeats a run')
-    .option('--stop <text>', 'stop when this text appears (repeatable)', (v: string, acc: string[] = []) => [...acc, v])
-    .option('--backend <name>', `compute backend: ${BACKENDS.join(' or ')} (default: MLXK_BACKEND, else native where its kernels are built, mlx on macOS)`);
+    .option('--stop <text>', 'stop when this text appears (repeatable)', repeatable);
+  return addBackendOption(cmd);
 }
 
 function number(flag: string, v: string | undefined, integer = false): number | undefined {
@@ -38,13 +38,6 @@ function number(flag: string, v: string | undefined, integer = false): number | 
   const n = Number(v);
   if (v.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n))) throw new MlxkError(`${flag} must be ${integer ? 'an integer' : 'a number'}, got "${v}"`);
   return n;
-}
-
-/** The --backend flag; undefined leaves the choice to createOps (MLXK_BACKEND, then the platform default). */
-export function backendFrom(flags: SampleFlags): BackendName | undefined {
-  if (flags.backend === undefined) return undefined;
-  if (!isBackendName(flags.backend)) throw new MlxkError(`--backend must be one of ${BACKENDS.join(', ')}, got "${flags.backend}"`);
-  return flags.backend;
 }
 
 /** Generation options from the flags, filling unset sampling values from generation_config.json. */

@@ -3,11 +3,11 @@
 import { totalmem } from 'node:os';
 import { basename, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { BACKENDS, type BackendName, isBackendName } from '../backend/index.js';
 import { MlxkError } from '../io/errors.js';
 import type { ToolCallFormat } from '../protocol/types.js';
 import type { ModelSpec } from '../server/registry.js';
 import { DEFAULTS, defaultPromptCacheBytes, startServer } from '../server/serve.js';
+import { addBackendOption, backendArg, repeatable } from './commonOptions.js';
 import { gib, parseBytes } from './units.js';
 
 interface ServeFlags {
@@ -64,7 +64,7 @@ function toolParserFrom(v: string | undefined): ToolCallFormat | null | undefine
 }
 
 export function registerServe(program: Command): void {
-  program
+  const cmd = program
     .command('serve')
     .description('serve models over OpenAI (/v1/chat/completions, /v1/completions) and Anthropic (/v1/messages) HTTP APIs')
     .argument('<models...>', 'model directories or HF cache ids; requests pick one by its directory name, id or alias')
@@ -75,19 +75,15 @@ export function registerServe(program: Command): void {
     .option('--api-key <key>', 'require this key as "Authorization: Bearer KEY" or "x-api-key: KEY" (default: $MLXK_API_KEY, else none)')
     .option('--max-active <n>', 'requests generating at once, one step each in turn', String(DEFAULTS.maxActive))
     .option('--max-queue <n>', 'requests waiting beyond those; more get 429 (Anthropic: 529 overloaded_error)', String(DEFAULTS.maxQueue))
-    .option('--backend <name>', `compute backend (${BACKENDS.join(', ')}; default: the library's)`)
-    .option('--alias <name=model>', 'another name for a model (repeatable); a name ending in * matches by prefix, e.g. "claude-*=kimi"', (v: string, acc: string[] = []) => [...acc, v])
+    .option('--alias <name=model>', 'another name for a model (repeatable); a name ending in * matches by prefix, e.g. "claude-*=kimi"', repeatable)
     .option('--tool-parser <format>', `tool-call format for all models instead of the one read from the chat template (${TOOL_PARSERS.join(', ')})`)
     .option('--prefill-chunk <n>', 'prompt tokens per step; other requests run between chunks')
-    .option('--quiet', 'no per-request log lines')
+    .option('--quiet', 'no per-request log lines');
+  addBackendOption(cmd)
     .action(async (models: string[], flags: ServeFlags) => {
       const memoryBytes = flags.memory === undefined ? Math.floor(totalmem() * 0.9) : parseBytes(flags.memory, '--memory');
       const promptCacheBytes = flags.promptCacheBytes === undefined ? defaultPromptCacheBytes(memoryBytes) : cacheBytes(flags.promptCacheBytes);
-      let backend: BackendName | undefined;
-      if (flags.backend !== undefined) {
-        if (!isBackendName(flags.backend)) throw new MlxkError(`--backend must be one of ${BACKENDS.join(', ')}, got "${flags.backend}"`);
-        backend = flags.backend;
-      }
+      const backend = backendArg(flags.backend);
       const apiKey = flags.apiKey ?? (process.env.MLXK_API_KEY || undefined);
       const toolParser = toolParserFrom(flags.toolParser);
       const log = (line: string) => process.stderr.write(`${line}\n`);

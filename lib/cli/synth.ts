@@ -8,6 +8,7 @@ import { MlxkError } from '../io/errors.js';
 import { SUPPORTED_MODEL_TYPES } from '../models/registry.js';
 import { synthDefaultConfig } from '../models/synthDefaults.js';
 import { type SynthFormat, synthesize } from '../models/synth.js';
+import { repeatable } from './commonOptions.js';
 import { resolveConfigArg } from './modelArg.js';
 import { ProgressBar } from './progress.js';
 import { humanBytes, humanCount, parseBytes } from './units.js';
@@ -105,7 +106,7 @@ export function registerSynth(program: Command): void {
     .option('--heads <n>', 'num_attention_heads')
     .option('--kv-heads <n>', 'num_key_value_heads')
     .option('--context <n>', 'max_position_embeddings')
-    .option('--set <key=value>', 'any other config value, JSON-parsed; dotted keys for nested ones (repeatable)', (v: string, acc: string[] = []) => [...acc, v])
+    .option('--set <key=value>', 'any other config value, JSON-parsed; dotted keys for nested ones (repeatable)', repeatable)
     .option('--format <f>', 'float, fp8 (128×128 block scales on linear layers, as DeepSeek-V3/Kimi-K2), int4 (compressed-tensors on routed experts, as Kimi-K2.5) or nvfp4 (routed experts)', 'float')
     .option('--dtype <d>', 'bf16, f16 or f32 (default: the config\'s)')
     .option('--seed <n>', 'random seed', '0')

@@ -12,7 +12,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MlxOps } from '../../lib/backend/mlx/ops.js';
 import { NativeOps } from '../../lib/backend/native/ops.js';
-import type { NoAuxRouteOptions, Ops, Route, Tensor, Weight } from '../../lib/backend/ops.js';
+import type { Ops } from '../../lib/backend/ops.js';
 import { generate } from '../../lib/engine/generate.js';
 import { Sequence } from '../../lib/engine/sequence.js';
 import { readJson } from '../../lib/io/checkpoint.js';
@@ -20,25 +20,7 @@ import { deepseekSoftmaxMscale, ropeConfig, ropeFrequencies } from '../../lib/mo
 import { loadModel } from '../../lib/models/load.js';
 import { REPO, TINY_KIMI } from '../helpers.js';
 import { compareLogits, Goldens } from './goldenFiles.js';
-
-/** A backend that records the routes the model computes, to compare with transformers' choices. */
-function recording(Base: new () => Ops) {
-  return class extends Base {
-    routes: Route[] = [];
-
-    override routeNoAuxTc(logits: Tensor, bias: Weight, opts: NoAuxRouteOptions): Route {
-      const r = super.routeNoAuxTc(logits, bias, opts);
-      this.routes.push(r);
-      return r;
-    }
-
-    override routeSoftmaxTopK(logits: Tensor, topK: number, norm: boolean): Route {
-      const r = super.routeSoftmaxTopK(logits, topK, norm);
-      this.routes.push(r);
-      return r;
-    }
-  };
-}
+import { recording } from './recordingOps.js';
 
 const BACKENDS: [string, new () => Ops][] = [['mlx', MlxOps], ['native', NativeOps]];
 

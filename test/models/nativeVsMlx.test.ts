@@ -23,21 +23,15 @@ import { convert } from '../../lib/quant/convert.js';
 import { loadPreset } from '../../lib/quant/preset.js';
 import { REPO, tmpDir, TINY_KIMI } from '../helpers.js';
 import { compareLogits, Goldens, meanKl } from './goldenFiles.js';
+import { recording } from './recordingOps.js';
 
 const goldens = new Goldens(join(TINY_KIMI, 'golden.safetensors'));
 const SEQS = [0, 1, 2, 3, 4];
 const VOCAB = 4128;
 const work = tmpDir();
 
-class RecordingMlx extends MlxOps {
-  routes: Route[] = [];
-
-  override routeNoAuxTc(logits: Tensor, bias: Weight, opts: NoAuxRouteOptions): Route {
-    const r = super.routeNoAuxTc(logits, bias, opts);
-    this.routes.push(r);
-    return r;
-  }
-}
+const RecordingMlx = recording(MlxOps);
+type RecordingMlx = InstanceType<typeof RecordingMlx>;
 
 /** Native ops that take their expert choices from `replay` while it lasts. */
 class ReplayingNative extends NativeOps {
@@ -61,11 +55,11 @@ async function run(dir: string, ops: RecordingMlx | ReplayingNative, replay?: Ro
   const { model } = await loadModel(dir, ops);
   const out: Run = { logits: [], routes: [] };
   for (const [i, j] of SEQS.entries()) {
-    if (ops instanceof RecordingMlx) ops.routes = [];
-    else ops.replay = replay ? [...replay[i]!] : [];
+    if (ops instanceof ReplayingNative) ops.replay = replay ? [...replay[i]!] : [];
+    else ops.routes = [];
     out.logits.push(ops.read(model.forward(goldens.ints(`seq${j}.input_ids`), model.newCache(), { allLogits: true })));
-    if (ops instanceof RecordingMlx) out.routes.push(ops.routes);
-    else assert.is(ops.replay.length, 0, 'every recorded route was used');
+    if (ops instanceof ReplayingNative) assert.is(ops.replay.length, 0, 'every recorded route was used');
+    else out.routes.push(ops.routes);
   }
   return out;
 }

@@ -7,13 +7,9 @@ import { KIMI, kimiFunctionName } from '../../lib/protocol/kimi.js';
 import { THINK_TAGS } from '../../lib/protocol/reasoning.js';
 import { runSeed } from '../helpers.js';
 import { sameUnderEveryCut } from './splits.js';
+import { S, E, B, A, C } from './kimiMarkers.js';
 
 const seed = runSeed();
-const S = '<|tool_calls_section_begin|>';
-const E = '<|tool_calls_section_end|>';
-const B = '<|tool_call_begin|>';
-const A = '<|tool_call_argument_begin|>';
-const C = '<|tool_call_end|>';
 const kimi = { toolFormat: 'kimi_k2' as const };
 
 test('content, two parallel calls with their ids as written, text after the section', () => {

@@ -8,6 +8,7 @@ import * as assert from 'uvu/assert';
 import type { MessageObject, StreamEvent } from '../../lib/server/anthropic/wire.js';
 import { contextOverflow, overloaded } from '../../lib/server/errors.js';
 import { fakeFetch, scriptSteps, type Exchange, type Script } from './fakeEngine.js';
+import { S, E, B, A, C } from '../protocol/kimiMarkers.js';
 
 // Compile-time check: our objects are what the SDK's types describe (ping is not in its union).
 export const typeChecks: [(m: MessageObject) => Message, (e: Exclude<StreamEvent, { type: 'ping' }>) => RawMessageStreamEvent] = [(m) => m, (e) => e];
@@ -17,11 +18,6 @@ const log: Exchange[] = [];
 const client = new Anthropic({ apiKey: 'local', baseURL: 'http://mlxk.test', maxRetries: 0, fetch: fakeFetch(() => script, log) });
 const last = () => log[log.length - 1];
 
-const S = '<|tool_calls_section_begin|>';
-const E = '<|tool_calls_section_end|>';
-const B = '<|tool_call_begin|>';
-const A = '<|tool_call_argument_begin|>';
-const C = '<|tool_call_end|>';
 const tools = [
   { name: 'get_weather', description: 'Weather for a city', input_schema: { type: 'object' as const, properties: { city: { type: 'string' } }, required: ['city'] } },
   { name: 'get_time', input_schema: { type: 'object' as const, properties: { tz: { type: 'string' } } } },

@@ -10,6 +10,8 @@ import * as assert from 'uvu/assert';
 import { ApiError, contextOverflow, modelNotFound, overloaded } from '../../lib/server/errors.js';
 import type { ChatCompletionChunkObject, ChatCompletionObject, CompletionObject } from '../../lib/server/openai/wire.js';
 import { fakeFetch, scriptSteps, tok, type Exchange, type Script } from './fakeEngine.js';
+import { S, E, B, A, C } from '../protocol/kimiMarkers.js';
+import { weatherTool, timeTool } from './openaiTools.js';
 
 // Compile-time check: our wire objects are what the SDK's types describe.
 export const typeChecks: [(o: ChatCompletionObject) => ChatCompletion, (o: ChatCompletionChunkObject) => ChatCompletionChunk, (o: CompletionObject) => Completion] = [(o) => o, (o) => o, (o) => o];
@@ -19,13 +21,6 @@ const log: Exchange[] = [];
 const client = new OpenAI({ apiKey: 'local', baseURL: 'http://mlxk.test/v1', maxRetries: 0, fetch: fakeFetch(() => script, log) });
 const last = () => log[log.length - 1];
 
-const S = '<|tool_calls_section_begin|>';
-const E = '<|tool_calls_section_end|>';
-const B = '<|tool_call_begin|>';
-const A = '<|tool_call_argument_begin|>';
-const C = '<|tool_call_end|>';
-const weatherTool = { type: 'function' as const, function: { name: 'get_weather', description: 'Weather for a city', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } };
-const timeTool = { type: 'function' as const, function: { name: 'get_time', parameters: { type: 'object', properties: { tz: { type: 'string' } } } } };
 const TWO_CALLS = `Ich sehe nach.${S}${B}functions.get_weather:0${A}{"city": "東京"}${C}${B}functions.get_time:1${A}{"tz": "Asia/Tokyo"}${C}${E}`;
 
 test('streamed text: role chunk first, reasoning_content apart from content, usage chunk, [DONE]', async () => {

@@ -7,12 +7,8 @@ import * as assert from 'uvu/assert';
 import { LanguageModel } from '../../lib/engine/languageModel.js';
 import { TINY_KIMI } from '../helpers.js';
 import { type Live, startLive, stepsOf } from './live.js';
+import { S, E, B, A, C } from '../protocol/kimiMarkers.js';
 
-const S = '<|tool_calls_section_begin|>';
-const E = '<|tool_calls_section_end|>';
-const B = '<|tool_call_begin|>';
-const A = '<|tool_call_argument_begin|>';
-const C = '<|tool_call_end|>';
 const tools = [{ name: 'read_file', description: 'Read a file', input_schema: { type: 'object' as const, properties: { path: { type: 'string' } }, required: ['path'] } }];
 
 let live: Live;

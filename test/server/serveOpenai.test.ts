@@ -9,13 +9,8 @@ import { LanguageModel } from '../../lib/engine/languageModel.js';
 import type { ChatMessage } from '../../lib/tokenizer/index.js';
 import { TINY_KIMI } from '../helpers.js';
 import { type Live, startLive, stepsOf } from './live.js';
-
-const S = '<|tool_calls_section_begin|>';
-const E = '<|tool_calls_section_end|>';
-const B = '<|tool_call_begin|>';
-const A = '<|tool_call_argument_begin|>';
-const C = '<|tool_call_end|>';
-const weatherTool = { type: 'function' as const, function: { name: 'get_weather', description: 'Weather for a city', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } };
+import { S, E, B, A, C } from '../protocol/kimiMarkers.js';
+import { weatherTool } from './openaiTools.js';
 
 let live: Live;
 let lm: LanguageModel;
