@@ -4,11 +4,12 @@
 // unloading the least recently used idle models. A model in use by a request is never unloaded.
 import { existsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { type BackendName, createOps } from '../backend/index.js';
+import { type BackendName, createOps, defaultBackend } from '../backend/index.js';
 import { stopTokenIds } from '../engine/languageModel.js';
 import { ModelWorker, type WorkerLaunch } from '../engine/remote/workerProcess.js';
 import { Checkpoint, type JsonObject, readJson } from '../io/checkpoint.js';
 import { MlxkError } from '../io/errors.js';
+import { footprintOf, residentWeightBytes } from '../models/footprint.js';
 import { loadModel } from '../models/load.js';
 import type { CausalLM } from '../models/model.js';
 import { tensorTable } from '../models/registry.js';
@@ -71,8 +72,10 @@ export class ServedModel {
     readonly tokenizer: Tokenizer,
     readonly format: ModelFormat,
     private readonly configContext: number,
-    /** Tensor bytes of the checkpoint: what its weights take in memory, as stored. */
+    /** What its weights take in memory on its engine/backend (lib/models/footprint.ts). */
     readonly weightBytes: number,
+    /** The same as stored (what the native backend and mlx-lm hold). */
+    readonly storedBytes: number,
     readonly defaults: SamplingDefaults,
   ) {
     this.id = isPathLike(spec.path) ? basename(dir) : spec.path;
@@ -110,7 +113,13 @@ export class ModelRegistry {
     const owner = new Map<string, ServedModel>();
     for (const m of models) {
       if (m.weightBytes > opts.budgetBytes) {
-        throw new MlxkError(`${m.dir}: its weights take ${gib(m.weightBytes)}, more than the memory budget of ${gib(opts.budgetBytes)}`, 'raise --memory (or lower --prompt-cache-bytes, which comes out of it), or serve a smaller quantization');
+        const widened = m.weightBytes > m.storedBytes && m.storedBytes <= opts.budgetBytes;
+        throw new MlxkError(
+          `${m.dir}: its weights take ${gib(m.weightBytes)}${widened ? ' on the mlx backend' : ''}, more than the memory budget of ${gib(opts.budgetBytes)}`,
+          widened
+            ? `the native backend (the default) or --engine mlx-lm holds them as stored, ${gib(m.storedBytes)}; or raise --memory`
+            : 'raise --memory (or lower --prompt-cache-bytes, which comes out of it), or serve a smaller quantization',
+        );
       }
       for (const n of m.names) {
         const other = owner.get(n);
@@ -223,16 +232,18 @@ function openModel(spec: ModelSpec, opts: RegistryOptions): ServedModel {
   const ckpt = Checkpoint.open(spec.path);
   let table;
   let bytes: number;
+  let stored: number;
   try {
     table = tensorTable(ckpt.config, `${ckpt.dir}/config.json`);
-    bytes = ckpt.dataBytes;
+    stored = residentWeightBytes(ckpt, 'stored');
+    bytes = spec.engine === 'mlx-lm' ? stored : residentWeightBytes(ckpt, footprintOf(opts.backend ?? defaultBackend()));
   } finally {
     ckpt.close();
   }
   const tokenizer = loadTokenizer(ckpt.dir);
   if (!tokenizer.hasChatTemplate) throw new MlxkError(`${ckpt.dir}: has no chat template (tokenizer_config.json chat_template or chat_template.jinja)`, 'the server needs it to turn messages into a prompt');
   const format = modelFormat(tokenizer, opts.toolParser);
-  return new ServedModel(spec, ckpt.dir, tokenizer, format, table.maxContext, bytes, samplingDefaults(ckpt.dir));
+  return new ServedModel(spec, ckpt.dir, tokenizer, format, table.maxContext, bytes, stored, samplingDefaults(ckpt.dir));
 }
 
 function samplingDefaults(dir: string): SamplingDefaults {
