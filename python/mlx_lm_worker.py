@@ -81,10 +81,10 @@ class Worker:
         self.model = model
         self.caches = PromptCaches(model, caches_size)
         self.jobs = queue.Queue()
-        threading.Thread(target=self.loop, daemon=True).start()
 
     def loop(self):
-        # All MLX work on one thread, as mlx_lm.server does.
+        # All MLX work on the main thread: MLX streams are per thread, and mlx_lm.generate made
+        # its generation stream at import, here.
         while True:
             body, out = self.jobs.get()
             try:
@@ -241,7 +241,8 @@ def main():
     if args.dtype:
         model.set_dtype(getattr(mx, args.dtype))
     mx.eval(model.parameters())
-    server = ThreadingHTTPServer((args.host, args.port), handler(Worker(model, args.prompt_cache_entries)))
+    worker = Worker(model, args.prompt_cache_entries)
+    server = ThreadingHTTPServer((args.host, args.port), handler(worker))
     import mlx_lm
 
     versions = {"mlx": getattr(mx, "__version__", "?"), "mlx_lm": getattr(mlx_lm, "__version__", "?")}
@@ -252,7 +253,8 @@ def main():
         os._exit(0)
 
     threading.Thread(target=parent_watch, daemon=True).start()
-    server.serve_forever()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    worker.loop()
 
 
 if __name__ == "__main__":
