@@ -10,26 +10,16 @@
 // and MLXK_MLX_LM_PYTHON (default python3); without one the file reports that it did not run.
 // On a machine without transformers / huggingface_hub (no PyPI), pystub/ stands in for them.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { MlxOps } from '../../lib/backend/mlx/ops.js';
-import { NativeOps } from '../../lib/backend/native/ops.js';
-import type { Ops } from '../../lib/backend/ops.js';
-import { readJson } from '../../lib/io/checkpoint.js';
-import { loadModel } from '../../lib/models/load.js';
 import { convert } from '../../lib/quant/convert.js';
 import { builtinPresetNames, loadPreset, METHODS, type Preset, uniformPreset } from '../../lib/quant/preset.js';
-import { MLXK, REPO, tmpDir, TINY_KIMI } from '../helpers.js';
-import { argmaxRow, compareLogits, Goldens } from '../models/goldenFiles.js';
-import { mlxLmEnv } from './env.js';
+import { MLXK, tmpDir, TINY_KIMI } from '../helpers.js';
+import { agree, env, IDS, python, quantKey } from './shared.js';
 
-const env = mlxLmEnv();
-const VOCAB = 4128;
-const goldens = new Goldens(join(TINY_KIMI, 'golden.safetensors'));
-/** 96 positions of the golden sequences, one after another. */
-const IDS = [0, 1, 2, 3, 4].flatMap((i) => goldens.ints(`seq${i}.input_ids`)).slice(0, 96);
+
 const work = tmpDir('mlxk-compat-');
 
 interface Case {
@@ -54,41 +44,11 @@ const synthSource = (format: string) => async (dir: string) => {
 export const CASES: Case[] = [
   { name: 'bundled tiny-kimi (bf16, unquantized)', make: async () => TINY_KIMI },
   ...builtinPresetNames().map((p) => ({ name: `preset ${p}`, make: quantized(() => loadPreset(p)) })),
-  ...[2, 3, 4, 5, 6, 8].flatMap((b) => [32, 64, 128].map((g) => ({ name: `${b}-bit g${g} rtn`, make: quantized(() => uniformPreset(b, g, 'rtn')) }))),
+  // group 64 at every width is the q2–q8 presets above
+  ...[2, 3, 4, 5, 6, 8].flatMap((b) => [32, 128].map((g) => ({ name: `${b}-bit g${g} rtn`, make: quantized(() => uniformPreset(b, g, 'rtn')) }))),
   ...METHODS.filter((m) => m !== 'rtn').flatMap((m) => [3, 4].map((b) => ({ name: `${b}-bit g64 ${m}`, make: quantized(() => uniformPreset(b, 64, m)) }))),
   ...['int4', 'fp8', 'nvfp4'].map((f) => ({ name: `kimi_k25 from ${f} source, kimi-k2.5-2.5bit`, make: synthSource(f) })),
 ];
-
-/** mlx-lm's quantizer: uniform widths (group 64) and its mixed recipes. */
-const MLX_LM_WRITES = [...[2, 3, 4, 5, 6, 8].map((b) => ({ name: `mlx_lm q${b}`, bits: b, recipe: null as string | null })), ...['mixed_2_6', 'mixed_3_4', 'mixed_3_6', 'mixed_4_6'].map((r) => ({ name: `mlx_lm ${r}`, bits: 4, recipe: r }))];
-
-function python(req: unknown): { results: { ok: boolean; error?: string; trace?: string; shape?: number[] }[]; mlx: string } {
-  const r = spawnSync(env.python!, [join(REPO, 'test', 'compat', 'mlx_lm_compat.py')], { input: JSON.stringify(req), encoding: 'utf8', env: env.env, maxBuffer: 1 << 26 });
-  assert.is(r.status, 0, r.stderr);
-  return JSON.parse(r.stdout.trim().split('\n').pop()!);
-}
-
-async function mlxkLogits(dir: string, ops: Ops, ids: number[]): Promise<Float32Array> {
-  const { model } = await loadModel(dir, ops);
-  return ops.read(model.forward(ids, model.newCache(), { allLogits: true }));
-}
-
-function quantKey(dir: string): string {
-  const cfg = readJson(join(dir, 'config.json'));
-  const q = cfg.quantization ?? (cfg.text_config as Record<string, unknown> | undefined)?.quantization;
-  return q ? `config.json quantization ${JSON.stringify(q).slice(0, 400)}` : 'config.json: no quantization';
-}
-
-/** Both mlxk backends against mlx-lm's logits of the same checkpoint; the messages name the case. */
-async function agree(name: string, dir: string, theirs: Float32Array, ids: number[], vocab: number): Promise<string> {
-  const mlx = compareLogits(await mlxkLogits(dir, new MlxOps(), ids), theirs, vocab);
-  const nat = await mlxkLogits(dir, new NativeOps({ activationBits: 16 }), ids);
-  let top1 = 0;
-  for (let r = 0; r < ids.length; r++) if (argmaxRow(nat, r, vocab) === argmaxRow(theirs, r, vocab)) top1++;
-  const line = `${name}: mlx backend rel ${mlx.rel.toExponential(2)}, top-1 ${mlx.top1}/${mlx.positions}; native top-1 ${top1}/${ids.length}`;
-  assert.ok(mlx.rel <= 1e-4 && top1 >= 0.95 * ids.length, `${line}\n  ${quantKey(dir)}`);
-  return line;
-}
 
 test('mlxk checkpoints of every kind load in mlx-lm and give mlxk\'s logits', async () => {
   if (!env.python) {
@@ -117,27 +77,6 @@ test('mlxk checkpoints of every kind load in mlx-lm and give mlxk\'s logits', as
   }
   console.log(`  mlx ${mlx}: ${lines.length} of ${CASES.length} checkpoints agree\n    ${lines.join('\n    ')}`);
   assert.equal(failures, [], failures.join('\n'));
-});
-
-test('checkpoints mlx-lm writes (q2–q8, mixed recipes) load in mlxk with the same agreement', async () => {
-  if (!env.python) {
-    console.log(`  NOT RUN: ${env.reason}`);
-    return;
-  }
-  const jobs = MLX_LM_WRITES.map((c, i) => ({ model: TINY_KIMI, out: join(work, `theirs-ckpt-${i}`), bits: c.bits, group_size: 64, recipe: c.recipe }));
-  const written = python({ op: 'convert', jobs });
-  written.results.forEach((r, i) => assert.ok(r.ok, `${MLX_LM_WRITES[i]!.name}: ${r.error}\n${r.trace}`));
-  const logitJobs = jobs.map((j, i) => ({ model: j.out, ids: IDS, out: join(work, `theirs-ckpt-${i}.f32`) }));
-  const { results } = python({ op: 'logits', jobs: logitJobs });
-  const lines: string[] = [];
-  for (const [i, r] of results.entries()) {
-    assert.ok(r.ok, `${MLX_LM_WRITES[i]!.name}: ${r.error}`);
-    const buf = readFileSync(logitJobs[i]!.out);
-    lines.push(await agree(MLX_LM_WRITES[i]!.name, jobs[i]!.out, new Float32Array(buf.buffer, buf.byteOffset, buf.length / 4), IDS, VOCAB));
-  }
-  console.log(`    ${lines.join('\n    ')}`);
-  assert.ok(existsSync(join(jobs[0]!.out, 'config.json')));
-  writeFileSync(join(work, 'done'), '');
 });
 
 test.run();
