@@ -6,6 +6,9 @@
     # -ffp-contract=off: no fused multiply-adds behind our back, so the activation
     # quantization is bit-identical on every kernel set (and to the tests' replication).
     "common_cflags": ["-O3", "-fPIC", "-fno-strict-aliasing", "-ffp-contract=off", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+    # macOS: gyp ignores cflags_cc there and reads xcode_settings, so the same flags go here
+    # (-fno-strict-aliasing matters: scratch buffers are byte storage cast to float*).
+    "xcode_cflags": ["-O3", "-fno-strict-aliasing", "-ffp-contract=off", "-Wall", "-Wextra", "-Wno-unused-parameter"],
   },
   "targets": [
     {
@@ -29,7 +32,7 @@
       "cflags_cc!": ["-std=gnu++17"],
       "xcode_settings": {
         "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
-        "OTHER_CPLUSPLUSFLAGS": ["-O3", "-ffp-contract=off"],
+        "OTHER_CPLUSPLUSFLAGS": ["<@(xcode_cflags)"],
         "MACOSX_DEPLOYMENT_TARGET": "11.0",
       },
       "conditions": [
@@ -47,7 +50,7 @@
           "include_dirs": ["native/include"],
           "cflags_cc": ["<@(common_cflags)", "-std=c++17", "-mavx2", "-mfma", "-mf16c"],
           "cflags_cc!": ["-std=gnu++17"],
-          "xcode_settings": {"CLANG_CXX_LANGUAGE_STANDARD": "c++17", "OTHER_CPLUSPLUSFLAGS": ["-O3", "-ffp-contract=off", "-mavx2", "-mfma", "-mf16c"]},
+          "xcode_settings": {"CLANG_CXX_LANGUAGE_STANDARD": "c++17", "OTHER_CPLUSPLUSFLAGS": ["<@(xcode_cflags)", "-mavx2", "-mfma", "-mf16c"]},
         },
         {
           "target_name": "mlxk_avx512",
@@ -63,7 +66,7 @@
           "cflags_cc!": ["-std=gnu++17"],
           "xcode_settings": {
             "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
-            "OTHER_CPLUSPLUSFLAGS": ["-O3", "-ffp-contract=off", "-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512vnni", "-mavx512vbmi"],
+            "OTHER_CPLUSPLUSFLAGS": ["<@(xcode_cflags)", "-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512vnni", "-mavx512vbmi"],
           },
         }
     ]}],
@@ -75,7 +78,7 @@
           "include_dirs": ["native/include"],
           "cflags_cc": ["<@(common_cflags)", "-std=c++17", "-march=armv8.2-a+dotprod"],
           "cflags_cc!": ["-std=gnu++17"],
-          "xcode_settings": {"CLANG_CXX_LANGUAGE_STANDARD": "c++17", "OTHER_CPLUSPLUSFLAGS": ["-O3", "-ffp-contract=off", "-march=armv8.2-a+dotprod"]},
+          "xcode_settings": {"CLANG_CXX_LANGUAGE_STANDARD": "c++17", "OTHER_CPLUSPLUSFLAGS": ["<@(xcode_cflags)", "-march=armv8.2-a+dotprod"]},
         }
     ]}],
   ],

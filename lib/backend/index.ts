@@ -1,8 +1,10 @@
 // Backend selection. `native` (our C++ kernels, lib/backend/native) is the default
-// wherever its addon loads, except on macOS, where `mlx` (@frost-beta/mlx) runs on the
-// Apple GPU and the native Metal kernels are not dispatched yet. MLXK_BACKEND or an
-// explicit name overrides. An explicit request for a backend that cannot load is an
-// error; the default falls back from native to mlx with one warning.
+// wherever its addon loads, macOS included: it memory-maps the checkpoint as stored, while
+// `mlx` (@frost-beta/mlx 0.0.7 = MLX 0.13) widens 3/5/6-bit codes to 8 bits and scales to
+// float32 (≈1.5× the file for Kimi-K2.5 2.5-bit), so it stays an explicit choice. On a Mac,
+// Metal speed comes from `mlxk serve --engine mlx-lm`. MLXK_BACKEND or an explicit name
+// overrides. An explicit request for a backend that cannot load is an error; the default
+// falls back from native to mlx with one warning.
 import { MlxkError } from '../io/errors.js';
 import { MlxOps } from './mlx/ops.js';
 import { nativeAvailable, type ActivationBits } from './native/addon.js';
@@ -23,14 +25,13 @@ export function isBackendName(s: string): s is BackendName {
 
 let warned = false;
 
-/** The backend an unspecified request gets: MLXK_BACKEND, else native where it loads (not macOS), else mlx. */
+/** The backend an unspecified request gets: MLXK_BACKEND, else native where it loads, else mlx. */
 export function defaultBackend(): BackendName {
   const env = process.env.MLXK_BACKEND;
   if (env !== undefined && env !== '') {
     if (!isBackendName(env)) throw new MlxkError(`MLXK_BACKEND must be one of ${BACKENDS.join(', ')}, got "${env}"`);
     return env;
   }
-  if (process.platform === 'darwin') return 'mlx';
   if (nativeAvailable()) return 'native';
   if (!warned) {
     warned = true;

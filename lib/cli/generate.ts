@@ -4,6 +4,10 @@ import type { Command } from 'commander';
 import { BUNDLED_MODEL, LanguageModel, type PromptInput } from '../engine/languageModel.js';
 import type { GenerationResult } from '../engine/generate.js';
 import { MlxkError } from '../io/errors.js';
+import { totalmem } from 'node:os';
+import { type BackendName, defaultBackend } from '../backend/index.js';
+import { Checkpoint } from '../io/checkpoint.js';
+import { footprintOf, residentWeightBytes } from '../models/footprint.js';
 import { backendArg } from './commonOptions.js';
 import { addSampleOptions, generateOptionsFrom, type SampleFlags } from './sampleArgs.js';
 import { humanBytes } from './units.js';
@@ -64,6 +68,23 @@ export function resultJson(r: GenerationResult, lm: LanguageModel): Record<strin
   };
 }
 
+/** Refuses before loading a model whose weights on `backend` would not fit in this machine's memory. */
+export function checkFits(model: string, backend: BackendName, memoryBytes = totalmem()): void {
+  const ckpt = Checkpoint.open(model);
+  try {
+    const need = residentWeightBytes(ckpt, footprintOf(backend));
+    if (need <= 0.9 * memoryBytes) return;
+    const stored = residentWeightBytes(ckpt, 'stored');
+    const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
+    throw new MlxkError(
+      `${ckpt.dir}: its weights take ${gib(need)} on the ${backend} backend, more than 90% of this machine's ${gib(memoryBytes)}`,
+      backend === 'mlx' && stored < need ? `the native backend (the default: drop --backend mlx) maps them as stored, ${gib(stored)}` : 'use a smaller quantization',
+    );
+  } finally {
+    ckpt.close();
+  }
+}
+
 export function registerGenerate(program: Command): void {
   const cmd = program
     .command('generate')
@@ -76,7 +97,9 @@ export function registerGenerate(program: Command): void {
     .option('--json', 'print one JSON object: text, prompt and generated ids, finish reason, stats');
   addSampleOptions(cmd, '256').action(async (model: string | undefined, flags: GenerateFlags) => {
     const input = promptFrom(flags);
-    const lm = await LanguageModel.load(model ?? BUNDLED_MODEL, { backend: backendArg(flags.backend) });
+    const backend = backendArg(flags.backend);
+    checkFits(model ?? BUNDLED_MODEL, backend ?? defaultBackend());
+    const lm = await LanguageModel.load(model ?? BUNDLED_MODEL, { backend });
     const opts = generateOptionsFrom(flags, lm.dir);
     if (flags.json) {
       const r = await lm.generate(input, opts);

@@ -57,6 +57,7 @@ function printPlan(plan: QuantPlan, fit: FitReport, origin: string, modules: boo
   } else {
     out.push(`GPU memory ${gb(fit.gpuBytes)} is within macOS's default wired limit (~${gb(fit.defaultWiredLimitBytes)})`);
   }
+  out.push(WIRED_LIMIT_SCOPE);
   if (modules) {
     out.push('');
     for (const m of plan.modules) {
@@ -66,6 +67,9 @@ function printPlan(plan: QuantPlan, fit: FitReport, origin: string, modules: boo
   }
   process.stdout.write(`${out.join('\n')}\n`);
 }
+
+/** Which engines the wired-limit lines are about (the default backend does not wire memory). */
+export const WIRED_LIMIT_SCOPE = '(the wired limit applies to Metal engines: `serve --engine mlx-lm` and `--backend mlx`; the default native backend runs on the CPU from the memory-mapped files and needs none)';
 
 export function registerPlan(program: Command): void {
   const cmd = program

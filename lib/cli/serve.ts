@@ -5,7 +5,7 @@ import { basename, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { MlxkError } from '../io/errors.js';
 import type { ToolCallFormat } from '../protocol/types.js';
-import type { ModelSpec } from '../server/registry.js';
+import { ENGINES, type EngineName, type ModelSpec } from '../server/registry.js';
 import { DEFAULTS, defaultPromptCacheBytes, startServer } from '../server/serve.js';
 import { addBackendOption, backendArg, repeatable } from './commonOptions.js';
 import { gib, parseBytes } from './units.js';
@@ -20,6 +20,8 @@ interface ServeFlags {
   maxQueue: string;
   backend?: string;
   alias?: string[];
+  engine?: string[];
+  mlxLmPython?: string;
   toolParser?: string;
   prefillChunk?: string;
   quiet?: boolean;
@@ -52,6 +54,28 @@ export function modelSpecs(models: readonly string[], aliases: readonly string[]
   return specs;
 }
 
+function engineName(v: string, flag: string): EngineName {
+  if (!(ENGINES as readonly string[]).includes(v)) throw new MlxkError(`${flag} must be one of ${ENGINES.join(', ')} (or MODEL=ENGINE), got "${v}"`);
+  return v as EngineName;
+}
+
+/** --engine ENGINE (every model) and --engine MODEL=ENGINE (one model, named as for --alias); later ones win. */
+export function applyEngines(specs: ModelSpec[], engines: readonly string[]): ModelSpec[] {
+  for (const e of engines) {
+    const eq = e.lastIndexOf('=');
+    if (eq < 0) {
+      const name = engineName(e, '--engine');
+      for (const s of specs) s.engine = name;
+      continue;
+    }
+    const target = e.slice(0, eq);
+    const spec = specs.find((s) => s.path === target || basename(resolve(s.path)) === target || resolve(s.path) === resolve(target) || s.aliases?.includes(target));
+    if (!spec) throw new MlxkError(`--engine ${e}: "${target}" is not one of the served models (${specs.map((s) => s.path).join(', ')})`);
+    spec.engine = engineName(e.slice(eq + 1), `--engine ${target}=`);
+  }
+  return specs;
+}
+
 /** A size with a unit (8GiB), or a bare number of bytes as the flag's name says (parseBytes reads bare numbers as GiB). */
 function cacheBytes(v: string): number {
   return /^\s*\d+\s*$/.test(v) ? Number(v) : parseBytes(v, '--prompt-cache-bytes');
@@ -76,6 +100,8 @@ export function registerServe(program: Command): void {
     .option('--max-active <n>', 'requests generating at once, one step each in turn', String(DEFAULTS.maxActive))
     .option('--max-queue <n>', 'requests waiting beyond those; more get 429 (Anthropic: 529 overloaded_error)', String(DEFAULTS.maxQueue))
     .option('--alias <name=model>', 'another name for a model (repeatable); a name ending in * matches by prefix, e.g. "claude-*=kimi"', repeatable)
+    .option('--engine <engine>', `who runs the models: mlxk (its own backends, default) or mlx-lm (an mlx_lm worker process per model, MLX's Metal kernels on a Mac; mlxk keeps the APIs, templates and parsers); MODEL=ENGINE for one model (repeatable)`, repeatable)
+    .option('--mlx-lm-python <path>', 'Python with mlx-lm installed, for --engine mlx-lm (default: $MLXK_MLX_LM_PYTHON, else python3)')
     .option('--tool-parser <format>', `tool-call format for all models instead of the one read from the chat template (${TOOL_PARSERS.join(', ')})`)
     .option('--prefill-chunk <n>', 'prompt tokens per step; other requests run between chunks')
     .option('--quiet', 'no per-request log lines');
@@ -88,7 +114,8 @@ export function registerServe(program: Command): void {
       const toolParser = toolParserFrom(flags.toolParser);
       const log = (line: string) => process.stderr.write(`${line}\n`);
       const server = await startServer({
-        models: modelSpecs(models, flags.alias ?? []),
+        models: applyEngines(modelSpecs(models, flags.alias ?? []), flags.engine ?? []),
+        ...(flags.mlxLmPython !== undefined ? { workerLaunch: { python: flags.mlxLmPython } } : {}),
         host: flags.host,
         port: integer('--port', flags.port, 0),
         memoryBytes,
@@ -102,7 +129,11 @@ export function registerServe(program: Command): void {
         log: flags.quiet ? () => {} : log,
       });
       for (const m of server.registry.models) {
-        log(`model ${m.names.join(', ')}${m.spec.aliases?.some((a) => a.endsWith('*')) ? `, ${m.spec.aliases.filter((a) => a.endsWith('*')).join(', ')}` : ''}: ${gib(m.weightBytes, 2)}, context ${m.maxContext}, ${m.loaded ? 'loaded' : 'loads on demand'}`);
+        log(`model ${m.names.join(', ')}${m.spec.aliases?.some((a) => a.endsWith('*')) ? `, ${m.spec.aliases.filter((a) => a.endsWith('*')).join(', ')}` : ''}: ${gib(m.weightBytes, 2)}, context ${m.maxContext}, ${m.engine === 'mlx-lm' ? 'engine mlx-lm, ' : ''}${m.loaded ? 'loaded' : 'loads on demand'}`);
+        const metal = m.engine === 'mlx-lm' || backend === 'mlx';
+        if (process.platform === 'darwin' && metal && m.weightBytes > 0.75 * totalmem()) {
+          log(`  its weights exceed macOS's default GPU wired limit (~75% of RAM); for the Metal engine (${m.engine === 'mlx-lm' ? 'mlx-lm' : '--backend mlx'}) raise it: sudo sysctl iogpu.wired_limit_mb=${Math.floor((totalmem() - 8 * 2 ** 30) / 2 ** 20)} (mlxk plan shows the numbers; the native backend needs none)`);
+        }
       }
       log(`memory: ${gib(server.registry.budgetBytes, 1)} for weights + ${gib(promptCacheBytes, 1)} prompt cache; ${server.scheduler.opts.maxActive} requests at once, ${server.scheduler.opts.maxQueue} queued`);
       if (!LOOPBACK.has(flags.host) && apiKey === undefined) log(`warning: listening on ${flags.host} without --api-key: anyone who can reach this address can use the models`);

@@ -50,10 +50,16 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
+/**
+ * A shard's tensors as the backend opened them, each let go after its last read: on the mlx
+ * backend a raw array read once holds its bytes (e.g. bf16 beside the float32 weight built from
+ * it) until its handle is collected, so holding them all until the end made the load peak the
+ * resident size plus the file. `uses` counts the reads the table will make of each tensor.
+ */
 class TensorReader {
   private files = new Map<string, Map<string, Tensor>>();
 
-  constructor(private readonly ckpt: Checkpoint, private readonly ops: Ops) {}
+  constructor(private readonly ckpt: Checkpoint, private readonly ops: Ops, private readonly uses: Map<string, number>) {}
 
   raw(name: string): Tensor {
     const file = this.ckpt.info(name).file;
@@ -64,6 +70,9 @@ class TensorReader {
     }
     const t = tensors.get(name);
     if (!t) throw new CheckpointError(file, `has no tensor "${name}"`);
+    const left = (this.uses.get(name) ?? 1) - 1;
+    this.uses.set(name, left);
+    if (left <= 0) tensors.delete(name);
     return t;
   }
 
@@ -129,6 +138,13 @@ function describeSource(src: Source): string {
   }
 }
 
+/** The tensors loadWeights reads for entry `e` (the same branches, in the same order). */
+function tensorsRead(ckpt: Checkpoint, e: TensorEntry): string[] {
+  if (ckpt.has(e.name) && e.name.endsWith('.weight') && ckpt.has(`${e.module}.scales`)) return [e.name, `${e.module}.scales`, `${e.module}.biases`];
+  if (ckpt.has(e.name)) return [e.name];
+  return e.source.kind === 'stack' ? e.source.names : [e.source.name];
+}
+
 export interface LoadWeightsOptions {
   /** Entries to load (default: all but the vision tower). */
   include?: (e: TensorEntry) => boolean;
@@ -137,10 +153,12 @@ export interface LoadWeightsOptions {
 export async function loadWeights(ckpt: Checkpoint, table: ModelTable, ops: Ops, opts: LoadWeightsOptions = {}): Promise<ModelWeights> {
   const include = opts.include ?? ((e: TensorEntry) => e.role !== 'vision');
   const q = quantizationConfig(ckpt.config);
-  const r = new TensorReader(ckpt, ops);
+  const entries = table.entries.filter(include);
+  const uses = new Map<string, number>();
+  for (const e of entries) for (const n of tensorsRead(ckpt, e)) uses.set(n, (uses.get(n) ?? 0) + 1);
+  const r = new TensorReader(ckpt, ops, uses);
   const map = new Map<string, Weight>();
-  for (const e of table.entries) {
-    if (!include(e)) continue;
+  for (const e of entries) {
     let w: Weight;
     if (ckpt.has(e.name) && e.name.endsWith('.weight') && ckpt.has(`${e.module}.scales`)) {
       w = loadQuantized(r, ckpt, ops, e, q);
@@ -153,7 +171,8 @@ export async function loadWeights(ckpt: Checkpoint, table: ModelTable, ops: Ops,
     }
     map.set(e.name, w);
     ops.evaluate(w);
-    await ops.reclaim();
+    // A full collection: the raw handles were made at the start and are old by now.
+    await ops.reclaim({ full: true });
   }
   return new ModelWeights(map);
 }

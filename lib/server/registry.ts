@@ -4,10 +4,12 @@
 // unloading the least recently used idle models. A model in use by a request is never unloaded.
 import { existsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { type BackendName, createOps } from '../backend/index.js';
+import { type BackendName, createOps, defaultBackend } from '../backend/index.js';
 import { stopTokenIds } from '../engine/languageModel.js';
+import { ModelWorker, type WorkerLaunch } from '../engine/remote/workerProcess.js';
 import { Checkpoint, type JsonObject, readJson } from '../io/checkpoint.js';
 import { MlxkError } from '../io/errors.js';
+import { footprintOf, residentWeightBytes } from '../models/footprint.js';
 import { loadModel } from '../models/load.js';
 import type { CausalLM } from '../models/model.js';
 import { tensorTable } from '../models/registry.js';
@@ -20,7 +22,12 @@ export interface ModelSpec {
   path: string;
   /** Other names requests may use. A name ending in "*" matches every model name with that prefix. */
   aliases?: string[];
+  /** Who runs the model: mlxk's own engine (default) or an mlx-lm worker process. */
+  engine?: EngineName;
 }
+
+export const ENGINES = ['mlxk', 'mlx-lm'] as const;
+export type EngineName = (typeof ENGINES)[number];
 
 export interface RegistryOptions {
   /** Bytes the weights of resident models may take together. */
@@ -29,6 +36,8 @@ export interface RegistryOptions {
   backend?: BackendName;
   /** Tool-call format for every model instead of the one read from its chat template (null: none). */
   toolParser?: ToolCallFormat | null;
+  /** How mlx-lm workers start (serve --engine mlx-lm). */
+  workerLaunch?: WorkerLaunch;
   /** Called after a model was unloaded (its prompt-cache entries are dropped there). */
   onUnload?: (m: ServedModel) => void;
   log?: (line: string) => void;
@@ -49,6 +58,8 @@ export class ServedModel {
   /** Token ids that end a reply (EOS and end-of-turn tokens). */
   readonly stopTokens: number[];
   model: CausalLM | null = null;
+  /** The worker process running the model (engine mlx-lm). */
+  worker: ModelWorker | null = null;
   /** Requests holding the model (it stays loaded while > 0). */
   users = 0;
   lastUsed = 0;
@@ -61,8 +72,10 @@ export class ServedModel {
     readonly tokenizer: Tokenizer,
     readonly format: ModelFormat,
     private readonly configContext: number,
-    /** Tensor bytes of the checkpoint: what its weights take in memory, as stored. */
+    /** What its weights take in memory on its engine/backend (lib/models/footprint.ts). */
     readonly weightBytes: number,
+    /** The same as stored (what the native backend and mlx-lm hold). */
+    readonly storedBytes: number,
     readonly defaults: SamplingDefaults,
   ) {
     this.id = isPathLike(spec.path) ? basename(dir) : spec.path;
@@ -70,8 +83,12 @@ export class ServedModel {
     this.stopTokens = stopTokenIds(tokenizer);
   }
 
+  get engine(): EngineName {
+    return this.spec.engine ?? 'mlxk';
+  }
+
   get loaded(): boolean {
-    return this.model !== null;
+    return this.model !== null || this.worker !== null;
   }
 
   /** Longest prompt + completion, in tokens. */
@@ -96,7 +113,13 @@ export class ModelRegistry {
     const owner = new Map<string, ServedModel>();
     for (const m of models) {
       if (m.weightBytes > opts.budgetBytes) {
-        throw new MlxkError(`${m.dir}: its weights take ${gib(m.weightBytes)}, more than the memory budget of ${gib(opts.budgetBytes)}`, 'raise --memory (or lower --prompt-cache-bytes, which comes out of it), or serve a smaller quantization');
+        const widened = m.weightBytes > m.storedBytes && m.storedBytes <= opts.budgetBytes;
+        throw new MlxkError(
+          `${m.dir}: its weights take ${gib(m.weightBytes)}${widened ? ' on the mlx backend' : ''}, more than the memory budget of ${gib(opts.budgetBytes)}`,
+          widened
+            ? `the native backend (the default) or --engine mlx-lm holds them as stored, ${gib(m.storedBytes)}; or raise --memory`
+            : 'raise --memory (or lower --prompt-cache-bytes, which comes out of it), or serve a smaller quantization',
+        );
       }
       for (const n of m.names) {
         const other = owner.get(n);
@@ -163,19 +186,44 @@ export class ModelRegistry {
     m.lastUsed = ++this.clock;
   }
 
+  /** Stops every worker process (the server is closing). */
+  async close(): Promise<void> {
+    await Promise.all(this.models.map(async (m) => {
+      const w = m.worker;
+      m.worker = null;
+      await w?.stop();
+    }));
+  }
+
   private async load(m: ServedModel): Promise<void> {
-    const loaded = await loadModel(m.dir, createOps(this.opts.backend));
-    m.model = loaded.model;
+    const started = performance.now();
+    if (m.engine === 'mlx-lm') await this.startWorker(m);
+    else m.model = (await loadModel(m.dir, createOps(this.opts.backend))).model;
     m.loads++;
     m.lastUsed = ++this.clock;
-    this.opts.log?.(`loaded ${m.id} (${gib(m.weightBytes)}) in ${loaded.loadSeconds.toFixed(1)} s; resident ${gib(this.residentBytes)} of ${gib(this.opts.budgetBytes)}`);
+    this.opts.log?.(`loaded ${m.id} (${gib(m.weightBytes)}${m.worker ? `, mlx-lm worker pid ${m.worker.pid}` : ''}) in ${((performance.now() - started) / 1000).toFixed(1)} s; resident ${gib(this.residentBytes)} of ${gib(this.opts.budgetBytes)}`);
+  }
+
+  /** A worker that dies is forgotten, so the next request for the model starts a new one. */
+  private async startWorker(m: ServedModel): Promise<void> {
+    const w = await ModelWorker.start(m.dir, this.opts.workerLaunch);
+    w.onExit((why) => {
+      if (m.worker !== w) return;
+      m.worker = null;
+      this.opts.onUnload?.(m);
+      this.opts.log?.(`the mlx-lm worker of ${m.id} exited (${why}); the next request starts a new one`);
+    });
+    m.worker = w;
   }
 
   private async unload(m: ServedModel): Promise<void> {
     const ops = m.model?.ops;
+    const worker = m.worker;
     m.model = null;
+    m.worker = null;
     this.opts.onUnload?.(m);
     await ops?.reclaim({ full: true });
+    await worker?.stop();
     this.opts.log?.(`unloaded ${m.id} (least recently used) to make room`);
   }
 }
@@ -184,16 +232,18 @@ function openModel(spec: ModelSpec, opts: RegistryOptions): ServedModel {
   const ckpt = Checkpoint.open(spec.path);
   let table;
   let bytes: number;
+  let stored: number;
   try {
     table = tensorTable(ckpt.config, `${ckpt.dir}/config.json`);
-    bytes = ckpt.dataBytes;
+    stored = residentWeightBytes(ckpt, 'stored');
+    bytes = spec.engine === 'mlx-lm' ? stored : residentWeightBytes(ckpt, footprintOf(opts.backend ?? defaultBackend()));
   } finally {
     ckpt.close();
   }
   const tokenizer = loadTokenizer(ckpt.dir);
   if (!tokenizer.hasChatTemplate) throw new MlxkError(`${ckpt.dir}: has no chat template (tokenizer_config.json chat_template or chat_template.jinja)`, 'the server needs it to turn messages into a prompt');
   const format = modelFormat(tokenizer, opts.toolParser);
-  return new ServedModel(spec, ckpt.dir, tokenizer, format, table.maxContext, bytes, samplingDefaults(ckpt.dir));
+  return new ServedModel(spec, ckpt.dir, tokenizer, format, table.maxContext, bytes, stored, samplingDefaults(ckpt.dir));
 }
 
 function samplingDefaults(dir: string): SamplingDefaults {

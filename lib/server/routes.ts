@@ -2,13 +2,14 @@
 // and the context check (413 / clamp), into the scheduler's queue (429), and the job's progress
 // back out through a Responder.
 import type { Request, Response } from 'express';
-import { Sampler } from '../engine/sampler.js';
+import { Sampler, type SamplingOptions } from '../engine/sampler.js';
 import type { PromptCache } from '../engine/promptCache.js';
 import type { Scheduler } from '../engine/scheduler.js';
 import { randomId } from '../protocol/ids.js';
 import { parseMessagesRequest } from './anthropic/messagesRequest.js';
 import { countTokensObject } from './anthropic/writers.js';
 import { contextOverflow, modelNotFound, overloaded } from './errors.js';
+import { RemoteGenerationJob } from './engines/remoteJob.js';
 import { GenerationJob, type JobOptions, type TokenSampler } from './job.js';
 import { parseChatRequest } from './openai/chatRequest.js';
 import { parseCompletionRequest } from './openai/completionRequest.js';
@@ -65,11 +66,14 @@ function thinkingBudget(req: GenerationRequest, prepared: PreparedPrompt, model:
 }
 
 function samplerFor(ctx: ServerContext, req: GenerationRequest, model: ServedModel): TokenSampler {
-  const scripted = ctx.samplerFor?.(req, model);
-  if (scripted) return scripted;
+  return ctx.samplerFor?.(req, model) ?? new Sampler(samplingOptions(req, model));
+}
+
+/** The request's sampling settings over the model's generation_config defaults. */
+function samplingOptions(req: GenerationRequest, model: ServedModel): SamplingOptions {
   const s = req.sampling;
   const d = model.defaults;
-  return new Sampler({
+  return {
     temperature: s.temperature ?? d.temperature ?? 1,
     topP: s.topP ?? d.topP ?? 1,
     topK: s.topK ?? d.topK ?? 0,
@@ -79,7 +83,7 @@ function samplerFor(ctx: ServerContext, req: GenerationRequest, model: ServedMod
     frequencyPenalty: s.frequencyPenalty ?? 0,
     ...(s.logitBias ? { logitBias: s.logitBias } : {}),
     ...(s.seed !== undefined ? { seed: s.seed } : {}),
-  });
+  };
 }
 
 export function generationHandler(ctx: ServerContext, api: GenerationApi) {
@@ -89,7 +93,7 @@ export function generationHandler(ctx: ServerContext, api: GenerationApi) {
     const arrived = performance.now();
     res.setHeader('x-request-id', id);
     res.setHeader('request-id', id);
-    let job: GenerationJob;
+    let job: GenerationJob | RemoteGenerationJob;
     let responder: Responder;
     let model: ServedModel;
     try {
@@ -103,19 +107,11 @@ export function generationHandler(ctx: ServerContext, api: GenerationApi) {
         keepAliveMs: ctx.keepAliveMs,
         onDone: (o) => ctx.log(logLine(req, id, model.id, o.status, job, arrived, o.end, o.error)),
       });
-      job = new GenerationJob({
-        id,
-        model,
-        registry: ctx.registry,
-        promptCache: ctx.promptCache,
-        promptIds: prepared.ids,
-        maxTokens,
-        sampler: samplerFor(ctx, request, model),
-        ...(request.logprobs ? { logprobsTop: request.logprobs.top } : {}),
-        prefillChunk: ctx.prefillChunk,
-        sink: responder,
-        ...thinkingBudget(request, prepared, model),
-      });
+      const common = { id, model, registry: ctx.registry, promptIds: prepared.ids, maxTokens, sink: responder, ...(request.logprobs ? { logprobsTop: request.logprobs.top } : {}), ...thinkingBudget(request, prepared, model) };
+      job =
+        model.engine === 'mlx-lm'
+          ? new RemoteGenerationJob({ ...common, sampling: samplingOptions(request, model) })
+          : new GenerationJob({ ...common, promptCache: ctx.promptCache, sampler: samplerFor(ctx, request, model), prefillChunk: ctx.prefillChunk });
       if (!ctx.scheduler.submit(job)) throw overloaded(ctx.scheduler.queuedCount);
     } catch (e) {
       const status = sendError(res, style, e);
@@ -193,7 +189,7 @@ function promptCacheJson(cache: PromptCache): Record<string, number> {
   return { entries: s.entries, bytes: s.bytes, cap_bytes: s.capBytes, hits: s.hits, misses: s.misses, reused_tokens: s.reusedTokens, evictions: s.evictions };
 }
 
-function logLine(req: Request, id: string, model: string, status: number, job: GenerationJob | undefined, arrived: number, end?: GenerationEnd, error?: unknown): string {
+function logLine(req: Request, id: string, model: string, status: number, job: GenerationJob | RemoteGenerationJob | undefined, arrived: number, end?: GenerationEnd, error?: unknown): string {
   const parts = [`${req.method} ${req.path}`, id, model, String(status)];
   if (job) {
     const u = job.usage;

@@ -6,6 +6,7 @@ import type { BackendName } from '../backend/index.js';
 import { PromptCache } from '../engine/promptCache.js';
 import { Scheduler } from '../engine/scheduler.js';
 import { DEFAULT_PREFILL_CHUNK } from '../engine/sequence.js';
+import type { WorkerLaunch } from '../engine/remote/workerProcess.js';
 import { MlxkError } from '../io/errors.js';
 import type { ToolCallFormat } from '../protocol/types.js';
 import { createApp } from './app.js';
@@ -30,6 +31,8 @@ export interface ServeOptions {
   /** Requests waiting for a slot; more are refused (429 / overloaded). Default 32. */
   maxQueue?: number;
   backend?: BackendName;
+  /** How mlx-lm workers start, for models served with engine mlx-lm. */
+  workerLaunch?: WorkerLaunch;
   toolParser?: ToolCallFormat | null;
   prefillChunk?: number;
   keepAliveMs?: number;
@@ -64,11 +67,19 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
   const registry = ModelRegistry.open(o.models, {
     budgetBytes: o.memoryBytes - cacheBytes,
     ...(o.backend ? { backend: o.backend } : {}),
+    ...(o.workerLaunch ? { workerLaunch: o.workerLaunch } : {}),
     ...(o.toolParser !== undefined ? { toolParser: o.toolParser } : {}),
     onUnload: (m) => promptCache.dropModel(m.id),
     log,
   });
-  if (o.preload ?? true) await registry.preload();
+  if (o.preload ?? true) {
+    try {
+      await registry.preload();
+    } catch (e) {
+      await registry.close();
+      throw e;
+    }
+  }
   const scheduler = new Scheduler({ maxActive: o.maxActive ?? DEFAULTS.maxActive, maxQueue: o.maxQueue ?? DEFAULTS.maxQueue });
   const prefillChunk = o.prefillChunk ?? DEFAULT_PREFILL_CHUNK;
   if (!Number.isInteger(prefillChunk) || prefillChunk < 1) throw new MlxkError(`the prefill chunk must be a positive integer, got ${prefillChunk}`);
@@ -84,7 +95,10 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
   };
   const app = createApp(ctx, o.apiKey !== undefined ? { apiKey: o.apiKey } : {});
   const host = o.host ?? DEFAULTS.host;
-  const server = await listen(app, host, o.port ?? DEFAULTS.port);
+  const server = await listen(app, host, o.port ?? DEFAULTS.port).catch(async (e: unknown) => {
+    await registry.close();
+    throw e;
+  });
   const port = (server.address() as AddressInfo).port;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   return {
@@ -93,11 +107,13 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     registry,
     scheduler,
     promptCache,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
+    close: async () => {
+      await new Promise<void>((resolve, reject) => {
         server.close((e) => (e ? reject(e) : resolve()));
         server.closeAllConnections();
-      }),
+      });
+      await registry.close();
+    },
   };
 }
 

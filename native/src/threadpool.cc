@@ -2,6 +2,10 @@
 
 #include <chrono>
 
+#ifdef __APPLE__
+#include <pthread/qos.h>
+#endif
+
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
 #define MLXK_PAUSE() _mm_pause()
@@ -87,6 +91,11 @@ void ThreadPool::run_raw(int64_t tasks, TaskFn fn, void* ctx) {
 }
 
 void ThreadPool::worker_main(int thread) {
+#ifdef __APPLE__
+  // Without a QoS class macOS may park pool threads on the efficiency cores; USER_INITIATED
+  // keeps them on the performance cores (cpu.cc counts only those: hw.perflevel0).
+  pthread_set_qos_class_self_np(QOS_CLASS_USER_INITIATED, 0);
+#endif
   uint64_t seen = 0;
   for (;;) {
     uint64_t gen = generation_.load();

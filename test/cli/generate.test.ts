@@ -26,7 +26,7 @@ test('generate --json: the bundled model and the native backend by default, tran
   assert.is(r.code, 0, r.stderr);
   const j = JSON.parse(r.stdout);
   assert.is(j.model, TINY_KIMI.replace(/\/$/, ''));
-  assert.is(j.backend, process.platform === 'darwin' ? 'mlx' : 'native');
+  assert.is(j.backend, 'native');
   assert.equal(j.prompt_ids, greedy.prompt_ids);
   assert.equal(j.generated_ids, greedy.new_ids);
   assert.is(j.text, greedy.new_text);

@@ -71,8 +71,10 @@ export function unpackCodes(mx: Mx, words: MxArray, cols: number, bits: number):
 /** scale·q + bias in float32, [..., cols], for any bit width and group size dividing cols. */
 export function dequantizeAny(mx: Mx, words: MxArray, scales: MxArray, biases: MxArray, cols: number, bits: number, groupSize: number): MxArray {
   const lead = words.shape.slice(0, -1);
-  if (kernelSupports(bits, groupSize) && lead.length === 1) return mx.dequantize(words, scales, biases, groupSize, bits);
+  // Scales may be stored bf16: dequantize in float32 (MLX's kernel computes in the scales' dtype).
+  const f32 = (t: MxArray) => (t.dtype === mx.float32 ? t : t.astype(mx.float32));
+  if (kernelSupports(bits, groupSize) && lead.length === 1) return mx.dequantize(words, f32(scales), f32(biases), groupSize, bits);
   const q = unpackCodes(mx, words, cols, bits).astype(mx.float32).reshape([...lead, cols / groupSize, groupSize]);
-  const w = mx.add(mx.multiply(q, mx.expandDims(scales, -1)), mx.expandDims(biases, -1));
+  const w = mx.add(mx.multiply(q, mx.expandDims(f32(scales), -1)), mx.expandDims(f32(biases), -1));
   return w.reshape([...lead, cols]);
 }

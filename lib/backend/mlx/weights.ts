@@ -1,6 +1,10 @@
 // Weights of the mlx backend and the matrix products over them. Compute is
 // float32 (node-mlx's CPU matmul accepts nothing else): dense weights are cast once
-// at load, scales and biases of quantized weights too.
+// at load. Scales and biases stay in their stored dtype (bf16 for mlx-lm and mlxk
+// checkpoints): MLX 0.13's quantized products cast them to the activations' float32
+// on each call (mlx@e6fecbb3e mlx/ops.cpp quantized_matmul, block_sparse_qmm), which
+// is exact and costs a transient the size of one weight's scales instead of a
+// resident copy of every scale at twice its size.
 //
 // Quantized products on CPU (measured in benchmarks/mlx-linear.ts): the quantized
 // matmul kernel is a per-row loop, ~2× a float32 GEMV for one row but 20–70× slower than
@@ -37,9 +41,8 @@ export function affineWeight(mx: Mx, w: MxArray, scales: MxArray, biases: MxArra
   for (const [name, t] of [['scales', scales], ['biases', biases]] as const) {
     if (t.shape.join(',') !== [...shape.slice(0, -1), cols / groupSize].join(',')) throw new MlxkError(`${where}: ${name} are [${t.shape}], expected [${[...shape.slice(0, -1), cols / groupSize]}]`);
   }
-  const f32 = (t: MxArray) => (t.dtype === mx.float32 ? t : t.astype(mx.float32));
   const repack = !kernelSupports(bits, groupSize) && KERNEL_GROUP_SIZES.has(groupSize);
-  return { kind: 'affine', w: repack ? repackTo8Bits(mx, w, cols, bits) : w, scales: f32(scales), biases: f32(biases), bits: repack ? 8 : bits, groupSize, shape, storedBits: bits };
+  return { kind: 'affine', w: repack ? repackTo8Bits(mx, w, cols, bits) : w, scales, biases, bits: repack ? 8 : bits, groupSize, shape, storedBits: bits };
 }
 
 /** The same codes, four 8-bit codes per uint32 word (LSB first, as MLX packs 8-bit). */
