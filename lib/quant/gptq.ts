@@ -113,15 +113,22 @@ export function activationOrder(damped: Float64Array, n: number): Int32Array {
 
 export const MAX_DAMP_RAISES = 6;
 
+/** Computes U for a damped, permuted H, or null when not positive definite (the JS reference, or native gptqFactor). */
+export type Factorizer = (damped: Float64Array, n: number, perm: Int32Array) => Float64Array | null;
+
+export const jsFactorizer: Factorizer = (damped, n, perm) => {
+  const p = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) p[i * n + j] = damped[perm[i]! * n + perm[j]!]!;
+  return inverseCholeskyUpper(p, n);
+};
+
 /** Damps H, orders its columns and factors the inverse; raises λ tenfold (up to 6 times) when the factorization fails. */
-export function factorHessian(h: Float64Array, n: number, opts: { damp: number; actOrder: boolean }): HessianFactor {
+export function factorHessian(h: Float64Array, n: number, opts: { damp: number; actOrder: boolean }, factorize: Factorizer = jsFactorizer): HessianFactor {
   const { damped, lambda, dead } = dampHessian(h, n, opts.damp);
   const perm = opts.actOrder ? activationOrder(damped, n) : Int32Array.from({ length: n }, (_, j) => j);
   let lam = lambda;
   for (let raised = 0; raised <= MAX_DAMP_RAISES; raised++) {
-    const p = new Float64Array(n * n);
-    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) p[i * n + j] = damped[perm[i]! * n + perm[j]!]!;
-    const u = inverseCholeskyUpper(p, n);
+    const u = factorize(damped, n, perm);
     if (u) return { cols: n, damped, lambda: lam, deadColumns: dead, dampRaised: raised, perm, u };
     const extra = lam * 9 || 1e-8;
     for (let j = 0; j < n; j++) damped[j * n + j] += extra;
@@ -182,24 +189,4 @@ export function gptqRows(w: Float32Array, rows: number, cols: number, f: Hessian
     }
   }
   return { codes, scales, biases };
-}
-
-/** Σ_rows (ŵ − w)·H·(ŵ − w)ᵀ in float64, ŵ = scale·code + bias. */
-export function outputError(w: Float32Array, rows: number, cols: number, q: QuantCodes, groupSize: number, h: Float64Array): number {
-  const groups = cols / groupSize;
-  const e = new Float64Array(cols);
-  let total = 0;
-  for (let r = 0; r < rows; r++) {
-    for (let j = 0; j < cols; j++) {
-      const g = r * groups + Math.floor(j / groupSize);
-      e[j] = q.scales[g]! * q.codes[r * cols + j]! + q.biases[g]! - w[r * cols + j]!;
-    }
-    for (let i = 0; i < cols; i++) {
-      if (e[i] === 0) continue;
-      let s = 0;
-      for (let j = 0; j < cols; j++) s += h[i * cols + j]! * e[j]!;
-      total += e[i]! * s;
-    }
-  }
-  return total;
 }

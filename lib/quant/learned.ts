@@ -36,13 +36,15 @@ class RowState {
       const k = r * groups + Math.floor(j / gs);
       e[j] = q.scales[k]! * q.codes[r * n + j]! + q.biases[k]! - w[r * n + j]!;
     }
-    let obj = 0;
-    for (let i = 0; i < n; i++) {
-      let s = 0;
-      for (let j = 0; j < n; j++) s += h[i * n + j]! * e[j]!;
-      g[i] = s;
-      obj += e[i]! * s;
+    // g = H·e as a sum of rows of the symmetric H (the order native/src/gptq.cc vectorizes).
+    g.fill(0);
+    for (let j = 0; j < n; j++) {
+      const ej = e[j]!;
+      if (ej === 0) continue;
+      for (let i = 0; i < n; i++) g[i] += ej * h[j * n + i]!;
     }
+    let obj = 0;
+    for (let i = 0; i < n; i++) obj += e[i]! * g[i]!;
     this.obj = obj;
   }
 }
@@ -91,10 +93,9 @@ function refitContinuous(st: RowState, r: number, q: QuantCodes, gs: number, h: 
         de[i] = ds * q.codes[r * n + o + i]! + db;
         e[o + i] += de[i]!;
       }
-      for (let i = 0; i < n; i++) {
-        let t = 0;
-        for (let j = 0; j < gs; j++) t += h[i * n + o + j]! * de[j]!;
-        g[i] += t;
+      for (let j = 0; j < gs; j++) {
+        const dj = de[j]!;
+        for (let i = 0; i < n; i++) g[i] += dj * h[(o + j) * n + i]!;
       }
     }
   }
@@ -143,7 +144,7 @@ function codeSweep(st: RowState, r: number, q: QuantCodes, h: Float64Array, opts
     if (!(dObj < 0)) continue;
     q.codes[r * n + j] = c2;
     e[j] += d;
-    for (let i = 0; i < n; i++) g[i] += d * h[i * n + j]!;
+    for (let i = 0; i < n; i++) g[i] += d * h[j * n + i]!;
     change += dObj;
   }
   st.obj += change;
@@ -174,4 +175,15 @@ export function learnedRows(w: Float32Array, rows: number, cols: number, q: Quan
       if (!(before - st.obj > 1e-7 * before)) break;
     }
   }
+}
+
+/** Σ_rows (ŵ − w)·H·(ŵ − w)ᵀ in float64 (ŵ = scale·code + bias): ‖ΔW·X‖² for H = XᵀX. */
+export function hessianObjective(w: Float32Array, rows: number, cols: number, q: QuantCodes, groupSize: number, h: Float64Array): number {
+  const st = new RowState(cols);
+  let total = 0;
+  for (let r = 0; r < rows; r++) {
+    st.load(w, r, q, groupSize, h);
+    total += st.obj;
+  }
+  return total;
 }

@@ -26,13 +26,13 @@ export interface QuantizeResult {
   sqRef: number;
 }
 
-const SCALE_DTYPE = { BF16: 'bf16', F16: 'f16', F32: 'f32' } as const;
+export const SCALE_DTYPE = { BF16: 'bf16', F16: 'f16', F32: 'f32' } as const;
 
 /**
  * The C++ quantizer when the addon is built (same bytes, much faster), unless
  * MLXK_QUANTIZE=js asks for the JavaScript reference.
  */
-function useNative(dtype: DType): dtype is keyof typeof SCALE_DTYPE {
+export function useNative(dtype: DType): dtype is keyof typeof SCALE_DTYPE {
   return process.env.MLXK_QUANTIZE !== 'js' && dtype in SCALE_DTYPE && nativeAvailable();
 }
 

@@ -4,7 +4,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { roundBf16 } from '../../lib/io/dtype.js';
-import { factorHessian, gptqRows, outputError } from '../../lib/quant/gptq.js';
+import { factorHessian, gptqRows } from '../../lib/quant/gptq.js';
+import { hessianObjective } from '../../lib/quant/learned.js';
 import { caseInputs, gram, referenceCases } from './gptqFixtures.js';
 
 for (const c of referenceCases()) {
@@ -18,7 +19,7 @@ for (const c of referenceCases()) {
     assert.equal(Array.from(q.codes), c.codes, 'codes');
     assert.equal(Array.from(q.scales), c.scales, 'scales');
     assert.equal(Array.from(q.biases), c.biases, 'biases');
-    const obj = outputError(w, c.rows, c.cols, q, c.groupSize, h);
+    const obj = hessianObjective(w, c.rows, c.cols, q, c.groupSize, h);
     assert.ok(Math.abs(obj - c.objective) <= 1e-9 * c.objective, `objective ${obj} vs ${c.objective}`);
   });
 }
