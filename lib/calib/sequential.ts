@@ -113,7 +113,7 @@ export class SequentialCalibration implements PrecomputedSource {
   /** Lines for the model card. */
   cardNotes(): string[] {
     return [
-      `calibration: ${this.state.tokens} tokens in sequences of ${this.opts.seqLen} from a file with sha256 ${this.calibSha256}`,
+      `calibration: ${this.tokenIds().length} tokens in sequences of ${this.opts.seqLen} from a file with sha256 ${this.calibSha256}`,
       `GPTQ damping ${this.opts.damp} of mean diag(H), activation order ${this.opts.actOrder ? 'on (static groups)' : 'off'}${this.usesLearned() ? `, learned rounding ${this.opts.iters} rounds` : ''}`,
     ];
   }
