@@ -11,15 +11,11 @@
 #include <vector>
 
 #include "dispatch.h"
+#include "simd_clones.h"
 #include "gptq_linalg.h"
 #include "operands.h"
 #include "quantize.h"
 
-#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
-#define MLXK_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define MLXK_SIMD_CLONES
-#endif
 
 namespace mlxk {
 namespace {

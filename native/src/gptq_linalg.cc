@@ -5,14 +5,8 @@
 #include <vector>
 
 #include "dispatch.h"
+#include "simd_clones.h"
 
-// The inner loops are plain double loops written for the vectorizer (across columns, never
-// across a sum); on x86-64 Linux GCC builds AVX-512 and AVX2 clones and the loader picks one.
-#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
-#define MLXK_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define MLXK_SIMD_CLONES
-#endif
 
 namespace mlxk {
 namespace {
