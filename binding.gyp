@@ -18,6 +18,8 @@
         "native/src/addon_ops.cc",
         "native/src/cpu.cc",
         "native/src/dispatch.cc",
+        "native/src/gptq.cc",
+        "native/src/gptq_linalg.cc",
         "native/src/kernels_scalar.cc",
         "native/src/mapped_file.cc",
         "native/src/model_ops.cc",

@@ -1,6 +1,11 @@
 // `mlxk quantize SRC DST`: convert a checkpoint to MLX format with a preset.
 import type { Command } from 'commander';
+import { createOps } from '../backend/index.js';
+import { SequentialCalibration } from '../calib/sequential.js';
+import { MlxkError } from '../io/errors.js';
 import { convert, type ConvertProgress, type ConvertReport } from '../quant/convert.js';
+import { CALIBRATED_METHODS, type Preset, type Rule } from '../quant/preset.js';
+import { addBackendOption, backendArg } from './commonOptions.js';
 import { ProgressBar } from './progress.js';
 import { addPresetOptions, type PresetFlags, presetFromFlags } from './presetArgs.js';
 import { humanBytes, parseBytes } from './units.js';
@@ -11,6 +16,32 @@ interface QuantizeFlags extends PresetFlags {
   shardSize: string;
   json?: boolean;
   quiet?: boolean;
+  calib?: string;
+  calibTokens: string;
+  calibSeq: string;
+  damp: string;
+  actOrder: boolean;
+  iters: string;
+  backend?: string;
+}
+
+function positive(v: string, flag: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new MlxkError(`${flag} ${v}: expected a positive number`);
+  return n;
+}
+
+function usesCalibration(preset: Preset, extraRules: Rule[]): boolean {
+  return [preset.default, ...preset.rules.map((r) => r.action), ...extraRules.map((r) => r.action)].some((a) => !a.keep && CALIBRATED_METHODS.includes(a.method));
+}
+
+/** One line on the calibrated modules: output error against RTN's, and experts that got no token. */
+function calibrationSummary(r: ConvertReport): string {
+  const cal = r.tensors.filter((t) => t.calibration);
+  if (cal.length === 0) return '';
+  const sum = (f: (c: NonNullable<ConvertReport['tensors'][number]['calibration']>) => number) => cal.reduce((a, t) => a + f(t.calibration!), 0);
+  const fallback = sum((c) => c.fallbackSlices);
+  return `${cal.length} module(s) quantized against calibration inputs: output error ${(sum((c) => c.outputError) / Math.max(sum((c) => c.rtnOutputError), 1e-30)).toFixed(3)}× round-to-nearest's, ${(sum((c) => c.outputError) / Math.max(sum((c) => c.mseOutputError), 1e-30)).toFixed(3)}× mse's${fallback ? `; ${fallback} expert(s) saw no calibration token and used the layer's shared Hessian` : ''}`;
 }
 
 function summary(r: ConvertReport): string {
@@ -20,6 +51,7 @@ function summary(r: ConvertReport): string {
     `wrote ${r.dst}: ${r.shards.length} shard(s), ${humanBytes(r.bytes)}, ${r.bitsPerWeight.toFixed(3)} bits per weight (preset ${r.preset})`,
     `read ${humanBytes(r.sourceBytesRead)} of source in ${r.seconds.toFixed(1)} s (${mbps.toFixed(1)} MB/s), peak memory ${humanBytes(r.peakRssBytes)}${r.resumedShards ? `, resumed after ${r.resumedShards} finished shard(s)` : ''}`,
     worst ? `largest relative RMS error: ${worst.relRmsError!.toFixed(4)} (${worst.name}, ${worst.bits}-bit)` : '',
+    calibrationSummary(r),
   ].filter(Boolean).join('\n');
 }
 
@@ -33,22 +65,52 @@ export function registerQuantize(program: Command): void {
     .option('-t, --threads <n>', 'worker threads for the quantization math (default: all cores)')
     .option('--shard-size <size>', 'largest output shard', '5GiB')
     .option('--json', 'print the report (per-tensor bits, method and relative RMS error) as JSON on stdout')
-    .option('-q, --quiet', 'no progress bar');
+    .option('-q, --quiet', 'no progress bar')
+    .option('--calib <file>', 'calibration text for --method gptq / learned (tokenized with the model\'s tokenizer; never the text you evaluate on)')
+    .option('--calib-tokens <n>', 'most calibration tokens used', '65536')
+    .option('--calib-seq <n>', 'tokens per calibration sequence', '512')
+    .option('--damp <f>', 'GPTQ damping: this fraction of the mean Hessian diagonal is added to it', '0.01')
+    .option('--no-act-order', 'GPTQ in column order instead of by descending Hessian diagonal (static groups either way)')
+    .option('--iters <n>', 'rounds of learned rounding (code sweep + scale/bias refit) per row for --method learned', '4');
+  addBackendOption(cmd);
   addPresetOptions(cmd).action(async (src: string, dst: string, flags: QuantizeFlags) => {
     const { preset, extraRules } = presetFromFlags(flags);
+    const calibrated = usesCalibration(preset, extraRules);
+    if (calibrated && !flags.calib) throw new MlxkError('--method gptq / learned quantizes against calibration inputs: pass --calib FILE', 'a few hundred KB of text like what the model will see; never the evaluation text');
+    if (!calibrated && flags.calib) throw new MlxkError('--calib is only used by --method gptq or learned (or preset rules with "method": "gptq" / "learned")');
     const bar = new ProgressBar('quantize', process.stderr, !flags.quiet);
+    const calibBar = new ProgressBar('calibrate', process.stderr, !flags.quiet);
+    const calibration = calibrated
+      ? new SequentialCalibration(src, dst, preset, extraRules, createOps(backendArg(flags.backend)), {
+        calibFile: flags.calib!,
+        maxTokens: Math.floor(positive(flags.calibTokens, '--calib-tokens')),
+        seqLen: Math.floor(positive(flags.calibSeq, '--calib-seq')),
+        damp: positive(flags.damp, '--damp'),
+        actOrder: flags.actOrder,
+        iters: Math.floor(positive(flags.iters, '--iters')),
+      }, (p) => calibBar.update({ done: p.blocksDone, total: p.blocksTotal, detail: `block ${Math.min(p.blocksDone + 1, p.blocksTotal)}/${p.blocksTotal} ${p.stage} · ${Number.isFinite(p.secondsPerBlock) ? `${p.secondsPerBlock.toFixed(1)} s/block, blocks left ${Math.round(p.etaSeconds)} s` : 'first block'}` }))
+      : undefined;
     const started = Date.now();
     const onProgress = (p: ConvertProgress) => {
       const secs = (Date.now() - started) / 1000;
       bar.update({ done: p.bytesDone, total: p.bytesTotal, detail: `${p.modulesDone}/${p.modulesTotal} modules · ${humanBytes(p.bytesDone)}/${humanBytes(p.bytesTotal)} · ${(p.sourceBytesRead / 1e6 / Math.max(secs, 1e-3)).toFixed(0)} MB/s` });
     };
-    const report = await convert({
-      src, dst, preset, extraRules,
-      force: flags.force ?? false,
-      maxShardBytes: parseBytes(flags.shardSize, '--shard-size'),
-      ...(flags.threads ? { threads: Number(flags.threads) } : {}),
-      onProgress,
-    });
+    let report: ConvertReport;
+    try {
+      report = await convert({
+        src, dst, preset, extraRules,
+        force: flags.force ?? false,
+        maxShardBytes: parseBytes(flags.shardSize, '--shard-size'),
+        ...(flags.threads ? { threads: Number(flags.threads) } : {}),
+        onProgress,
+        ...(calibration ? { precomputed: calibration, precomputedId: calibration.id, cardNotes: calibration.cardNotes() } : {}),
+      });
+    } catch (e) {
+      calibration?.close();
+      throw e;
+    }
+    calibration?.finish();
+    calibBar.done();
     bar.done();
     if (flags.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     else process.stdout.write(`${summary(report)}\n`);

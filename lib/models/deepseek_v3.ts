@@ -194,8 +194,8 @@ export class DeepseekV3Model implements CausalLM {
     return ops.add(x2, isMoeLayer(c, l) ? this.moe(`${L}.mlp`, h2) : swigluMlp(ops, w, `${L}.mlp`, h2));
   }
 
-  /** MLA over the latent cache: absorbed for one new token, expanded to per-head K/V otherwise. */
-  private attention(l: number, A: string, h: Tensor, cache: KvCache): Tensor {
+  /** MLA over the latent cache: absorbed for one new token, expanded to per-head K/V otherwise (public for lib/calib's block-by-block pass). */
+  attention(l: number, A: string, h: Tensor, cache: KvCache): Tensor {
     const { ops, w, c } = this;
     const T = ops.shape(h)[0]!;
     const offset = cache.length;

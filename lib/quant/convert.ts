@@ -17,7 +17,8 @@ import type { TensorEntry } from '../models/table.js';
 import { openEntry } from './entrySource.js';
 import { clearConversionFiles, copyModelFiles, outputConfig, STATE_FILE, writeConfig, writeModelCard } from './outputFiles.js';
 import { type ModulePlan, type OutputTensor, planQuantization, type QuantPlan } from './plan.js';
-import type { Preset, QuantSpec, Rule } from './preset.js';
+import type { CalibrationReport, PrecomputedSource } from './precomputed.js';
+import { CALIBRATED_METHODS, dataFreeMethod, type Preset, type QuantSpec, type Rule } from './preset.js';
 
 import { checkSourceCoverage } from './sourceCoverage.js';
 import { verifyOutput } from './verify.js';
@@ -35,6 +36,11 @@ export interface ConvertOptions {
   maxShardBytes?: number;
   threads?: number;
   onProgress?: (p: ConvertProgress) => void;
+  /** Modules quantized elsewhere (GPTQ's calibration pass), and what identifies their inputs in the resume hash. */
+  precomputed?: PrecomputedSource;
+  precomputedId?: string;
+  /** Extra lines for the model card (the calibration set and settings). */
+  cardNotes?: string[];
 }
 
 export interface ConvertProgress {
@@ -54,6 +60,8 @@ export interface TensorReport {
   /** ‖ŵ − w‖ / ‖w‖ against the (dequantized) source; 0 for a lossless INT4 remap, null when kept. */
   relRmsError: number | null;
   lossless: boolean;
+  /** Modules quantized against calibration inputs: output errors of the kept result and of RTN / MSE. */
+  calibration?: CalibrationReport;
 }
 
 export interface ConvertReport {
@@ -80,10 +88,12 @@ interface Ctx {
   progress: ConvertProgress;
   onProgress: (() => void) | undefined;
   peakRss: number;
+  precomputed: PrecomputedSource | undefined;
 }
 
-function planHash(src: string, ckpt: Checkpoint, plan: QuantPlan, shards: ShardPlan[]): string {
+function planHash(src: string, ckpt: Checkpoint, plan: QuantPlan, shards: ShardPlan[], extra: string): string {
   const h = createHash('sha256');
+  h.update(extra);
   h.update(JSON.stringify({ src, files: ckpt.shardFiles.map((f) => [f, ckpt.tensors.size]) }));
   for (const t of plan.tensors) h.update(`${t.name}|${t.dtype}|${t.shape}|${t.quant ? `${t.quant.bits}/${t.quant.groupSize}/${t.quant.method}` : ''}\n`);
   for (const s of shards) h.update(`${s.file}:${s.tensors.length}\n`);
@@ -196,7 +206,30 @@ async function writeQuantized(ctx: Ctx, w: ShardWriter, m: ModulePlan, e: Tensor
   }
   await Promise.all(inFlight);
   noteRss(ctx);
-  ctx.report.set(e.name, { name: e.name, bits: q.bits, groupSize: q.groupSize, method: lossless ? 'int4-remap' : q.method, relRmsError: lossless ? 0 : sqRef > 0 ? Math.sqrt(sqErr / sqRef) : 0, lossless });
+  ctx.report.set(e.name, { name: e.name, bits: q.bits, groupSize: q.groupSize, method: lossless ? 'int4-remap' : CALIBRATED_METHODS.includes(q.method) ? `${dataFreeMethod(q.method)} (no calibration inputs reach it)` : q.method, relRmsError: lossless ? 0 : sqRef > 0 ? Math.sqrt(sqErr / sqRef) : 0, lossless });
+}
+
+/** Rows produced by the calibration pass, copied into the shard. */
+function writePrecomputed(ctx: Ctx, w: ShardWriter, m: ModulePlan, e: TensorEntry, q: QuantSpec): void {
+  const src = ctx.precomputed!;
+  const dtype = ctx.plan.table.dtype;
+  const cols = e.shape[e.shape.length - 1]!;
+  const rows = e.shape.reduce((a, b) => a * b, 1) / cols;
+  const wordBytes = (cols * q.bits) / 8;
+  const scaleBytes = (cols / q.groupSize) * DTYPE_BYTES[dtype];
+  const step = Math.max(1, Math.floor(CHUNK_VALUES / cols));
+  for (let start = 0; start < rows; start += step) {
+    const count = Math.min(step, rows - start);
+    const r = src.readRows(m.module, start, count);
+    w.write(e.name, start * wordBytes, new Uint8Array(r.words.buffer, r.words.byteOffset, r.words.byteLength));
+    w.write(`${m.module}.scales`, start * scaleBytes, encodeFloats(dtype, r.scales));
+    w.write(`${m.module}.biases`, start * scaleBytes, encodeFloats(dtype, r.biases));
+    ctx.progress.bytesDone += count * (wordBytes + 2 * scaleBytes);
+    ctx.onProgress?.();
+  }
+  const calibration = src.report(m.module);
+  ctx.report.set(e.name, { name: e.name, bits: q.bits, groupSize: q.groupSize, method: q.method, relRmsError: calibration.relRmsError, lossless: false, calibration });
+  noteRss(ctx);
 }
 
 async function writeShard(ctx: Ctx, path: string, shard: ShardPlan, modules: ModulePlan[]): Promise<void> {
@@ -209,7 +242,8 @@ async function writeShard(ctx: Ctx, path: string, shard: ShardPlan, modules: Mod
           await writePlain(ctx, w, t);
           ctx.report.set(t.name, { name: t.name, bits: null, groupSize: null, method: null, relRmsError: null, lossless: false });
         } else if (t.part === 'weight') {
-          await writeQuantized(ctx, w, m, t.entry, t.quant!);
+          if (await ctx.precomputed?.prepare(m.module)) writePrecomputed(ctx, w, m, t.entry, t.quant!);
+          else await writeQuantized(ctx, w, m, t.entry, t.quant!);
         }
       }
       ctx.progress.modulesDone++;
@@ -235,7 +269,7 @@ export async function convert(opts: ConvertOptions): Promise<ConvertReport> {
     const modulesByName = new Map(plan.modules.map((m) => [m.module, m]));
     const groups = plan.modules.map((m) => plan.tensors.filter((t) => t.entry.module === m.module));
     const shards = planShards(groups, opts.maxShardBytes);
-    const hash = planHash(src, ckpt, plan, shards);
+    const hash = planHash(src, ckpt, plan, shards, opts.precomputedId ?? '');
     prepareDestination(src, dst, opts.force ?? false, hash);
     const done = shards.map((s) => shardComplete(join(dst, s.file), s));
     for (const name of readdirSync(dst)) if (name.endsWith('.partial')) rmSync(join(dst, name), { force: true });
@@ -243,7 +277,7 @@ export async function convert(opts: ConvertOptions): Promise<ConvertReport> {
 
     pool = new WorkerPool(opts.threads);
     const ctx: Ctx = {
-      ckpt, plan, pool, report: new Map(), peakRss: process.memoryUsage.rss(),
+      ckpt, plan, pool, report: new Map(), peakRss: process.memoryUsage.rss(), precomputed: opts.precomputed,
       progress: { modulesDone: 0, modulesTotal: plan.modules.length, bytesDone: 0, bytesTotal: plan.bytes, sourceBytesRead: 0, current: '' },
       onProgress: opts.onProgress ? () => opts.onProgress!(ctx.progress) : undefined,
     };
@@ -258,13 +292,14 @@ export async function convert(opts: ConvertOptions): Promise<ConvertReport> {
         continue;
       }
       await writeShard(ctx, join(dst, shard.file), shard, modules);
+      opts.precomputed?.written(moduleNames);
     }
     await pool.close();
     pool = null;
 
     writeIndex(dst, shards, plan.params);
     copyModelFiles(src, dst);
-    writeModelCard(dst, { source: basename(src), preset: opts.preset.name, bitsPerWeight: (plan.bytes * 8) / plan.params, params: plan.params, bytes: plan.bytes });
+    writeModelCard(dst, { source: basename(src), preset: opts.preset.name, bitsPerWeight: (plan.bytes * 8) / plan.params, params: plan.params, bytes: plan.bytes, notes: opts.cardNotes });
     writeConfig(dst, outputConfig(ckpt.config, plan.quantizationConfig));
     verifyOutput(dst, plan);
     rmSync(join(dst, STATE_FILE), { force: true });

@@ -13,7 +13,7 @@ import { groupRange, pack, type QuantizedRows, rint, type StorageRounding } from
 const SPAN = 10;
 const STEP = 0.1;
 
-function fitGroup(x: Float32Array, off: number, n: number, nBins: number): { scale: number; bias: number } {
+export function fitGroup(x: Float32Array, off: number, n: number, nBins: number): { scale: number; bias: number } {
   const [mn, mx] = groupRange(x, off, n);
   if (!(mx > mn)) return { scale: 0, bias: mn === Infinity ? 0 : mn };
   let sx = 0;

@@ -54,7 +54,7 @@ export function writeConfig(dst: string, config: JsonObject): void {
   writeFileAtomic(join(dst, 'config.json'), `${JSON.stringify(config, null, 4)}\n`);
 }
 
-export function writeModelCard(dst: string, info: { source: string; preset: string; bitsPerWeight: number; params: number; bytes: number }): void {
+export function writeModelCard(dst: string, info: { source: string; preset: string; bitsPerWeight: number; params: number; bytes: number; notes?: string[] | undefined }): void {
   const text = [
     '---',
     'library_name: mlx',
@@ -66,6 +66,7 @@ export function writeModelCard(dst: string, info: { source: string; preset: stri
     `- parameters: ${info.params.toLocaleString('en-US')}`,
     `- size: ${info.bytes >= 1e9 ? `${(info.bytes / 1e9).toFixed(2)} GB` : `${(info.bytes / 1e6).toFixed(1)} MB`} of tensors`,
     `- bits per weight: ${info.bitsPerWeight.toFixed(3)}`,
+    ...(info.notes ?? []).map((n) => `- ${n}`),
     '',
     'Loads in mlx-lm, LM Studio and mlxk.',
     '',

@@ -12,8 +12,16 @@ import { isSupportedBits, isSupportedGroupSize, SUPPORTED_BITS, SUPPORTED_GROUP_
 
 export const PRESETS_DIR = fileURLToPath(new URL('../../../presets/', import.meta.url));
 
-export type Method = 'rtn' | 'mse';
-export const METHODS: readonly Method[] = ['rtn', 'mse'];
+export type Method = 'rtn' | 'mse' | 'gptq' | 'learned';
+export const METHODS: readonly Method[] = ['rtn', 'mse', 'gptq', 'learned'];
+
+/** Methods that quantize against calibration inputs (`--calib`); without them a module falls back to mse. */
+export const CALIBRATED_METHODS: readonly Method[] = ['gptq', 'learned'];
+
+/** The data-free method a module is quantized with: calibrated methods fall back to mse where no inputs reach it (embeddings). */
+export function dataFreeMethod(m: Method): 'rtn' | 'mse' {
+  return m === 'rtn' ? 'rtn' : 'mse';
+}
 
 export interface QuantSpec {
   bits: number;
@@ -86,7 +94,7 @@ export function parseAction(obj: Record<string, unknown>, where: string, fallbac
   }
   const method = obj.method ?? fallback?.method ?? 'rtn';
   if (typeof method !== 'string' || !(METHODS as readonly string[]).includes(method)) {
-    throw new MlxkError(`${where}: method ${JSON.stringify(method)} is not supported (expected ${METHODS.join(' or ')})`);
+    throw new MlxkError(`${where}: method ${JSON.stringify(method)} is not supported (expected one of ${METHODS.join(', ')})`);
   }
   return { bits, groupSize, method: method as Method };
 }

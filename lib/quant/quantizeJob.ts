@@ -4,7 +4,7 @@ import { type DType, roundingFor } from '../io/dtype.js';
 import { nativeAvailable, quantizeAffine } from '../backend/native/addon.js';
 import { dequantize, quantizeRtn } from './affine.js';
 import { quantizeMse } from './mse.js';
-import type { Method } from './preset.js';
+import { dataFreeMethod, type Method } from './preset.js';
 
 
 export interface QuantizeJob {
@@ -26,25 +26,25 @@ export interface QuantizeResult {
   sqRef: number;
 }
 
-const SCALE_DTYPE = { BF16: 'bf16', F16: 'f16', F32: 'f32' } as const;
+export const SCALE_DTYPE = { BF16: 'bf16', F16: 'f16', F32: 'f32' } as const;
 
 /**
  * The C++ quantizer when the addon is built (same bytes, much faster), unless
  * MLXK_QUANTIZE=js asks for the JavaScript reference.
  */
-function useNative(dtype: DType): dtype is keyof typeof SCALE_DTYPE {
+export function useNative(dtype: DType): dtype is keyof typeof SCALE_DTYPE {
   return process.env.MLXK_QUANTIZE !== 'js' && dtype in SCALE_DTYPE && nativeAvailable();
 }
 
 export function runQuantizeJob(job: QuantizeJob): QuantizeResult {
-  if (useNative(job.dtype)) return quantizeAffine(job.w, job.rows, job.cols, job.bits, job.groupSize, job.method, SCALE_DTYPE[job.dtype]);
+  if (useNative(job.dtype)) return quantizeAffine(job.w, job.rows, job.cols, job.bits, job.groupSize, dataFreeMethod(job.method), SCALE_DTYPE[job.dtype]);
   return runQuantizeJobJs(job);
 }
 
 /** The JavaScript reference implementation of runQuantizeJob. */
 export function runQuantizeJobJs(job: QuantizeJob): QuantizeResult {
   const round = roundingFor(job.dtype);
-  const q = job.method === 'mse' ? quantizeMse(job.w, job.rows, job.cols, job.bits, job.groupSize, round) : quantizeRtn(job.w, job.rows, job.cols, job.bits, job.groupSize, round);
+  const q = dataFreeMethod(job.method) === 'mse' ? quantizeMse(job.w, job.rows, job.cols, job.bits, job.groupSize, round) : quantizeRtn(job.w, job.rows, job.cols, job.bits, job.groupSize, round);
   const deq = dequantize(q.words, q.scales, q.biases, job.rows, job.cols, job.bits, job.groupSize);
   let sqErr = 0;
   let sqRef = 0;

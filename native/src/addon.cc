@@ -7,6 +7,7 @@
 #include "addon_ops.h"
 #include "cpu.h"
 #include "dispatch.h"
+#include "gptq.h"
 #include "mapped_file.h"
 #include "operands.h"
 #include "quantize.h"
@@ -151,6 +152,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"readBandwidth", ReadBandwidth},
       // Weight quantization for `mlxk quantize` (quantize.cc).
       {"quantizeAffine", QuantizeAffine},
+      // GPTQ and learned rounding (gptq.cc).
+      {"hessianAccumulate", HessianAccumulate},
+      {"gptqFactor", GptqFactor},
+      {"gptqQuantize", GptqQuantize},
+      {"refineCodes", RefineCodes},
+      {"hessianObjective", HessianObjective},
   });
 
   // The model ops of the native backend (addon_ops.cc).

@@ -6,15 +6,8 @@
 #include <vector>
 
 #include "dispatch.h"
+#include "simd_clones.h"
 
-// The attention inner loops are plain float loops written for the vectorizer; on x86-64
-// Linux GCC builds AVX-512 and AVX2 clones of them and the loader picks one (the main
-// addon target is compiled for baseline x86-64 only).
-#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
-#define MLXK_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define MLXK_SIMD_CLONES
-#endif
 
 namespace mlxk {
 namespace {

@@ -17,8 +17,6 @@
 namespace mlxk {
 namespace {
 
-enum class Dtype { F32, BF16, F16 };
-
 uint32_t bits_of(float x) {
   uint32_t u;
   std::memcpy(&u, &x, 4);
@@ -83,6 +81,8 @@ float round_f16(float x) {
   return from_bits(hs | ((uint32_t)(he - 15 + 127) << 23) | (hm << 13));
 }
 
+}  // namespace
+
 float round_to(float x, Dtype d) {
   switch (d) {
     case Dtype::BF16:
@@ -105,6 +105,8 @@ void pack_row(const uint8_t* q, int64_t cols, int bits, uint32_t* out) {
     if (off + bits > 32) out[w + 1] |= v >> (32 - off);
   }
 }
+
+namespace {
 
 // MLX's rule (lib/quant/affine.ts quantizeRtn).
 void rtn_group(const float* w, int n, int bits, Dtype d, uint8_t* q, float& scale_out, float& bias_out) {
@@ -134,6 +136,8 @@ void rtn_group(const float* w, int n, int bits, Dtype d, uint8_t* q, float& scal
   scale_out = scale;
   bias_out = bias;
 }
+
+}  // namespace
 
 // Candidate grids (n_bins + k·0.1 steps across [min, max], k in −10..10), least-squares
 // refit, closed-form error (lib/quant/mse.ts fitGroup). The candidates are evaluated side
@@ -206,6 +210,8 @@ void mse_fit(const float* x, int n, int n_bins, double& best_scale, double& best
   }
 }
 
+namespace {
+
 void mse_group(const float* w, int n, int bits, Dtype d, uint8_t* q, float& scale_out, float& bias_out) {
   const int n_bins = (1 << bits) - 1;
   double fs;
@@ -222,15 +228,15 @@ void mse_group(const float* w, int n, int bits, Dtype d, uint8_t* q, float& scal
   bias_out = bias;
 }
 
+}  // namespace
+
 Dtype dtype_arg(Napi::Env env, Napi::Value v) {
   const std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
   if (s == "bf16") return Dtype::BF16;
   if (s == "f16") return Dtype::F16;
   if (s == "f32") return Dtype::F32;
-  throw Napi::TypeError::New(env, "quantizeAffine: dtype must be 'bf16', 'f16' or 'f32'");
+  throw Napi::TypeError::New(env, "dtype must be 'bf16', 'f16' or 'f32'");
 }
-
-}  // namespace
 
 Napi::Value QuantizeAffine(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();

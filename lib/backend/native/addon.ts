@@ -132,6 +132,19 @@ interface RawAddon extends ModelOpsAddon {
   isas(): string[];
   readBandwidth(bytes: number, threads: number, reps: number): number;
   quantizeAffine(w: Float32Array, rows: number, cols: number, bits: number, groupSize: number, method: 'rtn' | 'mse', dtype: ScaleDtype): QuantizedWeights;
+  hessianAccumulate(h: Float64Array, n: number, x: Float32Array, tokens: number, rows: Int32Array | null): void;
+  gptqFactor(damped: Float64Array, n: number, perm: Int32Array): Float64Array | null;
+  gptqQuantize(w: Float32Array, rows: number, cols: number, damped: Float64Array, u: Float64Array, perm: Int32Array, bits: number, groupSize: number, dtype: ScaleDtype, refitSweeps: number, learnedIters: number): CodedWeights;
+  refineCodes(w: Float32Array, rows: number, cols: number, codes: Uint8Array, scales: Float32Array, biases: Float32Array, h: Float64Array, bits: number, groupSize: number, dtype: ScaleDtype, refitSweeps: number, learnedIters: number): Uint32Array;
+  hessianObjective(w: Float32Array, rows: number, cols: number, codes: Uint8Array, scales: Float32Array, biases: Float32Array, groupSize: number, h: Float64Array): number;
+}
+
+/** Integer levels (rows × cols) with their packed words and per-group scales/biases. */
+export interface CodedWeights {
+  codes: Uint8Array;
+  words: Uint32Array;
+  scales: Float32Array;
+  biases: Float32Array;
 }
 
 /** Weights quantized into the MLX affine format, with the squared error of the result. */
@@ -273,4 +286,31 @@ export function readBandwidth(bytes: number, threads: number, reps: number): num
  */
 export function quantizeAffine(w: Float32Array, rows: number, cols: number, bits: number, groupSize: number, method: 'rtn' | 'mse', dtype: ScaleDtype): QuantizedWeights {
   return call(() => addon().quantizeAffine(w, rows, cols, bits, groupSize, method, dtype));
+}
+
+// ---- GPTQ and learned rounding (native/src/gptq.cc; references in lib/quant/gptq.ts, learned.ts) ----
+
+/** h (n×n) += Σ xᵀx over the rows of x [tokens, n], or over the listed rows; bit-identical to lib/calib/hessian.ts. */
+export function hessianAccumulate(h: Float64Array, n: number, x: Float32Array, tokens: number, rows: Int32Array | null = null): void {
+  call(() => addon().hessianAccumulate(h, n, x, tokens, rows));
+}
+
+/** Upper Cholesky factor of (damped[perm, perm])⁻¹, or null when the matrix is not positive definite. */
+export function gptqFactor(damped: Float64Array, n: number, perm: Int32Array): Float64Array | null {
+  return call(() => addon().gptqFactor(damped, n, perm));
+}
+
+/** GPTQ of W [rows, cols], then `refitSweeps` of (scale, bias) refit and `learnedIters` rounds of learned rounding, on all threads. */
+export function gptqQuantize(w: Float32Array, rows: number, cols: number, damped: Float64Array, u: Float64Array, perm: Int32Array, bits: number, groupSize: number, dtype: ScaleDtype, refitSweeps: number, learnedIters: number): CodedWeights {
+  return call(() => addon().gptqQuantize(w, rows, cols, damped, u, perm, bits, groupSize, dtype, refitSweeps, learnedIters));
+}
+
+/** Refit and learned rounding in place (codes, scales, biases) from any start; returns the packed words. */
+export function refineCodes(w: Float32Array, rows: number, cols: number, codes: Uint8Array, scales: Float32Array, biases: Float32Array, h: Float64Array, bits: number, groupSize: number, dtype: ScaleDtype, refitSweeps: number, learnedIters: number): Uint32Array {
+  return call(() => addon().refineCodes(w, rows, cols, codes, scales, biases, h, bits, groupSize, dtype, refitSweeps, learnedIters));
+}
+
+/** Σ_rows (ŵ − w)·H·(ŵ − w)ᵀ, bit-identical to lib/quant/learned.ts hessianObjective. */
+export function hessianObjective(w: Float32Array, rows: number, cols: number, codes: Uint8Array, scales: Float32Array, biases: Float32Array, groupSize: number, h: Float64Array): number {
+  return call(() => addon().hessianObjective(w, rows, cols, codes, scales, biases, groupSize, h));
 }
