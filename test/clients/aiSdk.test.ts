@@ -3,36 +3,18 @@
 // both providers (OpenAI chat completions and Anthropic messages), two steps each: the call in
 // Kimi's format parsed into the SDK's tool call, its result sent back, the answer quoting it.
 // What the providers sent is compared with test/fixtures/clients/ai-sdk.json.
-import { execSync } from 'node:child_process';
-import { createAnthropic } from '@ai-sdk/anthropic';
-import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
-import { generateText, jsonSchema, type LanguageModel, stepCountIs, streamText, tool } from 'ai';
+import { generateText, type LanguageModel, stepCountIs, streamText } from 'ai';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { API_KEY, COMMAND, type ClientServer, kimiCall, lastTurn, MODEL, packageVersion, PRINTED, startClientServer, synthLongModel, textOf } from './harness.js';
+import { COMMAND, type ClientServer, packageVersion, PRINTED, startClientServer, synthLongModel } from './harness.js';
+import { aiSdkModels, aiSdkScript, runCommand } from './runners.js';
 import { checkFixture, fixtureOf } from './shapes.js';
-
-function script(req: Parameters<Parameters<typeof startClientServer>[1]>[0]): string {
-  const last = lastTurn(req);
-  if (last?.role === 'tool') return `It printed ${/mlxk-\d+/.exec(textOf(last))?.[0] ?? 'nothing'}.`;
-  if (req.prompt.kind === 'chat' && req.prompt.tools.some((t) => t.name === 'run_command')) return kimiCall(req, 'run_command', { command: COMMAND });
-  return 'ok';
-}
-
-const runCommand = tool({
-  description: 'Run a shell command and return what it prints',
-  inputSchema: jsonSchema<{ command: string }>({ type: 'object', properties: { command: { type: 'string' } }, required: ['command'], additionalProperties: false }),
-  execute: async ({ command }) => execSync(command, { shell: '/bin/sh', encoding: 'utf8' }),
-});
 
 let srv: ClientServer;
 let providers: [string, LanguageModel][];
 test.before(async () => {
-  srv = await startClientServer(synthLongModel(), script);
-  providers = [
-    ['openai-compatible', createOpenAICompatible({ name: 'mlxk', baseURL: `${srv.url}/v1`, apiKey: API_KEY, includeUsage: true })(MODEL)],
-    ['anthropic', createAnthropic({ baseURL: `${srv.url}/v1`, apiKey: API_KEY })(MODEL)],
-  ];
+  srv = await startClientServer(synthLongModel(), aiSdkScript);
+  providers = aiSdkModels(srv.url);
 });
 test.after(() => srv.close());
 

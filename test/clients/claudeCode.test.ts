@@ -4,67 +4,17 @@
 // command and sends the result back; the model's answer quotes what the command printed, so the
 // final result proves the tool_result reached the model. What Claude Code sent is compared with
 // test/fixtures/clients/claude-code.json.
-import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { REPO, tmpDir } from '../helpers.js';
-import { API_KEY, COMMAND, type ClientServer, isolatedEnv, kimiCall, lastTurn, packageVersion, PRINTED, startClientServer, synthLongModel, textOf } from './harness.js';
+import { tmpDir } from '../helpers.js';
+import { type ClientServer, packageVersion, PRINTED, startClientServer, synthLongModel, textOf } from './harness.js';
+import { claudeScript, runClaude } from './runners.js';
 import { checkFixture, fixtureOf } from './shapes.js';
-
-const CLAUDE = join(REPO, 'node_modules', '.bin', 'claude');
-
-/** The model: Bash on the user's request, then an answer quoting the tool result; "ok" to anything else. */
-function script(req: Parameters<Parameters<typeof startClientServer>[1]>[0]): string {
-  const last = lastTurn(req);
-  if (last?.role === 'tool') return `The command printed ${/mlxk-\d+/.exec(textOf(last))?.[0] ?? 'nothing'}.`;
-  if (last?.role === 'user' && textOf(last).includes('run the check') && req.prompt.kind === 'chat' && req.prompt.tools.some((t) => t.name === 'Bash')) {
-    return kimiCall(req, 'Bash', { command: COMMAND, description: 'Print the check value' });
-  }
-  return 'ok';
-}
-
-export interface ClaudeRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
-/** One headless Claude Code turn against `baseUrl`, isolated from the user's config and the network. */
-export function runClaude(baseUrl: string, prompt: string, cwd: string): Promise<ClaudeRun> {
-  const home = tmpDir('mlxk-claude-home-');
-  const env = isolatedEnv({
-    HOME: home,
-    CLAUDE_CONFIG_DIR: join(home, '.claude'),
-    ANTHROPIC_BASE_URL: baseUrl,
-    ANTHROPIC_API_KEY: API_KEY,
-    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-    DISABLE_AUTOUPDATER: '1',
-    DISABLE_TELEMETRY: '1',
-    DISABLE_ERROR_REPORTING: '1',
-    DISABLE_BUG_COMMAND: '1',
-  });
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(CLAUDE, ['-p', prompt, '--output-format', 'json', '--allowedTools', 'Bash'], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 300_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr, ms: performance.now() - started });
-    });
-  });
-}
 
 let srv: ClientServer;
 test.before(async () => {
-  srv = await startClientServer(synthLongModel(), script, { aliases: ['claude-*'] });
+  srv = await startClientServer(synthLongModel(), claudeScript, { aliases: ['claude-*'] });
 });
 test.after(() => srv.close());
 

@@ -38,6 +38,9 @@ export interface Recorded {
   url: string;
   headers: IncomingHttpHeaders;
   body: unknown;
+  /** performance.now() when the request had arrived whole, and when its answer had been sent. */
+  at: number;
+  done?: number;
 }
 
 export interface ClientServer {
@@ -121,10 +124,12 @@ function recordingProxy(target: number, recorded: Recorded[]): Promise<Server> {
       } catch {
         body = '<not JSON>';
       }
-      recorded.push({ method: req.method!, url: req.url!, headers: req.headers, body });
+      const entry: Recorded = { method: req.method!, url: req.url!, headers: req.headers, body, at: performance.now() };
+      recorded.push(entry);
       const upstream = request({ host: '127.0.0.1', port: target, method: req.method, path: req.url, headers: { ...req.headers, host: `127.0.0.1:${target}` } }, (up) => {
         res.writeHead(up.statusCode!, up.headers);
         up.pipe(res);
+        up.on('end', () => (entry.done = performance.now()));
       });
       upstream.on('error', () => res.destroy());
       upstream.end(raw);
