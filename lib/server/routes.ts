@@ -190,6 +190,7 @@ export function healthHandler(ctx: ServerContext, details: boolean) {
       memory: { budget_bytes: ctx.registry.budgetBytes, resident_bytes: ctx.registry.residentBytes },
       requests: { active: ctx.scheduler.activeCount, queued: ctx.scheduler.queuedCount },
       prompt_cache: promptCacheJson(ctx.promptCache),
+      stored_responses: storedResponsesJson(ctx.responses),
     });
   };
 }
@@ -197,6 +198,11 @@ export function healthHandler(ctx: ServerContext, details: boolean) {
 function promptCacheJson(cache: PromptCache): Record<string, number> {
   const s = cache.stats;
   return { entries: s.entries, bytes: s.bytes, cap_bytes: s.capBytes, hits: s.hits, misses: s.misses, reused_tokens: s.reusedTokens, evictions: s.evictions };
+}
+
+function storedResponsesJson(store: ResponseStore): Record<string, number> {
+  const s = store.stats;
+  return { entries: s.entries, bytes: s.bytes, cap_bytes: s.capBytes };
 }
 
 function logLine(req: Request, id: string, model: string, status: number, job: GenerationJob | undefined, arrived: number, end?: GenerationEnd, error?: unknown): string {

@@ -23,15 +23,34 @@ export function claudeScript(req: GenerationRequest): string {
   return 'ok';
 }
 
-export interface ClaudeRun {
+export interface ProcessRun {
   code: number | null;
   stdout: string;
   stderr: string;
+  /** Wall time from spawn to exit. */
   ms: number;
 }
 
+/** Runs a client to its exit (killed after 5 minutes), collecting its output. */
+function runProcess(file: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<ProcessRun> {
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d));
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 300_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, ms: performance.now() - started });
+    });
+  });
+}
+
 /** One headless Claude Code turn against `baseUrl`, isolated from the user's config and the network. */
-export function runClaude(baseUrl: string, prompt: string, cwd: string): Promise<ClaudeRun> {
+export function runClaude(baseUrl: string, prompt: string, cwd: string): Promise<ProcessRun> {
   const home = tmpDir('mlxk-claude-home-');
   const env = isolatedEnv({
     HOME: home,
@@ -44,20 +63,7 @@ export function runClaude(baseUrl: string, prompt: string, cwd: string): Promise
     DISABLE_ERROR_REPORTING: '1',
     DISABLE_BUG_COMMAND: '1',
   });
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(CLAUDE, ['-p', prompt, '--output-format', 'json', '--allowedTools', 'Bash'], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 300_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr, ms: performance.now() - started });
-    });
-  });
+  return runProcess(CLAUDE, ['-p', prompt, '--output-format', 'json', '--allowedTools', 'Bash'], cwd, env);
 }
 
 /** The model: exec_command on the user's request, an answer quoting its output; on the follow-up, what it printed before. */
@@ -105,27 +111,15 @@ export interface CodexRun {
   ms: number;
 }
 
-export function runCodex(home: string, args: string[], cwd: string): Promise<CodexRun> {
+export async function runCodex(home: string, args: string[], cwd: string): Promise<CodexRun> {
   const env = isolatedEnv({ HOME: home, CODEX_HOME: home, MLXK_API_KEY: API_KEY });
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    // The sandbox is bypassed: the test command is harmless and a container may lack namespaces.
-    const child = spawn(CODEX, ['exec', '--skip-git-repo-check', '--json', '--dangerously-bypass-approvals-and-sandbox', ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 300_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      const events = stdout
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .map((l) => JSON.parse(l) as CodexRun['events'][number]);
-      resolve({ code, events, stderr: stderr + stdout, ms: performance.now() - started });
-    });
-  });
+  // The sandbox is bypassed: the test command is harmless and a container may lack namespaces.
+  const run = await runProcess(CODEX, ['exec', '--skip-git-repo-check', '--json', '--dangerously-bypass-approvals-and-sandbox', ...args], cwd, env);
+  const events = run.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as CodexRun['events'][number]);
+  return { code: run.code, events, stderr: run.stderr + run.stdout, ms: run.ms };
 }
 
 /** The model: run_command while it is offered and unanswered, then an answer quoting its output. */

@@ -32,6 +32,9 @@ test('a streamed call, then the follow-up by previous_response_id reuses the cac
   assert.ok(cached >= firstPrompt, `the first turn's prompt (${firstPrompt} tokens) came from the cache, got ${cached}`);
   const prefilled = stepsOf(live, response.headers.get('x-request-id')!).filter((s) => s.kind === 'prefill').reduce((n, s) => n + s.tokens, 0);
   assert.is(prefilled, second.usage!.input_tokens - cached, 'only the new tokens ran');
+  const health = (await (await fetch(`${live.url}/health`)).json()) as { stored_responses: { entries: number; bytes: number; cap_bytes: number } };
+  assert.is(health.stored_responses.entries, 2, 'both responses are kept for previous_response_id');
+  assert.ok(health.stored_responses.bytes > 0 && health.stored_responses.cap_bytes === 64 * 2 ** 20);
 });
 
 test('a failure mid-stream is a response.failed event carrying the error', async () => {
