@@ -5,6 +5,7 @@ import { basename, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { MlxkError } from '../io/errors.js';
 import type { ToolCallFormat } from '../protocol/types.js';
+import { parseHost } from '../server/guard.js';
 import { ENGINES, type EngineName, type ModelSpec } from '../server/registry.js';
 import { DEFAULTS, defaultPromptCacheBytes, startServer } from '../server/serve.js';
 import { addBackendOption, backendArg, repeatable } from './commonOptions.js';
@@ -24,6 +25,9 @@ interface ServeFlags {
   mlxLmPython?: string;
   toolParser?: string;
   prefillChunk?: string;
+  allowedHosts?: string[];
+  corsOrigin?: string[];
+  healthDetails?: boolean;
   quiet?: boolean;
 }
 
@@ -87,6 +91,23 @@ function toolParserFrom(v: string | undefined): ToolCallFormat | null | undefine
   return v === 'none' ? null : (v as ToolCallFormat);
 }
 
+/** --allowed-hosts NAME[,NAME…] (repeatable): host names or name:port pairs, or "*". */
+export function allowedHostsArg(values: readonly string[]): string[] {
+  const hosts = values.flatMap((v) => v.split(',')).map((h) => h.trim()).filter((h) => h.length > 0);
+  for (const h of hosts) {
+    if (h !== '*' && parseHost(h) === undefined) throw new MlxkError(`--allowed-hosts: "${h}" is not a host name, address or name:port`);
+  }
+  return hosts;
+}
+
+/** --cors-origin ORIGIN (repeatable): scheme://host[:port] as a browser sends it, or "*". */
+export function corsOriginsArg(values: readonly string[]): string[] {
+  for (const o of values) {
+    if (o !== '*' && !/^[a-z][a-z0-9+.-]*:\/\/[^/\s?#]+\/?$/i.test(o)) throw new MlxkError(`--cors-origin: "${o}" is not an origin such as http://localhost:3000`);
+  }
+  return [...values];
+}
+
 export function registerServe(program: Command): void {
   const cmd = program
     .command('serve')
@@ -104,6 +125,9 @@ export function registerServe(program: Command): void {
     .option('--mlx-lm-python <path>', 'Python with mlx-lm installed, for --engine mlx-lm (default: $MLXK_MLX_LM_PYTHON, else python3)')
     .option('--tool-parser <format>', `tool-call format for all models instead of the one read from the chat template (${TOOL_PARSERS.join(', ')})`)
     .option('--prefill-chunk <n>', 'prompt tokens per step; other requests run between chunks')
+    .option('--allowed-hosts <names>', 'Host header names (or name:port) accepted besides localhost, 127.0.0.1, [::1] and the --host address, comma-separated, repeatable; "*" accepts any (requests for other names are refused: DNS rebinding)', repeatable)
+    .option('--cors-origin <origin>', 'let web pages from this origin (e.g. http://localhost:3000) call the server, with CORS headers (repeatable; "*" for any); other pages are refused', repeatable)
+    .option('--health-details', 'show model directories (local paths) in GET /health')
     .option('--quiet', 'no per-request log lines');
   addBackendOption(cmd)
     .action(async (models: string[], flags: ServeFlags) => {
@@ -126,6 +150,9 @@ export function registerServe(program: Command): void {
         ...(backend ? { backend } : {}),
         ...(toolParser !== undefined ? { toolParser } : {}),
         ...(flags.prefillChunk !== undefined ? { prefillChunk: integer('--prefill-chunk', flags.prefillChunk, 1) } : {}),
+        allowedHosts: allowedHostsArg(flags.allowedHosts ?? []),
+        corsOrigins: corsOriginsArg(flags.corsOrigin ?? []),
+        healthDetails: flags.healthDetails ?? false,
         log: flags.quiet ? () => {} : log,
       });
       for (const m of server.registry.models) {
@@ -137,6 +164,7 @@ export function registerServe(program: Command): void {
       }
       log(`memory: ${gib(server.registry.budgetBytes, 1)} for weights + ${gib(promptCacheBytes, 1)} prompt cache; ${server.scheduler.opts.maxActive} requests at once, ${server.scheduler.opts.maxQueue} queued`);
       if (!LOOPBACK.has(flags.host) && apiKey === undefined) log(`warning: listening on ${flags.host} without --api-key: anyone who can reach this address can use the models`);
+      if (!LOOPBACK.has(flags.host) && flags.allowedHosts === undefined) log(`note: requests must be addressed to ${flags.host === '0.0.0.0' || flags.host === '::' ? 'a loopback name' : `${flags.host} or a loopback name`} (Host header); add --allowed-hosts NAME for the names other machines use`);
       log(`mlxk serve: listening on ${server.url} (OpenAI base URL ${server.url}/v1, Anthropic base URL ${server.url})`);
       const stop = () => {
         log('mlxk serve: shutting down');

@@ -1,9 +1,11 @@
-// The express app: OpenAI routes (/v1/models, /v1/chat/completions, /v1/completions), Anthropic
-// routes (/v1/messages, /v1/messages/count_tokens), /health; the optional API key; and errors
-// that never leave a request without an answer in its API's JSON shape.
+// The express app: OpenAI routes (/v1/models, /v1/chat/completions, /v1/completions,
+// /v1/responses), Anthropic routes (/v1/messages, /v1/messages/count_tokens), /health; the browser
+// guard (guard.ts), the optional API key; and errors that never leave a request without an answer
+// in its API's JSON shape.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { ApiError } from './errors.js';
+import { browserGuard, type GuardOptions, requireJson } from './guard.js';
 import { sendError, type ErrorStyle } from './responder.js';
 import { countTokensHandler, generationHandler, healthHandler, modelHandler, modelsHandler, type ServerContext } from './routes.js';
 
@@ -12,7 +14,13 @@ export interface AppOptions {
   apiKey?: string;
   /** Largest request body (agents send long histories and many tool definitions). */
   bodyLimitBytes?: number;
+  /** Hosts and origins beyond loopback (guard.ts). */
+  guard?: GuardOptions;
+  /** /health names each model's directory. */
+  healthDetails?: boolean;
 }
+
+const POST_ROUTES = ['/v1/chat/completions', '/v1/completions', '/v1/responses', '/v1/messages', '/v1/messages/count_tokens'];
 
 export const DEFAULT_BODY_LIMIT = 256 * 2 ** 20;
 
@@ -25,19 +33,22 @@ export function createApp(ctx: ServerContext, opts: AppOptions = {}): express.Ex
   const bodyLimit = opts.bodyLimitBytes ?? DEFAULT_BODY_LIMIT;
   const app = express();
   app.disable('x-powered-by');
-  app.get('/health', healthHandler(ctx));
-  app.use('/v1', requireKey(opts.apiKey));
-  // Any content type: clients that forget application/json still send JSON.
+  app.use(browserGuard(opts.guard ?? {}, errorStyle));
+  app.use(requireKey(opts.apiKey));
+  app.get('/health', healthHandler(ctx, opts.healthDetails ?? false));
+  // JSON only: a browser can send text/plain or form bodies cross-origin without asking first.
+  app.post(POST_ROUTES, requireJson(errorStyle));
   app.use(express.json({ limit: bodyLimit, type: () => true }));
   app.get('/v1/models', modelsHandler(ctx));
   // A wildcard: Hugging Face style ids (org/name) arrive with their slash unescaped.
   app.get('/v1/models/*id', modelHandler(ctx));
   app.post('/v1/chat/completions', generationHandler(ctx, 'chat'));
   app.post('/v1/completions', generationHandler(ctx, 'completions'));
+  app.post('/v1/responses', generationHandler(ctx, 'responses'));
   app.post('/v1/messages', generationHandler(ctx, 'messages'));
   app.post('/v1/messages/count_tokens', countTokensHandler(ctx));
   app.use((req: Request, res: Response) => {
-    const message = `no route ${req.method} ${req.path} (routes: GET /v1/models, POST /v1/chat/completions, POST /v1/completions, POST /v1/messages, POST /v1/messages/count_tokens, GET /health)`;
+    const message = `no route ${req.method} ${req.path} (routes: GET /v1/models, POST /v1/chat/completions, POST /v1/completions, POST /v1/responses, POST /v1/messages, POST /v1/messages/count_tokens, GET /health)`;
     if (errorStyle(req) === 'anthropic') res.status(404).json({ type: 'error', error: { type: 'not_found_error', message } });
     else res.status(404).json({ error: { message, type: 'invalid_request_error', param: null, code: 'unknown_url' } });
   });

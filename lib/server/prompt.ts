@@ -61,14 +61,15 @@ export function preparePrompt(tok: Tokenizer, req: GenerationRequest, format: Mo
   }
 
   const tools = req.toolChoice === 'none' ? [] : p.tools;
+  const declared = tools.filter((t) => !t.deferred);
   if (tools.length > 0 && format.tools === undefined) {
     throw invalidRequest('tools', "this model's tool-call format is not known (its chat template writes none); start the server with --tool-parser kimi_k2, hermes or qwen3_coder");
   }
-  const thinking = req.thinking === undefined ? {} : { thinking: req.thinking.enabled, enable_thinking: req.thinking.enabled };
+  const thinking = req.thinking?.enabled === undefined ? {} : { thinking: req.thinking.enabled, enable_thinking: req.thinking.enabled };
   let rendered;
   try {
     rendered = tok.applyChatTemplate(templateMessages(p.messages, format.tools), {
-      tools: tools.length > 0 ? tools.map(templateTool) : undefined,
+      tools: declared.length > 0 ? declared.map(templateTool) : undefined,
       addGenerationPrompt: true,
       extra: { ...thinking, ...p.templateKwargs },
     });

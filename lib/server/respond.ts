@@ -5,6 +5,8 @@ import { MessagesJsonWriter, MessagesStreamWriter } from './anthropic/writers.js
 import { responseMeta } from './ids.js';
 import { ChatJsonWriter, ChatStreamWriter } from './openai/chatWriters.js';
 import { CompletionJsonWriter, CompletionStreamWriter } from './openai/completionWriters.js';
+import type { ResponseStore } from './openai/responseStore.js';
+import { ResponsesJsonWriter, ResponsesStreamWriter } from './openai/responsesWriters.js';
 import type { PreparedPrompt } from './prompt.js';
 import { Turn, type ResponseWriter } from './turn.js';
 import type { DescribeToken, GenerationRequest } from './types.js';
@@ -15,6 +17,8 @@ export interface TurnOptions {
   /** Made-up tool-call ids (tests pass a counter). */
   newCallId?: () => string;
   now?: number;
+  /** Where Responses answers are kept for previous_response_id. */
+  responseStore?: ResponseStore;
 }
 
 export function startTurn(req: GenerationRequest, prepared: PreparedPrompt, opts: TurnOptions): Turn {
@@ -33,9 +37,14 @@ function writer(req: GenerationRequest, opts: TurnOptions): ResponseWriter {
       const o = { meta: responseMeta('cmpl-', req.model, opts.now), includeUsage: req.includeUsage, ...describe };
       return req.stream ? new CompletionStreamWriter(o) : new CompletionJsonWriter(o);
     }
+    case 'openai.responses': {
+      const o = { meta: responseMeta('resp_', req.model, opts.now), extras: req.responses!, ...(opts.responseStore ? { store: opts.responseStore } : {}) };
+      return req.stream ? new ResponsesStreamWriter(o) : new ResponsesJsonWriter(o);
+    }
     case 'anthropic.messages': {
       const meta = responseMeta('msg_', req.model, opts.now);
-      return req.stream ? new MessagesStreamWriter(meta) : new MessagesJsonWriter(meta);
+      const omit = req.thinking?.omitted ?? false;
+      return req.stream ? new MessagesStreamWriter(meta, omit) : new MessagesJsonWriter(meta, omit);
     }
   }
 }

@@ -24,6 +24,10 @@ function withFrame<B>(e: { status: number; body: B }, frame: (b: B) => string): 
   return { ...e, frame: frame(e.body) };
 }
 
+function errorMessage(body: { error: { message: string } }): string {
+  return body.error.message;
+}
+
 export interface ResponderOptions {
   style: ErrorStyle;
   /** Longest silence on a stream before a comment line is sent. */
@@ -93,7 +97,7 @@ export class Responder implements JobSink {
   failed(error: unknown): void {
     if (this.done) return;
     const { status, body, frame } = this.opts.style === 'anthropic' ? withFrame(anthropicError(error), eventFrame) : withFrame(openaiError(error), dataFrame);
-    if (this.res.headersSent) this.write([frame]);
+    if (this.res.headersSent) this.write(this.turn.fail(errorMessage(body)) ?? [frame]);
     else if (!this.res.destroyed) this.res.status(status).json(body);
     this.finish({ status, error });
   }

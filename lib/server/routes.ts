@@ -13,6 +13,8 @@ import { RemoteGenerationJob } from './engines/remoteJob.js';
 import { GenerationJob, type JobOptions, type TokenSampler } from './job.js';
 import { parseChatRequest } from './openai/chatRequest.js';
 import { parseCompletionRequest } from './openai/completionRequest.js';
+import type { ResponseStore } from './openai/responseStore.js';
+import { parseResponsesRequest } from './openai/responsesRequest.js';
 import { type PreparedPrompt, preparePrompt, tokenDescriber } from './prompt.js';
 import type { ModelRegistry, ServedModel } from './registry.js';
 import { Responder, sendError, type ErrorStyle } from './responder.js';
@@ -31,13 +33,16 @@ export interface ServerContext {
   log: (line: string) => void;
   /** Unix seconds the server started (the `created` of listed models). */
   startedAt: number;
+  /** Responses kept for previous_response_id. */
+  responses: ResponseStore;
 }
 
-export type GenerationApi = 'chat' | 'completions' | 'messages';
+export type GenerationApi = 'chat' | 'completions' | 'responses' | 'messages';
 
-const PARSERS: Record<GenerationApi, (body: unknown) => GenerationRequest> = {
+const PARSERS: Record<GenerationApi, (body: unknown, ctx: ServerContext) => GenerationRequest> = {
   chat: parseChatRequest,
   completions: parseCompletionRequest,
+  responses: (b, ctx) => parseResponsesRequest(b, ctx.responses),
   messages: (b) => parseMessagesRequest(b),
 };
 
@@ -97,11 +102,11 @@ export function generationHandler(ctx: ServerContext, api: GenerationApi) {
     let responder: Responder;
     let model: ServedModel;
     try {
-      const request = PARSERS[api](req.body);
+      const request = PARSERS[api](req.body, ctx);
       model = resolveModel(ctx, request.model);
       const prepared = preparePrompt(model.tokenizer, request, model.format);
       const maxTokens = fitContext(prepared.ids.length, request.maxTokens, model.maxContext);
-      const turn = startTurn(request, prepared, { describeToken: tokenDescriber(model.tokenizer) });
+      const turn = startTurn(request, prepared, { describeToken: tokenDescriber(model.tokenizer), responseStore: ctx.responses });
       responder = new Responder(res, turn, {
         style,
         keepAliveMs: ctx.keepAliveMs,
@@ -172,14 +177,16 @@ export function modelHandler(ctx: ServerContext) {
   };
 }
 
-export function healthHandler(ctx: ServerContext) {
+/** Server state; model directories (local paths) only with `details` (--health-details). */
+export function healthHandler(ctx: ServerContext, details: boolean) {
   return (_req: Request, res: Response): void => {
     res.json({
       status: 'ok',
-      models: ctx.registry.models.map((m) => ({ id: m.id, dir: m.dir, loaded: m.loaded, in_use: m.users, loads: m.loads, weight_bytes: m.weightBytes, context_length: m.maxContext })),
+      models: ctx.registry.models.map((m) => ({ id: m.id, ...(details ? { dir: m.dir } : {}), loaded: m.loaded, in_use: m.users, loads: m.loads, weight_bytes: m.weightBytes, context_length: m.maxContext })),
       memory: { budget_bytes: ctx.registry.budgetBytes, resident_bytes: ctx.registry.residentBytes },
       requests: { active: ctx.scheduler.activeCount, queued: ctx.scheduler.queuedCount },
       prompt_cache: promptCacheJson(ctx.promptCache),
+      stored_responses: storedResponsesJson(ctx.responses),
     });
   };
 }
@@ -187,6 +194,11 @@ export function healthHandler(ctx: ServerContext) {
 function promptCacheJson(cache: PromptCache): Record<string, number> {
   const s = cache.stats;
   return { entries: s.entries, bytes: s.bytes, cap_bytes: s.capBytes, hits: s.hits, misses: s.misses, reused_tokens: s.reusedTokens, evictions: s.evictions };
+}
+
+function storedResponsesJson(store: ResponseStore): Record<string, number> {
+  const s = store.stats;
+  return { entries: s.entries, bytes: s.bytes, cap_bytes: s.capBytes };
 }
 
 function logLine(req: Request, id: string, model: string, status: number, job: GenerationJob | RemoteGenerationJob | undefined, arrived: number, end?: GenerationEnd, error?: unknown): string {

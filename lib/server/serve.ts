@@ -10,6 +10,7 @@ import type { WorkerLaunch } from '../engine/remote/workerProcess.js';
 import { MlxkError } from '../io/errors.js';
 import type { ToolCallFormat } from '../protocol/types.js';
 import { createApp } from './app.js';
+import { ResponseStore, type ResponseStoreOptions } from './openai/responseStore.js';
 import type { TokenSampler } from './job.js';
 import { type ModelSpec, ModelRegistry, type ServedModel } from './registry.js';
 import type { ServerContext } from './routes.js';
@@ -26,6 +27,12 @@ export interface ServeOptions {
   /** The prompt cache's share of memoryBytes. Default: an eighth of it, at most 16 GiB. */
   promptCacheBytes?: number;
   apiKey?: string;
+  /** Host names accepted besides loopback and the listen address ("*": any); see guard.ts. */
+  allowedHosts?: string[];
+  /** Web page origins allowed to call the server (CORS); none by default. */
+  corsOrigins?: string[];
+  /** /health shows model directories. */
+  healthDetails?: boolean;
   /** Requests interleaved step by step. Default 4. */
   maxActive?: number;
   /** Requests waiting for a slot; more are refused (429 / overloaded). Default 32. */
@@ -39,6 +46,8 @@ export interface ServeOptions {
   /** Load the models that fit at startup (default true); otherwise each loads on its first request. */
   preload?: boolean;
   samplerFor?: (req: GenerationRequest, model: ServedModel) => TokenSampler | undefined;
+  /** Bounds of the Responses API's store for previous_response_id. */
+  responseStore?: ResponseStoreOptions;
   log?: (line: string) => void;
 }
 
@@ -92,9 +101,14 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     ...(o.samplerFor ? { samplerFor: o.samplerFor } : {}),
     log,
     startedAt: Math.floor(Date.now() / 1000),
+    responses: new ResponseStore(o.responseStore),
   };
-  const app = createApp(ctx, o.apiKey !== undefined ? { apiKey: o.apiKey } : {});
   const host = o.host ?? DEFAULTS.host;
+  const app = createApp(ctx, {
+    ...(o.apiKey !== undefined ? { apiKey: o.apiKey } : {}),
+    guard: { listenHost: host, ...(o.allowedHosts ? { allowedHosts: o.allowedHosts } : {}), ...(o.corsOrigins ? { corsOrigins: o.corsOrigins } : {}) },
+    healthDetails: o.healthDetails ?? false,
+  });
   const server = await listen(app, host, o.port ?? DEFAULTS.port).catch(async (e: unknown) => {
     await registry.close();
     throw e;

@@ -23,6 +23,8 @@ export interface ResponseWriter {
   step(events: ParsedEvent[], step: GenerationStep): string[];
   /** The last frames, or the whole JSON body of a non-streamed response. */
   end(events: ParsedEvent[], finish: Finish, usage: Usage): string[];
+  /** Frames for an error after the stream began, when the API has its own (Responses: response.failed). */
+  fail?(message: string): string[];
 }
 
 /** Why the output ended, in the terms both APIs use. Calls win over a stop sequence: a client acts on finish_reason tool_calls. */
@@ -34,6 +36,8 @@ export function resolveFinish(end: GenerationEnd, parser: Pick<OutputParser, 'st
 }
 
 export class Turn {
+  private reasoningTokens = 0;
+
   constructor(
     private readonly parser: OutputParser,
     private readonly writer: ResponseWriter,
@@ -48,7 +52,14 @@ export class Turn {
   }
 
   step(step: GenerationStep): string[] {
+    // A token fed while the output is inside reasoning (its closing marker included) is reasoning.
+    if (this.parser.inReasoning) this.reasoningTokens++;
     return this.writer.step(this.parser.feed(step.text), step);
+  }
+
+  /** The API's own stream frames for a failure, if it has them. */
+  fail(message: string): string[] | undefined {
+    return this.writer.fail?.(message);
   }
 
   /** The engine should stop now (a stop sequence, or the tool-call limit). */
@@ -68,6 +79,6 @@ export class Turn {
 
   end(end: GenerationEnd): string[] {
     const events = end.text ? [...this.parser.feed(end.text), ...this.parser.finish()] : this.parser.finish();
-    return this.writer.end(events, resolveFinish(end, this.parser), end.usage);
+    return this.writer.end(events, resolveFinish(end, this.parser), { ...end.usage, reasoningTokens: this.reasoningTokens });
   }
 }

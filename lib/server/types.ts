@@ -3,6 +3,7 @@
 // GenerationEnd; the response builders turn those (through lib/protocol's parser) into either
 // API's JSON or SSE. Nothing here touches tensors.
 import type { ChatMessage } from '../tokenizer/index.js';
+import type { ResponsesExtras } from './openai/responsesRequest.js';
 
 /** A function the model may call (OpenAI `function`, Anthropic custom tool). */
 export interface FunctionTool {
@@ -10,6 +11,11 @@ export interface FunctionTool {
   description?: string;
   /** JSON schema of the arguments object. */
   parameters: Record<string, unknown>;
+  /**
+   * Anthropic defer_loading: left out of the prompt's tool list (the client loads it later with
+   * a tool_reference, which renders its definition in place); calls to it are still read.
+   */
+  deferred?: boolean;
 }
 
 /**
@@ -53,7 +59,7 @@ export type Prompt =
   /** Raw token ids (OpenAI /v1/completions with a token-array prompt). */
   | { kind: 'tokens'; ids: number[] };
 
-export type ApiName = 'openai.chat' | 'openai.completions' | 'anthropic.messages';
+export type ApiName = 'openai.chat' | 'openai.completions' | 'openai.responses' | 'anthropic.messages';
 
 export interface GenerationRequest {
   api: ApiName;
@@ -74,10 +80,14 @@ export interface GenerationRequest {
   /** false: stop after the first tool call. */
   parallelToolCalls: boolean;
   /**
-   * Anthropic `thinking`: enabled/disabled reaches the template as `thinking` / `enable_thinking`.
+   * Reasoning controls (Anthropic `thinking` / effort, OpenAI reasoning effort). `enabled` reaches
+   * the template as `thinking` / `enable_thinking` (undefined: the template's default).
    * budgetTokens caps the reasoning: once spent, the server writes the end-of-reasoning marker.
+   * omitted: reasoning is generated but its text not returned (Anthropic display "omitted").
    */
-  thinking?: { enabled: boolean; budgetTokens?: number };
+  thinking?: { enabled?: boolean; budgetTokens?: number; omitted?: boolean };
+  /** OpenAI Responses: what the response repeats, the conversation to store, tool namespaces. */
+  responses?: ResponsesExtras;
 }
 
 /** One sampled token, as the engine reports it. An end-of-turn token that stops generation is not a step (its text is not output). */
@@ -96,6 +106,8 @@ export interface Usage {
   completionTokens: number;
   /** Prompt tokens whose cache was reused instead of computed. */
   cachedTokens: number;
+  /** Completion tokens generated inside the model's reasoning (the Turn counts them). */
+  reasoningTokens?: number;
 }
 
 export interface GenerationEnd {

@@ -46,6 +46,8 @@ test('mlxk serve: bad flags and models fail with one line naming them', () => {
   assert.match(run('models/tiny-kimi', '--alias', 'noequals').stderr, /--alias expects NAME=MODEL, got "noequals"/);
   assert.match(run('models/tiny-kimi', '--backend', 'cuda').stderr, /--backend must be one of mlx, native, got "cuda"/);
   assert.match(run('models/tiny-kimi', '--max-queue', '-1').stderr, /--max-queue must be an integer ≥ 0, got "-1"/);
+  assert.match(run('models/tiny-kimi', '--allowed-hosts', 'a b').stderr, /--allowed-hosts: "a b" is not a host name/);
+  assert.match(run('models/tiny-kimi', '--cors-origin', 'localhost:3000').stderr, /--cors-origin: "localhost:3000" is not an origin such as http:\/\/localhost:3000/);
   assert.match(run('/no/such/model').stderr, /\/no\/such\/model: no such directory/);
 });
 

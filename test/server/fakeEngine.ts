@@ -9,6 +9,8 @@ import { countTokensObject } from '../../lib/server/anthropic/writers.js';
 import { anthropicError, openaiError } from '../../lib/server/errors.js';
 import { parseChatRequest } from '../../lib/server/openai/chatRequest.js';
 import { parseCompletionRequest } from '../../lib/server/openai/completionRequest.js';
+import { ResponseStore } from '../../lib/server/openai/responseStore.js';
+import { parseResponsesRequest } from '../../lib/server/openai/responsesRequest.js';
 import { modelFormat, preparePrompt, tokenDescriber, type PreparedPrompt } from '../../lib/server/prompt.js';
 import { startTurn } from '../../lib/server/respond.js';
 import { keepAliveFrame } from '../../lib/server/sse.js';
@@ -19,6 +21,8 @@ import { TINY_KIMI } from '../helpers.js';
 
 export const tok = loadTokenizer(TINY_KIMI);
 export const format = modelFormat(tok);
+/** The fake server's store for previous_response_id. */
+export const responseStore = new ResponseStore();
 
 /** Steps for a model output: one per token, with made-up but consistent logprobs (top-1 is the token). */
 export function scriptSteps(output: string, decoder = new StreamDecoder(tok)): GenerationStep[] {
@@ -49,14 +53,15 @@ export interface Script {
   fail?: unknown;
 }
 
-type Api = 'chat' | 'completions' | 'messages' | 'count_tokens';
+type Api = 'chat' | 'completions' | 'responses' | 'messages' | 'count_tokens';
 
 export function exchange(api: Api, body: unknown, script: Script): Exchange {
   const shape = api === 'messages' || api === 'count_tokens' ? anthropicError : openaiError;
   const ex: Exchange = { produced: 0, body: '', status: 200 };
   try {
     if (script.fail !== undefined) throw script.fail;
-    const req = api === 'chat' ? parseChatRequest(body) : api === 'completions' ? parseCompletionRequest(body) : parseMessagesRequest(body, { countTokens: api === 'count_tokens' });
+    const req =
+      api === 'chat' ? parseChatRequest(body) : api === 'completions' ? parseCompletionRequest(body) : api === 'responses' ? parseResponsesRequest(body, responseStore) : parseMessagesRequest(body, { countTokens: api === 'count_tokens' });
     ex.request = req;
     const prepared = preparePrompt(tok, req, format);
     ex.prepared = prepared;
@@ -65,7 +70,7 @@ export function exchange(api: Api, body: unknown, script: Script): Exchange {
       return ex;
     }
     let n = 0;
-    const turn = startTurn(req, prepared, { describeToken: tokenDescriber(tok), newCallId: () => `call_${n++}` });
+    const turn = startTurn(req, prepared, { describeToken: tokenDescriber(tok), newCallId: () => `call_${n++}`, responseStore });
     const cached = Math.min(script.cachedTokens ?? 0, prepared.ids.length);
     // A long prefill sends keep-alive comments before the first frame; SSE clients skip them.
     const frames = req.stream ? [keepAliveFrame(`prefill 0/${prepared.ids.length}`)] : [];
@@ -105,7 +110,8 @@ export function fakeFetch(script: () => Script, log: Exchange[]): typeof fetch {
   return (async (input: string | URL | Request, init?: RequestInit) => {
     const url = String(input instanceof Request ? input.url : input);
     const body: unknown = JSON.parse(String(init?.body));
-    const api: Api = url.endsWith('/chat/completions') ? 'chat' : url.endsWith('/completions') ? 'completions' : url.endsWith('/count_tokens') ? 'count_tokens' : 'messages';
+    const path = new URL(url).pathname;
+    const api: Api = path.endsWith('/chat/completions') ? 'chat' : path.endsWith('/completions') ? 'completions' : path.endsWith('/responses') ? 'responses' : path.endsWith('/count_tokens') ? 'count_tokens' : 'messages';
     const ex = exchange(api, body, script());
     log.push(ex);
     const sse = ex.status === 200 && ex.request?.stream === true && api !== 'count_tokens';

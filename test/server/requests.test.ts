@@ -188,7 +188,7 @@ test('Anthropic: system blocks, tool_use/tool_result turns, thinking, choices, s
         { role: 'user', content: 'Now?' },
       ],
       tools: [{ name: 'Bash', description: 'Run a command', parameters: { type: 'object', properties: { command: { type: 'string' } } } }],
-      templateKwargs: { thinking: true, enable_thinking: true },
+      templateKwargs: {},
     },
     maxTokens: 2048,
     sampling: { temperature: 1, topK: 40 },
@@ -205,7 +205,7 @@ test('Anthropic: bad fields are named', () => {
   const base = { model: 'm', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] };
   const cases: [Record<string, unknown>, string, RegExp][] = [
     [{ ...base, messages: [{ role: 'user', content: [{ type: 'document', source: {} }] }] }, 'messages[0].content[0].type', /document.*text only/],
-    [{ ...base, messages: [{ role: 'system', content: 'x' }] }, 'messages[0].role', /user.*assistant/],
+    [{ ...base, messages: [{ role: 'tool', content: 'x' }] }, 'messages[0].role', /user.*assistant.*system/],
     [{ ...base, messages: [{ role: 'assistant', content: [{ type: 'tool_use', id: 'a', name: 'f', input: 'x' }] }, { role: 'user', content: 'y' }] }, 'messages[0].content[0].input', /object/],
     [{ ...base, system: [{ type: 'image' }] }, 'system[0].type', /image/],
     [{ ...base, tools: [{ name: 'f' }] }, 'tools[0].input_schema', /required/],

@@ -56,7 +56,7 @@ test('a long prompt is prefilled in chunks between the tokens of a running strea
   const it = ticking[Symbol.asyncIterator]();
   await it.next();
   const long = 'Explain the following text in detail. '.repeat(30);
-  const r = await fetch(`${live.url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify({ model: 'tiny-kimi', messages: [{ role: 'user', content: long }], stream: true }) });
+  const r = await fetch(`${live.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'tiny-kimi', messages: [{ role: 'user', content: long }], stream: true }) });
   assert.is(r.headers.get('content-type'), 'text/event-stream; charset=utf-8');
   const raw = await r.text();
   const longId = r.headers.get('x-request-id')!;

@@ -141,7 +141,7 @@ test('429 (OpenAI) / 529 overloaded_error (Anthropic) when every slot and the qu
   }
 });
 
-test('401: with --api-key, requests need it as Bearer or x-api-key; /health stays open', async () => {
+test('401: with --api-key, requests need it as Bearer or x-api-key; /health too', async () => {
   const locked = await startLive({ apiKey: 'sekret' });
   try {
     locked.scripts.push({ text: 'a' }, { text: 'b' }, { text: 'c' });
@@ -161,7 +161,8 @@ test('401: with --api-key, requests need it as Bearer or x-api-key; /health stay
     assert.equal((await locked.anthropic.messages.create({ model: 'tiny-kimi', max_tokens: 5, messages: user })).content, [{ type: 'text', text: 'b', citations: null }]);
     const bearer = new Anthropic({ authToken: 'sekret', apiKey: null, baseURL: locked.url, maxRetries: 0 });
     assert.equal((await bearer.messages.create({ model: 'tiny-kimi', max_tokens: 5, messages: user })).content, [{ type: 'text', text: 'c', citations: null }]);
-    assert.is((await fetch(`${locked.url}/health`)).status, 200);
+    assert.is((await fetch(`${locked.url}/health`)).status, 401);
+    assert.is((await fetch(`${locked.url}/health`, { headers: { authorization: 'Bearer sekret' } })).status, 200);
   } finally {
     await locked.close();
   }

@@ -1,9 +1,12 @@
 // Parser events → Anthropic content-block events: reasoning goes to a thinking block, text to a
 // text block, each tool call to its own tool_use block whose input arrives as input_json_delta
 // pieces. A block is opened lazily and closed when output of another kind begins. The streamed
-// events and the non-streamed message are both built from this one sequence.
+// events and the non-streamed message are both built from this one sequence. With the reasoning
+// omitted (thinking.display "omitted") a thinking block gets no text, only a signature_delta
+// before it closes, whose signature carries the reasoning for the next turn (carriedReasoning.ts).
 import type { ParsedEvent } from '../../protocol/types.js';
 import { toAnthropicToolId } from '../toolIds.js';
+import { carryReasoning } from '../carriedReasoning.js';
 import type { StreamEvent } from './wire.js';
 
 type BlockEvent = Extract<StreamEvent, { type: 'content_block_start' | 'content_block_delta' | 'content_block_stop' }>;
@@ -11,6 +14,10 @@ type BlockEvent = Extract<StreamEvent, { type: 'content_block_start' | 'content_
 export class BlockSequencer {
   private open: { kind: 'text' | 'thinking' | 'tool_use'; index: number } | undefined;
   private next = 0;
+  /** Reasoning of the open thinking block, when it is omitted. */
+  private hidden = '';
+
+  constructor(private readonly omitReasoning = false) {}
 
   events(parsed: readonly ParsedEvent[]): BlockEvent[] {
     const out: BlockEvent[] = [];
@@ -22,7 +29,8 @@ export class BlockSequencer {
           break;
         case 'reasoning':
           this.ensure('thinking', out);
-          out.push({ type: 'content_block_delta', index: this.open!.index, delta: { type: 'thinking_delta', thinking: e.text } });
+          if (this.omitReasoning) this.hidden += e.text;
+          else out.push({ type: 'content_block_delta', index: this.open!.index, delta: { type: 'thinking_delta', thinking: e.text } });
           break;
         case 'tool_call_start':
           this.close(out);
@@ -57,6 +65,10 @@ export class BlockSequencer {
 
   private close(out: BlockEvent[]): void {
     if (this.open === undefined) return;
+    if (this.open.kind === 'thinking' && this.omitReasoning) {
+      out.push({ type: 'content_block_delta', index: this.open.index, delta: { type: 'signature_delta', signature: carryReasoning(this.hidden) } });
+      this.hidden = '';
+    }
     out.push({ type: 'content_block_stop', index: this.open.index });
     this.open = undefined;
   }

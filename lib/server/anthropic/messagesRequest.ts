@@ -1,8 +1,15 @@
 // POST /v1/messages (and /v1/messages/count_tokens) body → GenerationRequest.
+// Top-level fields: those read below are honoured; metadata, service_tier, inference_geo, speed
+// and cache_control (on any block or tool) change nothing a local server does (this server's
+// prompt cache is automatic) and are accepted; fields whose meaning cannot be honoured are
+// refused by name (output_config.format, mcp_servers, container, server tools, context edits
+// other than clear_thinking); fields this server does not know are ignored, so a client's new
+// optional fields (beta headers announce them) do not break it. docs/CLIENTS.md lists them.
 import { invalidRequest } from '../errors.js';
 import { at, body, describe, isObj, object, optArray, optBool, optNumber, optString, reqString, schema, toolName, type Obj } from '../fields.js';
 import type { FunctionTool, GenerationRequest, SamplingParams, ToolChoice } from '../types.js';
 import { anthropicMessages } from './messages.js';
+import { thinkingConfig, thinkingTurnsToKeep } from './thinking.js';
 
 export const MAX_STOP_SEQUENCES = 16;
 
@@ -11,16 +18,15 @@ export function parseMessagesRequest(raw: unknown, opts: { countTokens?: boolean
   const b = body(raw);
   const maxTokens = optNumber(b, 'max_tokens', '', { integer: true, min: 1 });
   if (maxTokens === undefined && !opts.countTokens) throw invalidRequest('max_tokens', 'is required');
-  rejectOutputFormat(b);
+  rejectUnhonourable(b);
   const tools = anthropicTools(b);
   const { choice, parallel } = anthropicToolChoice(b, tools);
   const thinking = thinkingConfig(b, maxTokens);
-  const conversation = anthropicMessages(b);
-  const templateKwargs: Record<string, unknown> = thinking === undefined ? {} : { thinking: thinking.enabled, enable_thinking: thinking.enabled };
+  const conversation = anthropicMessages(b, tools, thinkingTurnsToKeep(b));
   return {
     api: 'anthropic.messages',
     model: reqString(b, 'model', ''),
-    prompt: { kind: 'chat', messages: conversation.messages, tools, templateKwargs, ...(conversation.prefill === undefined ? {} : { prefill: conversation.prefill }) },
+    prompt: { kind: 'chat', messages: conversation.messages, tools, templateKwargs: {}, ...(conversation.prefill === undefined ? {} : { prefill: conversation.prefill }) },
     ...(maxTokens === undefined ? {} : { maxTokens }),
     sampling: sampling(b),
     stop: stopSequences(b),
@@ -52,12 +58,24 @@ function stopSequences(b: Obj): string[] {
   });
 }
 
-/** Structured output (output_config.format) needs constrained decoding: refused, not ignored. */
-function rejectOutputFormat(b: Obj): void {
+const FORMAT_REFUSED = 'structured output is not supported: this server has no constrained decoding, so it cannot guarantee the output';
+
+/**
+ * Fields whose meaning this server cannot honour: refused, not ignored. Structured output
+ * (output_config.format, top level or per turn) needs constrained decoding; MCP servers and
+ * code-execution containers are run by Anthropic's servers.
+ */
+function rejectUnhonourable(b: Obj): void {
   const oc = b.output_config;
-  if (isObj(oc) && oc.format !== undefined && oc.format !== null) {
-    throw invalidRequest('output_config.format', 'structured output is not supported: this server has no constrained decoding, so it cannot guarantee the output');
-  }
+  if (isObj(oc) && oc.format !== undefined && oc.format !== null) throw invalidRequest('output_config.format', FORMAT_REFUSED);
+  const messages = Array.isArray(b.messages) ? b.messages : [];
+  messages.forEach((m: unknown, i) => {
+    if (isObj(m) && isObj(m.output_config) && m.output_config.format !== undefined && m.output_config.format !== null) {
+      throw invalidRequest(`messages[${i}].output_config.format`, FORMAT_REFUSED);
+    }
+  });
+  if (Array.isArray(b.mcp_servers) && b.mcp_servers.length > 0) throw invalidRequest('mcp_servers', 'remote MCP servers are not available here; run them in the client (as Claude Code does) and send their tools as custom tools');
+  if (b.container !== undefined && b.container !== null) throw invalidRequest('container', 'code execution containers are not available on this server');
 }
 
 function anthropicTools(b: Obj): FunctionTool[] {
@@ -72,7 +90,9 @@ function anthropicTools(b: Obj): FunctionTool[] {
     names.add(name);
     if (t.input_schema === undefined) throw invalidRequest(at(p, 'input_schema'), 'is required');
     const description = optString(t, 'description', p);
-    return { name, ...(description === undefined ? {} : { description }), parameters: schema(t.input_schema, at(p, 'input_schema')) };
+    // defer_loading: the model sees the tool only once a tool_result references it (messages.ts).
+    const deferred = optBool(t, 'defer_loading', p) ?? false;
+    return { name, ...(description === undefined ? {} : { description }), parameters: schema(t.input_schema, at(p, 'input_schema')), ...(deferred ? { deferred } : {}) };
   });
 }
 
@@ -92,18 +112,4 @@ function anthropicToolChoice(b: Obj, tools: readonly FunctionTool[]): { choice: 
   } else throw invalidRequest('tool_choice.type', `expected "auto", "any", "tool" or "none", got ${JSON.stringify(type)}`);
   if ((choice === 'required' || typeof choice === 'object') && tools.length === 0) throw invalidRequest('tool_choice', 'forces a tool call but no tools are declared');
   return { choice, parallel };
-}
-
-/** enabled (with budget_tokens) / adaptive → thinking on; disabled → off; absent → the template's default. */
-function thinkingConfig(b: Obj, maxTokens: number | undefined): GenerationRequest['thinking'] {
-  if (b.thinking === undefined || b.thinking === null) return undefined;
-  const t = object(b.thinking, 'thinking');
-  const type = reqString(t, 'type', 'thinking');
-  if (type === 'disabled') return { enabled: false };
-  if (type === 'adaptive') return { enabled: true };
-  if (type !== 'enabled') throw invalidRequest('thinking.type', `expected "enabled", "disabled" or "adaptive", got ${JSON.stringify(type)}`);
-  const budget = optNumber(t, 'budget_tokens', 'thinking', { integer: true, min: 1024 });
-  if (budget === undefined) throw invalidRequest('thinking.budget_tokens', 'is required when thinking is enabled');
-  if (maxTokens !== undefined && budget >= maxTokens) throw invalidRequest('thinking.budget_tokens', `must be less than max_tokens (${maxTokens}), got ${budget}`);
-  return { enabled: true, budgetTokens: budget };
 }

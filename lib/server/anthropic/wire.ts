@@ -57,6 +57,7 @@ export interface MessageObject {
 export type BlockDelta =
   | { type: 'text_delta'; text: string }
   | { type: 'thinking_delta'; thinking: string }
+  | { type: 'signature_delta'; signature: string }
   | { type: 'input_json_delta'; partial_json: string };
 
 export type StreamEvent =

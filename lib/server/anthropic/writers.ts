@@ -48,9 +48,15 @@ function message(meta: ResponseMeta, content: ContentBlock[], usage: UsageObject
 
 export class MessagesStreamWriter implements ResponseWriter {
   readonly contentType = 'text/event-stream';
-  private readonly blocks = new BlockSequencer();
+  private readonly blocks: BlockSequencer;
 
-  constructor(private readonly meta: ResponseMeta) {}
+  /** omitReasoning: thinking.display "omitted". */
+  constructor(
+    private readonly meta: ResponseMeta,
+    omitReasoning = false,
+  ) {
+    this.blocks = new BlockSequencer(omitReasoning);
+  }
 
   begin(events: ParsedEvent[], prompt: PromptUsage): string[] {
     const start: StreamEvent = { type: 'message_start', message: message(this.meta, [], usageObject(prompt, 0), undefined) };
@@ -82,11 +88,16 @@ export class MessagesStreamWriter implements ResponseWriter {
 /** Builds the message from the same block events the stream sends. */
 export class MessagesJsonWriter implements ResponseWriter {
   readonly contentType = 'application/json';
-  private readonly blocks = new BlockSequencer();
+  private readonly blocks: BlockSequencer;
   private readonly content: ContentBlock[] = [];
   private readonly inputJson = new Map<number, string>();
 
-  constructor(private readonly meta: ResponseMeta) {}
+  constructor(
+    private readonly meta: ResponseMeta,
+    omitReasoning = false,
+  ) {
+    this.blocks = new BlockSequencer(omitReasoning);
+  }
 
   begin(events: ParsedEvent[]): string[] {
     this.apply(this.blocks.events(events));
@@ -110,6 +121,7 @@ export class MessagesJsonWriter implements ResponseWriter {
         const block = this.content[e.index];
         if (e.delta.type === 'text_delta' && block.type === 'text') block.text += e.delta.text;
         else if (e.delta.type === 'thinking_delta' && block.type === 'thinking') block.thinking += e.delta.thinking;
+        else if (e.delta.type === 'signature_delta' && block.type === 'thinking') block.signature = e.delta.signature;
         else if (e.delta.type === 'input_json_delta') this.inputJson.set(e.index, (this.inputJson.get(e.index) ?? '') + e.delta.partial_json);
       } else {
         const block = this.content[e.index];

@@ -1,5 +1,6 @@
 // POST /v1/chat/completions body → GenerationRequest. Fields that would change the output but
 // cannot be honoured are refused with a 400 naming them, never dropped silently.
+import { effortOf } from '../effort.js';
 import { invalidRequest } from '../errors.js';
 import { body, isObj, optBool, optNumber, optString, reqString, stopList, type Obj } from '../fields.js';
 import type { GenerationRequest, SamplingParams } from '../types.js';
@@ -107,11 +108,8 @@ function logprobs(b: Obj): { logprobs?: { top: number } } {
   return on ? { logprobs: { top: top ?? 0 } } : {};
 }
 
-/** reasoning_effort "none" turns thinking off; any other effort turns it on. */
+/** reasoning_effort "none" turns thinking off; any other effort turns it on with that effort's budget (effort.ts). */
 function reasoningEffort(b: Obj): GenerationRequest['thinking'] {
   const effort = optString(b, 'reasoning_effort', '');
-  if (effort === undefined) return undefined;
-  const efforts = ['none', 'minimal', 'low', 'medium', 'high', 'xhigh'];
-  if (!efforts.includes(effort)) throw invalidRequest('reasoning_effort', `expected one of ${efforts.join(', ')}, got "${effort}"`);
-  return { enabled: effort !== 'none' };
+  return effort === undefined ? undefined : effortOf(effort, 'reasoning_effort');
 }

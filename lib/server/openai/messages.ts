@@ -31,16 +31,22 @@ function toolCalls(v: unknown[], path: string): ToolCall[] {
     const fp = at(p, 'function');
     const fn = object(c.function, fp);
     const name = toolName(fn.name, at(fp, 'name'));
-    const argumentsText = optString(fn, 'arguments', fp) ?? '{}';
-    let args: unknown;
-    try {
-      args = JSON.parse(argumentsText);
-    } catch {
-      throw invalidRequest(at(fp, 'arguments'), `is not valid JSON: ${describe(argumentsText)}`);
-    }
-    if (!isObj(args)) throw invalidRequest(at(fp, 'arguments'), `must be a JSON object, got ${describe(args)}`);
-    return { id: reqString(c, 'id', p), type: 'function', function: { name, arguments: args, arguments_text: argumentsText } };
+    return toolCall(reqString(c, 'id', p), name, optString(fn, 'arguments', fp) ?? '{}', at(fp, 'arguments'));
   });
+}
+
+/** A call the client sends back: its arguments parsed (an object), and their text as sent. */
+export function toolCall(id: string, name: string, argumentsText: string, argumentsPath: string): ToolCall {
+  let args: unknown;
+  try {
+    args = JSON.parse(argumentsText);
+  } catch {
+    throw invalidRequest(argumentsPath, `is not valid JSON: ${describe(argumentsText)}`);
+  }
+  if (!isObj(args)) throw invalidRequest(argumentsPath, `must be a JSON object, got ${describe(args)}`);
+  // arguments_text: see Prompt in ../types.ts (rendered verbatim for Kimi).
+  const fn = { name, arguments: args, arguments_text: argumentsText };
+  return { id, type: 'function', function: fn };
 }
 
 function message(raw: unknown, path: string): ChatMessage {
