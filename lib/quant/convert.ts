@@ -21,6 +21,7 @@ import type { CalibrationReport, PrecomputedSource } from './precomputed.js';
 import { CALIBRATED_METHODS, dataFreeMethod, type Preset, type QuantSpec, type Rule } from './preset.js';
 
 import { checkSourceCoverage } from './sourceCoverage.js';
+import type { ImportanceByModule } from './stats.js';
 import { verifyOutput } from './verify.js';
 import { WorkerPool } from './workerPool.js';
 
@@ -41,6 +42,8 @@ export interface ConvertOptions {
   precomputedId?: string;
   /** Extra lines for the model card (the calibration set and settings). */
   cardNotes?: string[];
+  /** Input-column importance from calibration (an imatrix), for the weighted fitting methods. */
+  importance?: ImportanceByModule;
 }
 
 export interface ConvertProgress {
