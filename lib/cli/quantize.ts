@@ -2,9 +2,14 @@
 import type { Command } from 'commander';
 import { createOps } from '../backend/index.js';
 import { SequentialCalibration } from '../calib/sequential.js';
+import { Checkpoint } from '../io/checkpoint.js';
 import { MlxkError } from '../io/errors.js';
+import { readImatrix } from '../io/imatrixFile.js';
+import { tensorTable } from '../models/registry.js';
 import { convert, type ConvertProgress, type ConvertReport } from '../quant/convert.js';
+import { importanceFromImatrix } from '../quant/imatrixModules.js';
 import { CALIBRATED_METHODS, type Preset, type Rule } from '../quant/preset.js';
+import type { ImportanceByModule } from '../quant/stats.js';
 import { addBackendOption, backendArg } from './commonOptions.js';
 import { ProgressBar } from './progress.js';
 import { addPresetOptions, type PresetFlags, presetFromFlags } from './presetArgs.js';
@@ -23,12 +28,24 @@ interface QuantizeFlags extends PresetFlags {
   actOrder: boolean;
   iters: string;
   backend?: string;
+  imatrix?: string;
 }
 
 function positive(v: string, flag: string): number {
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0) throw new MlxkError(`${flag} ${v}: expected a positive number`);
   return n;
+}
+
+/** The imatrix's statistics by module of SRC, checked against SRC's tensor table; one line on what it covers. */
+function loadImportance(src: string, file: string): { importance: ImportanceByModule; note: string } {
+  const ckpt = Checkpoint.open(src);
+  const table = tensorTable(ckpt.config, `${ckpt.dir}/config.json`);
+  const m = readImatrix(file);
+  const { importance, skipped } = importanceFromImatrix(m, table, file, src);
+  const quantizable = table.entries.filter((e) => ['linear', 'switch_linear', 'multi_linear'].includes(e.kind)).length;
+  const note = `imatrix ${file} (${m.format}${m.datasets.length ? `, from ${m.datasets.join(', ')}` : ''}): ${importance.size} of ${quantizable} weight modules${skipped.length ? `; ${skipped.length} entr${skipped.length === 1 ? 'y' : 'ies'} for source weights the MLX layout splits (${skipped[0]}…) not used` : ''}`;
+  return { importance, note };
 }
 
 function usesCalibration(preset: Preset, extraRules: Rule[]): boolean {
@@ -71,6 +88,7 @@ export function registerQuantize(program: Command): void {
     .option('--calib-seq <n>', 'tokens per calibration sequence', '512')
     .option('--damp <f>', 'GPTQ damping: this fraction of the mean Hessian diagonal is added to it', '0.01')
     .option('--no-act-order', 'GPTQ in column order instead of by descending Hessian diagonal (static groups either way)')
+    .option('--imatrix <file>', 'llama.cpp importance matrix (GGUF or legacy .dat, from llama-imatrix or `mlxk imatrix`) of this model: per-column input statistics for the weighted fitting methods')
     .option('--iters <n>', 'rounds of learned rounding (code sweep + scale/bias refit) per row for --method learned', '4');
   addBackendOption(cmd);
   addPresetOptions(cmd).action(async (src: string, dst: string, flags: QuantizeFlags) => {
@@ -78,6 +96,8 @@ export function registerQuantize(program: Command): void {
     const calibrated = usesCalibration(preset, extraRules);
     if (calibrated && !flags.calib) throw new MlxkError('--method gptq / learned quantizes against calibration inputs: pass --calib FILE', 'a few hundred KB of text like what the model will see; never the evaluation text');
     if (!calibrated && flags.calib) throw new MlxkError('--calib is only used by --method gptq or learned (or preset rules with "method": "gptq" / "learned")');
+    const imatrix = flags.imatrix ? loadImportance(src, flags.imatrix) : undefined;
+    if (imatrix && !flags.quiet && !flags.json) process.stderr.write(`${imatrix.note}\n`);
     const bar = new ProgressBar('quantize', process.stderr, !flags.quiet);
     const calibBar = new ProgressBar('calibrate', process.stderr, !flags.quiet);
     const calibration = calibrated
@@ -103,6 +123,7 @@ export function registerQuantize(program: Command): void {
         maxShardBytes: parseBytes(flags.shardSize, '--shard-size'),
         ...(flags.threads ? { threads: Number(flags.threads) } : {}),
         onProgress,
+        ...(imatrix ? { importance: imatrix.importance } : {}),
         ...(calibration ? { precomputed: calibration, precomputedId: calibration.id, cardNotes: calibration.cardNotes() } : {}),
       });
     } catch (e) {
