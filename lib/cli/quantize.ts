@@ -44,7 +44,7 @@ function loadImportance(src: string, file: string): { importance: ImportanceByMo
   const m = readImatrix(file);
   const { importance, skipped } = importanceFromImatrix(m, table, file, src);
   const quantizable = table.entries.filter((e) => ['linear', 'switch_linear', 'multi_linear'].includes(e.kind)).length;
-  const note = `imatrix ${file} (${m.format}${m.datasets.length ? `, from ${m.datasets.join(', ')}` : ''}): ${importance.size} of ${quantizable} weight modules${skipped.length ? `; ${skipped.length} entr${skipped.length === 1 ? 'y' : 'ies'} for source weights the MLX layout splits (${skipped[0]}…) not used` : ''}`;
+  const note = `imatrix ${file} (${m.format}${m.datasets.length ? `, from ${m.datasets.join(', ')}` : ''}): ${importance.size} of ${quantizable} weight modules${skipped.length ? `; ${skipped.length} entr${skipped.length === 1 ? 'y' : 'ies'} not used (${skipped[0]}${skipped.length > 1 ? ', …' : ''}: not quantized, or split in the MLX layout)` : ''}`;
   return { importance, note };
 }
 

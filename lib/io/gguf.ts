@@ -237,9 +237,12 @@ export function writeGguf(file: string, kv: ReadonlyMap<string, GgufKv>, tensors
   let rel = 0;
   const pad = (n: number) => Math.ceil(n / DEFAULT_ALIGNMENT) * DEFAULT_ALIGNMENT;
   for (const t of tensors) {
-    const info = Buffer.alloc(4 + 8 * t.ne.length + 4 + 8);
-    let o = info.writeUInt32LE(t.ne.length, 0);
-    for (const n of t.ne) o = info.writeBigUInt64LE(BigInt(n), o);
+    // trailing axes of 1 are not written (ggml_n_dims), so [n, 1] is stored as [n]
+    let dims = t.ne.length;
+    while (dims > 1 && t.ne[dims - 1] === 1) dims--;
+    const info = Buffer.alloc(4 + 8 * dims + 4 + 8);
+    let o = info.writeUInt32LE(dims, 0);
+    for (const n of t.ne.slice(0, dims)) o = info.writeBigUInt64LE(BigInt(n), o);
     o = info.writeUInt32LE(GGML_TYPE_F32, o);
     info.writeBigUInt64LE(BigInt(rel), o);
     parts.push(encodeString(t.name), info);

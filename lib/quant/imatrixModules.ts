@@ -19,7 +19,7 @@ function weightShape(e: TensorEntry): { slices: number; cols: number } {
 
 export interface ImportanceMapping {
   importance: Map<string, ColumnImportance>;
-  /** Entries for source weights the MLX table splits (MLA's attn_kv_b → embed_q / unembed_out). */
+  /** Entries for weights nothing quantizes (the router) or that the MLX layout splits (MLA's attn_kv_b). */
   skipped: string[];
 }
 
@@ -27,10 +27,13 @@ export interface ImportanceMapping {
 export function importanceFromImatrix(m: Imatrix, table: ModelTable, file: string, model: string): ImportanceMapping {
   const byGguf = new Map<string, TensorEntry>();
   const splitSources = new Set<string>();
+  const unquantized = new Set<string>();
   for (const e of table.entries) {
-    if (!WEIGHT_KINDS.has(e.kind) || !e.name.endsWith('.weight')) continue;
+    if (!e.name.endsWith('.weight') || e.shape.length < 2) continue;
     const g = ggufName(e.module);
+    // the router is a matrix llama.cpp records but nothing quantizes: its shape is still checked
     if (g) byGguf.set(g, e);
+    if (g && !WEIGHT_KINDS.has(e.kind)) unquantized.add(g);
     if (e.source.kind === 'kv_b') {
       const s = ggufName(e.source.name.replace(/\.weight$/, ''));
       if (s) splitSources.add(s);
@@ -51,7 +54,8 @@ export function importanceFromImatrix(m: Imatrix, table: ModelTable, file: strin
     }
     // a flat entry (legacy .dat; one count for a per-head weight) gives every slice its count
     const tokens = imp.slices === slices ? imp.tokens : new Float64Array(slices).fill(imp.tokens[0]!);
-    importance.set(entry.module, { cols, slices, sumSq: imp.sumSq, tokens });
+    if (unquantized.has(name)) skipped.push(name);
+    else importance.set(entry.module, { cols, slices, sumSq: imp.sumSq, tokens });
   }
   if (importance.size === 0) throw new MlxkError(`${file}: the imatrix covers no quantizable module of ${model}`, HINT);
   return { importance, skipped };

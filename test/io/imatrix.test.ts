@@ -44,8 +44,9 @@ test('GGUF imatrix: the bytes are the layout of llama.cpp save_imatrix, written 
     str('imatrix.chunk_size'), u32(4), u32(4),
   ]);
   const infos = Buffer.concat([
-    str('blk.0.attn_q_a.weight.in_sum2'), u32(2), u64(2), u64(1), u32(0), u64(0),
-    str('blk.0.attn_q_a.weight.counts'), u32(2), u64(1), u64(1), u32(0), u64(32),
+    // [2, 1] and [1, 1] are stored 1-D, as ggml_n_dims counts them
+    str('blk.0.attn_q_a.weight.in_sum2'), u32(1), u64(2), u32(0), u64(0),
+    str('blk.0.attn_q_a.weight.counts'), u32(1), u64(1), u32(0), u64(32),
   ]);
   const head = Buffer.concat([Buffer.from('GGUF'), u32(3), u64(2), u64(4), kv, infos]);
   const padded = Buffer.concat([head, Buffer.alloc(Math.ceil(head.length / 32) * 32 - head.length)]);

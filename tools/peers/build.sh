@@ -12,7 +12,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/pins.sh"
 PEERS=${PEERS:-/work/scratch/peers}
 JOBS=${JOBS:-2}
-TARGETS="llama-imatrix llama-quantize llama-bench llama-cli llama-perplexity llama-gguf-split"
+TARGETS="llama-imatrix llama-quantize llama-bench llama-cli llama-perplexity llama-tokenize llama-gguf-split"
 
 build_one() { # name git-dir commit
   local name=$1 git=$2 commit=$3 src="$PEERS/src/$1" out="$PEERS/build/$1"
@@ -31,8 +31,9 @@ build_one() { # name git-dir commit
     -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF \
     -DGGML_CUDA=OFF -DGGML_METAL=OFF -DGGML_VULKAN=OFF -DBUILD_SHARED_LIBS=OFF >"$out.cmake.log" 2>&1 \
     || { mkdir -p "$out"; tail -30 "$out.cmake.log" >&2; exit 1; }
-  local t=""
-  for x in $TARGETS; do ninja -C "$out" -t targets all 2>/dev/null | grep -q "^$x:" && t="$t $x"; done
+  local t="" all
+  all=$(ninja -C "$out" -t targets all)
+  for x in $TARGETS; do grep -q "^$x:" <<<"$all" && t="$t $x"; done
   cmake --build "$out" -j "$JOBS" --target $t
   echo "$name $commit: $(ls "$out/bin" | tr '\n' ' ')"
 }

@@ -1,0 +1,206 @@
+#!/usr/bin/env python3
+"""Convert a bf16 DeepSeek-V3 / Kimi-K2 checkpoint (models/tiny-kimi) to GGUF without PyTorch.
+
+llama.cpp's convert_hf_to_gguf.py needs torch (and transformers for the Kimi tokenizer); this does
+the same for this architecture with gguf-py (pure Python + numpy) from the pinned llama.cpp tree:
+the hyperparameters of conversion/deepseek.py DeepseekV2Model.set_gguf_parameters (and base.py's
+rope / expert keys), experts stacked, kv_b_proj split into attn_k_b (transposed) / attn_v_b, and the
+Kimi tiktoken vocabulary as GPT-2 BPE with merges recovered by rank (conversion/qwen.py bpe).
+
+  PYTHONPATH=$PEERS/src/mainline/gguf-py python3 tools/peers/convert_tiny_kimi.py MODEL_DIR OUT.gguf [--outtype f32|bf16]
+"""
+import argparse
+import base64
+import json
+import re
+import struct
+import sys
+from pathlib import Path
+
+import numpy as np
+import gguf
+
+
+def read_safetensors(path: Path) -> dict[str, np.ndarray]:
+    with open(path, 'rb') as f:
+        n = struct.unpack('<Q', f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for name, t in header.items():
+        if name == '__metadata__':
+            continue
+        a, b = t['data_offsets']
+        raw = data[a:b]
+        if t['dtype'] == 'BF16':
+            arr = (np.frombuffer(raw, dtype=np.uint16).astype(np.uint32) << 16).view(np.float32)
+        elif t['dtype'] == 'F32':
+            arr = np.frombuffer(raw, dtype=np.float32)
+        else:
+            sys.exit(f'{path}: tensor {name}: dtype {t["dtype"]} is not handled (expected BF16 or F32)')
+        out[name] = arr.reshape(t['shape'])
+    return out
+
+
+def bytes_to_unicode() -> dict[int, str]:
+    """GPT-2's reversible byte → printable character map (as transformers' bytes_to_unicode)."""
+    bs = list(range(ord('!'), ord('~') + 1)) + list(range(ord('¡'), ord('¬') + 1)) + list(range(ord('®'), ord('ÿ') + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, map(chr, cs)))
+
+
+def bpe(ranks: dict[bytes, int], token: bytes, max_rank: int) -> list[bytes]:
+    parts = [bytes([b]) for b in token]
+    while True:
+        best = None
+        for i in range(len(parts) - 1):
+            r = ranks.get(parts[i] + parts[i + 1])
+            if r is not None and (best is None or r < best[1]):
+                best = (i, r)
+        if best is None or best[1] >= max_rank:
+            return parts
+        i = best[0]
+        parts = parts[:i] + [parts[i] + parts[i + 1]] + parts[i + 2:]
+
+
+def add_vocab(w: gguf.GGUFWriter, model: Path, cfg: dict) -> None:
+    tk = json.loads((model / 'tokenizer_config.json').read_text())
+    ranks: dict[bytes, int] = {}
+    for line in (model / 'tiktoken.model').read_text().splitlines():
+        if line:
+            b64, rank = line.split()
+            ranks[base64.b64decode(b64)] = int(rank)
+    enc = bytes_to_unicode()
+    to_str = lambda b: ''.join(enc[x] for x in b)
+    merges = []
+    for token, rank in ranks.items():
+        if len(token) > 1:
+            parts = bpe(ranks, token, rank)
+            if len(parts) == 2:
+                merges.append(f'{to_str(parts[0])} {to_str(parts[1])}')
+    specials = {int(i): t['content'] for i, t in tk.get('added_tokens_decoder', {}).items()}
+    specials.update({i: s for s, i in tk.get('special_tokens', {}).items()})
+    by_id = {r: to_str(t) for t, r in ranks.items()}
+    tokens, types = [], []
+    for i in range(cfg['vocab_size']):
+        if i in specials:
+            tokens.append(specials[i]); types.append(gguf.TokenType.CONTROL)
+        elif i in by_id:
+            tokens.append(by_id[i]); types.append(gguf.TokenType.NORMAL)
+        else:
+            tokens.append(f'[PAD{i}]'); types.append(gguf.TokenType.UNUSED)
+    w.add_tokenizer_model('gpt2')
+    w.add_tokenizer_pre('kimi-k2')
+    w.add_token_list(tokens)
+    w.add_token_types(types)
+    w.add_token_merges(merges)
+    w.add_bos_token_id(cfg['bos_token_id'])
+    w.add_eos_token_id(cfg['eos_token_id'])
+    # Kimi's tokenizer adds no BOS to plain text (mlxk neither): the same tokens in both engines
+    w.add_add_bos_token(False)
+    if 'chat_template' in tk:
+        w.add_chat_template(tk['chat_template'])
+
+
+def add_hparams(w: gguf.GGUFWriter, cfg: dict, ftype: int) -> None:
+    w.add_block_count(cfg['num_hidden_layers'])
+    w.add_context_length(cfg['max_position_embeddings'])
+    w.add_embedding_length(cfg['hidden_size'])
+    w.add_feed_forward_length(cfg['intermediate_size'])
+    w.add_head_count(cfg['num_attention_heads'])
+    w.add_head_count_kv(1)  # MLA as MQA over the latent
+    w.add_layer_norm_rms_eps(cfg['rms_norm_eps'])
+    w.add_rope_freq_base(cfg['rope_theta'])
+    rs = cfg.get('rope_scaling') or {}
+    if rs.get('type', rs.get('rope_type')) == 'yarn':
+        w.add_rope_scaling_type(gguf.RopeScalingType.YARN)
+        w.add_rope_scaling_factor(rs['factor'])
+        w.add_rope_scaling_orig_ctx_len(rs['original_max_position_embeddings'])
+        w.add_rope_scaling_yarn_beta_fast(rs['beta_fast'])
+        w.add_rope_scaling_yarn_beta_slow(rs['beta_slow'])
+        if 'mscale_all_dim' in rs:
+            w.add_rope_scaling_yarn_log_mul(0.1 * rs['mscale_all_dim'])
+    w.add_expert_count(cfg['n_routed_experts'])
+    w.add_expert_used_count(cfg['num_experts_per_tok'])
+    w.add_expert_group_count(cfg['n_group'])
+    w.add_expert_group_used_count(cfg['topk_group'])
+    w.add_expert_gating_func(gguf.ExpertGatingFuncType.SIGMOID if cfg['scoring_func'] == 'sigmoid' else gguf.ExpertGatingFuncType.SOFTMAX)
+    w.add_leading_dense_block_count(cfg['first_k_dense_replace'])
+    w.add_vocab_size(cfg['vocab_size'])
+    w.add_q_lora_rank(cfg['q_lora_rank'])
+    w.add_kv_lora_rank(cfg['kv_lora_rank'])
+    w.add_key_length(cfg['kv_lora_rank'] + cfg['qk_rope_head_dim'])
+    w.add_value_length(cfg['kv_lora_rank'])
+    w.add_key_length_mla(cfg['qk_nope_head_dim'] + cfg['qk_rope_head_dim'])
+    w.add_value_length_mla(cfg['v_head_dim'])
+    w.add_expert_feed_forward_length(cfg['moe_intermediate_size'])
+    w.add_expert_shared_count(cfg['n_shared_experts'])
+    w.add_expert_weights_scale(cfg['routed_scaling_factor'])
+    if cfg.get('norm_topk_prob'):
+        w.add_expert_weights_norm(True)
+    w.add_rope_dimension_count(cfg['qk_rope_head_dim'])
+    w.add_file_type(ftype)
+
+
+def hf_tensors(t: dict[str, np.ndarray], cfg: dict):
+    """(HF-style name, array) in llama.cpp's layout: stacked experts, kv_b split."""
+    E, H = cfg['n_routed_experts'], cfg['num_attention_heads']
+    nope, vdim = cfg['qk_nope_head_dim'], cfg['v_head_dim']
+    for name, a in t.items():
+        m = re.match(r'model\.layers\.(\d+)\.mlp\.experts\.(\d+)\.(\w+)\.weight$', name)
+        if m:
+            if m.group(2) == '0':
+                stem = f'model.layers.{m.group(1)}.mlp.experts'
+                yield f'{stem}.{m.group(3)}.weight', np.stack([t[f'{stem}.{x}.{m.group(3)}.weight'] for x in range(E)])
+            continue
+        if name.endswith('kv_b_proj.weight'):
+            kv = a.reshape(H, nope + vdim, a.shape[-1])
+            yield name.replace('kv_b_proj', 'k_b_proj'), np.ascontiguousarray(kv[:, :nope, :].transpose(0, 2, 1))
+            yield name.replace('kv_b_proj', 'v_b_proj'), np.ascontiguousarray(kv[:, nope:, :])
+            continue
+        # gguf-py maps the router bias as "e_score_correction" + ".bias" (as convert_hf_to_gguf renames it)
+        yield name.replace('e_score_correction_bias', 'e_score_correction.bias'), a
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('model', type=Path)
+    ap.add_argument('out', type=Path)
+    ap.add_argument('--outtype', choices=['f32', 'bf16'], default='f32')
+    args = ap.parse_args()
+    cfg = json.loads((args.model / 'config.json').read_text())
+    if cfg.get('model_type') not in ('kimi_k2', 'deepseek_v3'):
+        sys.exit(f'{args.model}/config.json: model_type {cfg.get("model_type")!r} (this converter handles kimi_k2 / deepseek_v3)')
+    arch = gguf.MODEL_ARCH.DEEPSEEK2
+    w = gguf.GGUFWriter(str(args.out), gguf.MODEL_ARCH_NAMES[arch])
+    w.add_name(args.model.name)
+    ftype = gguf.LlamaFileType.ALL_F32 if args.outtype == 'f32' else gguf.LlamaFileType.MOSTLY_BF16
+    add_hparams(w, cfg, ftype)
+    add_vocab(w, args.model, cfg)
+    names = gguf.get_tensor_name_map(arch, cfg['num_hidden_layers'])
+    tensors = read_safetensors(args.model / 'model.safetensors')
+    for name, a in hf_tensors(tensors, cfg):
+        gname = names.get_name(name, try_suffixes=('.weight', '.bias'))
+        if gname is None:
+            sys.exit(f'{name}: no GGUF name for this tensor')
+        a = np.ascontiguousarray(a, dtype=np.float32)
+        # norms, biases and the router correction stay f32 (as convert_hf_to_gguf keeps 1-D tensors)
+        if args.outtype == 'bf16' and a.ndim > 1:
+            w.add_tensor(gname, (a.view(np.uint32) >> 16).astype(np.uint16), raw_dtype=gguf.GGMLQuantizationType.BF16)
+        else:
+            w.add_tensor(gname, a)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    print(f'wrote {args.out}')
+
+
+if __name__ == '__main__':
+    main()
