@@ -7,7 +7,11 @@ the hyperparameters of conversion/deepseek.py DeepseekV2Model.set_gguf_parameter
 rope / expert keys), experts stacked, kv_b_proj split into attn_k_b (transposed) / attn_v_b, and the
 Kimi tiktoken vocabulary as GPT-2 BPE with merges recovered by rank (conversion/qwen.py bpe).
 
-  PYTHONPATH=$PEERS/src/mainline/gguf-py python3 tools/peers/convert_tiny_kimi.py MODEL_DIR OUT.gguf [--outtype f32|bf16]
+ik_llama.cpp reads the older MLA layout its own convert_hf_to_gguf.py (DeepseekV2Model) writes:
+`--flavor ik` gives head_count_kv = heads, key/value lengths of a head, and attn_kv_b beside 2-D
+attn_k_b / attn_v_b; ik rebuilds its MLA tensors from these at load.
+
+  PYTHONPATH=$PEERS/src/mainline/gguf-py python3 tools/peers/convert_tiny_kimi.py MODEL_DIR OUT.gguf [--outtype f32|bf16] [--flavor mainline|ik]
 """
 import argparse
 import base64
@@ -108,13 +112,13 @@ def add_vocab(w: gguf.GGUFWriter, model: Path, cfg: dict) -> None:
         w.add_chat_template(tk['chat_template'])
 
 
-def add_hparams(w: gguf.GGUFWriter, cfg: dict, ftype: int) -> None:
+def add_hparams(w: gguf.GGUFWriter, cfg: dict, ftype: int, ik: bool) -> None:
     w.add_block_count(cfg['num_hidden_layers'])
     w.add_context_length(cfg['max_position_embeddings'])
     w.add_embedding_length(cfg['hidden_size'])
     w.add_feed_forward_length(cfg['intermediate_size'])
     w.add_head_count(cfg['num_attention_heads'])
-    w.add_head_count_kv(1)  # MLA as MQA over the latent
+    w.add_head_count_kv(cfg['num_attention_heads'] if ik else 1)  # mainline: MLA as MQA over the latent
     w.add_layer_norm_rms_eps(cfg['rms_norm_eps'])
     w.add_rope_freq_base(cfg['rope_theta'])
     rs = cfg.get('rope_scaling') or {}
@@ -122,8 +126,9 @@ def add_hparams(w: gguf.GGUFWriter, cfg: dict, ftype: int) -> None:
         w.add_rope_scaling_type(gguf.RopeScalingType.YARN)
         w.add_rope_scaling_factor(rs['factor'])
         w.add_rope_scaling_orig_ctx_len(rs['original_max_position_embeddings'])
-        w.add_rope_scaling_yarn_beta_fast(rs['beta_fast'])
-        w.add_rope_scaling_yarn_beta_slow(rs['beta_slow'])
+        if not ik:  # ik reads these from --yarn-beta-fast / --yarn-beta-slow only
+            w.add_rope_scaling_yarn_beta_fast(rs['beta_fast'])
+            w.add_rope_scaling_yarn_beta_slow(rs['beta_slow'])
         if 'mscale_all_dim' in rs:
             w.add_rope_scaling_yarn_log_mul(0.1 * rs['mscale_all_dim'])
     w.add_expert_count(cfg['n_routed_experts'])
@@ -135,10 +140,14 @@ def add_hparams(w: gguf.GGUFWriter, cfg: dict, ftype: int) -> None:
     w.add_vocab_size(cfg['vocab_size'])
     w.add_q_lora_rank(cfg['q_lora_rank'])
     w.add_kv_lora_rank(cfg['kv_lora_rank'])
-    w.add_key_length(cfg['kv_lora_rank'] + cfg['qk_rope_head_dim'])
-    w.add_value_length(cfg['kv_lora_rank'])
-    w.add_key_length_mla(cfg['qk_nope_head_dim'] + cfg['qk_rope_head_dim'])
-    w.add_value_length_mla(cfg['v_head_dim'])
+    if ik:
+        w.add_key_length(cfg['qk_nope_head_dim'] + cfg['qk_rope_head_dim'])
+        w.add_value_length(cfg['v_head_dim'])
+    else:
+        w.add_key_length(cfg['kv_lora_rank'] + cfg['qk_rope_head_dim'])
+        w.add_value_length(cfg['kv_lora_rank'])
+        w.add_key_length_mla(cfg['qk_nope_head_dim'] + cfg['qk_rope_head_dim'])
+        w.add_value_length_mla(cfg['v_head_dim'])
     w.add_expert_feed_forward_length(cfg['moe_intermediate_size'])
     w.add_expert_shared_count(cfg['n_shared_experts'])
     w.add_expert_weights_scale(cfg['routed_scaling_factor'])
@@ -148,7 +157,7 @@ def add_hparams(w: gguf.GGUFWriter, cfg: dict, ftype: int) -> None:
     w.add_file_type(ftype)
 
 
-def hf_tensors(t: dict[str, np.ndarray], cfg: dict):
+def hf_tensors(t: dict[str, np.ndarray], cfg: dict, ik: bool):
     """(HF-style name, array) in llama.cpp's layout: stacked experts, kv_b split."""
     E, H = cfg['n_routed_experts'], cfg['num_attention_heads']
     nope, vdim = cfg['qk_nope_head_dim'], cfg['v_head_dim']
@@ -161,8 +170,13 @@ def hf_tensors(t: dict[str, np.ndarray], cfg: dict):
             continue
         if name.endswith('kv_b_proj.weight'):
             kv = a.reshape(H, nope + vdim, a.shape[-1])
-            yield name.replace('kv_b_proj', 'k_b_proj'), np.ascontiguousarray(kv[:, :nope, :].transpose(0, 2, 1))
-            yield name.replace('kv_b_proj', 'v_b_proj'), np.ascontiguousarray(kv[:, nope:, :])
+            k_b = kv[:, :nope, :].transpose(0, 2, 1)
+            v_b = kv[:, nope:, :]
+            if ik:  # ik's converter: kv_b kept, k_b / v_b flattened to 2-D
+                yield name, a
+                k_b, v_b = k_b.reshape(-1, nope), v_b.reshape(-1, a.shape[-1])
+            yield name.replace('kv_b_proj', 'k_b_proj'), np.ascontiguousarray(k_b)
+            yield name.replace('kv_b_proj', 'v_b_proj'), np.ascontiguousarray(v_b)
             continue
         # gguf-py maps the router bias as "e_score_correction" + ".bias" (as convert_hf_to_gguf renames it)
         yield name.replace('e_score_correction_bias', 'e_score_correction.bias'), a
@@ -173,6 +187,7 @@ def main() -> None:
     ap.add_argument('model', type=Path)
     ap.add_argument('out', type=Path)
     ap.add_argument('--outtype', choices=['f32', 'bf16'], default='f32')
+    ap.add_argument('--flavor', choices=['mainline', 'ik'], default='mainline')
     args = ap.parse_args()
     cfg = json.loads((args.model / 'config.json').read_text())
     if cfg.get('model_type') not in ('kimi_k2', 'deepseek_v3'):
@@ -181,11 +196,12 @@ def main() -> None:
     w = gguf.GGUFWriter(str(args.out), gguf.MODEL_ARCH_NAMES[arch])
     w.add_name(args.model.name)
     ftype = gguf.LlamaFileType.ALL_F32 if args.outtype == 'f32' else gguf.LlamaFileType.MOSTLY_BF16
-    add_hparams(w, cfg, ftype)
+    ik = args.flavor == 'ik'
+    add_hparams(w, cfg, ftype, ik)
     add_vocab(w, args.model, cfg)
     names = gguf.get_tensor_name_map(arch, cfg['num_hidden_layers'])
     tensors = read_safetensors(args.model / 'model.safetensors')
-    for name, a in hf_tensors(tensors, cfg):
+    for name, a in hf_tensors(tensors, cfg, ik):
         gname = names.get_name(name, try_suffixes=('.weight', '.bias'))
         if gname is None:
             sys.exit(f'{name}: no GGUF name for this tensor')
