@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # llama-bench of both peers on the tiny-kimi GGUFs tools/peers/quantize.sh made:
-# 512-token prompt processing (pp512) and 128-token decode (tg128), 2 threads,
+# 512-token prompt processing (pp512) and 128-token decode (tg128), THREADS (2) threads,
 # types interleaved across peers so drift in the machine's load hits both alike.
 # ik runs with its speed flags (-mla 3 -fa 1 -fmoe 1, its defaults) and once more
 # with -rtr 1 (row-interleaved repacking at load). Writes markdown rows on stdout.
@@ -12,7 +12,7 @@ echo "|---|---|---|---|---|---|"
 row() { # label bin gguf extra...
   local label=$1 bin=$2 f=$3; shift 3
   local load; load=$(cut -d' ' -f1-3 /proc/loadavg)
-  local json; json=$("$bin" -m "$f" -p 512 -n 128 -t 2 -r "$REPS" -o json "$@" 2>/dev/null)
+  local json; json=$("$bin" -m "$f" -p 512 -n 128 -t "${THREADS:-2}" -r "$REPS" -o json "$@" 2>/dev/null)
   python3 - "$label" "$f" "$load" "$json" <<'PY'
 import json, os, sys
 label, f, load, out = sys.argv[1:]
