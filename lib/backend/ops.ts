@@ -161,4 +161,10 @@ export interface Ops {
   routeSoftmaxTopK(logits: Tensor, topK: number, norm: boolean): Route;
   /** Σ_k route.weight · down(silu(gate(x)) · up(x)) over each token's chosen experts; x [T, hidden]. */
   moe(x: Tensor, route: Route, experts: ExpertWeights): Tensor;
+  /**
+   * Chosen rows through chosen matrices of a stack W [E, out, in]: output row p is
+   * x[rows[p]] · W[slices[p]]ᵀ → [P, out] for x [T, in]. What moe computes inside, for
+   * calibration code that needs an expert's inputs (lib/calib/imatrix.ts).
+   */
+  gatherLinear(x: Tensor, w: Weight, rows: Int32Array, slices: Int32Array): Tensor;
 }

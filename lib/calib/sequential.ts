@@ -23,11 +23,12 @@ import { planQuantization, type QuantPlan } from '../quant/plan.js';
 import type { CalibrationReport, PrecomputedRows, PrecomputedSource } from '../quant/precomputed.js';
 import type { Preset, Rule } from '../quant/preset.js';
 import { loadTokenizer } from '../tokenizer/load.js';
+import { type CalibrationSet, calibrationIds, calibrationWindows, describeCalibration, openCalibration } from './calibText.js';
 import { DeepseekBlocks } from './sequentialDeepseek.js';
 import { BlockModules, blockTensors, type GptqSettings, isCalibrated } from './sequentialModule.js';
 
 export interface CalibrationOptions extends GptqSettings {
-  /** Calibration text file. */
+  /** `--calib`: a text or chat JSONL file, or "default" (lib/calib/calibText.ts). */
   calibFile: string;
   /** Most calibration tokens used (bounded before any work starts). */
   maxTokens: number;
@@ -64,14 +65,9 @@ interface State {
 
 export const CALIB_DIR = '.mlxk-calib';
 
-/** sha256 of the calibration file, for the model card and the resume identity. */
-export function fileSha256(path: string): string {
-  return createHash('sha256').update(readFileSync(path)).digest('hex');
-}
-
 export class SequentialCalibration implements PrecomputedSource {
   readonly id: string;
-  readonly calibSha256: string;
+  private readonly calib: CalibrationSet;
   private readonly ckpt: Checkpoint;
   private readonly plan: QuantPlan;
   private readonly runner: DeepseekBlocks;
@@ -83,7 +79,6 @@ export class SequentialCalibration implements PrecomputedSource {
   private ids: number[] | null = null;
 
   constructor(src: string, dst: string, preset: Preset, extraRules: Rule[], private readonly ops: Ops, private readonly opts: CalibrationOptions, private readonly onProgress?: (p: CalibrationProgress) => void) {
-    if (!existsSync(opts.calibFile)) throw new MlxkError(`--calib ${opts.calibFile}: no such file`, 'pass a text file of calibration text (never the text you evaluate on)');
     if (!(opts.seqLen >= 16 && opts.seqLen <= 8192)) throw new MlxkError(`--calib-seq ${opts.seqLen}: expected 16…8192 tokens per sequence`);
     if (!(opts.maxTokens >= opts.seqLen && opts.maxTokens <= 4_000_000)) throw new MlxkError(`--calib-tokens ${opts.maxTokens}: expected at least one sequence (${opts.seqLen}) and at most 4,000,000 tokens`);
     if (!(opts.damp > 0 && opts.damp < 10)) throw new MlxkError(`--damp ${opts.damp}: expected a fraction of the mean Hessian diagonal in (0, 10), e.g. 0.01`);
@@ -104,16 +99,22 @@ export class SequentialCalibration implements PrecomputedSource {
       this.moduleBlock.set(m.module, b);
       this.blockModules[b]!.push(m.module);
     }
-    this.calibSha256 = fileSha256(opts.calibFile);
-    this.id = createHash('sha256').update(JSON.stringify({ calib: this.calibSha256, maxTokens: opts.maxTokens, seqLen: opts.seqLen, damp: opts.damp, actOrder: opts.actOrder, iters: opts.iters, version: 1 })).digest('hex');
+    this.calib = openCalibration(opts.calibFile);
+    this.id = createHash('sha256').update(JSON.stringify({ calib: this.calib.sha256, maxTokens: opts.maxTokens, seqLen: opts.seqLen, damp: opts.damp, actOrder: opts.actOrder, iters: opts.iters, version: 2 })).digest('hex');
     this.dir = join(dst, CALIB_DIR);
     this.state = this.loadState();
+    try {
+      this.tokenIds(); // a set too short for the model is refused before any work
+    } catch (e) {
+      this.ckpt.close();
+      throw e;
+    }
   }
 
   /** Lines for the model card. */
   cardNotes(): string[] {
     return [
-      `calibration: ${this.tokenIds().length} tokens in sequences of ${this.opts.seqLen} from a file with sha256 ${this.calibSha256}`,
+      `calibration: ${this.tokenIds().length} tokens in sequences of ${this.opts.seqLen} from ${describeCalibration(this.calib)}`,
       `GPTQ damping ${this.opts.damp} of mean diag(H), activation order ${this.opts.actOrder ? 'on (static groups)' : 'off'}${this.usesLearned() ? `, learned rounding ${this.opts.iters} rounds` : ''}`,
     ];
   }
@@ -149,14 +150,11 @@ export class SequentialCalibration implements PrecomputedSource {
     return join(this.dir, `block-${String(b).padStart(5, '0')}.safetensors`);
   }
 
-  /** The calibration token ids: the file tokenized with the model's tokenizer, cut to whole sequences. */
+  /** The calibration token ids: whole sequences spread over the set, back to back. */
   private tokenIds(): number[] {
     if (this.ids) return this.ids;
-    const text = readFileSync(this.opts.calibFile, 'utf8');
-    const ids = loadTokenizer(this.ckpt.dir).encode(text).slice(0, this.opts.maxTokens);
-    const seqs = Math.floor(ids.length / this.opts.seqLen);
-    if (seqs === 0) throw new MlxkError(`--calib ${this.opts.calibFile}: ${ids.length} tokens, fewer than one sequence of ${this.opts.seqLen}`, 'use a longer calibration text or a smaller --calib-seq');
-    this.ids = ids.slice(0, seqs * this.opts.seqLen);
+    const all = calibrationIds(this.calib, loadTokenizer(this.ckpt.dir));
+    this.ids = calibrationWindows(all, this.calib, this.ckpt.config, { seqLen: this.opts.seqLen, maxTokens: this.opts.maxTokens }).flat();
     return this.ids;
   }
 

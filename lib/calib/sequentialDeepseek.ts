@@ -16,6 +16,7 @@ import type { JsonObject } from '../io/checkpoint.js';
 import { type DeepseekV3Config, deepseekV3Config, DeepseekV3Model, isMoeLayer } from '../models/deepseek_v3.js';
 import { ModelWeights } from '../models/model.js';
 import { Hessian, shrinkHessian } from './hessian.js';
+import { tapOps } from './tap.js';
 import { type BlockModules, isCalibrated, type SliceHessian } from './sequentialModule.js';
 
 export interface LayerInput {
@@ -119,40 +120,24 @@ export class DeepseekBlocks {
     for (const n of ['q_a_layernorm', 'kv_a_layernorm']) if (c.qLoraRank !== null || n === 'kv_a_layernorm') srcW.set(`${A}.${n}.weight`, this.vector(mods, `${A}.${n}.weight`));
     const embedQ = srcW.get(`${A}.embed_q.weight`)!;
     const perHead = Array.from({ length: c.heads }, () => new Hessian(c.nope));
-    const tapped: Ops = new Proxy(ops, {
-      get: (target, prop, recv) => {
-        if (prop === 'linear') {
-          return (xi: Tensor, w: Weight, bias?: Weight) => {
-            const h = hess.get(w);
-            if (h) h.add(target.read(xi), target.shape(xi)[0]!);
-            return target.linear(xi, w, bias);
-          };
+    const tapped = tapOps(ops, {
+      linear: (xi, w) => hess.get(w)?.add(ops.read(xi), ops.shape(xi)[0]!),
+      perHeadLinear: (xi, w, transpose) => {
+        const h = hess.get(w);
+        // unembed_out reads the latent along its input axis; embed_q's input is q_nope (tapped in attention).
+        if (h && transpose && w !== embedQ) {
+          const s = ops.shape(xi);
+          h.add(ops.read(xi), s[0]! * s[1]!);
         }
-        if (prop === 'perHeadLinear') {
-          return (xi: Tensor, w: Weight, transpose: boolean) => {
-            const h = hess.get(w);
-            // unembed_out reads the latent along its input axis; embed_q's input is q_nope (tapped in attention).
-            if (h && transpose && w !== embedQ) {
-              const s = target.shape(xi);
-              h.add(target.read(xi), s[0]! * s[1]!);
-            }
-            return target.perHeadLinear(xi, w, transpose);
-          };
+      },
+      attention: (q) => {
+        const [T, H, D] = ops.shape(q) as [number, number, number];
+        const qv = ops.read(q);
+        const buf = new Float32Array(T * c.nope);
+        for (let hh = 0; hh < H; hh++) {
+          for (let t = 0; t < T; t++) buf.set(qv.subarray((t * H + hh) * D, (t * H + hh) * D + c.nope), t * c.nope);
+          perHead[hh]!.add(buf, T);
         }
-        if (prop === 'attention') {
-          return (q: Tensor, k: Tensor, v: Tensor, scale: number) => {
-            const [T, H, D] = target.shape(q) as [number, number, number];
-            const qv = target.read(q);
-            const buf = new Float32Array(T * c.nope);
-            for (let hh = 0; hh < H; hh++) {
-              for (let t = 0; t < T; t++) buf.set(qv.subarray((t * H + hh) * D, (t * H + hh) * D + c.nope), t * c.nope);
-              perHead[hh]!.add(buf, T);
-            }
-            return target.attention(q, k, v, scale);
-          };
-        }
-        const v = Reflect.get(target, prop, recv);
-        return typeof v === 'function' ? v.bind(target) : v;
       },
     });
     const floatModel = new DeepseekV3Model(tapped, new ModelWeights(srcW), c, this.modelType, this.prefix);

@@ -5,6 +5,7 @@ import { registerChat } from './chat.js';
 import { reportError } from './errors.js';
 import { registerEvalQuants } from './evalQuants.js';
 import { registerGenerate } from './generate.js';
+import { registerImatrix } from './imatrix.js';
 import { registerInspect } from './inspect.js';
 import { registerPerplexity } from './perplexity.js';
 import { registerPlan } from './plan.js';
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)');
   registerPlan(program);
   registerQuantize(program);
+  registerImatrix(program);
   registerInspect(program);
   registerSynth(program);
   registerGenerate(program);

@@ -83,7 +83,7 @@ export function registerQuantize(program: Command): void {
     .option('--shard-size <size>', 'largest output shard', '5GiB')
     .option('--json', 'print the report (per-tensor bits, method and relative RMS error) as JSON on stdout')
     .option('-q, --quiet', 'no progress bar')
-    .option('--calib <file>', 'calibration text for --method gptq / learned (tokenized with the model\'s tokenizer; never the text you evaluate on)')
+    .option('--calib <file>', 'calibration text for --method gptq / learned: "default" (the shipped set, calib/), a text file, or chat JSONL (.jsonl: {"messages": [...]} per line, rendered through the model\'s chat template); never the text you evaluate on')
     .option('--calib-tokens <n>', 'most calibration tokens used', '65536')
     .option('--calib-seq <n>', 'tokens per calibration sequence', '512')
     .option('--damp <f>', 'GPTQ damping: this fraction of the mean Hessian diagonal is added to it', '0.01')
@@ -94,7 +94,7 @@ export function registerQuantize(program: Command): void {
   addPresetOptions(cmd).action(async (src: string, dst: string, flags: QuantizeFlags) => {
     const { preset, extraRules } = presetFromFlags(flags);
     const calibrated = usesCalibration(preset, extraRules);
-    if (calibrated && !flags.calib) throw new MlxkError('--method gptq / learned quantizes against calibration inputs: pass --calib FILE', 'a few hundred KB of text like what the model will see; never the evaluation text');
+    if (calibrated && !flags.calib) throw new MlxkError('--method gptq / learned quantizes against calibration inputs: pass --calib FILE or --calib default', 'default is the shipped set (calib/); your own: a few hundred KB of text like what the model will see, never the evaluation text');
     if (!calibrated && flags.calib) throw new MlxkError('--calib is only used by --method gptq or learned (or preset rules with "method": "gptq" / "learned")');
     const imatrix = flags.imatrix ? loadImportance(src, flags.imatrix) : undefined;
     if (imatrix && !flags.quiet && !flags.json) process.stderr.write(`${imatrix.note}\n`);

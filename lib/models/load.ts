@@ -11,7 +11,7 @@ import { buildQwen3 } from './qwen3.js';
 import { buildQwen3Moe } from './qwen3_moe.js';
 import { tensorTable } from './registry.js';
 
-type Builder = (ops: Ops, w: ModelWeights, cfg: JsonObject, modelType: string) => CausalLM;
+export type Builder = (ops: Ops, w: ModelWeights, cfg: JsonObject, modelType: string) => CausalLM;
 
 const BUILDERS: Record<string, Builder> = {
   deepseek_v3: (ops, w, cfg, type) => new DeepseekV3Model(ops, w, deepseekV3Config(cfg), type),
@@ -31,13 +31,19 @@ export interface LoadedModel {
   loadSeconds: number;
 }
 
+/** The forward-pass builder of `modelType`, or one line naming the supported ones. */
+export function builderOf(modelType: string, where: string): Builder {
+  const build = BUILDERS[modelType];
+  if (!build) throw new MlxkError(`${where}: model_type "${modelType}" has a tensor table but no forward pass yet (supported: ${Object.keys(BUILDERS).join(', ')})`);
+  return build;
+}
+
 export async function loadModel(path: string, ops: Ops): Promise<LoadedModel> {
   const started = performance.now();
   const ckpt = Checkpoint.open(path);
   try {
     const table = tensorTable(ckpt.config, `${ckpt.dir}/config.json`);
-    const build = BUILDERS[table.modelType];
-    if (!build) throw new MlxkError(`${ckpt.dir}/config.json: model_type "${table.modelType}" has a tensor table but no forward pass yet (supported: ${Object.keys(BUILDERS).join(', ')})`);
+    const build = builderOf(table.modelType, `${ckpt.dir}/config.json`);
     const weights = await loadWeights(ckpt, table, ops);
     const model = build(ops, weights, ckpt.config, table.modelType);
     return { model, dir: ckpt.dir, config: ckpt.config, loadSeconds: (performance.now() - started) / 1000 };

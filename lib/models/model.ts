@@ -49,6 +49,11 @@ export class ModelWeights {
   all(): Weight[] {
     return [...this.map.values()];
   }
+
+  /** Name → weight, in load order. */
+  entries(): IterableIterator<[string, Weight]> {
+    return this.map.entries();
+  }
 }
 
 /** Gate/up/down SwiGLU MLP under `prefix` (dense or shared expert). */

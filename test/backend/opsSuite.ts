@@ -283,6 +283,24 @@ export function opsSuite(test: Test, ops: Ops, o: OpsSuiteOptions, next: () => n
     }
   });
 
+  test('gatherLinear: chosen rows through chosen matrices of a stack (dense and 4-bit; repeats, any order)', () => {
+    const [E, out, inn] = [3, 16, 64];
+    const x = normal(5 * inn, 1, next);
+    const rows = Int32Array.from([4, 0, 0, 2, 4, 1, 3]);
+    const slices = Int32Array.from([2, 0, 1, 2, 0, 1, 1]);
+    for (const bits of [null, 4]) {
+      const s = bits === null ? (() => {
+        const vals = normal(E * out * inn, 0.3, next);
+        return { w: dense(vals, [E, out, inn]), deq: vals };
+      })() : qw.make([E], out, inn, bits, 32);
+      const want = new Float64Array(rows.length * out);
+      rows.forEach((r, p) => want.set(matmulT(x.subarray(r * inn, (r + 1) * inn), s.deq.subarray(slices[p]! * out * inn, (slices[p]! + 1) * out * inn), 1, out, inn), p * out));
+      const got = ops.read(ops.gatherLinear(ops.constant(x, [5, inn]), s.w, rows, slices));
+      assertClose(got, want, bits === null ? 1e-5 : 2 * o.quantizedRel, `gatherLinear ${bits ?? 'dense'}`);
+      assert.equal(ops.shape(ops.gatherLinear(ops.constant(x, [5, inn]), s.w, new Int32Array(0), new Int32Array(0))), [0, out]);
+    }
+  });
+
   test('noaux_tc routing: bias only selects, groups are kept by their top-2 sum, weights renormalized and scaled', () => {
     // 8 experts in 4 groups of 2; keep 2 groups, choose 2 experts.
     const logits = Float32Array.from([2.0, -1.0, 0.5, 0.4, 1.5, -3.0, 0.0, 0.1]);

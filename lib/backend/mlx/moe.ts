@@ -79,3 +79,23 @@ function grouped(mx: Mx, x: MxArray, route: Route, experts: MlxExperts): MxArray
   order.forEach((p, i) => (back[p] = i));
   return mx.take(sorted, mx.array(back, mx.int32), 0).reshape([tokens, k, -1]);
 }
+
+/** Row p = x[rows[p]] · W[slices[p]]ᵀ: pairs grouped by slice on the host, each slice run once. */
+export function gatherLinear(mx: Mx, x: MxArray, w: MlxWeight, rows: Int32Array, slices: Int32Array): MxArray {
+  const P = rows.length;
+  if (P === 0) return mx.zeros([0, w.shape[1]!], mx.float32);
+  const order = Array.from({ length: P }, (_, p) => p).sort((a, b) => slices[a]! - slices[b]! || a - b);
+  const xs = mx.take(x, mx.array(order.map((p) => rows[p]!), mx.int32), 0);
+  const outputs: MxArray[] = [];
+  for (let start = 0; start < P; ) {
+    const e = slices[order[start]!]!;
+    let end = start;
+    while (end < P && slices[order[end]!] === e) end++;
+    outputs.push(matmulT(mx, xs.index(mx.Slice(start, end)), subWeight(mx, w, e)));
+    start = end;
+  }
+  const sorted = outputs.length === 1 ? outputs[0]! : mx.concatenate(outputs, 0);
+  const back = new Array<number>(P);
+  order.forEach((p, i) => (back[p] = i));
+  return mx.take(sorted, mx.array(back, mx.int32), 0);
+}

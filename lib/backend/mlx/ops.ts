@@ -8,7 +8,7 @@ import { SafetensorsFile } from '../../io/safetensors.js';
 import type { AffineParts, ExpertWeights, NoAuxRouteOptions, Ops, RopeSpec, RopeTable, Route, Tensor, Weight } from '../ops.js';
 import { routeNoAuxTcHost, routeSoftmaxTopKHost } from '../route.js';
 import { loadMlx } from './load.js';
-import { asMlxExperts, moeForward } from './moe.js';
+import { asMlxExperts, gatherLinear, moeForward } from './moe.js';
 import { reclaim } from './reclaim.js';
 import { affineWeight, denseWeight, dequantized, matmulT, type MlxWeight, takeRows } from './weights.js';
 
@@ -234,5 +234,9 @@ export class MlxOps implements Ops {
 
   moe(x: Tensor, route: Route, experts: ExpertWeights): Tensor {
     return ten(moeForward(this.mx, arr(x), route, asMlxExperts(experts)));
+  }
+
+  gatherLinear(x: Tensor, w: Weight, rows: Int32Array, slices: Int32Array): Tensor {
+    return ten(gatherLinear(this.mx, arr(x), wt(w), rows, slices));
   }
 }

@@ -258,6 +258,18 @@ export class NativeOps implements Ops {
     return ten(f32(out, t.shape));
   }
 
+  gatherLinear(x: Tensor, w: Weight, rows: Int32Array, slices: Int32Array): Tensor {
+    const m = this.matrix(w, 'gatherLinear');
+    const t = nt(x);
+    const { experts: E, n, k } = m.handle;
+    const T = t.shape[0]!;
+    if (t.shape.length !== 2 || t.shape[1] !== k || rows.length !== slices.length) throw new MlxkError(`gatherLinear: x [${t.shape}] with ${rows.length} rows and ${slices.length} slices against a stack [${m.shape}]`);
+    for (let p = 0; p < rows.length; p++) if (!(rows[p]! >= 0 && rows[p]! < T && slices[p]! >= 0 && slices[p]! < E)) throw new MlxkError(`gatherLinear: pair ${p} (row ${rows[p]}, slice ${slices[p]}) outside x [${t.shape}] / stack [${m.shape}]`);
+    const out = new Float32Array(rows.length * n);
+    if (rows.length > 0) this.addon.opGathered(f32Data(t), T, rows, slices, m.handle, out, this.activationBits);
+    return ten(f32(out, [rows.length, n]));
+  }
+
   private matrix(w: Weight, what: string): Extract<NativeWeight, { kind: 'matrix' }> {
     const v = nw(w);
     if (v.kind !== 'matrix') throw new MlxkError(`${what}: expected a matrix weight, got a vector [${v.shape}]`);
