@@ -1,11 +1,14 @@
 // `mlxk imatrix MODEL [--calib FILE]`: the model's importance matrix over calibration text
 // (lib/calib/imatrix.ts), with the experts it reached rarely or never, throughput and peak memory.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { Command } from 'commander';
 import { createOps } from '../backend/index.js';
 import { openCalibration } from '../calib/calibText.js';
 import { type ExpertCoverage, gatherImportance, type ImatrixResult } from '../calib/imatrix.js';
 import { MlxkError } from '../io/errors.js';
+import { writeImatrix } from '../io/imatrixFile.js';
+import { imatrixEntries } from '../quant/imatrixModules.js';
 import { addMeasureOptions, backendArg } from './commonOptions.js';
 import { interruptible } from './interrupt.js';
 import { commandLine } from './measureArgs.js';
@@ -13,6 +16,7 @@ import { ProgressBar } from './progress.js';
 
 interface ImatrixFlags {
   calib?: string;
+  output?: string;
   calibTokens: string;
   calibSeq: string;
   backend?: string;
@@ -36,6 +40,8 @@ export interface ImatrixReport {
   /** Largest anonymous resident set seen between windows (Linux RssAnon): what the pass itself allocates. */
   peakAnonBytes: number | null;
   coverage: ExpertCoverage[];
+  /** The imatrix file written (-o), GGUF unless its name ends in .dat. */
+  output: string | null;
 }
 
 function statusKb(field: string): number | null {
@@ -69,6 +75,7 @@ export function imatrixLines(r: ImatrixReport): string[] {
   return [
     `${r.model}: Σx² per input column of ${r.modules} modules over ${r.tokens} tokens (${r.windows} windows of ${r.seqLen}) in ${r.seconds.toFixed(1)} s, ${r.tokensPerSecond.toFixed(1)} tokens/s on ${r.backend}`,
     `calibration: ${r.calibration.name === 'default' ? 'the shipped set' : r.calibration.name} (${r.calibration.files.map((f) => f.sha256.slice(0, 12)).join(', ')})`,
+    ...(r.output ? [`wrote ${r.output}`] : []),
     `peak memory: ${gb(r.peakRssBytes)} resident${r.peakAnonBytes !== null ? `, ${gb(r.peakAnonBytes)} of it anonymous` : ''}`,
     ...coverageLines(r.coverage),
   ];
@@ -76,6 +83,10 @@ export function imatrixLines(r: ImatrixReport): string[] {
 
 export async function runImatrix(modelPath: string, flags: ImatrixFlags): Promise<{ report: ImatrixReport; result: ImatrixResult }> {
   const calib = openCalibration(flags.calib);
+  // refused before the pass, not after minutes of it
+  if (flags.output && !(existsSync(dirname(flags.output)) && statSync(dirname(flags.output)).isDirectory())) {
+    throw new MlxkError(`-o ${flags.output}: no directory ${dirname(flags.output)} to write the imatrix into`);
+  }
   const seqLen = int(flags.calibSeq, '--calib-seq', 16, 8192);
   const maxTokens = int(flags.calibTokens, '--calib-tokens', seqLen, 4_000_000);
   const ops = createOps(backendArg(flags.backend));
@@ -106,7 +117,18 @@ export async function runImatrix(modelPath: string, flags: ImatrixFlags): Promis
     peakRssBytes: statusKb('VmHWM') ?? process.memoryUsage.rss(),
     peakAnonBytes: peakAnon,
     coverage: result.coverage,
+    output: flags.output ?? null,
   };
+  if (flags.output) {
+    // llama-imatrix's own metadata, so llama-quantize --imatrix and ours read it alike
+    writeImatrix(flags.output, {
+      entries: imatrixEntries(result.importance),
+      datasets: calib.files.map((f) => f.path),
+      chunkCount: result.windows,
+      chunkSize: result.seqLen,
+      tokensPerCount: 1,
+    });
+  }
   return { report, result };
 }
 
@@ -116,6 +138,7 @@ export function registerImatrix(program: Command): void {
     .description('importance matrix of a model (llama.cpp\'s imatrix): Σx² per input column of every linear layer over calibration text, per expert for routed experts, with the experts calibration reached rarely or never')
     .argument('<model>', 'model directory or HF cache id (any architecture mlxk runs: deepseek_v3/kimi, llama, qwen3, qwen3_moe)')
     .option('--calib <file>', `calibration text: "default" (the shipped set, calib/; also when omitted), a text file, or chat JSONL (.jsonl: {"messages": [...]} per line, rendered through the model's chat template); never the text you evaluate on`)
+    .option('-o, --output <file>', 'write the importance matrix as llama.cpp\'s imatrix file (GGUF; legacy .dat when the name ends in .dat), for `mlxk quantize --imatrix` or llama-quantize')
     .option('--calib-tokens <n>', 'most calibration tokens used, in windows spread over the set', '131072')
     .option('--calib-seq <n>', 'tokens per window (each starts with an empty cache)', '512');
   addMeasureOptions(cmd).action(async (model: string, flags: ImatrixFlags) => {
