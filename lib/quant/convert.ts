@@ -17,6 +17,7 @@ import type { TensorEntry } from '../models/table.js';
 import { openEntry } from './entrySource.js';
 import { clearConversionFiles, copyModelFiles, outputConfig, STATE_FILE, writeConfig, writeModelCard } from './outputFiles.js';
 import { type ModulePlan, type OutputTensor, planQuantization, type QuantPlan } from './plan.js';
+import { importanceDigest, importanceRow, moduleImportance } from './importance.js';
 import type { CalibrationReport, PrecomputedSource } from './precomputed.js';
 import { CALIBRATED_METHODS, dataFreeMethod, type Preset, type QuantSpec, type Rule } from './preset.js';
 
@@ -24,6 +25,7 @@ import { checkSourceCoverage } from './sourceCoverage.js';
 import type { ImportanceByModule } from './stats.js';
 import { verifyOutput } from './verify.js';
 import { WorkerPool } from './workerPool.js';
+import { wmsePrior } from './wmse.js';
 
 /** Values per chunk handed to a worker: 4M floats = 16 MB. */
 const CHUNK_VALUES = 4 * 1024 * 1024;
@@ -92,6 +94,7 @@ interface Ctx {
   onProgress: (() => void) | undefined;
   peakRss: number;
   precomputed: PrecomputedSource | undefined;
+  importance: ConvertOptions['importance'];
 }
 
 function planHash(src: string, ckpt: Checkpoint, plan: QuantPlan, shards: ShardPlan[], extra: string): string {
@@ -174,7 +177,11 @@ async function writeQuantized(ctx: Ctx, w: ShardWriter, m: ModulePlan, e: Tensor
   const wordBytes = (rows.cols * q.bits) / 8;
   const scaleBytes = groups * DTYPE_BYTES[dtype];
   const lossless = q.bits === 4 && rows.int4GroupSize === q.groupSize;
-  const step = Math.max(1, Math.min(rows.partRows, Math.floor(CHUNK_VALUES / rows.cols)));
+  const imp = q.method === 'wmse' ? moduleImportance(ctx.importance, m.module, rows.rows, rows.cols) : null;
+  // A job reads one imatrix row: chunks never cross an expert's rows.
+  const sliceRows = imp ? rows.rows / imp.slices : rows.rows;
+  const impRows = new Map<number, Float32Array | null>();
+  const step = Math.max(1, Math.min(rows.partRows, sliceRows, Math.floor(CHUNK_VALUES / rows.cols)));
   let sqErr = 0;
   let sqRef = 0;
   const inFlight = new Set<Promise<void>>();
@@ -186,7 +193,7 @@ async function writeQuantized(ctx: Ctx, w: ShardWriter, m: ModulePlan, e: Tensor
     ctx.onProgress?.();
   };
   for (let start = 0, count = 0; start < rows.rows; start += count) {
-    count = Math.min(step, rows.rows - start, rows.partRows - (start % rows.partRows));
+    count = Math.min(step, rows.rows - start, rows.partRows - (start % rows.partRows), sliceRows - (start % sliceRows));
     ctx.progress.sourceBytesRead += (rows.storedBytes * count) / rows.rows;
     if (lossless) {
       // compressed-tensors INT4 nibbles are MLX's 4-bit packing; w = s·(n − 8) = s·n + (−8s).
@@ -197,7 +204,10 @@ async function writeQuantized(ctx: Ctx, w: ShardWriter, m: ModulePlan, e: Tensor
     }
     const vals = rows.readRows(start, count);
     if (!exact) for (let i = 0; i < vals.length; i++) vals[i] = round(vals[i]!);
-    const job = ctx.pool.run({ w: vals, rows: count, cols: rows.cols, bits: q.bits, groupSize: q.groupSize, method: q.method, dtype }).then((r) => {
+    const slice = Math.floor(start / sliceRows);
+    if (imp && !impRows.has(slice)) impRows.set(slice, importanceRow(imp, slice));
+    const importance = imp ? impRows.get(slice)! : null;
+    const job = ctx.pool.run({ w: vals, rows: count, cols: rows.cols, bits: q.bits, groupSize: q.groupSize, method: q.method, dtype, importance }).then((r) => {
       sqErr += r.sqErr;
       sqRef += r.sqRef;
       put(start, count, r.words, r.scales, r.biases);
@@ -209,7 +219,7 @@ async function writeQuantized(ctx: Ctx, w: ShardWriter, m: ModulePlan, e: Tensor
   }
   await Promise.all(inFlight);
   noteRss(ctx);
-  ctx.report.set(e.name, { name: e.name, bits: q.bits, groupSize: q.groupSize, method: lossless ? 'int4-remap' : CALIBRATED_METHODS.includes(q.method) ? `${dataFreeMethod(q.method)} (no calibration inputs reach it)` : q.method, relRmsError: lossless ? 0 : sqRef > 0 ? Math.sqrt(sqErr / sqRef) : 0, lossless });
+  ctx.report.set(e.name, { name: e.name, bits: q.bits, groupSize: q.groupSize, method: lossless ? 'int4-remap' : CALIBRATED_METHODS.includes(q.method) ? `${dataFreeMethod(q.method)} (no calibration inputs reach it)` : q.method === 'wmse' ? `wmse (${imp ? 'imatrix' : `no imatrix: ${wmsePrior()} prior`})` : q.method, relRmsError: lossless ? 0 : sqRef > 0 ? Math.sqrt(sqErr / sqRef) : 0, lossless });
 }
 
 /** Rows produced by the calibration pass, copied into the shard. */
@@ -272,7 +282,7 @@ export async function convert(opts: ConvertOptions): Promise<ConvertReport> {
     const modulesByName = new Map(plan.modules.map((m) => [m.module, m]));
     const groups = plan.modules.map((m) => plan.tensors.filter((t) => t.entry.module === m.module));
     const shards = planShards(groups, opts.maxShardBytes);
-    const hash = planHash(src, ckpt, plan, shards, opts.precomputedId ?? '');
+    const hash = planHash(src, ckpt, plan, shards, `${opts.precomputedId ?? ''}|${importanceDigest(opts.importance)}|${wmsePrior()}`);
     prepareDestination(src, dst, opts.force ?? false, hash);
     const done = shards.map((s) => shardComplete(join(dst, s.file), s));
     for (const name of readdirSync(dst)) if (name.endsWith('.partial')) rmSync(join(dst, name), { force: true });
@@ -280,7 +290,7 @@ export async function convert(opts: ConvertOptions): Promise<ConvertReport> {
 
     pool = new WorkerPool(opts.threads);
     const ctx: Ctx = {
-      ckpt, plan, pool, report: new Map(), peakRss: process.memoryUsage.rss(), precomputed: opts.precomputed,
+      ckpt, plan, pool, report: new Map(), peakRss: process.memoryUsage.rss(), precomputed: opts.precomputed, importance: opts.importance,
       progress: { modulesDone: 0, modulesTotal: plan.modules.length, bytesDone: 0, bytesTotal: plan.bytes, sourceBytesRead: 0, current: '' },
       onProgress: opts.onProgress ? () => opts.onProgress!(ctx.progress) : undefined,
     };
