@@ -27,6 +27,7 @@
         "native/src/operands.cc",
         "native/src/quantize.cc",
         "native/src/threadpool.cc",
+        "native/src/wmse.cc",
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native/include"],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],

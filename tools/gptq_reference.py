@@ -7,8 +7,8 @@ of its inverse, quantize column j, divide its error by [H⁻¹]_jj and subtract 
 of the factor from the columns not yet quantized. Written here unblocked (no lazy batches: the
 paper shows those change only the memory traffic) and with numpy's inverse and Cholesky, so it
 shares no arithmetic with the code under test beyond the group fit, which both must compute
-identically (mlxk's `mse` search, lib/quant/mse.ts, on the error-updated columns; scale and bias
-rounded to bfloat16 as stored). Group parameters are fitted when a group's first column is reached;
+identically (mlxk's `wmse` fit, lib/quant/wmse.ts, with the damped diag(H) of the group's columns
+as the weights, on the error-updated columns; scale and bias chosen among bfloat16 values). Group parameters are fitted when a group's first column is reached;
 with activation order (columns by descending diag(H)) every group's parameters are fitted first on
 the unquantized weights ("static groups"), so each column keeps its group and the output stays
 plain MLX affine data. Columns the calibration never reached (H_jj = 0) get the mean live
@@ -106,14 +106,103 @@ def mse_fit(x, n_bins):
     return best
 
 
-def group_params(values, n_bins):
-    # The fit runs on the float32 values of the (error-updated) columns, as the C++ and JS do.
-    scale, bias = mse_fit([float(np.float32(v)) for v in values], n_bins)
-    s = round_bf16(scale)
-    b = round_bf16(bias)
-    if s == 0.0:
-        s = round_bf16(1e-7)
-    return s, b
+def bf16_neighbour(r, up):
+    """The bfloat16 value next to r toward +inf (up) or -inf (lib/quant/wmse.ts neighbour)."""
+    u = np.array([r], dtype=np.float32).view(np.uint32)[0].item()
+    if r == 0.0:
+        u = 0x10000 if up else 0x80010000
+    else:
+        u = (u + 0x10000 if (r > 0) == up else u - 0x10000) & 0xFFFFFFFF
+    return round_bf16(float(np.array([u], dtype=np.uint32).view(np.float32)[0]))
+
+
+def bf16_bracket(v):
+    r = round_bf16(v)
+    return [r] if r == v or not np.isfinite(r) else [r, bf16_neighbour(r, v > r)]
+
+
+def level(v, s, b, n_bins):
+    return min(max(float(np.rint((v - b) / s)), 0.0), float(n_bins))
+
+
+def solve(sw, swx, swxx, swq, swqq, swqx):
+    det = sw * swqq - swq * swq
+    if not det > 0:
+        return None
+    scale = (sw * swqx - swq * swx) / det
+    bias = (swqq * swx - swq * swqx) / det
+    err = scale * scale * swqq + 2 * scale * bias * swq + sw * bias * bias - 2 * scale * swqx - 2 * bias * swx + swxx
+    return scale, bias, err
+
+
+def weighted_fit(x, w, n_bins):
+    """lib/quant/wmse.ts weightedFit: weighted least squares over mse's 21 grids, then assign → refit while it improves."""
+    mn, mx = min(x), max(x)
+    if not mx > mn:
+        return None
+    sw = swx = swxx = 0.0
+    for v, wi in zip(x, w):
+        sw += wi
+        swx += wi * v
+        swxx += wi * v * v
+    best = None
+    for k in range(-10, 11):
+        inv = (n_bins + k * 0.1) / (mx - mn)
+        swq = swqq = swqx = 0.0
+        for v, wi in zip(x, w):
+            lv = min(js_round(inv * (v - mn)), n_bins)
+            swq += wi * lv
+            swqq += wi * lv * lv
+            swqx += wi * lv * v
+        f = solve(sw, swx, swxx, swq, swqq, swqx)
+        if f and (best is None or f[2] < best[2]):
+            best = f
+    if best is None:
+        return None
+    for _ in range(32):
+        if best[0] == 0:
+            break
+        swq = swqq = swqx = 0.0
+        for v, wi in zip(x, w):
+            lv = level(v, best[0], best[1], n_bins)
+            swq += wi * lv
+            swqq += wi * lv * lv
+            swqx += wi * lv * v
+        f = solve(sw, swx, swxx, swq, swqq, swqx)
+        if not f or not f[2] < best[2]:
+            break
+        best = f
+    return best
+
+
+def stored_error(x, w, s, b, n_bins):
+    err = 0.0
+    for v, wi in zip(x, w):
+        d = s * level(v, s, b, n_bins) + b - v
+        err += wi * d * d
+    return err
+
+
+def group_params(values, weights, n_bins):
+    """lib/quant/wmse.ts fitGroupWeighted on the float32 values of the (error-updated) columns, as the C++ and JS do:
+    the bfloat16 neighbours of the weighted fit and mse's rounded fit, scored by the weighted error of their nearest levels."""
+    x = [float(np.float32(v)) for v in values]
+    w = [float(v) for v in weights]
+    eps = round_bf16(1e-7)
+    scale, bias = mse_fit(x, n_bins)
+    best = (round_bf16(scale) or eps, round_bf16(bias))
+    fit = weighted_fit(x, w, n_bins)
+    if fit is None:
+        return best
+    best_err = stored_error(x, w, best[0], best[1], n_bins)
+    for s in bf16_bracket(fit[0]):
+        for b in bf16_bracket(fit[1]):
+            s = s or eps
+            err = stored_error(x, w, s, b, n_bins)
+            if err < best_err:
+                best_err = err
+                best = (s, b)
+    return best
 
 
 def damped(h, damp):
@@ -136,6 +225,7 @@ def gptq(w, h, bits, gs, damp, act_order):
     rows, cols = w.shape
     n_bins = (1 << bits) - 1
     h = damped(h, damp)
+    diag = np.diag(h).copy()
     perm = np.argsort(-np.diag(h), kind='stable') if act_order else np.arange(cols)
     groups = cols // gs
     scales = np.zeros((rows, groups))
@@ -143,7 +233,7 @@ def gptq(w, h, bits, gs, damp, act_order):
     if act_order:
         for r in range(rows):
             for g in range(groups):
-                scales[r, g], biases[r, g] = group_params(w[r, g * gs:(g + 1) * gs], n_bins)
+                scales[r, g], biases[r, g] = group_params(w[r, g * gs:(g + 1) * gs], diag[g * gs:(g + 1) * gs], n_bins)
     hp = h[np.ix_(perm, perm)]
     u = np.linalg.cholesky(np.linalg.inv(hp)).T  # upper: [H⁻¹] = UᵀU
     wp = w[:, perm].copy()
@@ -153,7 +243,7 @@ def gptq(w, h, bits, gs, damp, act_order):
         g = col // gs
         if not act_order and col % gs == 0:
             for r in range(rows):
-                scales[r, g], biases[r, g] = group_params(wp[r, j:j + gs], n_bins)
+                scales[r, g], biases[r, g] = group_params(wp[r, j:j + gs], diag[col:col + gs], n_bins)
         s, b = scales[:, g], biases[:, g]
         qj = np.clip(np.rint((wp[:, j] - b) / s), 0, n_bins)
         q[:, col] = qj

@@ -5,6 +5,9 @@ import { Checkpoint } from '../io/checkpoint.js';
 import { MlxkError } from '../io/errors.js';
 import { tensorTable } from '../models/registry.js';
 import { params, ROLES, type Role } from '../models/table.js';
+import { roundingFor } from '../io/dtype.js';
+import { openEntry } from '../quant/entrySource.js';
+import { entryLevelBits } from '../quant/int4Levels.js';
 import { describeEntry } from '../quant/storage.js';
 import { humanBytes, humanCount } from './units.js';
 
@@ -37,11 +40,21 @@ export function inspectModel(arg: string): Record<string, unknown> {
     }
     const roles = new Map<Role, RoleSummary>();
     const missing: string[] = [];
+    // Symmetric INT4 weights by the levels their groups use (int4Levels.ts): GSQ's 2-bit models fill 4 of 16.
+    const int4Levels: Record<string, number> = {};
     for (const e of table.entries) {
       const s = describeEntry(ckpt, e);
       if (!s) {
         missing.push(e.name);
         continue;
+      }
+      if (e.kind !== 'bias' && s.label.startsWith('INT4')) {
+        const rows = openEntry(ckpt, e);
+        const bits = rows.int4GroupSize === null ? null : entryLevelBits(rows, roundingFor(table.dtype));
+        if (bits !== null) {
+          const key = `${bits}-bit g${rows.int4GroupSize}`;
+          int4Levels[key] = (int4Levels[key] ?? 0) + 1;
+        }
       }
       const r = roles.get(e.role) ?? { params: 0, bytes: 0, formats: new Map() };
       r.params += params(e);
@@ -63,6 +76,7 @@ export function inspectModel(arg: string): Record<string, unknown> {
         }),
       ),
       missing_tensors: missing,
+      int4_levels: int4Levels,
     };
   } finally {
     ckpt.close();
@@ -91,6 +105,11 @@ function printInspect(info: Record<string, unknown>): void {
     for (const [role, r] of Object.entries(roles)) {
       const formats = Object.entries(r.stored_as).sort((a, b) => b[1] - a[1]).map(([f]) => f).join(', ');
       out.push(`  ${role.padEnd(14)}${humanCount(r.params).padStart(11)}${humanBytes(r.bytes).padStart(11)}${r.bits_per_weight.toFixed(2).padStart(8)}  ${formats}`);
+    }
+    const levels = Object.entries(info.int4_levels as Record<string, number>);
+    if (levels.length > 0) {
+      const names: Record<string, string> = { 2: 'with ≤ 4 levels per group → exact', 3: 'with ≤ 8 levels per group → exact', 4: 'using up to 16 levels →' };
+      out.push(`  INT4 weights: ${levels.sort().map(([k, n]) => `${n} ${names[k[0]!]} ${k}`).join('; ')}`);
     }
     const missing = info.missing_tensors as string[];
     if (missing.length > 0) out.push(`  missing ${missing.length} tensor(s) of the table, e.g. ${missing[0]}`);

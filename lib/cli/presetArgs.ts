@@ -19,7 +19,7 @@ export function addPresetOptions(cmd: Command): Command {
     .option('-p, --preset <name|file>', `quantization preset: built-in (${builtinPresetNames().join(', ')}), a preset .json, or a file of llama.cpp custom-q lines`)
     .option('-b, --bits <n>', 'uniform quantization at this many bits (2, 3, 4, 5, 6, 8) instead of a preset')
     .option('-g, --group-size <n>', 'group size with --bits (32, 64, 128)', '64')
-    .option('--method <m>', 'quantizer with --bits: rtn (MLX round-to-nearest), mse (per-group error-minimising search), gptq (error feedback against calibration inputs; needs --calib) or learned (GPTQ then learned rounding; needs --calib)', 'rtn')
+    .option('--method <m>', 'quantizer with --bits: rtn (MLX round-to-nearest), mse (per-group error-minimising search), wmse (importance-weighted mse: weights from an imatrix when one is given, else from the weights themselves), gptq (error feedback against calibration inputs; needs --calib) or learned (GPTQ then learned rounding; needs --calib)', 'rtn')
     .option('--custom-q <rules>', "extra rules before the preset's, llama.cpp style: 'regex=type[,regex=type]' (e.g. 'ffn_down_exps=q4_K'); repeatable", repeatable);
 }
 

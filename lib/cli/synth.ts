@@ -25,6 +25,8 @@ interface SynthFlags {
   context?: string;
   set?: string[];
   format: string;
+  int4Group?: string;
+  int4Levels?: string;
   dtype?: string;
   seed: string;
   std: string;
@@ -108,6 +110,8 @@ export function registerSynth(program: Command): void {
     .option('--context <n>', 'max_position_embeddings')
     .option('--set <key=value>', 'any other config value, JSON-parsed; dotted keys for nested ones (repeatable)', repeatable)
     .option('--format <f>', 'float, fp8 (128×128 block scales on linear layers, as DeepSeek-V3/Kimi-K2), int4 (compressed-tensors on routed experts, as Kimi-K2.5) or nvfp4 (routed experts)', 'float')
+    .option('--int4-group <n>', 'with --format int4: group size, 32 (Kimi-K2.5) or 128 (GPTQ w4a16 releases, GSQ)', '32')
+    .option('--int4-levels <n>', 'with --format int4: codes used per group, 16, or 4 / 8 for a 2-bit / 3-bit model in the 4-bit container (GSQ: codes 6..9)', '16')
     .option('--dtype <d>', 'bf16, f16 or f32 (default: the config\'s)')
     .option('--seed <n>', 'random seed', '0')
     .option('--std <x>', 'standard deviation of linear weights', '0.02')
@@ -123,6 +127,7 @@ export function registerSynth(program: Command): void {
       const report = synthesize({
         config, out, format: flags.format as SynthFormat, seed: Number(flags.seed), std: Number(flags.std),
         maxShardBytes: parseBytes(flags.shardSize, '--shard-size'),
+        int4: { groupSize: Number(flags.int4Group ?? 32), levels: Number(flags.int4Levels ?? 16) },
         onProgress: (done, total) => bar.update({ done, total, detail: `${humanBytes(done)}/${humanBytes(total)}` }),
       });
       bar.done();

@@ -25,6 +25,8 @@ export interface SynthOptions {
   /** Standard deviation of linear weights. */
   std?: number;
   maxShardBytes?: number;
+  /** format int4: group size (32, as Kimi-K2.5, or 128, as GPTQ w4a16 releases and GSQ) and codes per group (16, or 4 / 8 as GSQ's 2-bit in the 4-bit box). */
+  int4?: { groupSize: number; levels: number };
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -37,6 +39,7 @@ interface SourceTensor {
   fill: 'normal' | 'norm' | 'bias';
   /** Quantized encodings this logical weight is stored in. */
   encode: SynthFormat;
+  int4: { groupSize: number; levels: number };
 }
 
 /** xoshiro128** (Blackman & Vigna): fast 32-bit seedable generator for test weights. */
@@ -91,7 +94,7 @@ export class Rng {
   }
 }
 
-function sourceTensors(table: ModelTable, format: SynthFormat): SourceTensor[] {
+function sourceTensors(table: ModelTable, format: SynthFormat, int4: { groupSize: number; levels: number }): SourceTensor[] {
   const out: SourceTensor[] = [];
   const seen = new Set<string>();
   const add = (e: TensorEntry, name: string, shape: number[]) => {
@@ -104,7 +107,7 @@ function sourceTensors(table: ModelTable, format: SynthFormat): SourceTensor[] {
       if ((format === 'int4' || format === 'nvfp4') && e.role === 'expert') encode = format;
     }
     const fill = e.kind === 'norm' ? 'norm' : e.name.endsWith('e_score_correction_bias') || e.kind === 'bias' ? 'bias' : 'normal';
-    out.push({ name, shape, dtype: e.keepDtype ?? table.dtype, role: e.role, fill, encode });
+    out.push({ name, shape, dtype: e.keepDtype ?? table.dtype, role: e.role, fill, encode, int4 });
   };
   for (const e of table.entries) {
     const s = e.source;
@@ -125,7 +128,7 @@ function storedTensors(t: SourceTensor): PlannedTensor[] {
     case 'fp8':
       return [{ name: t.name, dtype: 'F8_E4M3', shape: t.shape }, { name: `${base}.weight_scale_inv`, dtype: 'F32', shape: [Math.ceil(rows / 128), Math.ceil(cols / 128)] }];
     case 'int4':
-      return [{ name: `${base}.weight_packed`, dtype: 'I32', shape: [rows, cols / 8] }, { name: `${base}.weight_scale`, dtype: t.dtype, shape: [rows, cols / 32] }, { name: `${base}.weight_shape`, dtype: 'I32', shape: [2] }];
+      return [{ name: `${base}.weight_packed`, dtype: 'I32', shape: [rows, cols / 8] }, { name: `${base}.weight_scale`, dtype: t.dtype, shape: [rows, cols / t.int4.groupSize] }, { name: `${base}.weight_shape`, dtype: 'I32', shape: [2] }];
     case 'nvfp4':
       return [{ name: `${base}.weight_packed`, dtype: 'U8', shape: [rows, cols / 2] }, { name: `${base}.weight_scale`, dtype: 'F8_E4M3', shape: [rows, cols / 16] }, { name: `${base}.weight_global_scale`, dtype: 'F32', shape: [1] }];
   }
@@ -159,9 +162,9 @@ function writeTensor(w: ShardWriter, t: SourceTensor, rng: Rng, std: number): vo
       w.write(t.name, start * cols, weight);
       w.write(`${base}.weight_scale_inv`, (start / 128) * Math.ceil(cols / 128) * 4, new Uint8Array(scaleInv.buffer));
     } else if (t.encode === 'int4') {
-      const { packed, scales } = encodeInt4(vals, count, cols, 32, round);
+      const { packed, scales } = encodeInt4(vals, count, cols, t.int4.groupSize, round, t.int4.levels);
       w.write(`${base}.weight_packed`, (start * cols) / 2, packed);
-      w.write(`${base}.weight_scale`, (start * cols) / 32 * DTYPE_BYTES[t.dtype], encodeFloats(t.dtype, scales));
+      w.write(`${base}.weight_scale`, (start * cols) / t.int4.groupSize * DTYPE_BYTES[t.dtype], encodeFloats(t.dtype, scales));
     } else {
       const { packed, scales, globalScale } = encodeNvfp4(vals, count, cols, Rng.maxAbs(std));
       w.write(`${base}.weight_packed`, (start * cols) / 2, packed);
@@ -171,11 +174,11 @@ function writeTensor(w: ShardWriter, t: SourceTensor, rng: Rng, std: number): vo
   }
 }
 
-function sourceQuantizationConfig(format: SynthFormat): JsonObject | null {
+function sourceQuantizationConfig(format: SynthFormat, int4Group: number): JsonObject | null {
   if (format === 'fp8') return { quant_method: 'fp8', fmt: 'e4m3', activation_scheme: 'dynamic', weight_block_size: [128, 128] };
   if (format === 'int4' || format === 'nvfp4') {
     const weights = format === 'int4'
-      ? { num_bits: 4, type: 'int', symmetric: true, strategy: 'group', group_size: 32, dynamic: false }
+      ? { num_bits: 4, type: 'int', symmetric: true, strategy: 'group', group_size: int4Group, dynamic: false }
       : { num_bits: 4, type: 'float', symmetric: true, strategy: 'tensor_group', group_size: 16, dynamic: false };
     return { quant_method: 'compressed-tensors', format: format === 'int4' ? 'pack-quantized' : 'nvfp4-pack-quantized', config_groups: { group_0: { targets: ['Linear'], weights } }, ignore: ['lm_head', 're:.*self_attn.*', 're:.*shared_experts.*', 're:.*mlp\\.(gate|up|down)_proj.*'], quantization_status: 'compressed' };
   }
@@ -193,11 +196,14 @@ export interface SynthReport {
 export function synthesize(opts: SynthOptions): SynthReport {
   const format = opts.format ?? 'float';
   const table = tensorTable(opts.config, 'synth config');
-  const sources = sourceTensors(table, format);
+  const int4 = opts.int4 ?? { groupSize: 32, levels: 16 };
+  if (![32, 128].includes(int4.groupSize) || ![4, 8, 16].includes(int4.levels)) throw new MlxkError(`synth: INT4 group ${int4.groupSize} with ${int4.levels} levels is not supported (group 32 or 128; 4, 8 or 16 levels)`);
+  const sources = sourceTensors(table, format, int4);
   for (const t of sources) {
     if (t.encode === 'fp8' || t.encode === 'float') continue;
     const cols = t.shape[1]!;
-    if (cols % (t.encode === 'int4' ? 32 : 16) !== 0) throw new MlxkError(`synth: ${t.name} has ${cols} input columns, not a multiple of ${t.encode === 'int4' ? 32 : 16} as ${t.encode} needs`);
+    const need = t.encode === 'int4' ? int4.groupSize : 16;
+    if (cols % need !== 0) throw new MlxkError(`synth: ${t.name} has ${cols} input columns, not a multiple of ${need} as ${t.encode} needs`);
   }
   mkdirSync(opts.out, { recursive: true });
   const groups = sources.map(storedTensors);
@@ -226,7 +232,7 @@ export function synthesize(opts: SynthOptions): SynthReport {
   const params = table.entries.reduce((a, e) => a + e.shape.reduce((x, y) => x * y, 1), 0);
   writeIndex(opts.out, shards, params);
   const config = { ...opts.config };
-  const qc = sourceQuantizationConfig(format);
+  const qc = sourceQuantizationConfig(format, int4.groupSize);
   if (qc) config.quantization_config = qc;
   writeFileAtomic(join(opts.out, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
   return { out: opts.out, tensors: shards.reduce((a, s) => a + s.tensors.length, 0), bytes: total, params, files: shards.map((s) => s.file) };

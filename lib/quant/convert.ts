@@ -17,6 +17,8 @@ import type { TensorEntry } from '../models/table.js';
 import { openEntry } from './entrySource.js';
 import { clearConversionFiles, copyModelFiles, outputConfig, STATE_FILE, writeConfig, writeModelCard } from './outputFiles.js';
 import { type ModulePlan, type OutputTensor, planQuantization, type QuantPlan } from './plan.js';
+import { importanceDigest, importanceRow, moduleImportance } from './importance.js';
+import { entryLevelBits, remapInt4 } from './int4Levels.js';
 import type { CalibrationReport, PrecomputedSource } from './precomputed.js';
 import { CALIBRATED_METHODS, dataFreeMethod, type Preset, type QuantSpec, type Rule } from './preset.js';
 
@@ -24,6 +26,7 @@ import { checkSourceCoverage } from './sourceCoverage.js';
 import type { ImportanceByModule } from './stats.js';
 import { verifyOutput } from './verify.js';
 import { WorkerPool } from './workerPool.js';
+import { wmsePrior } from './wmse.js';
 
 /** Values per chunk handed to a worker: 4M floats = 16 MB. */
 const CHUNK_VALUES = 4 * 1024 * 1024;
@@ -92,6 +95,7 @@ interface Ctx {
   onProgress: (() => void) | undefined;
   peakRss: number;
   precomputed: PrecomputedSource | undefined;
+  importance: ConvertOptions['importance'];
 }
 
 function planHash(src: string, ckpt: Checkpoint, plan: QuantPlan, shards: ShardPlan[], extra: string): string {
@@ -143,6 +147,27 @@ export function checkFreeSpace(dst: string, needed: number): void {
   }
 }
 
+/**
+ * compressed-tensors INT4 modules copied exactly instead of re-quantized: codes using at most 4
+ * (8) levels per group become 2-bit (3-bit) MLX wherever the plan asked for at least that many
+ * bits, and a 4-bit request keeps the source's larger group (w4a16 g128) rather than a smaller one.
+ */
+function planWithInt4Levels(ckpt: Checkpoint, plan: QuantPlan, extraRules: Rule[]): QuantPlan {
+  const round = roundingFor(plan.table.dtype);
+  const overrides = new Map<string, QuantSpec & { why: string }>();
+  for (const m of plan.modules) {
+    if (!m.quant) continue;
+    const rows = openEntry(ckpt, m.entries.find((x) => x.kind !== 'bias')!);
+    const gs = rows.int4GroupSize;
+    if (gs === null || (m.quant.bits === 4 && gs === m.quant.groupSize)) continue;
+    const bits = entryLevelBits(rows, round)!;
+    // rtn: a remapped module is copied, never quantized (a calibrated method would re-quantize it).
+    if (bits < 4 && bits <= m.quant.bits) overrides.set(m.module, { bits, groupSize: gs, method: 'rtn', why: `INT4 source with ≤ ${1 << bits} levels per group: exact ${bits}-bit g${gs}` });
+    else if (bits === 4 && m.quant.bits === 4 && gs > m.quant.groupSize) overrides.set(m.module, { bits, groupSize: gs, method: 'rtn', why: `INT4 g${gs} source: exact 4-bit g${gs}` });
+  }
+  return overrides.size === 0 ? plan : planQuantization(plan.table, plan.preset, extraRules, overrides);
+}
+
 function noteRss(ctx: Ctx): void {
   ctx.peakRss = Math.max(ctx.peakRss, process.memoryUsage.rss());
 }
@@ -173,8 +198,13 @@ async function writeQuantized(ctx: Ctx, w: ShardWriter, m: ModulePlan, e: Tensor
   const groups = rows.cols / q.groupSize;
   const wordBytes = (rows.cols * q.bits) / 8;
   const scaleBytes = groups * DTYPE_BYTES[dtype];
-  const lossless = q.bits === 4 && rows.int4GroupSize === q.groupSize;
-  const step = Math.max(1, Math.min(rows.partRows, Math.floor(CHUNK_VALUES / rows.cols)));
+  // compressed-tensors INT4 nibbles are MLX's 4-bit packing; fewer levels are remapped (int4Levels.ts).
+  const lossless = rows.int4GroupSize === q.groupSize && (q.bits === 4 || m.overridden !== undefined);
+  const imp = q.method === 'wmse' ? moduleImportance(ctx.importance, m.module, rows.rows, rows.cols) : null;
+  // A job reads one imatrix row: chunks never cross an expert's rows.
+  const sliceRows = imp ? rows.rows / imp.slices : rows.rows;
+  const impRows = new Map<number, Float32Array | null>();
+  const step = Math.max(1, Math.min(rows.partRows, sliceRows, Math.floor(CHUNK_VALUES / rows.cols)));
   let sqErr = 0;
   let sqRef = 0;
   const inFlight = new Set<Promise<void>>();
@@ -186,10 +216,16 @@ async function writeQuantized(ctx: Ctx, w: ShardWriter, m: ModulePlan, e: Tensor
     ctx.onProgress?.();
   };
   for (let start = 0, count = 0; start < rows.rows; start += count) {
-    count = Math.min(step, rows.rows - start, rows.partRows - (start % rows.partRows));
+    count = Math.min(step, rows.rows - start, rows.partRows - (start % rows.partRows), sliceRows - (start % sliceRows));
     ctx.progress.sourceBytesRead += (rows.storedBytes * count) / rows.rows;
+    if (lossless && q.bits < 4) {
+      const { words, scales } = rows.readInt4Rows(start, count);
+      const r = remapInt4(words, scales, count, rows.cols, q.groupSize, q.bits, round);
+      put(start, count, r.words, r.scales, r.biases);
+      continue;
+    }
     if (lossless) {
-      // compressed-tensors INT4 nibbles are MLX's 4-bit packing; w = s·(n − 8) = s·n + (−8s).
+      // w = s·(n − 8) = s·n + (−8s).
       const { words, scales } = rows.readInt4Rows(start, count);
       const s = scales.map(round);
       put(start, count, words, s, s.map((x) => round(-8 * x)));
@@ -197,7 +233,10 @@ async function writeQuantized(ctx: Ctx, w: ShardWriter, m: ModulePlan, e: Tensor
     }
     const vals = rows.readRows(start, count);
     if (!exact) for (let i = 0; i < vals.length; i++) vals[i] = round(vals[i]!);
-    const job = ctx.pool.run({ w: vals, rows: count, cols: rows.cols, bits: q.bits, groupSize: q.groupSize, method: q.method, dtype }).then((r) => {
+    const slice = Math.floor(start / sliceRows);
+    if (imp && !impRows.has(slice)) impRows.set(slice, importanceRow(imp, slice));
+    const importance = imp ? impRows.get(slice)! : null;
+    const job = ctx.pool.run({ w: vals, rows: count, cols: rows.cols, bits: q.bits, groupSize: q.groupSize, method: q.method, dtype, importance }).then((r) => {
       sqErr += r.sqErr;
       sqRef += r.sqRef;
       put(start, count, r.words, r.scales, r.biases);
@@ -209,7 +248,7 @@ async function writeQuantized(ctx: Ctx, w: ShardWriter, m: ModulePlan, e: Tensor
   }
   await Promise.all(inFlight);
   noteRss(ctx);
-  ctx.report.set(e.name, { name: e.name, bits: q.bits, groupSize: q.groupSize, method: lossless ? 'int4-remap' : CALIBRATED_METHODS.includes(q.method) ? `${dataFreeMethod(q.method)} (no calibration inputs reach it)` : q.method, relRmsError: lossless ? 0 : sqRef > 0 ? Math.sqrt(sqErr / sqRef) : 0, lossless });
+  ctx.report.set(e.name, { name: e.name, bits: q.bits, groupSize: q.groupSize, method: lossless ? 'int4-remap' : CALIBRATED_METHODS.includes(q.method) ? `${dataFreeMethod(q.method)} (no calibration inputs reach it)` : q.method === 'wmse' ? `wmse (${imp ? 'imatrix' : `no imatrix: ${wmsePrior()} prior`})` : q.method, relRmsError: lossless ? 0 : sqRef > 0 ? Math.sqrt(sqErr / sqRef) : 0, lossless });
 }
 
 /** Rows produced by the calibration pass, copied into the shard. */
@@ -268,11 +307,11 @@ export async function convert(opts: ConvertOptions): Promise<ConvertReport> {
   try {
     const table = tensorTable(ckpt.config, `${src}/config.json`);
     checkSourceCoverage(ckpt, table);
-    const plan = planQuantization(table, opts.preset, opts.extraRules ?? []);
+    const plan = planWithInt4Levels(ckpt, planQuantization(table, opts.preset, opts.extraRules ?? []), opts.extraRules ?? []);
     const modulesByName = new Map(plan.modules.map((m) => [m.module, m]));
     const groups = plan.modules.map((m) => plan.tensors.filter((t) => t.entry.module === m.module));
     const shards = planShards(groups, opts.maxShardBytes);
-    const hash = planHash(src, ckpt, plan, shards, opts.precomputedId ?? '');
+    const hash = planHash(src, ckpt, plan, shards, `${opts.precomputedId ?? ''}|${importanceDigest(opts.importance)}|${wmsePrior()}`);
     prepareDestination(src, dst, opts.force ?? false, hash);
     const done = shards.map((s) => shardComplete(join(dst, s.file), s));
     for (const name of readdirSync(dst)) if (name.endsWith('.partial')) rmSync(join(dst, name), { force: true });
@@ -280,7 +319,7 @@ export async function convert(opts: ConvertOptions): Promise<ConvertReport> {
 
     pool = new WorkerPool(opts.threads);
     const ctx: Ctx = {
-      ckpt, plan, pool, report: new Map(), peakRss: process.memoryUsage.rss(), precomputed: opts.precomputed,
+      ckpt, plan, pool, report: new Map(), peakRss: process.memoryUsage.rss(), precomputed: opts.precomputed, importance: opts.importance,
       progress: { modulesDone: 0, modulesTotal: plan.modules.length, bytesDone: 0, bytesTotal: plan.bytes, sourceBytesRead: 0, current: '' },
       onProgress: opts.onProgress ? () => opts.onProgress!(ctx.progress) : undefined,
     };

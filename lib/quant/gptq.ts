@@ -3,22 +3,35 @@
 // rounding error, divided by the diagonal of the upper Cholesky factor U of H⁻¹, is
 // pushed into the columns not yet quantized along row j of U, so the layer's output error
 // ‖(Ŵ − W)X‖² = tr(ΔW·H·ΔWᵀ) stays small where the inputs X are large (H = XᵀX).
-// Group parameters come from a group fit when a group's first column is reached; with
-// activation order (columns by descending diag H) every group is fitted on the unquantized
-// weights first ("static groups"), so each column keeps its group and the output is plain
-// MLX affine data. tools/gptq_reference.py is the float64 oracle both are tested against.
+// Group parameters come from the importance-weighted fit (wmse.ts, diag H as the weights)
+// when a group's first column is reached; with activation order (columns by descending
+// diag H) every group is fitted on the unquantized weights first ("static groups"), so each
+// column keeps its group and the output is plain MLX affine data. tools/gptq_reference.py is the float64 oracle both are tested against.
 import { MlxkError } from '../io/errors.js';
+import type { DType } from '../io/dtype.js';
 import { rint, type StorageRounding } from './affine.js';
 import { fitGroup } from './mse.js';
+import { fitGroupWeighted } from './wmse.js';
 
 /**
- * Fits one group's (scale, bias) to `n` values at x[off…]. `weights` (diag H of the group's
- * columns, or null) are for an importance-weighted fit; the plain MSE search ignores them
- * until the weighted fit (issue: calibration, `wmse`) is on main.
+ * The stored (scale, bias) of one group of `n` values at x[off…], given per-column weights (the
+ * diagonal of the damped H over the group's columns), already rounded to the storage dtype.
  */
-export type GroupFitter = (x: Float32Array, off: number, n: number, weights: Float64Array | null, nBins: number) => { scale: number; bias: number };
+export type GroupFitter = (x: Float32Array, off: number, n: number, weights: Float64Array, nBins: number) => { scale: number; bias: number };
 
-export const plainFit: GroupFitter = (x, off, n, _weights, nBins) => fitGroup(x, off, n, nBins);
+/** The importance-weighted fit (wmse.ts) with diag H as the weights: what GPTQ uses. */
+export function weightedFitter(dtype: DType, store: StorageRounding): GroupFitter {
+  return (x, off, n, weights, nBins) => fitGroupWeighted(x, off, n, weights, nBins, dtype, store);
+}
+
+/** mse's unweighted search, rounded to storage: what GPTQ used before the weighted fit, kept to compare the two. */
+export function plainFitter(store: StorageRounding): GroupFitter {
+  return (x, off, n, _weights, nBins) => {
+    const f = fitGroup(x, off, n, nBins);
+    const scale = store(f.scale);
+    return { scale: scale === 0 ? store(1e-7) : scale, bias: store(f.bias) };
+  };
+}
 
 export interface HessianFactor {
   cols: number;
@@ -140,23 +153,24 @@ export function factorHessian(h: Float64Array, n: number, opts: { damp: number; 
 export interface GptqOptions {
   bits: number;
   groupSize: number;
+  /** The storage dtype of scales and biases, and its rounding. */
+  dtype: DType;
   store: StorageRounding;
+  /** The group fit; the weighted fit by default. */
   fit?: GroupFitter;
 }
 
-function fitInto(fit: GroupFitter, vals: Float64Array, off: number, gs: number, weights: Float64Array | null, nBins: number, store: StorageRounding, tmp: Float32Array): [number, number] {
+/** The group's values as float32 (what the C++ fits on), fitted. */
+function fitInto(fit: GroupFitter, vals: Float64Array, off: number, gs: number, weights: Float64Array, nBins: number, tmp: Float32Array): [number, number] {
   for (let i = 0; i < gs; i++) tmp[i] = vals[off + i]!;
   const f = fit(tmp, 0, gs, weights, nBins);
-  let scale = store(f.scale);
-  const bias = store(f.bias);
-  if (scale === 0) scale = store(1e-7);
-  return [scale, bias];
+  return [f.scale, f.bias];
 }
 
 /** GPTQ of `rows` rows of W [rows, cols] against a factored Hessian. */
 export function gptqRows(w: Float32Array, rows: number, cols: number, f: HessianFactor, opts: GptqOptions): QuantCodes {
-  const { bits, groupSize: gs, store } = opts;
-  const fit = opts.fit ?? plainFit;
+  const { bits, groupSize: gs } = opts;
+  const fit = opts.fit ?? weightedFitter(opts.dtype, opts.store);
   const nBins = (1 << bits) - 1;
   const groups = cols / gs;
   const n = cols;
@@ -173,12 +187,12 @@ export function gptqRows(w: Float32Array, rows: number, cols: number, f: Hessian
     for (let j = 0; j < cols; j++) orig[j] = w[r * cols + j]!;
     const sc = scales.subarray(r * groups, (r + 1) * groups);
     const bi = biases.subarray(r * groups, (r + 1) * groups);
-    if (actOrder) for (let g = 0; g < groups; g++) [sc[g], bi[g]] = fitInto(fit, orig, g * gs, gs, diagW.subarray(g * gs, (g + 1) * gs), nBins, store, tmp);
+    if (actOrder) for (let g = 0; g < groups; g++) [sc[g], bi[g]] = fitInto(fit, orig, g * gs, gs, diagW.subarray(g * gs, (g + 1) * gs), nBins, tmp);
     for (let j = 0; j < n; j++) wp[j] = orig[f.perm[j]!]!;
     for (let j = 0; j < n; j++) {
       const col = f.perm[j]!;
       const g = Math.floor(col / gs);
-      if (!actOrder && col % gs === 0) [sc[g], bi[g]] = fitInto(fit, wp, j, gs, diagW.subarray(col, col + gs), nBins, store, tmp);
+      if (!actOrder && col % gs === 0) [sc[g], bi[g]] = fitInto(fit, wp, j, gs, diagW.subarray(col, col + gs), nBins, tmp);
       const s = sc[g]!;
       const b = bi[g]!;
       let q = rint((wp[j]! - b) / s);

@@ -36,7 +36,7 @@ export function quantizeWithHessian(w: Float32Array, rows: number, cols: number,
   const iters = opts.method === 'learned' ? opts.iters : 0;
   if (useNative(opts.dtype)) return gptqQuantize(w, rows, cols, f.damped, f.u, f.perm, opts.bits, opts.groupSize, SCALE_DTYPE[opts.dtype], REFIT_SWEEPS, iters);
   const store = roundingFor(opts.dtype);
-  const q = gptqRows(w, rows, cols, f, { bits: opts.bits, groupSize: opts.groupSize, store });
+  const q = gptqRows(w, rows, cols, f, { bits: opts.bits, groupSize: opts.groupSize, dtype: opts.dtype, store });
   const ro = { bits: opts.bits, groupSize: opts.groupSize, store };
   refitRows(w, rows, cols, q, f.damped, ro, REFIT_SWEEPS);
   if (iters > 0) learnedRows(w, rows, cols, q, f.damped, { ...ro, iters });

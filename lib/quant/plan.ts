@@ -18,6 +18,8 @@ export interface ModulePlan {
   quant: QuantSpec | null;
   /** Why: the deciding rule's origin, "default", or the reason it cannot be quantized. */
   reason: string;
+  /** Set when an override replaced the rule's spec: what the override said. */
+  overridden?: string;
 }
 
 export interface OutputTensor extends PlannedTensor {
@@ -68,8 +70,11 @@ function groupModules(table: ModelTable): ModulePlan[] {
   return [...byModule.values()];
 }
 
-/** Apply `rules` (first match wins) then the preset default to every module of `table`. */
-export function planQuantization(table: ModelTable, preset: Preset, extraRules: Rule[] = []): QuantPlan {
+/**
+ * Apply `rules` (first match wins) then the preset default to every module of `table`;
+ * `overrides` replace the chosen spec of a quantized module (an INT4 source with fewer levels).
+ */
+export function planQuantization(table: ModelTable, preset: Preset, extraRules: Rule[] = [], overrides?: ReadonlyMap<string, QuantSpec & { why: string }>): QuantPlan {
   const rules = [...extraRules, ...preset.rules];
   const modules = groupModules(table);
   const used = new Array<boolean>(rules.length).fill(false);
@@ -98,6 +103,12 @@ export function planQuantization(table: ModelTable, preset: Preset, extraRules: 
       continue;
     }
     m.quant = { bits: action.bits, groupSize: action.groupSize, method: action.method };
+    const o = overrides?.get(m.module);
+    if (o) {
+      m.quant = { bits: o.bits, groupSize: o.groupSize, method: o.method };
+      m.reason += `; ${o.why}`;
+      m.overridden = o.why;
+    }
   }
   const unused = rules.filter((r, i) => !used[i] && !r.optional);
   if (unused.length > 0) {

@@ -12,15 +12,18 @@ import { isSupportedBits, isSupportedGroupSize, SUPPORTED_BITS, SUPPORTED_GROUP_
 
 export const PRESETS_DIR = fileURLToPath(new URL('../../../presets/', import.meta.url));
 
-export type Method = 'rtn' | 'mse' | 'gptq' | 'learned';
-export const METHODS: readonly Method[] = ['rtn', 'mse', 'gptq', 'learned'];
+export type Method = 'rtn' | 'mse' | 'wmse' | 'gptq' | 'learned';
+export const METHODS: readonly Method[] = ['rtn', 'mse', 'wmse', 'gptq', 'learned'];
 
 /** Methods that quantize against calibration inputs (`--calib`); without them a module falls back to mse. */
 export const CALIBRATED_METHODS: readonly Method[] = ['gptq', 'learned'];
 
-/** The data-free method a module is quantized with: calibrated methods fall back to mse where no inputs reach it (embeddings). */
-export function dataFreeMethod(m: Method): 'rtn' | 'mse' {
-  return m === 'rtn' ? 'rtn' : 'mse';
+/** Methods a worker runs on rows alone (wmse reads an imatrix row when there is one). */
+export type RowMethod = 'rtn' | 'mse' | 'wmse';
+
+/** The row method a module is quantized with: calibrated methods fall back to mse where no inputs reach it (embeddings). */
+export function dataFreeMethod(m: Method): RowMethod {
+  return m === 'rtn' || m === 'wmse' ? m : 'mse';
 }
 
 export interface QuantSpec {

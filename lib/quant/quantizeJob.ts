@@ -5,7 +5,7 @@ import { nativeAvailable, quantizeAffine } from '../backend/native/addon.js';
 import { dequantize, quantizeRtn } from './affine.js';
 import { quantizeMse } from './mse.js';
 import { dataFreeMethod, type Method } from './preset.js';
-
+import { quantizeWmse, wmsePrior } from './wmse.js';
 
 export interface QuantizeJob {
   w: Float32Array;
@@ -15,6 +15,8 @@ export interface QuantizeJob {
   groupSize: number;
   method: Method;
   dtype: DType;
+  /** wmse: the imatrix row [cols] of the slice these rows belong to (mean x² per input column), or none. */
+  importance?: Float32Array | null;
 }
 
 export interface QuantizeResult {
@@ -37,14 +39,17 @@ export function useNative(dtype: DType): dtype is keyof typeof SCALE_DTYPE {
 }
 
 export function runQuantizeJob(job: QuantizeJob): QuantizeResult {
-  if (useNative(job.dtype)) return quantizeAffine(job.w, job.rows, job.cols, job.bits, job.groupSize, dataFreeMethod(job.method), SCALE_DTYPE[job.dtype]);
+  if (useNative(job.dtype)) return quantizeAffine(job.w, job.rows, job.cols, job.bits, job.groupSize, dataFreeMethod(job.method), SCALE_DTYPE[job.dtype], job.importance ?? null, wmsePrior());
   return runQuantizeJobJs(job);
 }
 
 /** The JavaScript reference implementation of runQuantizeJob. */
 export function runQuantizeJobJs(job: QuantizeJob): QuantizeResult {
   const round = roundingFor(job.dtype);
-  const q = dataFreeMethod(job.method) === 'mse' ? quantizeMse(job.w, job.rows, job.cols, job.bits, job.groupSize, round) : quantizeRtn(job.w, job.rows, job.cols, job.bits, job.groupSize, round);
+  const method = dataFreeMethod(job.method);
+  const q = method === 'wmse'
+    ? quantizeWmse(job.w, job.rows, job.cols, job.bits, job.groupSize, job.dtype, round, { importance: job.importance ?? null, prior: wmsePrior() })
+    : method === 'mse' ? quantizeMse(job.w, job.rows, job.cols, job.bits, job.groupSize, round) : quantizeRtn(job.w, job.rows, job.cols, job.bits, job.groupSize, round);
   const deq = dequantize(q.words, q.scales, q.biases, job.rows, job.cols, job.bits, job.groupSize);
   let sqErr = 0;
   let sqRef = 0;

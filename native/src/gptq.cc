@@ -15,6 +15,7 @@
 #include "gptq_linalg.h"
 #include "operands.h"
 #include "quantize.h"
+#include "wmse.h"
 
 
 namespace mlxk {
@@ -61,15 +62,10 @@ void check_shape(Napi::Env env, const Shape& s, const char* fn) {
 // JavaScript's rint (round half to even) is nearbyint under the default rounding mode.
 inline double rint_even(double x) { return std::nearbyint(x); }
 
-// lib/quant/gptq.ts fitInto: the group's values as float32, fitted, rounded to the storage dtype.
-void fit_group(const double* vals, int gs, int n_bins, Dtype d, float* tmp, float& scale, float& bias) {
+// lib/quant/gptq.ts fitInto: the group's values as float32, the weighted fit with diag H as the weights.
+void fit_group(const double* vals, const double* diag, int gs, int n_bins, Dtype d, float* tmp, float& scale, float& bias) {
   for (int i = 0; i < gs; ++i) tmp[i] = (float)vals[i];
-  double fs;
-  double fb;
-  mse_fit(tmp, gs, n_bins, fs, fb);
-  scale = round_to((float)fs, d);
-  bias = round_to((float)fb, d);
-  if (scale == 0.0f) scale = round_to(1e-7f, d);
+  wmse_group_fit(tmp, gs, diag, n_bins, d, scale, bias);
 }
 
 MLXK_SIMD_CLONES
@@ -95,12 +91,14 @@ void gptq_chunk(const float* w, const Shape& s, const double* damped, const doub
   std::vector<double> err((size_t)(rows * kBlock));
   std::vector<double> orig((size_t)n);
   std::vector<float> tmp((size_t)gs);
+  std::vector<double> diag((size_t)n);
+  for (int64_t j = 0; j < n; ++j) diag[(size_t)j] = damped[j * n + j];
   for (int64_t r = 0; r < rows; ++r) {
     const float* src = w + (r0 + r) * n;
     for (int64_t j = 0; j < n; ++j) orig[(size_t)j] = src[j];
     if (act_order)
       for (int64_t g = 0; g < groups; ++g)
-        fit_group(orig.data() + g * gs, gs, n_bins, s.dtype, tmp.data(), scales[(r0 + r) * groups + g], biases[(r0 + r) * groups + g]);
+        fit_group(orig.data() + g * gs, diag.data() + g * gs, gs, n_bins, s.dtype, tmp.data(), scales[(r0 + r) * groups + g], biases[(r0 + r) * groups + g]);
     for (int64_t j = 0; j < n; ++j) wp[(size_t)(r * n + j)] = orig[(size_t)perm[j]];
   }
   for (int64_t i1 = 0; i1 < n; i1 += kBlock) {
@@ -113,7 +111,7 @@ void gptq_chunk(const float* w, const Shape& s, const double* damped, const doub
         double* row = wp.data() + r * n;
         float& sc = scales[(r0 + r) * groups + g];
         float& bi = biases[(r0 + r) * groups + g];
-        if (!act_order && col % gs == 0) fit_group(row + j, gs, n_bins, s.dtype, tmp.data(), sc, bi);
+        if (!act_order && col % gs == 0) fit_group(row + j, diag.data() + col, gs, n_bins, s.dtype, tmp.data(), sc, bi);
         const double sd = sc;
         const double bd = bi;
         double q = rint_even((row[j] - bd) / sd);

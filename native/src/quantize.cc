@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "operands.h"
+#include "wmse.h"
 
 namespace mlxk {
 namespace {
@@ -228,6 +229,22 @@ void mse_group(const float* w, int n, int bits, Dtype d, uint8_t* q, float& scal
   bias_out = bias;
 }
 
+// lib/quant/wmse.ts quantizeWmse, one group: weights, the weighted fit, each value's nearest level.
+void wmse_group(const float* w, int n, int bits, Dtype d, const float* imp, Prior prior, double* wts, uint8_t* q, float& scale_out,
+                float& bias_out) {
+  const int n_bins = (1 << bits) - 1;
+  group_weights(w, n, imp, prior, wts);
+  float scale;
+  float bias;
+  wmse_group_fit(w, n, wts, n_bins, d, scale, bias);
+  for (int i = 0; i < n; ++i) {
+    const double l = std::nearbyint(((double)w[i] - (double)bias) / (double)scale);
+    q[i] = (uint8_t)(l < 0 ? 0 : l > n_bins ? n_bins : (int)l);
+  }
+  scale_out = scale;
+  bias_out = bias;
+}
+
 }  // namespace
 
 Dtype dtype_arg(Napi::Env env, Napi::Value v) {
@@ -247,9 +264,21 @@ Napi::Value QuantizeAffine(const Napi::CallbackInfo& info) {
   if (bits == 7 || (gs != 32 && gs != 64 && gs != 128) || cols % gs != 0)
     throw Napi::RangeError::New(env, "quantizeAffine: bits must be 2, 3, 4, 5, 6 or 8, groupSize 32, 64 or 128 and divide cols");
   const std::string method = info[5].IsString() ? info[5].As<Napi::String>().Utf8Value() : "";
-  if (method != "rtn" && method != "mse") throw Napi::TypeError::New(env, "quantizeAffine: method must be 'rtn' or 'mse'");
+  if (method != "rtn" && method != "mse" && method != "wmse") throw Napi::TypeError::New(env, "quantizeAffine: method must be 'rtn', 'mse' or 'wmse'");
   const Dtype d = dtype_arg(env, info[6]);
   const float* w = typed_array<float>(env, info[0], napi_float32_array, (size_t)(rows * cols), "quantizeAffine: w");
+  // wmse: one importance row [cols] for every row of w (or none), and the data-free prior.
+  const float* imp = nullptr;
+  Prior prior = Prior::X2;
+  if (method == "wmse") {
+    if (info.Length() > 7 && !info[7].IsNull() && !info[7].IsUndefined())
+      imp = typed_array<float>(env, info[7], napi_float32_array, (size_t)cols, "quantizeAffine: importance");
+    const std::string p = info.Length() > 8 && info[8].IsString() ? info[8].As<Napi::String>().Utf8Value() : "";
+    if (p == "absx") prior = Prior::AbsX;
+    else if (p == "uniform") prior = Prior::Uniform;
+    else if (p != "x2") throw Napi::TypeError::New(env, "quantizeAffine: prior must be 'x2', 'absx' or 'uniform'");
+  }
+  std::vector<double> wts((size_t)gs);
 
   const int64_t groups = cols / gs;
   const int64_t words_per_row = cols * bits / 32;
@@ -265,6 +294,7 @@ Napi::Value QuantizeAffine(const Napi::CallbackInfo& info) {
       float s;
       float b;
       if (method == "mse") mse_group(row + g * gs, gs, bits, d, q.data() + g * gs, s, b);
+      else if (method == "wmse") wmse_group(row + g * gs, gs, bits, d, imp ? imp + g * gs : nullptr, prior, wts.data(), q.data() + g * gs, s, b);
       else rtn_group(row + g * gs, gs, bits, d, q.data() + g * gs, s, b);
       scales[(size_t)(r * groups + g)] = s;
       biases[(size_t)(r * groups + g)] = b;

@@ -24,8 +24,9 @@ void mse_fit(const float* x, int n, int n_bins, double& best_scale, double& best
 /** 'bf16' | 'f16' | 'f32' → Dtype; a TypeError otherwise. */
 Dtype dtype_arg(Napi::Env env, Napi::Value v);
 
-// quantizeAffine(w: Float32Array [rows, cols], rows, cols, bits, groupSize, method: 'rtn' | 'mse',
-//                dtype: 'bf16' | 'f16' | 'f32') → {words: Uint32Array, scales, biases: Float32Array, sqErr, sqRef}
+// quantizeAffine(w: Float32Array [rows, cols], rows, cols, bits, groupSize, method: 'rtn' | 'mse' | 'wmse',
+//                dtype: 'bf16' | 'f16' | 'f32', importance?: Float32Array [cols] | null, prior?: 'x2' | 'absx' | 'uniform')
+//   → {words: Uint32Array, scales, biases: Float32Array, sqErr, sqRef}
 Napi::Value QuantizeAffine(const Napi::CallbackInfo& info);
 
 }  // namespace mlxk

@@ -29,7 +29,7 @@ for (const c of referenceCases()) {
     assert.equal(Array.from(q.biases), c.biases, 'biases');
     // With the refit and learned rounding: identical to the JavaScript, never worse than plain GPTQ.
     const full = gptqQuantize(w, c.rows, c.cols, fn.damped, fn.u, fn.perm, c.bits, c.groupSize, 'bf16', 2, 6);
-    const js = gptqRows(w, c.rows, c.cols, fj, { bits: c.bits, groupSize: c.groupSize, store: roundBf16 });
+    const js = gptqRows(w, c.rows, c.cols, fj, { bits: c.bits, groupSize: c.groupSize, dtype: 'BF16', store: roundBf16 });
     const opts = { bits: c.bits, groupSize: c.groupSize, store: roundBf16 };
     refitRows(w, c.rows, c.cols, js, fj.damped, opts, 2);
     learnedRows(w, c.rows, c.cols, js, fj.damped, { ...opts, iters: 6 });
@@ -63,7 +63,7 @@ test('larger random layers: C++ equals JavaScript bit for bit; GPTQ < RTN-start,
     assert.equal(Array.from(fn.u), Array.from(fj.u), `factor, ${where}`);
     const g = gptqQuantize(w, rows, cols, fn.damped, fn.u, fn.perm, bits, gs, 'bf16', 2, 0);
     const l = gptqQuantize(w, rows, cols, fn.damped, fn.u, fn.perm, bits, gs, 'bf16', 2, 8);
-    const js = gptqRows(w, rows, cols, fj, { bits, groupSize: gs, store: roundBf16 });
+    const js = gptqRows(w, rows, cols, fj, { bits, groupSize: gs, dtype: 'BF16', store: roundBf16 });
     refitRows(w, rows, cols, js, fj.damped, { bits, groupSize: gs, store: roundBf16 }, 2);
     assert.equal(Array.from(g.codes), Array.from(js.codes), `codes, ${where}`);
     assert.equal(Array.from(g.scales), Array.from(js.scales), `scales, ${where}`);

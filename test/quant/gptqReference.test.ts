@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { roundBf16 } from '../../lib/io/dtype.js';
-import { factorHessian, gptqRows } from '../../lib/quant/gptq.js';
+import { factorHessian, gptqRows, plainFitter } from '../../lib/quant/gptq.js';
 import { hessianObjective } from '../../lib/quant/learned.js';
 import { caseInputs, gram, referenceCases } from './gptqFixtures.js';
 
@@ -15,7 +15,7 @@ for (const c of referenceCases()) {
     const h = gram(x, c.tokens, c.cols);
     const f = factorHessian(h, c.cols, { damp: c.damp, actOrder: c.actOrder });
     assert.is(f.deadColumns, c.dead.length);
-    const q = gptqRows(w, c.rows, c.cols, f, { bits: c.bits, groupSize: c.groupSize, store: roundBf16 });
+    const q = gptqRows(w, c.rows, c.cols, f, { bits: c.bits, groupSize: c.groupSize, dtype: 'BF16', store: roundBf16 });
     assert.equal(Array.from(q.codes), c.codes, 'codes');
     assert.equal(Array.from(q.scales), c.scales, 'scales');
     assert.equal(Array.from(q.biases), c.biases, 'biases');
@@ -23,5 +23,17 @@ for (const c of referenceCases()) {
     assert.ok(Math.abs(obj - c.objective) <= 1e-9 * c.objective, `objective ${obj} vs ${c.objective}`);
   });
 }
+
+test('the diag-H-weighted group fit gives GPTQ a lower objective than the unweighted mse fit, on every reference case', () => {
+  for (const c of referenceCases()) {
+    const { w, x } = caseInputs(c.seed, c.rows, c.cols, c.tokens, c.dead);
+    const h = gram(x, c.tokens, c.cols);
+    const f = factorHessian(h, c.cols, { damp: c.damp, actOrder: c.actOrder });
+    const opts = { bits: c.bits, groupSize: c.groupSize, dtype: 'BF16' as const, store: roundBf16 };
+    const weighted = hessianObjective(w, c.rows, c.cols, gptqRows(w, c.rows, c.cols, f, opts), c.groupSize, h);
+    const plain = hessianObjective(w, c.rows, c.cols, gptqRows(w, c.rows, c.cols, f, { ...opts, fit: plainFitter(roundBf16) }), c.groupSize, h);
+    assert.ok(weighted < plain, `${c.bits}-bit g${c.groupSize}: weighted ${weighted} vs plain ${plain}`);
+  }
+});
 
 test.run();

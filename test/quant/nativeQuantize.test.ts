@@ -43,12 +43,41 @@ for (const method of ['rtn', 'mse'] as const) {
   }
 }
 
+for (const dtype of ['BF16', 'F16', 'F32'] as const) {
+  test(`native wmse equals the JavaScript reference, ${dtype} storage, with an imatrix row and with each data-free prior`, () => {
+    const seed = runSeed();
+    const next = rng(seed);
+    for (const bits of [2, 3, 4, 5, 6, 8]) {
+      for (const gs of [32, 64, 128]) {
+        const rows = 7;
+        const cols = gs * 3;
+        const w = matrix(rows, cols, next, roundingFor(dtype));
+        const imp = Float32Array.from(normal(cols, 1.5, next), (z) => Math.exp(z));
+        imp.fill(0, 0, gs); // a group no calibration input reached: uniform weights
+        for (const [importance, prior] of [[imp, 'x2'], [null, 'x2'], [null, 'absx'], [null, 'uniform']] as const) {
+          process.env.MLXK_WMSE_PRIOR = prior;
+          const js = runQuantizeJobJs({ w, rows, cols, bits, groupSize: gs, method: 'wmse', dtype, importance });
+          const nat = quantizeAffine(w, rows, cols, bits, gs, 'wmse', dtype.toLowerCase() as 'bf16', importance, prior);
+          const where = `wmse ${dtype} ${bits}-bit g${gs} ${importance ? 'imatrix' : prior} (seed ${seed})`;
+          assert.equal(Array.from(nat.words), Array.from(js.words), `words, ${where}`);
+          assert.equal(Array.from(nat.scales), Array.from(js.scales), `scales, ${where}`);
+          assert.equal(Array.from(nat.biases), Array.from(js.biases), `biases, ${where}`);
+          assert.is(nat.sqErr, js.sqErr, `sqErr, ${where}`);
+        }
+        delete process.env.MLXK_WMSE_PRIOR;
+      }
+    }
+  });
+}
+
 test('bad arguments are errors naming the argument', () => {
   const w = new Float32Array(64);
   assert.throws(() => quantizeAffine(w, 1, 64, 7, 64, 'rtn', 'bf16'), /bits must be 2, 3, 4, 5, 6 or 8/);
   assert.throws(() => quantizeAffine(w, 1, 64, 4, 48, 'rtn', 'bf16'), /groupSize 32, 64 or 128/);
   assert.throws(() => quantizeAffine(w, 2, 64, 4, 64, 'rtn', 'bf16'), /quantizeAffine: w/);
   assert.throws(() => quantizeAffine(w, 1, 64, 4, 64, 'gptq' as 'rtn', 'bf16'), /method must be/);
+  assert.throws(() => quantizeAffine(w, 1, 64, 4, 64, 'wmse', 'bf16', new Float32Array(32)), /quantizeAffine: importance/);
+  assert.throws(() => quantizeAffine(w, 1, 64, 4, 64, 'wmse', 'bf16', null, 'x3'), /prior must be/);
 });
 
 test.run();

@@ -74,7 +74,7 @@ test('invalid presets fail with the file, the rule and what is expected', () => 
     [{ default: { bits: 4 }, rules: [{ role: 'mlp', bits: 4 }] }, /role "mlp" is not one of/],
     [{ default: { bits: 4 }, rules: [{ pattern: 'x', bitz: 4 }] }, /unknown key "bitz"/],
     [{ default: { bits: 4 }, rules: [{ bits: 4 }] }, /needs "pattern", "role" or "layers"/],
-    [{ default: { bits: 4 }, rules: [{ pattern: 'x', method: 'awq' }] }, /method "awq" is not supported \(expected one of rtn, mse, gptq, learned\)/],
+    [{ default: { bits: 4 }, rules: [{ pattern: 'x', method: 'awq' }] }, /method "awq" is not supported \(expected one of rtn, mse, wmse, gptq, learned\)/],
     [{ default: { bits: 4 }, rules: [{ layers: 'middle', bits: 4 }] }, /layers "middle" is not/],
     [{ rules: [] }, /"default" must be an object/],
   ];

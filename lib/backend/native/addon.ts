@@ -131,7 +131,7 @@ interface RawAddon extends ModelOpsAddon {
   isa(): string;
   isas(): string[];
   readBandwidth(bytes: number, threads: number, reps: number): number;
-  quantizeAffine(w: Float32Array, rows: number, cols: number, bits: number, groupSize: number, method: 'rtn' | 'mse', dtype: ScaleDtype): QuantizedWeights;
+  quantizeAffine(w: Float32Array, rows: number, cols: number, bits: number, groupSize: number, method: 'rtn' | 'mse' | 'wmse', dtype: ScaleDtype, importance?: Float32Array | null, prior?: string): QuantizedWeights;
   hessianAccumulate(h: Float64Array, n: number, x: Float32Array, tokens: number, rows: Int32Array | null): void;
   gptqFactor(damped: Float64Array, n: number, perm: Int32Array): Float64Array | null;
   gptqQuantize(w: Float32Array, rows: number, cols: number, damped: Float64Array, u: Float64Array, perm: Int32Array, bits: number, groupSize: number, dtype: ScaleDtype, refitSweeps: number, learnedIters: number): CodedWeights;
@@ -284,8 +284,8 @@ export function readBandwidth(bytes: number, threads: number, reps: number): num
  * lib/quant/affine.ts quantizeRtn and lib/quant/mse.ts quantizeMse. Single-threaded: the
  * converter runs one call per worker thread.
  */
-export function quantizeAffine(w: Float32Array, rows: number, cols: number, bits: number, groupSize: number, method: 'rtn' | 'mse', dtype: ScaleDtype): QuantizedWeights {
-  return call(() => addon().quantizeAffine(w, rows, cols, bits, groupSize, method, dtype));
+export function quantizeAffine(w: Float32Array, rows: number, cols: number, bits: number, groupSize: number, method: 'rtn' | 'mse' | 'wmse', dtype: ScaleDtype, importance: Float32Array | null = null, prior = 'x2'): QuantizedWeights {
+  return call(() => addon().quantizeAffine(w, rows, cols, bits, groupSize, method, dtype, importance, prior));
 }
 
 // ---- GPTQ and learned rounding (native/src/gptq.cc; references in lib/quant/gptq.ts, learned.ts) ----

@@ -24,19 +24,24 @@ export function decodeInt4Rows(packed: Uint8Array, scales: Float32Array, count: 
   return out;
 }
 
-/** Symmetric INT4 on the [−7, 7] grid Kimi's QAT uses (scale = amax/7). Used to write test checkpoints. */
-export function encodeInt4(w: Float32Array, rows: number, cols: number, groupSize: number, roundScale: (x: number) => number): { packed: Uint8Array; scales: Float32Array } {
+/**
+ * Symmetric INT4 on the [−7, 7] grid Kimi's QAT uses (scale = amax/7), or with `levels` 4 / 8
+ * on GSQ's grid {−L/2 … L/2 − 1}·scale (scale = amax/(L/2): codes 6..9 / 4..11). Used to write
+ * test checkpoints.
+ */
+export function encodeInt4(w: Float32Array, rows: number, cols: number, groupSize: number, roundScale: (x: number) => number, levels = 16): { packed: Uint8Array; scales: Float32Array } {
+  const [lo, hi, div] = levels === 16 ? [-8, 7, 7] : [-levels / 2, levels / 2 - 1, levels / 2];
   const groups = cols / groupSize;
   const scales = new Float32Array(rows * groups);
   const packed = new Uint8Array((rows * cols) / 2);
   for (let g = 0; g < rows * groups; g++) {
     let amax = 0;
     for (let i = 0; i < groupSize; i++) amax = Math.max(amax, Math.abs(w[g * groupSize + i]!));
-    const s = roundScale(amax > 0 ? amax / 7 : 1);
+    const s = roundScale(amax > 0 ? amax / div : 1);
     scales[g] = s;
     for (let i = 0; i < groupSize; i++) {
       const idx = g * groupSize + i;
-      const q = Math.max(-8, Math.min(7, Math.round(w[idx]! / s))) + 8;
+      const q = Math.max(lo, Math.min(hi, Math.round(w[idx]! / s))) + 8;
       packed[idx >> 1] = packed[idx >> 1]! | (idx & 1 ? q << 4 : q);
     }
   }
