@@ -9,6 +9,7 @@ import { registerInspect } from './inspect.js';
 import { registerPerplexity } from './perplexity.js';
 import { registerPlan } from './plan.js';
 import { registerQuantize } from './quantize.js';
+import { registerSensitivity } from './sensitivity.js';
 import { registerServe } from './serve.js';
 import { registerSynth } from './synth.js';
 
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)');
   registerPlan(program);
   registerQuantize(program);
+  registerSensitivity(program);
   registerInspect(program);
   registerSynth(program);
   registerGenerate(program);

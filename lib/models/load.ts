@@ -31,15 +31,25 @@ export interface LoadedModel {
   loadSeconds: number;
 }
 
+/** Throws, naming `where`, unless mlxk has a forward pass for `modelType`. */
+export function checkForwardPass(modelType: string, where: string): void {
+  if (!BUILDERS[modelType]) throw new MlxkError(`${where}: model_type "${modelType}" has a tensor table but no forward pass yet (supported: ${Object.keys(BUILDERS).join(', ')})`);
+}
+
+/** The forward pass of `modelType` over weights already loaded. */
+export function buildModel(ops: Ops, weights: ModelWeights, config: JsonObject, modelType: string, where: string): CausalLM {
+  checkForwardPass(modelType, where);
+  return BUILDERS[modelType]!(ops, weights, config, modelType);
+}
+
 export async function loadModel(path: string, ops: Ops): Promise<LoadedModel> {
   const started = performance.now();
   const ckpt = Checkpoint.open(path);
   try {
     const table = tensorTable(ckpt.config, `${ckpt.dir}/config.json`);
-    const build = BUILDERS[table.modelType];
-    if (!build) throw new MlxkError(`${ckpt.dir}/config.json: model_type "${table.modelType}" has a tensor table but no forward pass yet (supported: ${Object.keys(BUILDERS).join(', ')})`);
+    checkForwardPass(table.modelType, `${ckpt.dir}/config.json`);
     const weights = await loadWeights(ckpt, table, ops);
-    const model = build(ops, weights, ckpt.config, table.modelType);
+    const model = buildModel(ops, weights, ckpt.config, table.modelType, `${ckpt.dir}/config.json`);
     return { model, dir: ckpt.dir, config: ckpt.config, loadSeconds: (performance.now() - started) / 1000 };
   } finally {
     ckpt.close();

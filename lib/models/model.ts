@@ -49,6 +49,11 @@ export class ModelWeights {
   all(): Weight[] {
     return [...this.map.values()];
   }
+
+  /** The same weights with some replaced (lib/calib's one-module-at-a-time sensitivity runs). */
+  withReplaced(replace: ReadonlyMap<string, Weight>): ModelWeights {
+    return new ModelWeights(new Map([...this.map, ...replace]));
+  }
 }
 
 /** Gate/up/down SwiGLU MLP under `prefix` (dense or shared expert). */

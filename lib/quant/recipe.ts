@@ -92,6 +92,8 @@ export interface Recipe {
   groups: { id: string; option: StorageOption; loss: number; bytes: number }[];
   /** Per module: the storage the preset gives it. */
   modules: Map<string, QuantSpec | null>;
+  /** Per module: the unit it belongs to (index into groups). */
+  unitOf: Map<string, number>;
   bytes: number;
   params: number;
   estimatedLoss: number;
@@ -145,15 +147,17 @@ export function allocateRecipe(sizes: RecipeSizes, losses: number[][], budgetByt
   }
   const a = allocate(units, budgetBytes - sizes.fixedBytes);
   const modules = new Map<string, QuantSpec | null>();
+  const unitOf = new Map<string, number>();
   const groups = sizes.groups.map((g, i) => {
     const option = STORAGE_OPTIONS[a.choice[i]!]!;
     for (const m of g.modules) {
       const spec = resolveSpec(m, option);
       modules.set(m.module, spec ? { ...spec, method } : null);
+      unitOf.set(m.module, i);
     }
     return { id: g.id, option, loss: losses[i]![a.choice[i]!]!, bytes: sizes.bytes[i]![a.choice[i]!]! };
   });
-  return { groups, modules, bytes: sizes.fixedBytes + a.bytes, params: sizes.params, estimatedLoss: a.loss, method };
+  return { groups, modules, unitOf, bytes: sizes.fixedBytes + a.bytes, params: sizes.params, estimatedLoss: a.loss, method };
 }
 
 function escapeRegex(s: string): string {
@@ -172,8 +176,8 @@ export function recipePreset(r: Recipe, name: string, description: string): Pres
     name,
     description,
     default: { keep: true },
-    rules: [...r.modules].map(([module, q], i) => ({
-      origin: `${name} rules[${i}]`,
+    rules: [...r.modules].map(([module, q]) => ({
+      origin: `allocated: unit ${r.groups[r.unitOf.get(module)!]!.id}, est. loss ${r.groups[r.unitOf.get(module)!]!.loss.toExponential(2)}`,
       pattern: new RegExp(`^${escapeRegex(module)}$`),
       roles: null,
       layers: null,
