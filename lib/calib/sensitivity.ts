@@ -41,6 +41,8 @@ export interface KlOptions {
   note: string;
   onProgress?: (p: SensitivityProgress) => void;
   signal?: AbortSignal;
+  /** Measure only these units / options (tests; the table is then partial). */
+  only?: { units?: string[]; options?: string[] };
 }
 
 /** A module's weight rows from the source (read expert by expert), rounded to the model dtype as the converter stores them. */
@@ -116,20 +118,21 @@ export async function measureKl(o: KlOptions): Promise<SensitivityTable> {
     checkForwardPass(table.modelType, where);
     const windows = windowsOf(o.ids, o.seqLen);
     if (windows.length === 0) throw new MlxkError('sensitivity: the held-out calibration text has fewer than 2 tokens', 'pass a longer --calib file');
-    const groups = allocationGroups(table);
+    const groups = allocationGroups(table).filter((g) => !o.only?.units || o.only.units.includes(g.id));
+    const options = QUANT_OPTIONS.filter((x) => !o.only?.options || o.only.options.includes(optionKey(x)));
     const weights = await loadWeights(ckpt, table, o.ops);
     const base = buildModel(o.ops, weights, ckpt.config, table.modelType, where);
     const vocab = base.info.vocabSize;
     const baseLogProbs = windows.map((w) => toLogProbs(o.ops.read(base.forward(w, base.newCache(), { allLogits: true })), w.length, vocab));
     const positions = windows.reduce((a, w) => a + w.length, 0);
-    const total = groups.length * QUANT_OPTIONS.length;
+    const total = groups.length * options.length;
     let done = 0;
     const out: SensitivityTable['groups'] = [];
     for (const g of groups) {
       const loss: Record<string, number> = {};
       // Modules whose resolved storage repeats (embed_q takes g32 under g64 and g128) are quantized once.
       const cache = new Map<string, Weight>();
-      for (const opt of QUANT_OPTIONS) {
+      for (const opt of options) {
         if (o.signal?.aborted) throw new MlxkError('sensitivity: interrupted');
         o.onProgress?.({ done, total, unit: `${g.id} ${optionKey(opt)}` });
         const replace = new Map<string, Weight>();
