@@ -15,12 +15,12 @@ import type { ModelTable, Role } from '../models/table.js';
  * (benchmarks/results/sensitivity-tiny-kimi.md has the command and the fit).
  */
 export const ROLE_SCALES: Readonly<Partial<Record<Role, number>>> = {
-  embed: 0.5,
-  lm_head: 0.5,
-  attn: 0.5,
-  dense_mlp: 0.5,
-  shared_expert: 0.5,
-  expert: 0.5,
+  embed: 2.33,
+  lm_head: 1.109,
+  attn: 0.2423,
+  dense_mlp: 1.261,
+  shared_expert: 0.07936,
+  expert: 0.3097,
 };
 
 export function roleScale(role: Role): number {
