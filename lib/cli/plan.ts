@@ -23,7 +23,7 @@ interface PlanFlags extends PresetFlags, TargetFlags {
   modules?: boolean;
 }
 
-export function planJson(plan: QuantPlan, fit: FitReport, origin: string): Record<string, unknown> {
+export function planJson(plan: QuantPlan, fit: FitReport, origin: string, modules = false): Record<string, unknown> {
   return {
     model: origin,
     model_type: plan.table.modelType,
@@ -39,6 +39,7 @@ export function planJson(plan: QuantPlan, fit: FitReport, origin: string): Recor
       gpu_bytes: fit.gpuBytes, default_wired_limit_bytes: fit.defaultWiredLimitBytes, needs_wired_limit: fit.needsWiredLimit, wired_limit_mb: fit.wiredLimitMb,
     },
     quantization: plan.quantizationConfig,
+    ...(modules ? { modules: plan.modules.map((m) => ({ module: m.module, role: m.role, params: m.params, bits: m.quant?.bits ?? null, group_size: m.quant?.groupSize ?? null, method: m.quant?.method ?? null, reason: m.reason })) } : {}),
   };
 }
 
@@ -111,7 +112,7 @@ export function registerPlan(program: Command): void {
     const { preset, extraRules } = chosen;
     const plan = planQuantization(table, preset, extraRules);
     const fit = fitReport(plan, { memoryBytes: memory.bytes, context: memory.context, ...(memory.reserve !== undefined ? { reserveBytes: memory.reserve } : {}) });
-    if (flags.json) process.stdout.write(`${JSON.stringify(planJson(plan, fit, origin), null, 2)}\n`);
+    if (flags.json) process.stdout.write(`${JSON.stringify(planJson(plan, fit, origin, flags.modules ?? false), null, 2)}\n`);
     else printPlan(plan, fit, origin, flags.modules ?? false);
   });
 }
