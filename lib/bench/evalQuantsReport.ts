@@ -13,6 +13,13 @@ export interface EvalQuantsReport extends EvalQuantsResult {
   backend: string;
   data: { file: string; sha256: string; tokens: number; windowsAvailable: number };
   date: string;
+  /** Another tool's results on the same data, drawn as reference marks (`--reference FILE`). */
+  references?: ReferencePoints;
+}
+
+export interface ReferencePoints {
+  source: string;
+  points: { label: string; bitsPerWeight: number; deltaPplPercent: number | null; kld: number | null }[];
 }
 
 function mb(bytes: number): string {
@@ -43,6 +50,7 @@ export function evalQuantsMarkdown(r: EvalQuantsReport): string {
     `| source | ${src.bitsPerWeight.toFixed(2)} | ${mb(src.bytes)} | ${src.perplexity ? `${src.perplexity.ppl.toFixed(3)} ± ${src.perplexity.se.toFixed(3)}` : '—'} | — | — | — | ${tps(src.decodeTokensPerSecond)} |`,
     ...rows.map((x) =>
       `| ${x.name} | ${x.bitsPerWeight.toFixed(2)} | ${mb(x.bytes)} | ${x.perplexity ? `${x.perplexity.ppl.toFixed(3)} ± ${x.perplexity.se.toFixed(3)}` : '—'} | ${x.deltaPplPercent !== undefined ? `${x.deltaPplPercent >= 0 ? '+' : ''}${x.deltaPplPercent.toFixed(2)}%` : '—'} | ${x.kl ? `${x.kl.mean.toFixed(4)} (${x.kl.p99.toFixed(3)})` : '—'} | ${x.top1Agreement !== undefined ? `${(x.top1Agreement * 100).toFixed(1)}%` : '—'} | ${tps(x.decodeTokensPerSecond)} |`),
+    ...(r.references ? ['', `Reference marks: ${r.references.source}.`, '', '| reference | bits/weight | ΔPPL | KLD |', '|---|---:|---:|---:|', ...r.references.points.map((x) => `| ${x.label} | ${x.bitsPerWeight.toFixed(2)} | ${x.deltaPplPercent === null ? '—' : `+${x.deltaPplPercent.toFixed(2)}%`} | ${x.kld === null ? '—' : x.kld.toFixed(4)} |`)] : []),
     '',
     'Presets:',
     '',
@@ -53,9 +61,10 @@ export function evalQuantsMarkdown(r: EvalQuantsReport): string {
 
 export function evalQuantsSvg(r: EvalQuantsReport): string {
   const measured = r.rows.filter((x) => x.kl && x.deltaPplPercent !== undefined);
+  const refs = r.references?.points ?? [];
   const panels = [
-    labelledPoints({ title: 'KL divergence from the source', xLabel: 'bits per weight', yLabel: 'mean KLD (nats, log scale)', logY: true, points: measured.map((x) => ({ x: x.bitsPerWeight, y: x.kl!.mean, label: x.name })) }),
-    labelledPoints({ title: 'Perplexity increase', xLabel: 'bits per weight', yLabel: 'ΔPPL (%)', points: measured.map((x) => ({ x: x.bitsPerWeight, y: x.deltaPplPercent!, label: x.name })) }),
+    labelledPoints({ title: 'KL divergence from the source', xLabel: 'bits per weight', yLabel: 'mean KLD (nats, log scale)', logY: true, points: measured.map((x) => ({ x: x.bitsPerWeight, y: x.kl!.mean, label: x.name })), references: refs.flatMap((x) => (x.kld === null ? [] : [{ x: x.bitsPerWeight, y: x.kld, label: x.label }])) }),
+    labelledPoints({ title: 'Perplexity increase', xLabel: 'bits per weight', yLabel: 'ΔPPL (%)', points: measured.map((x) => ({ x: x.bitsPerWeight, y: x.deltaPplPercent!, label: x.name })), references: refs.flatMap((x) => (x.deltaPplPercent === null ? [] : [{ x: x.bitsPerWeight, y: x.deltaPplPercent, label: x.label }])) }),
   ];
   return svgDocument(panels, `mlxk eval-quants · ${r.data.file} · ${r.perplexity?.windows ?? 0} windows × ${r.perplexity?.seqLen ?? 0} · ${r.machine.cpu}${r.partial ? ' · PARTIAL' : ''}`);
 }

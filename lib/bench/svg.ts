@@ -116,14 +116,18 @@ export interface Point {
   label: string;
 }
 
-/** Labelled points (quality against bits per weight). */
-export function labelledPoints(o: { title: string; xLabel: string; yLabel: string; points: Point[]; logY?: boolean }): string {
-  const pts = o.points.filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y) && (!o.logY || p.y > 0)).sort((a, b) => a.x - b.x);
+/** Labelled points (quality against bits per weight), with optional reference marks (another tool's results) drawn as hollow diamonds. */
+export function labelledPoints(o: { title: string; xLabel: string; yLabel: string; points: Point[]; logY?: boolean; references?: Point[] }): string {
+  const usable = (p: Point) => Number.isFinite(p.x) && Number.isFinite(p.y) && (!o.logY || p.y > 0);
+  const pts = o.points.filter(usable).sort((a, b) => a.x - b.x);
+  const refs = (o.references ?? []).filter(usable);
   const ys = pts.map((p) => (o.logY ? Math.log10(p.y) : p.y));
-  const yTicks = o.logY ? logTicks(ys) : niceTicks(Math.min(0, ...ys), ys.length ? Math.max(...ys) : 1);
+  const refYs = refs.map((p) => (o.logY ? Math.log10(p.y) : p.y));
+  const allYs = [...ys, ...refYs];
+  const yTicks = o.logY ? logTicks(allYs) : niceTicks(Math.min(0, ...allYs), allYs.length ? Math.max(...allYs) : 1);
   const lo = yTicks[0]!;
   const hi = yTicks[yTicks.length - 1]!;
-  const xs = pts.map((p) => p.x);
+  const xs = [...pts, ...refs].map((p) => p.x);
   const xTicks = niceTicks(xs.length ? Math.min(...xs) : 0, xs.length ? Math.max(...xs) : 1);
   const xlo = xTicks[0]!;
   const xhi = xTicks[xTicks.length - 1]!;
@@ -135,6 +139,17 @@ export function labelledPoints(o: { title: string; xLabel: string; yLabel: strin
   for (const t of xTicks) svg.push(text(xOf(t), f.y0 + f.h + 16, tickLabel(t), 'text-anchor="middle"'));
   // Labels move down a line while they would overlap one already placed (equal sizes, e.g. q4 and q4:mse).
   const placed: { x: number; y: number; w: number }[] = [];
+  const REF = '#d0542c';
+  refs.forEach((p, i) => {
+    const x = xOf(p.x);
+    const y = yOf(refYs[i]!);
+    svg.push(`<path d="M${num(x)} ${num(y - 5)} L${num(x + 5)} ${num(y)} L${num(x)} ${num(y + 5)} L${num(x - 5)} ${num(y)} Z" fill="none" stroke="${REF}" stroke-width="1.5"><title>${escapeXml(`${p.label}: ${p.x.toFixed(2)} bpw, ${tickLabel(p.y)}`)}</title></path>`);
+    const w = p.label.length * 6;
+    let ly = y + 14;
+    while (placed.some((b) => Math.abs(b.y - ly) < 11 && x + 6 < b.x + b.w && b.x < x + 6 + w)) ly += 11;
+    placed.push({ x: x + 6, y: ly, w });
+    svg.push(text(x + 6, ly, p.label, `font-size="10" fill="${REF}"`));
+  });
   pts.forEach((p, i) => {
     const x = xOf(p.x);
     const y = yOf(ys[i]!);

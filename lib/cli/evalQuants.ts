@@ -1,17 +1,22 @@
 // `mlxk eval-quants SRC --presets a,b,c --data FILE`: quantize with each preset and
 // report size, bits per weight, perplexity, ΔPPL, KL divergence and decode speed.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { createOps } from '../backend/index.js';
 import { tokenizeFile } from '../bench/data.js';
 import { evalQuants, type EvalPhase } from '../bench/evalQuants.js';
-import { type EvalQuantsReport, evalQuantsMarkdown, evalQuantsSvg } from '../bench/evalQuantsReport.js';
+import { type EvalQuantsReport, evalQuantsMarkdown, evalQuantsSvg, type ReferencePoints } from '../bench/evalQuantsReport.js';
 import { finishMachineInfo, machineInfo } from '../bench/machine.js';
 import { processMemoryProbe } from '../bench/memory.js';
 import { wallClock } from '../bench/trial.js';
-import { parseVariants } from '../bench/variants.js';
+import { parseVariants, type TargetPreset } from '../bench/variants.js';
+import { proxyTable } from '../calib/sensitivity.js';
+import { Checkpoint } from '../io/checkpoint.js';
+import { tensorTable } from '../models/registry.js';
+import { allocateRecipe, lossMatrix, recipePreset, recipeSizes, type SensitivityTable } from '../quant/recipe.js';
+import { readSensitivityFile } from './allocArgs.js';
 import { planWindows } from '../bench/windows.js';
 import { resolveModelPath } from '../io/checkpoint.js';
 import { MlxkError } from '../io/errors.js';
@@ -23,6 +28,8 @@ import { commandLine, positiveInt, reportPaths, writeReportFiles } from './measu
 import { ProgressBar } from './progress.js';
 
 interface EvalQuantsFlags {
+  reference?: string;
+  sensitivity?: string;
   presets?: string;
   data?: string;
   seqLen: string;
@@ -49,6 +56,38 @@ function phaseText(p: EvalPhase): { done: number; total: number; detail: string 
   }
 }
 
+function readReferences(file: string): ReferencePoints {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new MlxkError(`--reference ${file}: not a readable JSON file (${(e as Error).message})`);
+  }
+  const r = json as ReferencePoints;
+  const ok = typeof r?.source === 'string' && Array.isArray(r.points) && r.points.every((p) => typeof p.label === 'string' && typeof p.bitsPerWeight === 'number' && (p.deltaPplPercent === null || typeof p.deltaPplPercent === 'number') && (p.kld === null || typeof p.kld === 'number'));
+  if (!ok) throw new MlxkError(`--reference ${file}: expected {"source": "...", "points": [{"label", "bitsPerWeight", "deltaPplPercent" (or null), "kld" (or null)}]}`);
+  return r;
+}
+
+/** `bpwB` items: the allocation for B bits per weight from a sensitivity table file or the weight proxy. */
+function targetPresets(src: string, how: string): TargetPreset {
+  const ckpt = Checkpoint.open(src);
+  const table = tensorTable(ckpt.config, `${ckpt.dir}/config.json`);
+  ckpt.close();
+  const sizes = recipeSizes(table);
+  const tables = new Map<string, SensitivityTable>();
+  return (bpw, method) => {
+    let s = tables.get(method);
+    if (!s) {
+      s = how === 'proxy' ? proxyTable({ src, method }) : readSensitivityFile(how);
+      tables.set(method, s);
+    }
+    const r = allocateRecipe(sizes, lossMatrix(sizes, s, how), (bpw * sizes.params) / 8, method);
+    const description = `Allocated by mlxk for ${bpw} bits per weight from ${s.source} sensitivities (${s.note}), method ${method}: ${((r.bytes * 8) / sizes.params).toFixed(3)} bits per weight, estimated loss ${r.estimatedLoss.toExponential(3)}.`;
+    return recipePreset(r, `bpw${bpw}`, description);
+  };
+}
+
 export function registerEvalQuants(program: Command): void {
   const cmd = program
     .command('eval-quants')
@@ -61,14 +100,17 @@ export function registerEvalQuants(program: Command): void {
     .option('--out-dir <dir>', 'keep the quantized models here (default: a temporary directory, removed at the end)')
     .option('--decode-tokens <n>', 'tokens generated per decode-speed trial', '128')
     .option('--decode-prompt <n>', 'random prompt tokens before the decode-speed trials', '64')
-    .option('-r, --repetitions <n>', 'decode-speed trials per model', '3');
+    .option('-r, --repetitions <n>', 'decode-speed trials per model', '3')
+    .option('--reference <file>', 'another tool\'s results on the same data, drawn on the chart as reference marks: JSON {"source": "...", "points": [{"label", "bitsPerWeight", "deltaPplPercent", "kld"}]}')
+    .option('--sensitivity <file|proxy>', 'losses for bpwB items in --presets (a table from mlxk sensitivity, or proxy)');
   addMeasureOptions(cmd, { outHelp: 'write FILE.md, FILE.json and FILE.svg' })
     .action(async (srcArg: string, flags: EvalQuantsFlags) => {
       if (!flags.presets) throw new MlxkError('--presets is required (e.g. --presets q8,q4,mixed_3_6)');
       if (!flags.data) throw new MlxkError('--data FILE is required (the text to evaluate on)');
       const backend = backendArg(flags.backend);
-      const variants = parseVariants(flags.presets);
+      const references = flags.reference ? readReferences(flags.reference) : undefined;
       const src = resolveModelPath(srcArg);
+      const variants = parseVariants(flags.presets, flags.sensitivity ? targetPresets(src, flags.sensitivity) : undefined);
       const data = tokenizeFile(flags.data, loadTokenizer(src));
       const plan = planWindows(data.ids, positiveInt(flags.seqLen, '--seq-len')!, positiveInt(flags.maxWindows, '--max-windows'));
       const decode = { tokens: positiveInt(flags.decodeTokens, '--decode-tokens')!, prompt: positiveInt(flags.decodePrompt, '--decode-prompt')!, repetitions: positiveInt(flags.repetitions, '--repetitions')! };
@@ -106,6 +148,7 @@ export function registerEvalQuants(program: Command): void {
           ...result,
           // The source as the command names it, so the report reads the same on any machine.
           source: { ...result.source, dir: srcArg },
+          ...(references ? { references } : {}),
         };
         if (flags.out) {
           writeReportFiles(flags.out, { md: evalQuantsMarkdown(report), json: report, svg: evalQuantsSvg(report) });

@@ -10,6 +10,7 @@ import { registerInspect } from './inspect.js';
 import { registerPerplexity } from './perplexity.js';
 import { registerPlan } from './plan.js';
 import { registerQuantize } from './quantize.js';
+import { registerSensitivity } from './sensitivity.js';
 import { registerServe } from './serve.js';
 import { registerSynth } from './synth.js';
 
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerPlan(program);
   registerQuantize(program);
   registerImatrix(program);
+  registerSensitivity(program);
   registerInspect(program);
   registerSynth(program);
   registerGenerate(program);

@@ -5,11 +5,17 @@ import { fitReport, type FitReport } from '../quant/fit.js';
 import { planQuantization, type QuantPlan } from '../quant/plan.js';
 import { tensorTable } from '../models/registry.js';
 import { ROLES } from '../models/table.js';
+import { createOps } from '../backend/index.js';
+import { MlxkError } from '../io/errors.js';
+import type { Method } from '../quant/preset.js';
+import { addTargetOptions, allocatedPreset, allocateFor, hasTarget, type TargetFlags } from './allocArgs.js';
 import { resolveConfigArg } from './modelArg.js';
 import { addPresetOptions, type PresetFlags, presetFromFlags } from './presetArgs.js';
 import { bothUnits, gb, gib, humanCount, parseBytes, parseCount } from './units.js';
 
-interface PlanFlags extends PresetFlags {
+interface PlanFlags extends PresetFlags, TargetFlags {
+  bestFit?: boolean;
+  calib?: string;
   memory: string;
   context: string;
   reserve?: string;
@@ -17,11 +23,12 @@ interface PlanFlags extends PresetFlags {
   modules?: boolean;
 }
 
-export function planJson(plan: QuantPlan, fit: FitReport, origin: string): Record<string, unknown> {
+export function planJson(plan: QuantPlan, fit: FitReport, origin: string, modules = false): Record<string, unknown> {
   return {
     model: origin,
     model_type: plan.table.modelType,
     preset: plan.preset.name,
+    preset_description: plan.preset.description,
     params: plan.params,
     bytes: plan.bytes,
     bits_per_weight: (plan.bytes * 8) / plan.params,
@@ -32,12 +39,14 @@ export function planJson(plan: QuantPlan, fit: FitReport, origin: string): Recor
       gpu_bytes: fit.gpuBytes, default_wired_limit_bytes: fit.defaultWiredLimitBytes, needs_wired_limit: fit.needsWiredLimit, wired_limit_mb: fit.wiredLimitMb,
     },
     quantization: plan.quantizationConfig,
+    ...(modules ? { modules: plan.modules.map((m) => ({ module: m.module, role: m.role, params: m.params, bits: m.quant?.bits ?? null, group_size: m.quant?.groupSize ?? null, method: m.quant?.method ?? null, reason: m.reason })) } : {}),
   };
 }
 
 function printPlan(plan: QuantPlan, fit: FitReport, origin: string, modules: boolean): void {
   const out: string[] = [];
   out.push(`${origin}: ${plan.table.modelType}, ${plan.table.numLayers} layers, preset ${plan.preset.name}`);
+  if (plan.preset.name.startsWith('alloc-')) out.push(plan.preset.description);
   out.push('');
   out.push(`${'role'.padEnd(15)}${'params'.padStart(12)}${'bits/w'.padStart(9)}${'size'.padStart(14)}`);
   for (const role of ROLES) {
@@ -80,18 +89,30 @@ export function registerPlan(program: Command): void {
     .option('-c, --context <tokens>', 'context length to budget the KV cache for', '131072')
     .option('--reserve <size>', 'memory kept for macOS and other apps (default: 5% of memory, 4–24 GiB)')
     .option('--modules', 'also list every module with its bits and the rule that chose them')
-    .option('--json', 'print one JSON object instead of the table');
-  addPresetOptions(cmd).action((model: string, flags: PlanFlags) => {
-    const { config, origin } = resolveConfigArg(model);
-    const { preset, extraRules } = presetFromFlags(flags);
+    .option('--json', 'print one JSON object instead of the table')
+    .option('--best-fit', 'choose bits per module (as --target-bpw does) for the least estimated loss that fits --memory with --context')
+    .option('--calib <file>', 'held-out calibration text for --sensitivity kl (model directories only)');
+  addTargetOptions(cmd);
+  addPresetOptions(cmd).action(async (model: string, flags: PlanFlags, command: Command) => {
+    const { config, origin, dir } = resolveConfigArg(model);
     const table = tensorTable(config, origin);
+    const memory = { bytes: parseBytes(flags.memory, '--memory'), context: parseCount(flags.context, '--context'), ...(flags.reserve ? { reserve: parseBytes(flags.reserve, '--reserve') } : {}) };
+    let chosen;
+    if (hasTarget(flags) || flags.bestFit) {
+      if (flags.preset || flags.bits || flags.customQ) throw new MlxkError('--target-bpw / --size / --best-fit choose the bits per module: leave out --preset, --bits and --custom-q');
+      const method = (command.getOptionValueSource('method') === 'default' ? 'mse' : flags.method) as Method;
+      const a = await allocateFor({
+        src: dir, table, origin, how: flags.sensitivity, method, ...(flags.calib ? { calib: flags.calib } : {}),
+        tokens: parseCount(flags.sensitivityTokens, '--sensitivity-tokens'), ops: () => createOps(),
+      }, flags, flags.bestFit ? memory : undefined);
+      chosen = { preset: allocatedPreset(a, a.recipe.params).preset, extraRules: [] };
+    } else {
+      chosen = presetFromFlags(flags);
+    }
+    const { preset, extraRules } = chosen;
     const plan = planQuantization(table, preset, extraRules);
-    const fit = fitReport(plan, {
-      memoryBytes: parseBytes(flags.memory, '--memory'),
-      context: parseCount(flags.context, '--context'),
-      ...(flags.reserve ? { reserveBytes: parseBytes(flags.reserve, '--reserve') } : {}),
-    });
-    if (flags.json) process.stdout.write(`${JSON.stringify(planJson(plan, fit, origin), null, 2)}\n`);
+    const fit = fitReport(plan, { memoryBytes: memory.bytes, context: memory.context, ...(memory.reserve !== undefined ? { reserveBytes: memory.reserve } : {}) });
+    if (flags.json) process.stdout.write(`${JSON.stringify(planJson(plan, fit, origin, flags.modules ?? false), null, 2)}\n`);
     else printPlan(plan, fit, origin, flags.modules ?? false);
   });
 }

@@ -1,21 +1,28 @@
 // `mlxk quantize SRC DST`: convert a checkpoint to MLX format with a preset.
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { createOps } from '../backend/index.js';
 import { SequentialCalibration } from '../calib/sequential.js';
-import { Checkpoint } from '../io/checkpoint.js';
+import { Checkpoint, resolveModelPath } from '../io/checkpoint.js';
 import { MlxkError } from '../io/errors.js';
 import { readImatrix } from '../io/imatrixFile.js';
 import { tensorTable } from '../models/registry.js';
 import { convert, type ConvertProgress, type ConvertReport } from '../quant/convert.js';
 import { importanceFromImatrix } from '../quant/imatrixModules.js';
-import { CALIBRATED_METHODS, type Preset, type Rule } from '../quant/preset.js';
+import { CALIBRATED_METHODS, type Method, type Preset, type Rule } from '../quant/preset.js';
 import type { ImportanceByModule } from '../quant/stats.js';
+import { writeFileAtomic } from '../io/safetensorsWriter.js';
+import { recipeLines, recipePresetJson } from '../quant/recipe.js';
+import { addTargetOptions, type Allocated, allocatedPreset, allocateFor, hasTarget, parseContext, type TargetFlags } from './allocArgs.js';
 import { addBackendOption, backendArg } from './commonOptions.js';
 import { ProgressBar } from './progress.js';
 import { addPresetOptions, type PresetFlags, presetFromFlags } from './presetArgs.js';
 import { humanBytes, parseBytes } from './units.js';
 
-interface QuantizeFlags extends PresetFlags {
+interface QuantizeFlags extends PresetFlags, TargetFlags {
+  memory?: string;
+  context: string;
+  reserve?: string;
   force?: boolean;
   threads?: string;
   shardSize: string;
@@ -72,6 +79,22 @@ function summary(r: ConvertReport): string {
   ].filter(Boolean).join('\n');
 }
 
+/** The recipe's preset (reusable with --preset FILE) and the sensitivity table, beside the model. */
+export const RECIPE_FILE = 'mlxk-recipe.json';
+export const SENSITIVITY_FILE = 'mlxk-sensitivity.json';
+
+function writeAllocation(dst: string, a: Allocated, preset: Preset): void {
+  writeFileAtomic(join(dst, RECIPE_FILE), `${JSON.stringify(recipePresetJson(a.recipe, preset.name, preset.description), null, 1)}\n`);
+  writeFileAtomic(join(dst, SENSITIVITY_FILE), `${JSON.stringify(a.table, null, 1)}\n`);
+}
+
+function allocationNotes(a: Allocated, preset: Preset): string[] {
+  return [
+    `recipe: ${preset.description} Reuse it with \`mlxk quantize SRC DST --preset ${RECIPE_FILE}\`; losses in \`${SENSITIVITY_FILE}\`.`,
+    ...recipeLines(a.recipe).map((l) => `\`${l.replace(/\s+/g, ' ')}\``),
+  ];
+}
+
 export function registerQuantize(program: Command): void {
   const cmd = program
     .command('quantize')
@@ -89,18 +112,43 @@ export function registerQuantize(program: Command): void {
     .option('--damp <f>', 'GPTQ damping: this fraction of the mean Hessian diagonal is added to it', '0.01')
     .option('--no-act-order', 'GPTQ in column order instead of by descending Hessian diagonal (static groups either way)')
     .option('--imatrix <file>', 'llama.cpp importance matrix (GGUF or legacy .dat, from llama-imatrix or `mlxk imatrix`) of this model: per-column input statistics for the weighted fitting methods')
-    .option('--iters <n>', 'rounds of learned rounding (code sweep + scale/bias refit) per row for --method learned', '4');
+    .option('--iters <n>', 'rounds of learned rounding (code sweep + scale/bias refit) per row for --method learned', '4')
+    .option('--memory <size>', 'like --target-bpw: the best recipe whose weights, KV cache at --context, runtime overhead and OS reserve fit this much memory (as `plan` counts them)')
+    .option('-c, --context <tokens>', 'context length the KV cache is budgeted for with --memory', '131072')
+    .option('--reserve <size>', 'memory kept for the OS with --memory (default: 5% of memory, 4–24 GiB)');
   addBackendOption(cmd);
-  addPresetOptions(cmd).action(async (src: string, dst: string, flags: QuantizeFlags) => {
-    const { preset, extraRules } = presetFromFlags(flags);
+  addTargetOptions(cmd);
+  addPresetOptions(cmd).action(async (src: string, dst: string, flags: QuantizeFlags, command: Command) => {
+    const allocating = hasTarget(flags) || flags.memory !== undefined;
+    let allocated: Allocated | null = null;
+    let chosen: { preset: Preset; extraRules: Rule[] };
+    if (allocating) {
+      if (flags.preset || flags.bits || flags.customQ) throw new MlxkError('--target-bpw / --size / --memory choose the bits per module: leave out --preset, --bits and --custom-q');
+      const method = (command.getOptionValueSource('method') === 'default' ? 'mse' : flags.method) as Method;
+      const ckpt = Checkpoint.open(resolveModelPath(src));
+      const table = tensorTable(ckpt.config, `${ckpt.dir}/config.json`);
+      ckpt.close();
+      const sensBar = new ProgressBar('sensitivity', process.stderr, !flags.quiet);
+      allocated = await allocateFor({
+        src: resolveModelPath(src), table, origin: src, how: flags.sensitivity, method, ...(flags.calib ? { calib: flags.calib } : {}),
+        tokens: Math.floor(positive(flags.sensitivityTokens, '--sensitivity-tokens')), ops: () => createOps(backendArg(flags.backend)),
+        onProgress: (p) => sensBar.update({ done: p.done, total: p.total, detail: p.unit }),
+      }, flags, flags.memory !== undefined ? { bytes: parseBytes(flags.memory, '--memory'), context: parseContext(flags.context), ...(flags.reserve ? { reserve: parseBytes(flags.reserve, '--reserve') } : {}) } : undefined);
+      sensBar.done();
+      chosen = { preset: allocatedPreset(allocated, allocated.recipe.params).preset, extraRules: [] };
+    } else {
+      chosen = presetFromFlags(flags);
+    }
+    const { preset, extraRules } = chosen;
     const calibrated = usesCalibration(preset, extraRules);
+    const measuresOnCalib = allocated?.table.source === 'kl';
     if (calibrated && !flags.calib) throw new MlxkError('--method gptq / learned quantizes against calibration inputs: pass --calib FILE or --calib default', 'default is the shipped set (calib/); your own: a few hundred KB of text like what the model will see, never the evaluation text');
-    if (!calibrated && flags.calib) throw new MlxkError('--calib is only used by --method gptq or learned (or preset rules with "method": "gptq" / "learned")');
+    if (!calibrated && !measuresOnCalib && flags.calib) throw new MlxkError('--calib is only used by --method gptq or learned (or preset rules with "method": "gptq" / "learned"), and by --sensitivity kl');
     const imatrix = flags.imatrix ? loadImportance(src, flags.imatrix) : undefined;
     if (imatrix && !flags.quiet && !flags.json) process.stderr.write(`${imatrix.note}\n`);
     const bar = new ProgressBar('quantize', process.stderr, !flags.quiet);
     const calibBar = new ProgressBar('calibrate', process.stderr, !flags.quiet);
-    const calibration = calibrated
+    const calibration = calibrated && flags.calib
       ? new SequentialCalibration(src, dst, preset, extraRules, createOps(backendArg(flags.backend)), {
         calibFile: flags.calib!,
         maxTokens: Math.floor(positive(flags.calibTokens, '--calib-tokens')),
@@ -124,7 +172,8 @@ export function registerQuantize(program: Command): void {
         ...(flags.threads ? { threads: Number(flags.threads) } : {}),
         onProgress,
         ...(imatrix ? { importance: imatrix.importance } : {}),
-        ...(calibration ? { precomputed: calibration, precomputedId: calibration.id, cardNotes: calibration.cardNotes() } : {}),
+        ...(calibration ? { precomputed: calibration, precomputedId: calibration.id } : {}),
+        cardNotes: [...(calibration?.cardNotes() ?? []), ...(allocated ? allocationNotes(allocated, preset) : [])],
       });
     } catch (e) {
       calibration?.close();
@@ -133,6 +182,7 @@ export function registerQuantize(program: Command): void {
     calibration?.finish();
     calibBar.done();
     bar.done();
+    if (allocated) writeAllocation(dst, allocated, preset);
     if (flags.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     else process.stdout.write(`${summary(report)}\n`);
   });

@@ -38,14 +38,24 @@ export function builderOf(modelType: string, where: string): Builder {
   return build;
 }
 
+/** Throws, naming `where`, unless mlxk has a forward pass for `modelType`. */
+export function checkForwardPass(modelType: string, where: string): void {
+  builderOf(modelType, where);
+}
+
+/** The forward pass of `modelType` over weights already loaded. */
+export function buildModel(ops: Ops, weights: ModelWeights, config: JsonObject, modelType: string, where: string): CausalLM {
+  return builderOf(modelType, where)(ops, weights, config, modelType);
+}
+
 export async function loadModel(path: string, ops: Ops): Promise<LoadedModel> {
   const started = performance.now();
   const ckpt = Checkpoint.open(path);
   try {
     const table = tensorTable(ckpt.config, `${ckpt.dir}/config.json`);
-    const build = builderOf(table.modelType, `${ckpt.dir}/config.json`);
+    checkForwardPass(table.modelType, `${ckpt.dir}/config.json`);
     const weights = await loadWeights(ckpt, table, ops);
-    const model = build(ops, weights, ckpt.config, table.modelType);
+    const model = buildModel(ops, weights, ckpt.config, table.modelType, `${ckpt.dir}/config.json`);
     return { model, dir: ckpt.dir, config: ckpt.config, loadSeconds: (performance.now() - started) / 1000 };
   } finally {
     ckpt.close();

@@ -54,6 +54,11 @@ export class ModelWeights {
   entries(): IterableIterator<[string, Weight]> {
     return this.map.entries();
   }
+
+  /** The same weights with some replaced (lib/calib's one-module-at-a-time sensitivity runs). */
+  withReplaced(replace: ReadonlyMap<string, Weight>): ModelWeights {
+    return new ModelWeights(new Map([...this.map, ...replace]));
+  }
 }
 
 /** Gate/up/down SwiGLU MLP under `prefix` (dense or shared expert). */

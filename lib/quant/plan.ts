@@ -117,7 +117,8 @@ export function planQuantization(table: ModelTable, preset: Preset, extraRules: 
   return finishPlan(table, preset, modules);
 }
 
-function outputTensors(table: ModelTable, m: ModulePlan): OutputTensor[] {
+/** The tensors `m` is written as with `m.quant` (weight, scales, biases, or the plain tensors). */
+export function outputTensors(table: ModelTable, m: ModulePlan): OutputTensor[] {
   const out: OutputTensor[] = [];
   for (const e of m.entries) {
     const plainDtype: DType = e.keepDtype ?? table.dtype;

@@ -45,4 +45,18 @@ test('labelled points: x grows with bits per weight; a log axis spaces decades e
   assert.ok(Math.abs(labelY('q4') - labelY('q4:g32')) >= 11);
 });
 
+test('reference marks: hollow diamonds on the same axes, the range widened to hold them', () => {
+  const doc = svgDocument([labelledPoints({ title: 't', xLabel: 'bpw', yLabel: 'ΔPPL', points: [{ x: 3, y: 10, label: 'a' }, { x: 4, y: 5, label: 'b' }], references: [{ x: 2.66, y: 28, label: 'ik IQ2_KS' }, { x: 4.66, y: 0.8, label: 'ik & co' }] })]);
+  const svg = parseXml(doc);
+  const marks = findAll(svg, 'path');
+  assert.is(marks.length, 2);
+  assert.ok(marks.every((m) => m.attrs.fill === 'none'));
+  const texts = findAll(svg, 'text').map((t) => t.text);
+  assert.ok(texts.includes('ik & co') && texts.includes('30'), texts.join('|'));
+  const circles = findAll(svg, 'circle');
+  // The diamond at 28 sits above the point at 10: smaller y on screen.
+  const top = Number(/M[\d.]+ ([\d.]+)/.exec(marks.find((m) => findAll(m, 'title')[0]!.text.startsWith('ik IQ2_KS'))!.attrs.d!)![1]) + 5;
+  assert.ok(top < Number(circles[0]!.attrs.cy));
+});
+
 test.run();
