@@ -145,14 +145,19 @@ export class SafetensorsFile {
 
   /** Bytes [offset, offset+length) of a tensor's data, in a fresh (aligned) buffer. */
   readRange(name: string, offset: number, length: number): Buffer {
-    const t = this.info(name);
-    if (offset < 0 || length < 0 || t.start + offset + length > t.end) {
-      throw new CheckpointError(this.path, `read of ${length} bytes at ${offset} is outside tensor "${name}" (${t.end - t.start} bytes)`);
-    }
     // allocUnsafeSlow: never a slice of Node's shared pool, so typed-array views of it are aligned.
     const buf = Buffer.allocUnsafeSlow(length);
-    readFully(this.fdOrThrow(), buf, t.start + offset, this.path);
+    this.readInto(name, offset, buf);
     return buf;
+  }
+
+  /** Fills `buf` with the tensor's bytes from `offset` on (callers streaming a tensor reuse one buffer). */
+  readInto(name: string, offset: number, buf: Uint8Array): void {
+    const t = this.info(name);
+    if (offset < 0 || t.start + offset + buf.length > t.end) {
+      throw new CheckpointError(this.path, `read of ${buf.length} bytes at ${offset} is outside tensor "${name}" (${t.end - t.start} bytes)`);
+    }
+    readFully(this.fdOrThrow(), buf, t.start + offset, this.path);
   }
 
   read(name: string): Buffer {

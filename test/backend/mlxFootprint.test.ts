@@ -26,12 +26,12 @@ test.before(async () => {
   await convert({ src, dst, preset: loadPreset('kimi-k2.5-2.5bit'), threads: 1 });
 });
 
-test('stored bytes are the tensors as written; the mlx footprint adds the 8-bit codes of its 3-bit modules and float32 dense weights', () => {
+test('stored bytes are the tensors as written; the mlx footprint adds the 4-bit codes of its 3-bit modules and float32 dense weights', () => {
   const ckpt = Checkpoint.open(dst);
   const stored = residentWeightBytes(ckpt, 'stored');
   const mlx = residentWeightBytes(ckpt, 'mlx');
   assert.is(stored, ckpt.dataBytes, 'every tensor of the text model is counted once');
-  // Each 3-bit down_proj stack [32, 512, 256] grows from 3/8 to 1 byte per value.
+  // Each 3-bit down_proj stack [32, 512, 256] grows from 3/8 to 4/8 byte per value.
   const threeBit = Object.entries(ckpt.config.quantization as Record<string, unknown>).filter(([k, v]) => k.endsWith('down_proj') && (v as { bits?: number }).bits === 3).length;
   assert.ok(threeBit >= 1, 'the preset put some down projections at 3 bits');
   let widenedDense = 0;
@@ -39,17 +39,20 @@ test('stored bytes are the tensors as written; the mlx footprint adds the 8-bit 
     const quantizedPart = name.endsWith('.scales') || name.endsWith('.biases') || ckpt.has(name.replace(/\.weight$/, '.scales'));
     if (!quantizedPart && t.dtype === 'BF16') widenedDense += (t.end - t.start) * 1; // 2 → 4 bytes per value
   }
-  assert.is(mlx - stored, threeBit * 32 * 512 * 256 * (1 - 3 / 8) + widenedDense);
+  assert.is(mlx - stored, threeBit * 32 * 512 * 256 * (4 / 8 - 3 / 8) + widenedDense);
   ckpt.close();
 });
 
 test('on the mlx backend the resident set grows by the predicted bytes (within 10%)', () => {
   const r = spawnSync(process.execPath, [join(REPO, 'dist', 'test', 'backend', 'mlxLoadProbe.js'), dst], { encoding: 'utf8', env: { ...process.env, MALLOC_MMAP_THRESHOLD_: '131072' } });
   assert.is(r.status, 0, r.stderr);
-  const m = JSON.parse(r.stdout) as { fileBytes: number; predicted: number; growth: number; peakGrowth: number };
-  const off = Math.abs(m.growth - m.predicted) / m.predicted;
-  console.log(`  file ${(m.fileBytes / 1e6).toFixed(1)} MB, predicted ${(m.predicted / 1e6).toFixed(1)} MB, RSS growth ${(m.growth / 1e6).toFixed(1)} MB (${(off * 100).toFixed(1)}% off), load peak ${(m.peakGrowth / 1e6).toFixed(1)} MB = ${(m.peakGrowth / m.fileBytes).toFixed(2)}× the file`);
+  const m = JSON.parse(r.stdout) as { fileBytes: number; predicted: number; growth: number; heapGrowth: number; peakGrowth: number };
+  const weights = m.growth - m.heapGrowth;
+  const off = Math.abs(weights - m.predicted) / m.predicted;
+  console.log(`  file ${(m.fileBytes / 1e6).toFixed(1)} MB, predicted ${(m.predicted / 1e6).toFixed(1)} MB, RSS growth ${(m.growth / 1e6).toFixed(1)} MB of which V8 heap ${(m.heapGrowth / 1e6).toFixed(1)} MB (${(off * 100).toFixed(1)}% off), load peak ${(m.peakGrowth / 1e6).toFixed(1)} MB = ${(m.peakGrowth / m.fileBytes).toFixed(2)}× the file`);
   assert.ok(off <= 0.1, JSON.stringify(m));
+  // 3-bit codes held at 4 bits, rewritten through a file (repack.ts): the peak is the resident size.
+  assert.ok(m.peakGrowth <= 1.3 * m.fileBytes, JSON.stringify(m));
 });
 
 test('generate refuses a model that would not fit, naming the native backend when the mlx backend is what widens it', () => {

@@ -10,6 +10,7 @@ import { routeNoAuxTcHost, routeSoftmaxTopKHost } from '../route.js';
 import { loadMlx } from './load.js';
 import { asMlxExperts, gatherLinear, moeForward } from './moe.js';
 import { reclaim } from './reclaim.js';
+import type { CodesOrigin } from './repack.js';
 import { affineWeight, denseWeight, dequantized, matmulT, type MlxWeight, takeRows } from './weights.js';
 
 type Mx = typeof core;
@@ -42,6 +43,8 @@ function flatten(v: unknown, out: number[]): void {
 export class MlxOps implements Ops {
   readonly name = 'mlx';
   readonly mx: Mx;
+  /** The file and name of each array loadSafetensors made (mx.load reads lazily, so an array never evaluated costs nothing). */
+  private readonly origins = new WeakMap<MxArray, CodesOrigin>();
 
   constructor() {
     this.mx = loadMlx().core;
@@ -89,6 +92,7 @@ export class MlxOps implements Ops {
       }
     }
     const record = this.mx.load(path) as unknown as Record<string, MxArray>;
+    for (const [name, a] of Object.entries(record)) this.origins.set(a, { path, name });
     return new Map(Object.entries(record).map(([k, v]) => [k, ten(v)]));
   }
 
@@ -97,7 +101,7 @@ export class MlxOps implements Ops {
   }
 
   affine(p: AffineParts): Weight {
-    return asWeight(affineWeight(this.mx, arr(p.weight), arr(p.scales), arr(p.biases), p.bits, p.groupSize, p.shape));
+    return asWeight(affineWeight(this.mx, arr(p.weight), arr(p.scales), arr(p.biases), p.bits, p.groupSize, p.shape, this.origins.get(arr(p.weight))));
   }
 
   weightShape(w: Weight): number[] {

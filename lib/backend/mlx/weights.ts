@@ -11,11 +11,11 @@
 // BLAS at 300 rows, while dequantizing a matrix costs about as much as 5–20 kernel rows.
 // So a few rows (decode) go through the kernel and more rows (prefill, busy experts)
 // through dequantize + BLAS. Codes of bit widths the kernel lacks (3, 5, 6, 7) are
-// repacked once at load into 8-bit codes with the same scales and biases — exact, since
-// every such code fits in 8 bits — so they take the same fast paths.
+// rewritten once at load at the next width it has (repack.ts), so they take the same paths.
 import type { core } from '@frost-beta/mlx';
 import { MlxkError } from '../../io/errors.js';
-import { dequantizeAny, KERNEL_GROUP_SIZES, kernelSupports, unpackCodes } from './affine.js';
+import { dequantizeAny, KERNEL_GROUP_SIZES, kernelSupports } from './affine.js';
+import { type CodesOrigin, heldBits, repackWords } from './repack.js';
 
 /** Rows of x from which dequantize + BLAS beats the quantized-matmul kernel. */
 export const DEQUANTIZE_FROM_ROWS = 8;
@@ -25,13 +25,14 @@ type MxArray = core.array;
 
 export type MlxWeight =
   | { kind: 'dense'; w: MxArray; shape: number[] }
-  | { kind: 'affine'; w: MxArray; scales: MxArray; biases: MxArray; bits: number; groupSize: number; shape: number[]; storedBits: number };
+  | { kind: 'affine'; w: MxArray; scales: MxArray; biases: MxArray; bits: number; groupSize: number; shape: number[] };
 
 export function denseWeight(mx: Mx, t: MxArray): MlxWeight {
   return { kind: 'dense', w: t.dtype === mx.float32 ? t : t.astype(mx.float32), shape: t.shape };
 }
 
-export function affineWeight(mx: Mx, w: MxArray, scales: MxArray, biases: MxArray, bits: number, groupSize: number, shape: number[]): MlxWeight {
+/** `origin`: the file `w` was read from, which a rewrite of its codes streams from (repack.ts). */
+export function affineWeight(mx: Mx, w: MxArray, scales: MxArray, biases: MxArray, bits: number, groupSize: number, shape: number[], origin?: CodesOrigin): MlxWeight {
   const cols = shape[shape.length - 1]!;
   const lead = shape.slice(0, -1).join(',');
   const where = `quantized weight of logical shape [${shape}]`;
@@ -41,17 +42,9 @@ export function affineWeight(mx: Mx, w: MxArray, scales: MxArray, biases: MxArra
   for (const [name, t] of [['scales', scales], ['biases', biases]] as const) {
     if (t.shape.join(',') !== [...shape.slice(0, -1), cols / groupSize].join(',')) throw new MlxkError(`${where}: ${name} are [${t.shape}], expected [${[...shape.slice(0, -1), cols / groupSize]}]`);
   }
-  const repack = !kernelSupports(bits, groupSize) && KERNEL_GROUP_SIZES.has(groupSize);
-  return { kind: 'affine', w: repack ? repackTo8Bits(mx, w, cols, bits) : w, scales, biases, bits: repack ? 8 : bits, groupSize, shape, storedBits: bits };
-}
-
-/** The same codes, four 8-bit codes per uint32 word (LSB first, as MLX packs 8-bit). */
-function repackTo8Bits(mx: Mx, words: MxArray, cols: number, bits: number): MxArray {
-  const lead = words.shape.slice(0, -1);
-  const rows = lead.reduce((a, b) => a * b, 1);
-  const codes = unpackCodes(mx, words.reshape([rows, words.shape[words.shape.length - 1]!]), cols, bits).reshape([rows, cols / 4, 4]);
-  const packed = mx.sum(mx.leftShift(codes, mx.array([0, 8, 16, 24], mx.uint32)), -1);
-  return packed.reshape([...lead, cols / 4]);
+  if (kernelSupports(bits, groupSize) || !KERNEL_GROUP_SIZES.has(groupSize)) return { kind: 'affine', w, scales, biases, bits, groupSize, shape };
+  const held = heldBits(bits);
+  return { kind: 'affine', w: repackWords(mx, w, origin, cols, bits, held), scales, biases, bits: held, groupSize, shape };
 }
 
 /** The float32 values of a weight (dequantized when quantized). */
