@@ -74,6 +74,7 @@ export function preparePrompt(tok: Tokenizer, req: GenerationRequest, format: Mo
       extra: { ...thinking, ...p.templateKwargs },
     });
   } catch (e) {
+    if (e instanceof ApiError) throw e;
     throw new ApiError('invalid_request', `the chat template cannot render these messages: ${(e as Error).message}`, 'messages');
   }
   let text = rendered.text;

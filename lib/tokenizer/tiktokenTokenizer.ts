@@ -56,6 +56,7 @@ export class KimiTiktokenTokenizer implements TokenCodec {
   private readonly ranks: Uint8Array[];
   private readonly specialNames: string[] = [];
   private tokenIds: Map<string, number> | undefined;
+  private longest: number | undefined;
 
   /** tiktokenPath: tiktoken.model; config: tokenizer_config.json (configPath names it in errors). */
   constructor(tiktokenPath: string, config: Spec, configPath: string) {
@@ -107,6 +108,16 @@ export class KimiTiktokenTokenizer implements TokenCodec {
       for (const id of ids) out.push(id);
     }
     return out;
+  }
+
+  /** tiktoken does not normalize: the longest rank or special token name. */
+  get maxBytesPerToken(): number {
+    if (this.longest === undefined) {
+      let n = 1;
+      for (let id = 0; id < this.vocabSize; id++) n = Math.max(n, this.tokenBytes(id).length);
+      this.longest = n;
+    }
+    return this.longest;
   }
 
   tokenBytes(id: number): Uint8Array {
