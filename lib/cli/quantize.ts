@@ -16,6 +16,7 @@ interface QuantizeFlags extends PresetFlags {
   shardSize: string;
   json?: boolean;
   quiet?: boolean;
+  allowNonfinite?: boolean;
   calib?: string;
   calibTokens: string;
   calibSeq: string;
@@ -66,6 +67,7 @@ export function registerQuantize(program: Command): void {
     .option('--shard-size <size>', 'largest output shard', '5GiB')
     .option('--json', 'print the report (per-tensor bits, method and relative RMS error) as JSON on stdout')
     .option('-q, --quiet', 'no progress bar')
+    .option('--allow-nonfinite', 'quantize tensors holding NaN/Inf values instead of refusing them')
     .option('--calib <file>', 'calibration text for --method gptq / learned (tokenized with the model\'s tokenizer; never the text you evaluate on)')
     .option('--calib-tokens <n>', 'most calibration tokens used', '65536')
     .option('--calib-seq <n>', 'tokens per calibration sequence', '512')
@@ -100,6 +102,7 @@ export function registerQuantize(program: Command): void {
       report = await convert({
         src, dst, preset, extraRules,
         force: flags.force ?? false,
+        allowNonFinite: flags.allowNonfinite ?? false,
         maxShardBytes: parseBytes(flags.shardSize, '--shard-size'),
         ...(flags.threads ? { threads: Number(flags.threads) } : {}),
         onProgress,
