@@ -2,7 +2,8 @@
 // role is stored (dtype or bits), sizes, and its quantization config.
 import type { Command } from 'commander';
 import { Checkpoint } from '../io/checkpoint.js';
-import { MlxkError } from '../io/errors.js';
+import { CheckpointError, MlxkError } from '../io/errors.js';
+import { validateModelFiles } from '../models/validate.js';
 import { scanNonFinite } from '../io/nonfinite.js';
 import { tensorTable } from '../models/registry.js';
 import { params, ROLES, type Role } from '../models/table.js';
@@ -48,9 +49,11 @@ export function inspectModel(arg: string, opts: InspectOptions = {}): Record<str
     try {
       table = tensorTable(ckpt.config, `${ckpt.dir}/config.json`);
     } catch (e) {
-      if (e instanceof MlxkError) return { ...base, architecture: null, note: e.message };
+      // An architecture mlxk does not know is worth showing; a broken config of one it knows is not.
+      if (e instanceof MlxkError && !(e instanceof CheckpointError)) return { ...base, architecture: null, note: e.message };
       throw e;
     }
+    validateModelFiles(ckpt.dir, table);
     const roles = new Map<Role, RoleSummary>();
     const missing: string[] = [];
     for (const e of table.entries) {

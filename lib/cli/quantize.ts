@@ -1,4 +1,5 @@
 // `mlxk quantize SRC DST`: convert a checkpoint to MLX format with a preset.
+import { validateModelDir } from '../models/validate.js';
 import type { Command } from 'commander';
 import { createOps } from '../backend/index.js';
 import { SequentialCalibration } from '../calib/sequential.js';
@@ -80,6 +81,7 @@ export function registerQuantize(program: Command): void {
     const calibrated = usesCalibration(preset, extraRules);
     if (calibrated && !flags.calib) throw new MlxkError('--method gptq / learned quantizes against calibration inputs: pass --calib FILE', 'a few hundred KB of text like what the model will see; never the evaluation text');
     if (!calibrated && flags.calib) throw new MlxkError('--calib is only used by --method gptq or learned (or preset rules with "method": "gptq" / "learned")');
+    validateModelDir(src);
     const bar = new ProgressBar('quantize', process.stderr, !flags.quiet);
     const calibBar = new ProgressBar('calibrate', process.stderr, !flags.quiet);
     const calibration = calibrated

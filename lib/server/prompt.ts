@@ -79,6 +79,7 @@ export function preparePrompt(tok: Tokenizer, req: GenerationRequest, format: Mo
   }
   let text = rendered.text;
   const ids = [...rendered.ids];
+  if (ids.length === 0 && !(p.prefill !== undefined && p.prefill.length > 0)) throw new ApiError('invalid_request', "the model's chat template rendered these messages as nothing", 'messages');
   if (p.prefill !== undefined && p.prefill.length > 0) {
     text += p.prefill;
     ids.push(...tok.encode(p.prefill));
