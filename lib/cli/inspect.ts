@@ -2,7 +2,9 @@
 // role is stored (dtype or bits), sizes, and its quantization config.
 import type { Command } from 'commander';
 import { Checkpoint } from '../io/checkpoint.js';
-import { MlxkError } from '../io/errors.js';
+import { CheckpointError, MlxkError } from '../io/errors.js';
+import { validateModelFiles } from '../models/validate.js';
+import { scanNonFinite } from '../io/nonfinite.js';
 import { tensorTable } from '../models/registry.js';
 import { params, ROLES, type Role } from '../models/table.js';
 import { roundingFor } from '../io/dtype.js';
@@ -17,7 +19,21 @@ interface RoleSummary {
   formats: Map<string, number>;
 }
 
-export function inspectModel(arg: string): Record<string, unknown> {
+/** Checkpoints up to this size are scanned for NaN/Inf unless told otherwise (a read of every byte). */
+export const SCAN_DEFAULT_MAX_BYTES = 4 * 2 ** 30;
+
+export interface InspectOptions {
+  /** Read every float tensor for NaN/Inf (default: when the checkpoint is at most SCAN_DEFAULT_MAX_BYTES). */
+  scanValues?: boolean;
+}
+
+function nonFinite(ckpt: Checkpoint, opts: InspectOptions): Record<string, unknown> {
+  const scan = opts.scanValues ?? ckpt.dataBytes <= SCAN_DEFAULT_MAX_BYTES;
+  if (!scan) return { nonfinite: null, nonfinite_note: `values not scanned (${humanBytes(ckpt.dataBytes)}); pass --scan-values to read them all` };
+  return { nonfinite: scanNonFinite(ckpt).map((t) => ({ tensor: t.tensor, count: t.count })) };
+}
+
+export function inspectModel(arg: string, opts: InspectOptions = {}): Record<string, unknown> {
   const ckpt = Checkpoint.open(arg);
   try {
     const dtypes: Record<string, number> = {};
@@ -30,14 +46,17 @@ export function inspectModel(arg: string): Record<string, unknown> {
       bytes: ckpt.dataBytes,
       dtypes,
       quantization: ckpt.config.quantization ?? ckpt.config.quantization_config ?? null,
+      ...nonFinite(ckpt, opts),
     };
     let table;
     try {
       table = tensorTable(ckpt.config, `${ckpt.dir}/config.json`);
     } catch (e) {
-      if (e instanceof MlxkError) return { ...base, architecture: null, note: e.message };
+      // An architecture mlxk does not know is worth showing; a broken config of one it knows is not.
+      if (e instanceof MlxkError && !(e instanceof CheckpointError)) return { ...base, architecture: null, note: e.message };
       throw e;
     }
+    validateModelFiles(ckpt.dir, table);
     const roles = new Map<Role, RoleSummary>();
     const missing: string[] = [];
     // Symmetric INT4 weights by the levels their groups use (int4Levels.ts): GSQ's 2-bit models fill 4 of 16.
@@ -97,9 +116,13 @@ function printInspect(info: Record<string, unknown>): void {
     out.push('  quantization: none');
   }
   if (info.note) out.push(`  ${String(info.note)}`);
+  const bad = info.nonfinite as Array<{ tensor: string; count: number }> | null;
+  if (bad === null) out.push(`  ${String(info.nonfinite_note)}`);
+  else if (bad.length > 0) out.push(`  NaN/Inf values in ${bad.length} tensor(s): ${bad.slice(0, 5).map((t) => `${t.tensor} (${t.count})`).join(', ')}${bad.length > 5 ? ', …' : ''}`);
   const roles = info.roles as Record<string, { params: number; bytes: number; bits_per_weight: number; stored_as: Record<string, number> }> | undefined;
   if (roles) {
-    out.push(`  params ${humanCount(info.params as number)}, ${(info.bits_per_weight as number).toFixed(3)} bits per weight`);
+    const bpw = info.bits_per_weight as number | null;
+    out.push(`  params ${humanCount(info.params as number)}${bpw === null ? '' : `, ${bpw.toFixed(3)} bits per weight`}`);
     out.push('');
     out.push(`  ${'role'.padEnd(14)}${'params'.padStart(11)}${'size'.padStart(11)}${'bits/w'.padStart(8)}  stored as`);
     for (const [role, r] of Object.entries(roles)) {
@@ -123,8 +146,10 @@ export function registerInspect(program: Command): void {
     .description('show a checkpoint: architecture, tensor count, how each role is stored (dtype or bits), size, quantization config')
     .argument('<model>', 'model directory or HF cache id (ORG/NAME)')
     .option('--json', 'print one JSON object')
-    .action((model: string, flags: { json?: boolean }) => {
-      const info = inspectModel(model);
+    .option('--scan-values', 'read every float tensor for NaN/Inf (default for checkpoints up to 4 GiB)')
+    .option('--no-scan-values', 'do not read tensor values')
+    .action((model: string, flags: { json?: boolean; scanValues?: boolean }) => {
+      const info = inspectModel(model, flags.scanValues === undefined ? {} : { scanValues: flags.scanValues });
       if (flags.json) process.stdout.write(`${JSON.stringify(info, null, 2)}\n`);
       else printInspect(info);
     });

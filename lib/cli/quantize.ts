@@ -1,5 +1,6 @@
 // `mlxk quantize SRC DST`: convert a checkpoint to MLX format with a preset.
 import { join } from 'node:path';
+import { validateModelDir } from '../models/validate.js';
 import type { Command } from 'commander';
 import { createOps } from '../backend/index.js';
 import { SequentialCalibration } from '../calib/sequential.js';
@@ -28,6 +29,7 @@ interface QuantizeFlags extends PresetFlags, TargetFlags {
   shardSize: string;
   json?: boolean;
   quiet?: boolean;
+  allowNonfinite?: boolean;
   calib?: string;
   calibTokens: string;
   calibSeq: string;
@@ -106,6 +108,7 @@ export function registerQuantize(program: Command): void {
     .option('--shard-size <size>', 'largest output shard', '5GiB')
     .option('--json', 'print the report (per-tensor bits, method and relative RMS error) as JSON on stdout')
     .option('-q, --quiet', 'no progress bar')
+    .option('--allow-nonfinite', 'quantize tensors holding NaN/Inf values instead of refusing them')
     .option('--calib <file>', 'calibration text for --method gptq / learned: "default" (the shipped set, calib/), a text file, or chat JSONL (.jsonl: {"messages": [...]} per line, rendered through the model\'s chat template); never the text you evaluate on')
     .option('--calib-tokens <n>', 'most calibration tokens used', '65536')
     .option('--calib-seq <n>', 'tokens per calibration sequence', '512')
@@ -146,6 +149,7 @@ export function registerQuantize(program: Command): void {
     if (!calibrated && !measuresOnCalib && flags.calib) throw new MlxkError('--calib is only used by --method gptq or learned (or preset rules with "method": "gptq" / "learned"), and by --sensitivity kl');
     const imatrix = flags.imatrix ? loadImportance(src, flags.imatrix) : undefined;
     if (imatrix && !flags.quiet && !flags.json) process.stderr.write(`${imatrix.note}\n`);
+    validateModelDir(src);
     const bar = new ProgressBar('quantize', process.stderr, !flags.quiet);
     const calibBar = new ProgressBar('calibrate', process.stderr, !flags.quiet);
     const calibration = calibrated && flags.calib
@@ -168,6 +172,7 @@ export function registerQuantize(program: Command): void {
       report = await convert({
         src, dst, preset, extraRules,
         force: flags.force ?? false,
+        allowNonFinite: flags.allowNonfinite ?? false,
         maxShardBytes: parseBytes(flags.shardSize, '--shard-size'),
         ...(flags.threads ? { threads: Number(flags.threads) } : {}),
         onProgress,

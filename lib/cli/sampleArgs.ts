@@ -1,11 +1,9 @@
 // Flags shared by `generate` and `chat`: sampling, length, stops and the backend.
 // Sampling defaults come from the model's generation_config.json when it sets them.
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { GenerateOptions } from '../engine/generate.js';
-import { readJson } from '../io/checkpoint.js';
 import { MlxkError } from '../io/errors.js';
+import { generationDefaults } from '../models/generationConfig.js';
 import { addBackendOption, repeatable } from './commonOptions.js';
 
 export interface SampleFlags {
@@ -42,17 +40,15 @@ function number(flag: string, v: string | undefined, integer = false): number | 
 
 /** Generation options from the flags, filling unset sampling values from generation_config.json. */
 export function generateOptionsFrom(flags: SampleFlags, modelDir: string): GenerateOptions {
-  const genPath = join(modelDir, 'generation_config.json');
-  const gen = existsSync(genPath) ? readJson(genPath) : {};
-  const fromGen = (key: string) => (typeof gen[key] === 'number' ? (gen[key] as number) : undefined);
+  const gen = generationDefaults(modelDir);
   const maxTokens = number('--max-tokens', flags.maxTokens, true)!;
   const opts: GenerateOptions = {
     maxTokens,
-    temperature: number('--temp', flags.temp) ?? fromGen('temperature') ?? 0.7,
-    topP: number('--top-p', flags.topP) ?? fromGen('top_p') ?? 1,
-    topK: number('--top-k', flags.topK, true) ?? fromGen('top_k') ?? 0,
+    temperature: number('--temp', flags.temp) ?? gen.temperature ?? 0.7,
+    topP: number('--top-p', flags.topP) ?? gen.topP ?? 1,
+    topK: number('--top-k', flags.topK, true) ?? gen.topK ?? 0,
     minP: number('--min-p', flags.minP) ?? 0,
-    repetitionPenalty: number('--repetition-penalty', flags.repetitionPenalty) ?? fromGen('repetition_penalty') ?? 1,
+    repetitionPenalty: number('--repetition-penalty', flags.repetitionPenalty) ?? gen.repetitionPenalty ?? 1,
     stopStrings: flags.stop ?? [],
   };
   const seed = number('--seed', flags.seed, true);

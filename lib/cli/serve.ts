@@ -28,6 +28,7 @@ interface ServeFlags {
   allowedHosts?: string[];
   corsOrigin?: string[];
   healthDetails?: boolean;
+  maxBody?: string;
   quiet?: boolean;
 }
 
@@ -80,9 +81,19 @@ export function applyEngines(specs: ModelSpec[], engines: readonly string[]): Mo
   return specs;
 }
 
-/** A size with a unit (8GiB), or a bare number of bytes as the flag's name says (parseBytes reads bare numbers as GiB). */
+/** A size with a unit (8GiB), or a bare number of bytes (parseBytes reads bare numbers as GiB). */
+function sizeInBytes(v: string, flag: string): number {
+  return /^\s*\d+\s*$/.test(v) ? Number(v) : parseBytes(v, flag);
+}
+
+function maxBody(v: string): number {
+  const n = Math.floor(sizeInBytes(v, '--max-body'));
+  if (!(n >= 1024)) throw new MlxkError(`--max-body must be at least 1KiB, got "${v}"`);
+  return n;
+}
+
 function cacheBytes(v: string): number {
-  return /^\s*\d+\s*$/.test(v) ? Number(v) : parseBytes(v, '--prompt-cache-bytes');
+  return sizeInBytes(v, '--prompt-cache-bytes');
 }
 
 function toolParserFrom(v: string | undefined): ToolCallFormat | null | undefined {
@@ -127,6 +138,7 @@ export function registerServe(program: Command): void {
     .option('--prefill-chunk <n>', 'prompt tokens per step; other requests run between chunks')
     .option('--allowed-hosts <names>', 'Host header names (or name:port) accepted besides localhost, 127.0.0.1, [::1] and the --host address, comma-separated, repeatable; "*" accepts any (requests for other names are refused: DNS rebinding)', repeatable)
     .option('--cors-origin <origin>', 'let web pages from this origin (e.g. http://localhost:3000) call the server, with CORS headers (repeatable; "*" for any); other pages are refused', repeatable)
+    .option('--max-body <size>', 'largest request body (bytes, or a size such as 32MiB); larger ones get 413 (default: 4MiB + 16 bytes per token of the largest context, at least 6MiB)')
     .option('--health-details', 'show model directories (local paths) in GET /health')
     .option('--quiet', 'no per-request log lines');
   addBackendOption(cmd)
@@ -153,6 +165,7 @@ export function registerServe(program: Command): void {
         allowedHosts: allowedHostsArg(flags.allowedHosts ?? []),
         corsOrigins: corsOriginsArg(flags.corsOrigin ?? []),
         healthDetails: flags.healthDetails ?? false,
+        ...(flags.maxBody !== undefined ? { maxBodyBytes: maxBody(flags.maxBody) } : {}),
         log: flags.quiet ? () => {} : log,
       });
       for (const m of server.registry.models) {

@@ -4,7 +4,7 @@
 import { fileURLToPath } from 'node:url';
 import { type BackendName, createOps } from '../backend/index.js';
 import type { ActivationBits } from '../backend/native/addon.js';
-import { MlxkError } from '../io/errors.js';
+import { CheckpointError, MlxkError } from '../io/errors.js';
 import { loadModel } from '../models/load.js';
 import type { CausalLM } from '../models/model.js';
 import { loadTokenizer, StreamDecoder } from '../tokenizer/index.js';
@@ -50,9 +50,10 @@ export class LanguageModel {
     let tokError: MlxkError | null = null;
     try {
       tok = loadTokenizer(loaded.dir);
+      if (tok.vocabSize > loaded.model.info.vocabSize) throw new CheckpointError(loaded.dir, `the tokenizer has ${tok.vocabSize} ids but the embedding (config.json vocab_size) has ${loaded.model.info.vocabSize} rows`);
     } catch (e) {
       if (!(e instanceof MlxkError)) throw e;
-      tokError = e;
+      tokError = CheckpointError.wrap(e, loaded.dir) as MlxkError;
     }
     return new LanguageModel(loaded.model, loaded.dir, tok, tokError, loaded.loadSeconds);
   }
@@ -94,6 +95,7 @@ export class LanguageModel {
    */
   stream(input: PromptInput, opts: GenerateOptions = {}, sequence?: Sequence): AsyncGenerator<TokenEvent, GenerationResult> {
     const ids = this.promptIds(input);
+    if (ids.length === 0) throw 'ids' in input ? new MlxkError('the prompt is empty: no ids were given') : new CheckpointError(this.tokenizer.dir, 'the chat template or tokenizer made no tokens of the prompt');
     const seq = sequence ?? this.newSequence();
     const shared = commonPrefix(seq.tokens, ids);
     // Keep at least one prompt token to run, so there are logits to sample from.

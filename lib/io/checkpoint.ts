@@ -137,12 +137,15 @@ export class Checkpoint {
       if (map === null || typeof map !== 'object' || Array.isArray(map)) throw new CheckpointError(indexPath, 'weight_map must be an object of tensor name → shard file');
       const byFile = new Map<string, string[]>();
       for (const [name, file] of Object.entries(map as Record<string, unknown>)) {
-        if (typeof file !== 'string' || file.includes('/') || file.includes('\\')) throw new CheckpointError(indexPath, `weight_map["${name}"] must be a shard file name, got ${JSON.stringify(file)}`);
+        if (typeof file !== 'string' || !/^[^/\\\0]+\.safetensors$/.test(file) || file.startsWith('.')) {
+          throw new CheckpointError(indexPath, `weight_map["${name}"] must be a *.safetensors file name in this directory, got ${JSON.stringify(file)}`);
+        }
         byFile.set(file, [...(byFile.get(file) ?? []), name]);
       }
       for (const [file, names] of byFile) {
         const path = join(this.dir, file);
         if (!existsSync(path)) throw new CheckpointError(path, `missing shard (listed in model.safetensors.index.json for ${names.length} tensors, e.g. "${names[0]}")`);
+        if (!statSync(path).isFile()) throw new CheckpointError(path, `is not a file (listed in model.safetensors.index.json as a shard)`);
         const st = this.addFile(path);
         for (const n of names) if (!st.tensors.has(n)) throw new CheckpointError(path, `has no tensor "${n}" although the index maps it here`);
       }

@@ -14,4 +14,12 @@ export class CheckpointError extends MlxkError {
     super(`${file}: ${detail}`, hint);
     this.name = 'CheckpointError';
   }
+
+  /** An MlxkError raised while reading a model's files (its message already names the file), as a file error. */
+  static wrap(e: unknown, file: string): unknown {
+    if (!(e instanceof MlxkError) || e instanceof CheckpointError) return e;
+    const c = new CheckpointError(file, '', e.hint);
+    c.message = e.message;
+    return c;
+  }
 }

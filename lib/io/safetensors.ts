@@ -42,6 +42,8 @@ export function parseHeader(file: string, headerBytes: Uint8Array, fileSize: num
   if (json === null || typeof json !== 'object' || Array.isArray(json)) {
     throw new CheckpointError(file, 'header must be a JSON object mapping tensor names to {dtype, shape, data_offsets}');
   }
+  const repeated = repeatedTopLevelKey(headerBytes);
+  if (repeated !== undefined) throw new CheckpointError(file, `header names tensor ${JSON.stringify(repeated)} twice`);
   const dataSize = fileSize - dataStart;
   const metadata: Record<string, string> = {};
   const tensors: TensorInfo[] = [];
@@ -82,13 +84,51 @@ export function parseHeader(file: string, headerBytes: Uint8Array, fileSize: num
     }
     tensors.push({ name, dtype, shape: shape as number[], start: dataStart + begin, end: dataStart + end, file });
   }
+  // The spec: the data section is entirely indexed, without holes. A shifted header length or
+  // appended bytes otherwise pass unnoticed and every tensor reads garbage.
   const sorted = tensors.filter((t) => t.end > t.start).sort((a, b) => a.start - b.start);
-  for (let i = 1; i < sorted.length; i++) {
-    const prev = sorted[i - 1]!;
+  let at = dataStart;
+  for (let i = 0; i < sorted.length; i++) {
     const cur = sorted[i]!;
-    if (cur.start < prev.end) throw new CheckpointError(file, `tensors "${prev.name}" and "${cur.name}" overlap in the data section`);
+    if (cur.start < at) throw new CheckpointError(file, `tensors "${sorted[i - 1]!.name}" and "${cur.name}" overlap in the data section`);
+    if (cur.start > at) {
+      const where = i === 0 ? 'before the first tensor' : `between "${sorted[i - 1]!.name}" and "${cur.name}"`;
+      throw new CheckpointError(file, `${cur.start - at} bytes of the data section ${where} belong to no tensor (header length or data_offsets wrong?)`);
+    }
+    at = cur.end;
   }
+  if (at !== fileSize) throw new CheckpointError(file, `${fileSize - at} bytes after the last tensor belong to no tensor (header length wrong, or bytes appended?)`);
   return { tensors, metadata };
+}
+
+/**
+ * A key that appears twice at the top level of a JSON object (JSON.parse keeps the last, silently).
+ * The text already parsed, so only strings and nesting need tracking.
+ */
+export function repeatedTopLevelKey(bytes: Uint8Array): string | undefined {
+  const text = new TextDecoder().decode(bytes);
+  const seen = new Set<string>();
+  let depth = 0;
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      if (depth === 1 && expectKey) {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        if (seen.has(key)) return key;
+        seen.add(key);
+        expectKey = false;
+      }
+      i = j;
+    } else if (c === '{' || c === '[') {
+      depth++;
+      expectKey = depth === 1;
+    } else if (c === '}' || c === ']') depth--;
+    else if (c === ',' && depth === 1) expectKey = true;
+  }
+  return undefined;
 }
 
 export class SafetensorsFile {

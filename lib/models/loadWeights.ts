@@ -10,6 +10,7 @@
 // - any mix of the two (a table entry found under its own name wins).
 import type { Ops, Tensor, Weight } from '../backend/ops.js';
 import type { Checkpoint, JsonObject } from '../io/checkpoint.js';
+import { FLOAT_DTYPES } from '../io/dtype.js';
 import { CheckpointError, MlxkError } from '../io/errors.js';
 import { ModelWeights } from './model.js';
 import { type ModelTable, QUANTIZABLE_KINDS, type Source, type TensorEntry } from './table.js';
@@ -104,8 +105,13 @@ function loadQuantized(r: TensorReader, ckpt: Checkpoint, ops: Ops, e: TensorEnt
   if (info.dtype !== 'U32' || !sameShape(info.shape.slice(0, -1), lead) || !Number.isInteger(bits) || !Number.isInteger(groupSize)) {
     throw new CheckpointError(info.file, `tensor "${e.name}" is ${info.dtype} [${info.shape}] with scales [${scales.shape}]; expected U32 [${[...lead, `${cols}·bits/32`]}] for logical shape [${e.shape}]`);
   }
-  if (s.bits !== undefined && s.bits !== bits) throw new MlxkError(`${where}: config.json quantization says ${s.bits} bits, but the packed shape [${info.shape}] holds ${bits}-bit values`);
-  if (s.groupSize !== undefined && s.groupSize !== groupSize) throw new MlxkError(`${where}: config.json quantization says group_size ${s.groupSize}, but scales [${scales.shape}] give ${groupSize}`);
+  const biases = ckpt.info(`${e.module}.biases`);
+  if (!sameShape(biases.shape, scales.shape) || biases.dtype !== scales.dtype || !FLOAT_DTYPES.has(scales.dtype) || !sameShape(scales.shape.slice(0, -1), lead)) {
+    throw new CheckpointError(info.file, `"${e.module}": scales ${scales.dtype} [${scales.shape}] and biases ${biases.dtype} [${biases.shape}] must be the same float dtype and shape [${[...lead, groups]}]`);
+  }
+  if (![2, 3, 4, 5, 6, 8].includes(bits) || ![32, 64, 128].includes(groupSize)) throw new CheckpointError(info.file, `"${e.module}": packed [${info.shape}] with scales [${scales.shape}] means ${bits}-bit values in groups of ${groupSize}; expected bits 2-6 or 8 and group size 32, 64 or 128`);
+  if (s.bits !== undefined && s.bits !== bits) throw new CheckpointError(info.file, `"${e.module}": config.json quantization says ${s.bits} bits, but the packed shape [${info.shape}] holds ${bits}-bit values`);
+  if (s.groupSize !== undefined && s.groupSize !== groupSize) throw new CheckpointError(info.file, `"${e.module}": config.json quantization says group_size ${s.groupSize}, but scales [${scales.shape}] give ${groupSize}`);
   return ops.affine({ weight: r.raw(e.name), scales: r.raw(`${e.module}.scales`), biases: r.raw(`${e.module}.biases`), bits, groupSize, shape: e.shape });
 }
 
@@ -115,6 +121,9 @@ function fromSource(r: TensorReader, ckpt: Checkpoint, ops: Ops, e: TensorEntry,
       return ckpt.has(src.name) ? r.float(src.name, e.shape, e.name) : null;
     case 'stack': {
       if (!src.names.every((n) => ckpt.has(n))) return null;
+      const first = ckpt.info(src.names[0]!);
+      const odd = src.names.find((n) => ckpt.info(n).dtype !== first.dtype);
+      if (odd !== undefined) throw new CheckpointError(ckpt.info(odd).file, `tensor "${odd}" is ${ckpt.info(odd).dtype} but "${src.names[0]}" is ${first.dtype}; the experts of "${e.name}" must share one dtype`);
       return ops.stack(src.names.map((n) => r.float(n, e.shape.slice(1), e.name)), 0);
     }
     case 'kv_b': {

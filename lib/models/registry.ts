@@ -1,13 +1,14 @@
 // model_type → architecture. mlx-lm maps kimi_k2 onto deepseek_v3 the same way
 // (MODEL_REMAPPING in mlx_lm/utils.py).
 import type { JsonObject } from '../io/checkpoint.js';
-import { MlxkError } from '../io/errors.js';
+import { CheckpointError, MlxkError } from '../io/errors.js';
 import { deepseekV3Table } from './deepseek_v3.js';
 import { kimiK25Table } from './kimi_k25.js';
 import { llamaTable } from './llama.js';
 import { qwen3Table } from './qwen3.js';
 import { qwen3MoeTable } from './qwen3_moe.js';
 import type { ModelTable } from './table.js';
+import { validateConfig } from './validate.js';
 
 const TABLES: Record<string, (cfg: JsonObject, where: string) => ModelTable> = {
   deepseek_v3: (cfg, where) => deepseekV3Table(cfg, 'deepseek_v3', '', where),
@@ -26,5 +27,10 @@ export function tensorTable(cfg: JsonObject, where = 'config.json'): ModelTable 
   if (typeof type !== 'string') throw new MlxkError(`${where}: missing "model_type" (supported: ${SUPPORTED_MODEL_TYPES.join(', ')})`);
   const make = TABLES[type];
   if (!make) throw new MlxkError(`${where}: model_type "${type}" is not supported (supported: ${SUPPORTED_MODEL_TYPES.join(', ')})`);
-  return make(cfg, where);
+  validateConfig(cfg, where);
+  try {
+    return make(cfg, where);
+  } catch (e) {
+    throw CheckpointError.wrap(e, where);
+  }
 }

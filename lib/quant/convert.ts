@@ -10,6 +10,7 @@ import { basename, join, resolve } from 'node:path';
 import { Checkpoint } from '../io/checkpoint.js';
 import { DTYPE_BYTES, encodeFloats, roundingFor } from '../io/dtype.js';
 import { MlxkError } from '../io/errors.js';
+import { refuseNonFinite } from '../io/nonfinite.js';
 import { SafetensorsFile } from '../io/safetensors.js';
 import { planShards, ShardWriter, type ShardPlan, writeFileAtomic, writeIndex } from '../io/safetensorsWriter.js';
 import { tensorTable } from '../models/registry.js';
@@ -47,6 +48,8 @@ export interface ConvertOptions {
   cardNotes?: string[];
   /** Input-column importance from calibration (an imatrix), for the weighted fitting methods. */
   importance?: ImportanceByModule;
+  /** Quantize tensors holding NaN/Inf instead of refusing them (their error is then reported as null). */
+  allowNonFinite?: boolean;
 }
 
 export interface ConvertProgress {
@@ -96,6 +99,7 @@ interface Ctx {
   peakRss: number;
   precomputed: PrecomputedSource | undefined;
   importance: ConvertOptions['importance'];
+  allowNonFinite: boolean;
 }
 
 function planHash(src: string, ckpt: Checkpoint, plan: QuantPlan, shards: ShardPlan[], extra: string): string {
@@ -181,6 +185,7 @@ async function writePlain(ctx: Ctx, w: ShardWriter, t: OutputTensor): Promise<vo
   for (let start = 0, count = 0; start < rows.rows; start += count) {
     count = Math.min(step, rows.rows - start, rows.partRows - (start % rows.partRows));
     const vals = rows.readRows(start, count);
+    if (!ctx.allowNonFinite) refuseNonFinite(ctx.ckpt.tensors.get(t.name)?.file ?? ctx.ckpt.dir, t.name, vals, rows.cols, start);
     if (!exact) for (let i = 0; i < vals.length; i++) vals[i] = round(vals[i]!);
     w.write(t.name, start * rowBytes, encodeFloats(t.dtype, vals));
     ctx.progress.sourceBytesRead += (rows.storedBytes * count) / rows.rows;
@@ -232,6 +237,7 @@ async function writeQuantized(ctx: Ctx, w: ShardWriter, m: ModulePlan, e: Tensor
       continue;
     }
     const vals = rows.readRows(start, count);
+    if (!ctx.allowNonFinite) refuseNonFinite(ctx.ckpt.tensors.get(e.name)?.file ?? ctx.ckpt.dir, e.name, vals, rows.cols, start);
     if (!exact) for (let i = 0; i < vals.length; i++) vals[i] = round(vals[i]!);
     const slice = Math.floor(start / sliceRows);
     if (imp && !impRows.has(slice)) impRows.set(slice, importanceRow(imp, slice));
@@ -248,7 +254,13 @@ async function writeQuantized(ctx: Ctx, w: ShardWriter, m: ModulePlan, e: Tensor
   }
   await Promise.all(inFlight);
   noteRss(ctx);
-  ctx.report.set(e.name, { name: e.name, bits: q.bits, groupSize: q.groupSize, method: lossless ? 'int4-remap' : CALIBRATED_METHODS.includes(q.method) ? `${dataFreeMethod(q.method)} (no calibration inputs reach it)` : q.method === 'wmse' ? `wmse (${imp ? 'imatrix' : `no imatrix: ${wmsePrior()} prior`})` : q.method, relRmsError: lossless ? 0 : sqRef > 0 ? Math.sqrt(sqErr / sqRef) : 0, lossless });
+  ctx.report.set(e.name, { name: e.name, bits: q.bits, groupSize: q.groupSize, method: lossless ? 'int4-remap' : CALIBRATED_METHODS.includes(q.method) ? `${dataFreeMethod(q.method)} (no calibration inputs reach it)` : q.method === 'wmse' ? `wmse (${imp ? 'imatrix' : `no imatrix: ${wmsePrior()} prior`})` : q.method, relRmsError: lossless ? 0 : relError(sqErr, sqRef), lossless });
+}
+
+/** ‖ŵ − w‖ / ‖w‖; null when NaN/Inf made it meaningless (never 0 for an all-NaN tensor). */
+function relError(sqErr: number, sqRef: number): number | null {
+  if (!Number.isFinite(sqErr) || !Number.isFinite(sqRef)) return null;
+  return sqRef > 0 ? Math.sqrt(sqErr / sqRef) : 0;
 }
 
 /** Rows produced by the calibration pass, copied into the shard. */
@@ -319,7 +331,7 @@ export async function convert(opts: ConvertOptions): Promise<ConvertReport> {
 
     pool = new WorkerPool(opts.threads);
     const ctx: Ctx = {
-      ckpt, plan, pool, report: new Map(), peakRss: process.memoryUsage.rss(), precomputed: opts.precomputed, importance: opts.importance,
+      ckpt, plan, pool, report: new Map(), peakRss: process.memoryUsage.rss(), precomputed: opts.precomputed, importance: opts.importance, allowNonFinite: opts.allowNonFinite ?? false,
       progress: { modulesDone: 0, modulesTotal: plan.modules.length, bytesDone: 0, bytesTotal: plan.bytes, sourceBytesRead: 0, current: '' },
       onProgress: opts.onProgress ? () => opts.onProgress!(ctx.progress) : undefined,
     };

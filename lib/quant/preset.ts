@@ -3,6 +3,7 @@
 // llama.cpp name), by role and/or by layer, and says {bits, group_size, method}
 // or keep (stay in the model dtype). llama.cpp `--custom-q` lines
 // (`regex=type`) are accepted and mapped to MLX bit widths.
+import { backtrackingRisk } from '../io/regexGuard.js';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -78,6 +79,8 @@ export function parseLayers(spec: string, where: string): LayerSelector {
 
 function compileRegex(src: unknown, where: string): RegExp {
   if (typeof src !== 'string' || src === '') throw new MlxkError(`${where}: expected a non-empty regular expression string`);
+  const risky = backtrackingRisk(src);
+  if (risky !== undefined) throw new MlxkError(`${where}: regular expression ${JSON.stringify(src)} ${risky}`);
   try {
     return new RegExp(src);
   } catch (e) {

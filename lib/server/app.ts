@@ -22,7 +22,17 @@ export interface AppOptions {
 
 const POST_ROUTES = ['/v1/chat/completions', '/v1/completions', '/v1/responses', '/v1/messages', '/v1/messages/count_tokens'];
 
-export const DEFAULT_BODY_LIMIT = 256 * 2 ** 20;
+/** Without served models to size it by: as for a 128K-token context (6 MiB). */
+export const DEFAULT_BODY_LIMIT = defaultMaxBody([]);
+
+/**
+ * 4 MiB beyond 16 bytes per token of the largest context (at least 128K tokens): room for JSON
+ * escapes and tool definitions around a full context (Kimi's 256K tokens: 8 MiB), while reading
+ * and parsing the largest body stays in tens of milliseconds on the event loop.
+ */
+export function defaultMaxBody(contextLengths: readonly number[]): number {
+  return 4 * 2 ** 20 + 16 * Math.max(128 * 1024, ...contextLengths);
+}
 
 /** Anthropic routes and clients (anthropic-version header) get Anthropic's error shape. */
 export function errorStyle(req: Request): ErrorStyle {
@@ -95,7 +105,7 @@ function isClientError(err: unknown): boolean {
 function bodyError(err: unknown, limit: number): unknown {
   const e = (err ?? {}) as HttpishError;
   if (e.type === 'entity.parse.failed') return new ApiError('invalid_request', `the request body is not valid JSON (${e.message})`);
-  if (e.type === 'entity.too.large') return new ApiError('invalid_request', `the request body is larger than this server's limit of ${limit} bytes`);
+  if (e.type === 'entity.too.large') return new ApiError('too_large', `the request body is larger than this server's limit of ${limit} bytes (mlxk serve --max-body)`);
   if (isClientError(err)) return new ApiError('invalid_request', e.message ?? 'bad request');
   return err;
 }

@@ -2,7 +2,7 @@
 // {error: {message, type, param, code}} and Anthropic's {type: "error", error: {type, message}},
 // with the status codes those APIs use. A thrown non-ApiError becomes a 500 of the same shape.
 
-export type ErrorKind = 'invalid_request' | 'authentication' | 'forbidden' | 'not_found' | 'unsupported_media_type' | 'context_overflow' | 'overloaded' | 'internal';
+export type ErrorKind = 'invalid_request' | 'authentication' | 'forbidden' | 'not_found' | 'too_large' | 'unsupported_media_type' | 'context_overflow' | 'overloaded' | 'internal';
 
 export interface ContextOverflow {
   promptTokens: number;
@@ -57,6 +57,7 @@ const OPENAI: Record<ErrorKind, { status: number; type: string; code: string | n
   authentication: { status: 401, type: 'invalid_request_error', code: 'invalid_api_key' },
   forbidden: { status: 403, type: 'invalid_request_error', code: 'forbidden' },
   not_found: { status: 404, type: 'invalid_request_error', code: 'model_not_found' },
+  too_large: { status: 413, type: 'invalid_request_error', code: 'request_too_large' },
   unsupported_media_type: { status: 415, type: 'invalid_request_error', code: 'unsupported_media_type' },
   context_overflow: { status: 413, type: 'invalid_request_error', code: 'context_length_exceeded' },
   overloaded: { status: 429, type: 'rate_limit_error', code: 'rate_limit_exceeded' },
@@ -82,6 +83,7 @@ const ANTHROPIC: Record<ErrorKind, { status: number; type: string }> = {
   authentication: { status: 401, type: 'authentication_error' },
   forbidden: { status: 403, type: 'permission_error' },
   not_found: { status: 404, type: 'not_found_error' },
+  too_large: { status: 413, type: 'request_too_large' },
   unsupported_media_type: { status: 415, type: 'invalid_request_error' },
   context_overflow: { status: 400, type: 'invalid_request_error' },
   overloaded: { status: 529, type: 'overloaded_error' },

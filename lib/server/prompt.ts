@@ -74,10 +74,12 @@ export function preparePrompt(tok: Tokenizer, req: GenerationRequest, format: Mo
       extra: { ...thinking, ...p.templateKwargs },
     });
   } catch (e) {
+    if (e instanceof ApiError) throw e;
     throw new ApiError('invalid_request', `the chat template cannot render these messages: ${(e as Error).message}`, 'messages');
   }
   let text = rendered.text;
   const ids = [...rendered.ids];
+  if (ids.length === 0 && !(p.prefill !== undefined && p.prefill.length > 0)) throw new ApiError('invalid_request', "the model's chat template rendered these messages as nothing", 'messages');
   if (p.prefill !== undefined && p.prefill.length > 0) {
     text += p.prefill;
     ids.push(...tok.encode(p.prefill));

@@ -3,17 +3,19 @@
 // prompts never wait for weights); weights are loaded while they fit and otherwise on demand,
 // unloading the least recently used idle models. A model in use by a request is never unloaded.
 import { existsSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { type BackendName, createOps, defaultBackend } from '../backend/index.js';
 import { stopTokenIds } from '../engine/languageModel.js';
 import { ModelWorker, type WorkerLaunch } from '../engine/remote/workerProcess.js';
-import { Checkpoint, type JsonObject, readJson } from '../io/checkpoint.js';
+import { Checkpoint } from '../io/checkpoint.js';
 import { MlxkError } from '../io/errors.js';
 import { footprintOf, residentWeightBytes } from '../models/footprint.js';
 import { loadModel } from '../models/load.js';
 import type { CausalLM } from '../models/model.js';
 import { tensorTable } from '../models/registry.js';
 import type { ToolCallFormat } from '../protocol/types.js';
+import { generationDefaults } from '../models/generationConfig.js';
+import { checkTokenizerFits } from '../models/validate.js';
 import { loadTokenizer, type Tokenizer } from '../tokenizer/index.js';
 import { modelFormat, type ModelFormat } from './prompt.js';
 
@@ -241,23 +243,20 @@ function openModel(spec: ModelSpec, opts: RegistryOptions): ServedModel {
     ckpt.close();
   }
   const tokenizer = loadTokenizer(ckpt.dir);
+  checkTokenizerFits(tokenizer.vocabSize, table, ckpt.dir);
   if (!tokenizer.hasChatTemplate) throw new MlxkError(`${ckpt.dir}: has no chat template (tokenizer_config.json chat_template or chat_template.jinja)`, 'the server needs it to turn messages into a prompt');
   const format = modelFormat(tokenizer, opts.toolParser);
   return new ServedModel(spec, ckpt.dir, tokenizer, format, table.maxContext, bytes, stored, samplingDefaults(ckpt.dir));
 }
 
 function samplingDefaults(dir: string): SamplingDefaults {
-  const path = join(dir, 'generation_config.json');
-  const gen: JsonObject = existsSync(path) ? readJson(path) : {};
-  const num = (k: string) => (typeof gen[k] === 'number' ? (gen[k] as number) : undefined);
+  const gen = generationDefaults(dir);
   const d: SamplingDefaults = {};
   // transformers' reading: do_sample false means greedy, whatever temperature says.
-  const temperature = gen.do_sample === false ? 0 : num('temperature');
-  const topP = num('top_p');
-  const topK = num('top_k');
+  const temperature = gen.doSample === false ? 0 : gen.temperature;
   if (temperature !== undefined) d.temperature = temperature;
-  if (topP !== undefined) d.topP = topP;
-  if (topK !== undefined) d.topK = topK;
+  if (gen.topP !== undefined) d.topP = gen.topP;
+  if (gen.topK !== undefined) d.topK = gen.topK;
   return d;
 }
 

@@ -21,7 +21,7 @@ export interface TurnOptions {
   responseStore?: ResponseStore;
 }
 
-export function startTurn(req: GenerationRequest, prepared: PreparedPrompt, opts: TurnOptions): Turn {
+export function startTurn(req: GenerationRequest, prepared: Pick<PreparedPrompt, 'parser'>, opts: TurnOptions): Turn {
   const parser = new OutputParser({ ...prepared.parser, ...(opts.newCallId ? { newCallId: opts.newCallId } : {}) });
   return new Turn(parser, writer(req, opts));
 }

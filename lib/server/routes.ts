@@ -15,7 +15,8 @@ import { parseChatRequest } from './openai/chatRequest.js';
 import { parseCompletionRequest } from './openai/completionRequest.js';
 import type { ResponseStore } from './openai/responseStore.js';
 import { parseResponsesRequest } from './openai/responsesRequest.js';
-import { type PreparedPrompt, preparePrompt, tokenDescriber } from './prompt.js';
+import { type PreparedPrompt, tokenDescriber } from './prompt.js';
+import type { PromptWorkers, WorkerPrompt } from './promptWorker.js';
 import type { ModelRegistry, ServedModel } from './registry.js';
 import { Responder, sendError, type ErrorStyle } from './responder.js';
 import { startTurn } from './respond.js';
@@ -35,6 +36,8 @@ export interface ServerContext {
   startedAt: number;
   /** Responses kept for previous_response_id. */
   responses: ResponseStore;
+  /** Prompts are rendered and tokenized here, off the event loop. */
+  prompts: PromptWorkers;
 }
 
 export type GenerationApi = 'chat' | 'completions' | 'responses' | 'messages';
@@ -63,7 +66,7 @@ export function fitContext(promptTokens: number, maxTokens: number | undefined, 
 }
 
 /** thinking.budget_tokens becomes a job option when the model marks its reasoning (else there is nothing to cap). */
-function thinkingBudget(req: GenerationRequest, prepared: PreparedPrompt, model: ServedModel): Pick<JobOptions, 'thinkingBudget'> {
+function thinkingBudget(req: GenerationRequest, prepared: Pick<PreparedPrompt, 'parser'>, model: ServedModel): Pick<JobOptions, 'thinkingBudget'> {
   const tokens = req.thinking?.budgetTokens;
   const markers = prepared.parser.reasoning;
   if (tokens === undefined || markers === undefined) return {};
@@ -91,9 +94,14 @@ function samplingOptions(req: GenerationRequest, model: ServedModel): SamplingOp
   };
 }
 
+/** The request's prompt, prepared in the model's prompt worker. */
+function prepare(ctx: ServerContext, model: ServedModel, request: GenerationRequest): Promise<WorkerPrompt> {
+  return ctx.prompts.prepare(model.dir, { request, format: model.format, contextLength: model.maxContext });
+}
+
 export function generationHandler(ctx: ServerContext, api: GenerationApi) {
   const style: ErrorStyle = api === 'messages' ? 'anthropic' : 'openai';
-  return (req: Request, res: Response): void => {
+  return async (req: Request, res: Response): Promise<void> => {
     const id = randomId('req_');
     const arrived = performance.now();
     res.setHeader('x-request-id', id);
@@ -104,7 +112,7 @@ export function generationHandler(ctx: ServerContext, api: GenerationApi) {
     try {
       const request = PARSERS[api](req.body, ctx);
       model = resolveModel(ctx, request.model);
-      const prepared = preparePrompt(model.tokenizer, request, model.format);
+      const prepared = await prepare(ctx, model, request);
       const maxTokens = fitContext(prepared.ids.length, request.maxTokens, model.maxContext);
       const turn = startTurn(request, prepared, { describeToken: tokenDescriber(model.tokenizer), responseStore: ctx.responses });
       responder = new Responder(res, turn, {
@@ -112,7 +120,7 @@ export function generationHandler(ctx: ServerContext, api: GenerationApi) {
         keepAliveMs: ctx.keepAliveMs,
         onDone: (o) => ctx.log(logLine(req, id, model.id, o.status, job, arrived, o.end, o.error)),
       });
-      const common = { id, model, registry: ctx.registry, promptIds: prepared.ids, maxTokens, sink: responder, ...(request.logprobs ? { logprobsTop: request.logprobs.top } : {}), ...thinkingBudget(request, prepared, model) };
+      const common = { id, model, registry: ctx.registry, promptIds: Array.from(prepared.ids), maxTokens, sink: responder, ...(request.logprobs ? { logprobsTop: request.logprobs.top } : {}), ...thinkingBudget(request, prepared, model) };
       job =
         model.engine === 'mlx-lm'
           ? new RemoteGenerationJob({ ...common, sampling: samplingOptions(request, model) })
@@ -138,11 +146,11 @@ export function generationHandler(ctx: ServerContext, api: GenerationApi) {
 }
 
 export function countTokensHandler(ctx: ServerContext) {
-  return (req: Request, res: Response): void => {
+  return async (req: Request, res: Response): Promise<void> => {
     try {
       const request = parseMessagesRequest(req.body, { countTokens: true });
       const model = resolveModel(ctx, request.model);
-      res.json(countTokensObject(preparePrompt(model.tokenizer, request, model.format).ids.length));
+      res.json(countTokensObject((await prepare(ctx, model, request)).ids.length));
     } catch (e) {
       sendError(res, 'anthropic', e);
     }

@@ -9,7 +9,8 @@ import { DEFAULT_PREFILL_CHUNK } from '../engine/sequence.js';
 import type { WorkerLaunch } from '../engine/remote/workerProcess.js';
 import { MlxkError } from '../io/errors.js';
 import type { ToolCallFormat } from '../protocol/types.js';
-import { createApp } from './app.js';
+import { createApp, defaultMaxBody } from './app.js';
+import { PromptWorkers } from './promptWorker.js';
 import { ResponseStore, type ResponseStoreOptions } from './openai/responseStore.js';
 import type { TokenSampler } from './job.js';
 import { type ModelSpec, ModelRegistry, type ServedModel } from './registry.js';
@@ -46,6 +47,8 @@ export interface ServeOptions {
   /** Load the models that fit at startup (default true); otherwise each loads on its first request. */
   preload?: boolean;
   samplerFor?: (req: GenerationRequest, model: ServedModel) => TokenSampler | undefined;
+  /** Largest request body in bytes (413 beyond it). Default: defaultMaxBody of the served contexts. */
+  maxBodyBytes?: number;
   /** Bounds of the Responses API's store for previous_response_id. */
   responseStore?: ResponseStoreOptions;
   log?: (line: string) => void;
@@ -102,15 +105,18 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     log,
     startedAt: Math.floor(Date.now() / 1000),
     responses: new ResponseStore(o.responseStore),
+    prompts: new PromptWorkers(),
   };
+  for (const m of registry.models) ctx.prompts.warm(m.dir);
   const host = o.host ?? DEFAULTS.host;
   const app = createApp(ctx, {
     ...(o.apiKey !== undefined ? { apiKey: o.apiKey } : {}),
     guard: { listenHost: host, ...(o.allowedHosts ? { allowedHosts: o.allowedHosts } : {}), ...(o.corsOrigins ? { corsOrigins: o.corsOrigins } : {}) },
     healthDetails: o.healthDetails ?? false,
+    bodyLimitBytes: o.maxBodyBytes ?? defaultMaxBody(registry.models.map((m) => m.maxContext)),
   });
   const server = await listen(app, host, o.port ?? DEFAULTS.port).catch(async (e: unknown) => {
-    await registry.close();
+    await Promise.all([registry.close(), ctx.prompts.close()]);
     throw e;
   });
   const port = (server.address() as AddressInfo).port;
@@ -126,7 +132,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
         server.close((e) => (e ? reject(e) : resolve()));
         server.closeAllConnections();
       });
-      await registry.close();
+      await Promise.all([registry.close(), ctx.prompts.close()]);
     },
   };
 }

@@ -45,6 +45,9 @@ export class BpeTokenizer implements TokenCodec {
   private readonly tokens: Array<string | undefined> = [];
   private readonly ids = new Map<string, number>();
   private readonly bytes: Array<Uint8Array | undefined> = [];
+  /** How many times normalization can shrink text in UTF-8 bytes; undefined: without bound. */
+  private readonly shrink: number | undefined;
+  private longest: number | undefined;
 
   static fromFile(path: string): BpeTokenizer {
     let json: unknown;
@@ -82,6 +85,7 @@ export class BpeTokenizer implements TokenCodec {
     this.preTokenize = pre.run;
     this.postProcess = buildPostProcessor(json.post_processor, `${where}: post_processor`);
     this.added = new AddedVocabulary(added, buildNormalizer(json.normalizer, `${where}: normalizer`));
+    this.shrink = normalizerShrink(json.normalizer, json.pre_tokenizer);
     for (const [token, id] of vocab) {
       this.tokens[id] = token;
       this.ids.set(token, id);
@@ -108,6 +112,16 @@ export class BpeTokenizer implements TokenCodec {
     return opts.addSpecial ? this.postProcess(out) : out;
   }
 
+  get maxBytesPerToken(): number | undefined {
+    if (this.shrink === undefined) return undefined;
+    if (this.longest === undefined) {
+      let n = 1;
+      for (let id = 0; id < this.vocabSize; id++) n = Math.max(n, this.tokenBytes(id).length);
+      this.longest = n;
+    }
+    return this.longest * this.shrink;
+  }
+
   tokenBytes(id: number): Uint8Array {
     const cached = this.bytes[id];
     if (cached) return cached;
@@ -132,4 +146,16 @@ export class BpeTokenizer implements TokenCodec {
   tokenToId(token: string): number | undefined {
     return this.ids.get(token);
   }
+}
+
+/**
+ * No normalizer shrinks nothing; NFC composes at most three code points into one of no fewer bytes
+ * each (Hangul L+V+T: 9 bytes → 3). Other normalizers (Strip, Replace) and a pre-tokenizer that
+ * removes what it matches can drop text without bound.
+ */
+function normalizerShrink(normalizer: unknown, preTokenizer: unknown): number | undefined {
+  if (JSON.stringify(preTokenizer ?? null).includes('"Removed"')) return undefined;
+  if (normalizer === null || normalizer === undefined) return 1;
+  if (isObject(normalizer) && normalizer.type === 'NFC') return 3;
+  return undefined;
 }

@@ -6,7 +6,7 @@
 // {name, template}); additional_chat_templates/NAME.jinja adds named ones.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Template } from '@huggingface/jinja';
+import { Environment, Interpreter, Template } from '@huggingface/jinja';
 import { CheckpointError, MlxkError } from '../io/errors.js';
 import { isObject, specialTokenText, type Spec } from './spec.js';
 import type { ChatMessage, ChatTemplateOptions } from './types.js';
@@ -124,9 +124,58 @@ export class ChatTemplate {
       ...(asJson(opts.extra ?? {}, 'extra') as Record<string, unknown>),
     };
     try {
-      return chosen.template.render(context);
+      return renderBounded(chosen.template, context);
     } catch (e) {
-      throw new MlxkError(`${chosen.where}: chat template failed: ${(e as Error).message}`);
+      throw new CheckpointError(chosen.where, `chat template failed: ${(e as Error).message}`);
     }
   }
+}
+
+/**
+ * The elements all range() calls of one rendering may produce: templates loop over messages and
+ * tools (bounded by the request), and range() is their only way to loop over a number, so this
+ * bounds the work of a template such as {% for i in range(100000000) %} (nested loops included).
+ */
+export const RANGE_BUDGET = 1_000_000;
+
+/** Template.render with @huggingface/jinja's globals, but a range() that draws on RANGE_BUDGET. */
+function renderBounded(template: Template, context: Record<string, unknown>): string {
+  let left = RANGE_BUDGET;
+  const range = (start: number, stop?: number, step = 1): number[] => {
+    if (stop === undefined) [start, stop] = [0, start];
+    if (step === 0) throw new Error('range() step must not be zero');
+    const n = Math.max(0, Math.ceil((stop - start) / step));
+    if (!Number.isFinite(n) || n > left) throw new Error(`range() would make ${n} numbers; a rendering may make at most ${RANGE_BUDGET} in all`);
+    left -= n;
+    return Array.from({ length: n }, (_, i) => start + i * step);
+  };
+  const env = new Environment();
+  const globals: Record<string, unknown> = {
+    false: false, true: true, none: null, False: false, True: true, None: null,
+    raise_exception: (message: string) => {
+      throw new Error(message);
+    },
+    range,
+    strftime_now: strftimeNow,
+  };
+  for (const [k, v] of Object.entries({ ...globals, ...context })) env.set(k, v);
+  return new Interpreter(env).run(template.parsed).value as string;
+}
+
+/** The strftime subset chat templates use (Llama-3's "%d %b %Y"), as @huggingface/jinja offers it. */
+function strftimeNow(format: string): string {
+  const d = new Date();
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return format.replace(/%[YmdbBHM%]/g, (t) => {
+    switch (t) {
+      case '%Y': return String(d.getFullYear());
+      case '%m': return pad(d.getMonth() + 1);
+      case '%d': return pad(d.getDate());
+      case '%b': return new Intl.DateTimeFormat(undefined, { month: 'short' }).format(d);
+      case '%B': return new Intl.DateTimeFormat(undefined, { month: 'long' }).format(d);
+      case '%H': return pad(d.getHours());
+      case '%M': return pad(d.getMinutes());
+      default: return '%';
+    }
+  });
 }

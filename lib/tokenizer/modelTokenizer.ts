@@ -21,6 +21,10 @@ export class ModelTokenizer implements Tokenizer {
     return this.codec.vocabSize;
   }
 
+  get maxBytesPerToken(): number | undefined {
+    return this.codec.maxBytesPerToken;
+  }
+
   get specialIds(): ReadonlySet<number> {
     return this.codec.specialIds;
   }
@@ -51,10 +55,14 @@ export class ModelTokenizer implements Tokenizer {
 
   /** The rendered prompt and its ids (special tokens in the rendering are recognized; no BOS is added beyond what the template writes). */
   applyChatTemplate(messages: readonly ChatMessage[], opts?: ChatTemplateOptions): RenderedChat {
+    const text = this.renderChatTemplate(messages, opts);
+    return { text, ids: this.codec.encode(text, { special: true }) };
+  }
+
+  renderChatTemplate(messages: readonly ChatMessage[], opts?: ChatTemplateOptions): string {
     if (!this.template) {
       throw new MlxkError(`${this.dir}: no chat template (tokenizer_config.json has no chat_template and there is no chat_template.jinja)`, 'use raw prompts instead');
     }
-    const text = this.template.render(messages, opts);
-    return { text, ids: this.codec.encode(text, { special: true }) };
+    return this.template.render(messages, opts);
   }
 }

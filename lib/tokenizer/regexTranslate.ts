@@ -7,6 +7,7 @@
 // - possessive quantifiers and atomic groups become (?=(?<x>…))\k<x>;
 // - class intersection [A&&B] and nested classes become lookahead forms matching one code point;
 // - ^ and $ are line anchors as in Oniguruma's Ruby syntax.
+import { backtrackingRisk } from '../io/regexGuard.js';
 import { MlxkError } from '../io/errors.js';
 import { caseVariants, literalInClass, literalOutside, propertyName, WORD } from './regexSyntax.js';
 
@@ -323,6 +324,8 @@ export function translateRegexSource(pattern: string, where: string): string {
 
 /** A global, Unicode JS RegExp equivalent to an Oniguruma / Rust-regex pattern. */
 export function translateRegex(pattern: string, where: string): RegExp {
+  const risky = backtrackingRisk(pattern);
+  if (risky !== undefined) throw new MlxkError(`${where}: regex ${JSON.stringify(pattern)} ${risky}`);
   const source = translateRegexSource(pattern, where);
   try {
     return new RegExp(source, 'gu');

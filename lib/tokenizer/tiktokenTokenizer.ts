@@ -9,6 +9,7 @@ import { CheckpointError } from '../io/errors.js';
 import { bytesToByteChars } from './byteLevel.js';
 import { decodeIds } from './decodeIds.js';
 import { kimiChunks } from './kimiChunks.js';
+import { backtrackingRisk } from '../io/regexGuard.js';
 import { isObject, type Spec } from './spec.js';
 import type { DecodeOptions, EncodeOptions, TokenCodec } from './types.js';
 
@@ -25,6 +26,8 @@ export const KIMI_PAT_STR = [
 ].join('|');
 
 const DEFAULT_RESERVED = 256;
+/** Kimi reserves 256; every reserved id gets a name and a map entry at load. */
+const MAX_RESERVED = 1 << 16;
 const EMPTY = new Uint8Array(0);
 const utf8 = new TextEncoder();
 
@@ -56,6 +59,7 @@ export class KimiTiktokenTokenizer implements TokenCodec {
   private readonly ranks: Uint8Array[];
   private readonly specialNames: string[] = [];
   private tokenIds: Map<string, number> | undefined;
+  private longest: number | undefined;
 
   /** tiktokenPath: tiktoken.model; config: tokenizer_config.json (configPath names it in errors). */
   constructor(tiktokenPath: string, config: Spec, configPath: string) {
@@ -66,7 +70,9 @@ export class KimiTiktokenTokenizer implements TokenCodec {
       throw new CheckpointError(configPath, `num_base_tokens is ${JSON.stringify(config.num_base_tokens)} but ${tiktokenPath} has ${base} ranks`);
     }
     const reserved = config.num_reserved_special_tokens ?? DEFAULT_RESERVED;
-    if (!Number.isInteger(reserved) || (reserved as number) < 0) throw new CheckpointError(configPath, `num_reserved_special_tokens must be a non-negative integer, got ${JSON.stringify(reserved)}`);
+    if (!Number.isInteger(reserved) || (reserved as number) < 0 || (reserved as number) > MAX_RESERVED) {
+      throw new CheckpointError(configPath, `num_reserved_special_tokens must be an integer in 0..${MAX_RESERVED}, got ${JSON.stringify(reserved)}`);
+    }
     this.vocabSize = base + (reserved as number);
     const decoder = config.added_tokens_decoder ?? {};
     if (!isObject(decoder)) throw new CheckpointError(configPath, 'added_tokens_decoder must be an object of id → token');
@@ -76,7 +82,7 @@ export class KimiTiktokenTokenizer implements TokenCodec {
       if (!Number.isInteger(id) || id < base || id >= this.vocabSize) {
         throw new CheckpointError(configPath, `added_tokens_decoder["${key}"] is outside the special id range ${base}..${this.vocabSize - 1}`);
       }
-      if (!isObject(entry) || typeof entry.content !== 'string') throw new CheckpointError(configPath, `added_tokens_decoder["${key}"].content must be a string`);
+      if (!isObject(entry) || typeof entry.content !== 'string' || entry.content === '') throw new CheckpointError(configPath, `added_tokens_decoder["${key}"].content must be a non-empty string, got ${JSON.stringify(isObject(entry) ? entry.content : entry)}`);
       named.set(id, { content: entry.content, special: entry.special !== false });
     }
     const specials = new Map<string, number>();
@@ -92,7 +98,9 @@ export class KimiTiktokenTokenizer implements TokenCodec {
     this.specialTokens = specials;
     this.specialIds = specialIds;
     const pat = config.pat_str ?? KIMI_PAT_STR;
-    if (typeof pat !== 'string') throw new CheckpointError(configPath, `pat_str must be a string, got ${JSON.stringify(pat)}`);
+    if (typeof pat !== 'string' || pat === '') throw new CheckpointError(configPath, `pat_str must be a non-empty string, got ${JSON.stringify(pat)}`);
+    const risky = backtrackingRisk(pat);
+    if (risky !== undefined) throw new CheckpointError(configPath, `pat_str ${risky}`);
     try {
       this.enc = new Tiktoken(text, Object.fromEntries(specials), pat);
     } catch (e) {
@@ -107,6 +115,16 @@ export class KimiTiktokenTokenizer implements TokenCodec {
       for (const id of ids) out.push(id);
     }
     return out;
+  }
+
+  /** tiktoken does not normalize: the longest rank or special token name. */
+  get maxBytesPerToken(): number {
+    if (this.longest === undefined) {
+      let n = 1;
+      for (let id = 0; id < this.vocabSize; id++) n = Math.max(n, this.tokenBytes(id).length);
+      this.longest = n;
+    }
+    return this.longest;
   }
 
   tokenBytes(id: number): Uint8Array {

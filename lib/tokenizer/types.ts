@@ -30,6 +30,12 @@ export interface TokenCodec {
   /** The vocabulary string of a token (byte-level characters for BPE tokens), or undefined. */
   idToToken(id: number): string | undefined;
   tokenToId(token: string): number | undefined;
+  /**
+   * No token stands for more bytes of input text than this, so a text of B UTF-8 bytes has at least
+   * B / maxBytesPerToken tokens (servers refuse overlong prompts before tokenizing them).
+   * Undefined where normalization can shrink text without bound.
+   */
+  readonly maxBytesPerToken?: number;
 }
 
 export interface ToolCall {
@@ -79,4 +85,6 @@ export interface Tokenizer extends TokenCodec {
   readonly eosIds: readonly number[];
   readonly hasChatTemplate: boolean;
   applyChatTemplate(messages: readonly ChatMessage[], opts?: ChatTemplateOptions): RenderedChat;
+  /** The template's text alone (applyChatTemplate = this + encode with special tokens). */
+  renderChatTemplate(messages: readonly ChatMessage[], opts?: ChatTemplateOptions): string;
 }

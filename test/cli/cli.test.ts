@@ -45,7 +45,7 @@ test('inspect reports architecture, roles and bits of the bundled models', () =>
   assert.equal(Object.keys(b.roles.attn.stored_as), ['BF16']);
 });
 
-test('bad input: one-line errors naming the file or flag, non-zero exit, no stack trace', () => {
+test('bad input: one-line errors naming the file or flag, exit 2 for broken model files and 1 for usage, no stack trace', () => {
   const dir = tmpDir();
   mkdirSync(join(dir, 'broken'));
   copyFileSync(join(TINY_KIMI, 'config.json'), join(dir, 'broken', 'config.json'));
@@ -63,7 +63,7 @@ test('bad input: one-line errors naming the file or flag, non-zero exit, no stac
   ];
   for (const [args, re] of cases) {
     const r = mlxk(...args);
-    assert.is(r.code, 1, `${args.join(' ')}: exit ${r.code}\n${r.stderr}`);
+    assert.is(r.code, args[0] === 'inspect' ? 2 : 1, `${args.join(' ')}: exit ${r.code}\n${r.stderr}`);
     assert.match(r.stderr, re, args.join(' '));
     assert.not.match(r.stderr, /\n\s+at /, `${args.join(' ')} printed a stack trace`);
   }

@@ -129,6 +129,36 @@ test('fuzz: random and mutated headers are accepted consistently or rejected wit
   }
 });
 
+test('the data section is covered exactly (issue 15): a header length one byte short, gaps, trailing bytes and repeated names are refused', () => {
+  const dir = tmpDir();
+  const path = join(dir, 'x.safetensors');
+  const data = Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8]);
+  const two = { a: { dtype: 'U8', shape: [4], data_offsets: [0, 4] }, b: { dtype: 'U8', shape: [4], data_offsets: [4, 8] } };
+  rawFile(path, two, data, '   ');
+  SafetensorsFile.open(path).close();
+  // Lowered by one: the last padding byte becomes the first data byte, shifting every tensor.
+  const bytes = readFileSync(path);
+  bytes.writeBigUInt64LE(bytes.readBigUInt64LE(0) - 1n, 0);
+  writeFileSync(path, bytes);
+  assert.throws(() => SafetensorsFile.open(path), (e: Error) => e instanceof CheckpointError && /1 bytes after the last tensor belong to no tensor/.test(e.message));
+  rawFile(path, two, Uint8Array.from([...data, 0]));
+  assert.throws(() => SafetensorsFile.open(path), /1 bytes after the last tensor belong to no tensor/);
+  rawFile(path, { a: { dtype: 'U8', shape: [4], data_offsets: [0, 4] }, b: { dtype: 'U8', shape: [3], data_offsets: [5, 8] } }, data);
+  assert.throws(() => SafetensorsFile.open(path), /1 bytes of the data section between "a" and "b" belong to no tensor/);
+  rawFile(path, { b: { dtype: 'U8', shape: [4], data_offsets: [4, 8] } }, data);
+  assert.throws(() => SafetensorsFile.open(path), /4 bytes of the data section before the first tensor/);
+  rawFile(path, { a: { dtype: 'U8', shape: [6], data_offsets: [0, 6] }, b: { dtype: 'U8', shape: [4], data_offsets: [4, 8] } }, data);
+  assert.throws(() => SafetensorsFile.open(path), /overlap/);
+  const dup = Buffer.from('{"a":{"dtype":"U8","shape":[4],"data_offsets":[0,4]},"x":{"k":"a"},"a":{"dtype":"U8","shape":[4],"data_offsets":[4,8]}}');
+  assert.throws(() => parseHeader(path, dup, 8 + dup.length + 8), /header names tensor "a" twice/);
+  // A repeated key inside an entry, or a name that only looks the same escaped, is no repeat.
+  const escaped = Buffer.from('{"a":{"dtype":"U8","shape":[4],"shape":[4],"data_offsets":[0,4]},"\\u0061b":{"dtype":"U8","shape":[4],"data_offsets":[4,8]}}');
+  assert.is(parseHeader(path, escaped, 8 + escaped.length + 8).tensors.length, 2);
+  // No tensors and no data is a valid (empty) file.
+  rawFile(path, {}, new Uint8Array(0));
+  assert.is(SafetensorsFile.open(path).tensors.size, 0);
+});
+
 test('sharded checkpoints: index.json is followed; a missing shard and duplicate tensors are named', () => {
   const dir = tmpDir();
   const t = (name: string, v: number) => ({ name, dtype: 'F32' as const, shape: [2], data: encodeFloats('F32', new Float32Array([v, v])) });
