@@ -27,6 +27,8 @@ export interface LoadedModel {
   model: CausalLM;
   dir: string;
   config: JsonObject;
+  /** The weights by tensor name (profiling attributes time to them). */
+  weights: ModelWeights;
   /** Seconds spent reading and preparing weights. */
   loadSeconds: number;
 }
@@ -40,7 +42,7 @@ export async function loadModel(path: string, ops: Ops): Promise<LoadedModel> {
     if (!build) throw new MlxkError(`${ckpt.dir}/config.json: model_type "${table.modelType}" has a tensor table but no forward pass yet (supported: ${Object.keys(BUILDERS).join(', ')})`);
     const weights = await loadWeights(ckpt, table, ops);
     const model = build(ops, weights, ckpt.config, table.modelType);
-    return { model, dir: ckpt.dir, config: ckpt.config, loadSeconds: (performance.now() - started) / 1000 };
+    return { model, dir: ckpt.dir, config: ckpt.config, weights, loadSeconds: (performance.now() - started) / 1000 };
   } finally {
     ckpt.close();
   }

@@ -46,6 +46,10 @@ export class ModelWeights {
     return this.map.size;
   }
 
+  entries(): IterableIterator<[string, Weight]> {
+    return this.map.entries();
+  }
+
   all(): Weight[] {
     return [...this.map.values()];
   }

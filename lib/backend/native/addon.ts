@@ -125,6 +125,7 @@ interface RawAddon extends ModelOpsAddon {
   denseMatmul(x: Float32Array, m: number, w: DenseTensorRef, out: Float32Array): void;
   quantizeActivations(x: Float32Array, m: number, k: number, groupSize: number, activationBits?: ActivationBits): QuantizedActivations;
   setThreads(n: number): void;
+  poolStats(reset: boolean): PoolStats;
   threads(): number;
   physicalCores(): number;
   setIsa(name: string): boolean;
@@ -241,6 +242,20 @@ export function quantizeActivations(x: Float32Array, m: number, k: number, group
 /** Maps a file read-only; tensors inside are passed to kernels as {file, offset}. */
 export function mapFile(path: string): MappedFile {
   return call(() => new (addon().MappedFile)(path));
+}
+
+/** The kernels' thread pool since the last reset: jobs spread over the workers (and their wall time), jobs run inline, the caller's wait for the other threads, workers woken from sleep. */
+export interface PoolStats {
+  jobs: number;
+  inlineJobs: number;
+  jobNs: number;
+  waitNs: number;
+  wakeups: number;
+}
+
+/** The pool's counters, zeroed afterwards when `reset` (profiling). */
+export function poolStats(reset = false): PoolStats {
+  return addon().poolStats(reset);
 }
 
 /** Threads the kernels use (default: physical cores, or MLXK_THREADS). */
