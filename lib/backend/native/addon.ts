@@ -104,12 +104,12 @@ export interface ModelOpsAddon {
   opMatmulUntransposed(x: Float32Array, tokens: number, xHeads: number, w: AddonWeight, out: Float32Array): void;
   opEmbedding(w: AddonWeight, ids: Int32Array, out: Float32Array): void;
   opRmsNorm(x: Float32Array, rows: number, dim: number, weight: Float32Array, eps: number, out: Float32Array): void;
-  opRope(x: Float32Array, tokens: number, heads: number, dims: number, offset: number, invFreq: Float32Array, scale: number, interleaved: boolean, out: Float32Array): void;
+  opRope(x: Float32Array, tokens: number, heads: number, dims: number, positions: Int32Array, invFreq: Float32Array, scale: number, interleaved: boolean, out: Float32Array): void;
+  /** Ragged causal attention over B sequences: per segment its query count, key count, key and value arrays with [offset, strideS, strideH]. */
   opAttention(
-    q: Float32Array, tokens: number, hq: number, d: number,
-    k: Float32Array, kOffset: number, kStrideS: number, kStrideH: number,
-    v: Float32Array, vOffset: number, vStrideS: number, vStrideH: number,
-    keys: number, hkv: number, dv: number, scale: number, out: Float32Array,
+    q: Float32Array, hq: number, d: number, tokens: Int32Array, keys: Int32Array,
+    k: Float32Array[], kGeom: Float64Array, v: Float32Array[], vGeom: Float64Array,
+    hkv: number, dv: number, scale: number, out: Float32Array,
   ): void;
   opSwiglu(gate: Float32Array, up: Float32Array, out: Float32Array): void;
   opAdd(a: Float32Array, b: Float32Array, out: Float32Array): void;
