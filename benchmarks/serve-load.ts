@@ -1,4 +1,4 @@
-// Load on `mlxk serve`: 1, 4 and 8 concurrent streaming clients (raw fetch, SSE read by hand)
+// Load on `mlxk serve`: 1, 2, 4 and 8 concurrent streaming clients (raw fetch, SSE read by hand)
 // against the bundled model in a child process. Per level: requests/s, time to first token
 // (p50/p99), per-stream and aggregate tokens/s, errors (must be 0). Baseline, in the same run:
 // the engine alone (LanguageModel.generate in this process, the same prompt shape, no HTTP),
@@ -19,7 +19,7 @@ const REQUESTS = arg('requests', 24);
 const ROUNDS = arg('rounds', 3);
 const MAX_TOKENS = arg('max-tokens', 64);
 const MAX_ACTIVE = arg('max-active', 4);
-const LEVELS = [1, 4, 8];
+const LEVELS = [1, 2, 4, 8];
 const TOPICS = ['list comprehensions', 'the with statement', 'decorators', 'generators', 'the GIL', 'asyncio', 'f-strings', 'dataclasses', 'virtual environments', 'exceptions', 'slicing', 'unicode strings', 'the import system', 'type hints', 'closures', 'iterators'];
 const prompt = (i: number) => `Question ${i}: explain ${TOPICS[i % TOPICS.length]} in Python with an example.`;
 
@@ -169,9 +169,9 @@ const f = (x: number, d = 1) => x.toFixed(d);
 console.log(`machine: ${cpus()[0]?.model ?? '?'}, ${cpus().length} cores, Node ${process.version}; load average before ${loadBefore.map((x) => f(x, 2)).join(' ')}, after ${loadAfter.map((x) => f(x, 2)).join(' ')}`);
 console.log(`${ROUNDS} rounds × ${REQUESTS} streaming chat requests per level, max_tokens ${MAX_TOKENS}, greedy, distinct prompts; server --max-active ${MAX_ACTIVE}`);
 console.log(`engine alone (LanguageModel.generate in this process, same prompt shape, no HTTP): ${f(baseline)} tokens/s (median; rounds: ${baselines.map((b) => f(b)).join(', ')})\n`);
-console.log('| clients | requests | errors | requests/s | TTFT p50 | TTFT p99 | tokens/s per stream (p50) | aggregate tokens/s | vs engine alone | prompt tokens cached |');
-console.log('|---|---|---|---|---|---|---|---|---|---|');
+console.log('| clients | requests | errors | requests/s | TTFT p50 | TTFT p99 | tokens/s per stream (p50) | aggregate tokens/s | × 1 client | vs engine alone | prompt tokens cached |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
-  console.log(`| ${r.clients} | ${r.requests} | ${r.errors} | ${f(r.rps, 2)} | ${f(r.ttftP50, 0)} ms | ${f(r.ttftP99, 0)} ms | ${f(r.streamTps)} | ${f(r.aggregateTps)} | ${f(r.aggregateTps / baseline, 2)}× | ${f(r.cachedShare * 100, 0)}% |`);
+  console.log(`| ${r.clients} | ${r.requests} | ${r.errors} | ${f(r.rps, 2)} | ${f(r.ttftP50, 0)} ms | ${f(r.ttftP99, 0)} ms | ${f(r.streamTps)} | ${f(r.aggregateTps)} | ${f(r.aggregateTps / rows[0]!.aggregateTps, 2)}× | ${f(r.aggregateTps / baseline, 2)}× | ${f(r.cachedShare * 100, 0)}% |`);
 }
 if (rows.some((r) => r.errors > 0)) process.exitCode = 1;

@@ -6,7 +6,11 @@
 // - Tensors are immutable values: no op changes its inputs, except writeRows, which
 //   consumes its buffer (KV caches grow in place instead of being copied every step).
 // - Activations are float32 and token-major: a sequence of T tokens is [T, hidden];
-//   per-head tensors are [T, heads, dim]. There is no batch axis (one request per call).
+//   per-head tensors are [T, heads, dim]. A batched step (several sequences at once) puts
+//   their tokens one sequence after another along the same axis (ragged, no padding), so
+//   every per-token op batches by itself; only rope and raggedAttention need the
+//   sequence boundaries (`Segment`s), and MoE routes all tokens of all sequences together,
+//   reading each expert once per step.
 // - Weights use the MLX checkpoint layout (see lib/models/table.ts): a linear weight is
 //   [out, in], stacked experts [E, out, in], per-head weights [H, out, in]; a quantized
 //   weight is MLX affine along its last (input) axis.
@@ -56,6 +60,12 @@ export interface Route {
   k: number;
   indices: Int32Array;
   weights: Float32Array;
+}
+
+/** One sequence of a batched step: `tokens` consecutive rows of the activations, at positions offset…offset+tokens−1. */
+export interface Segment {
+  tokens: number;
+  offset: number;
 }
 
 export interface NoAuxRouteOptions {
@@ -137,14 +147,23 @@ export interface Ops {
    */
   perHeadLinear(x: Tensor, w: Weight, transpose: boolean): Tensor;
   prepareRope(spec: RopeSpec): RopeTable;
-  /** Rotates x [T, heads, dims] (dims = 2·invFreq.length) for positions offset..offset+T-1. */
-  rope(x: Tensor, table: RopeTable, offset: number): Tensor;
+  /**
+   * Rotates x [T, heads, dims] (dims = 2·invFreq.length) for positions offset..offset+T-1, or,
+   * given segments (Σ tokens = T), each segment's rows for its own positions.
+   */
+  rope(x: Tensor, table: RopeTable, offset: number | readonly Segment[]): Tensor;
   /**
    * Causal scaled-dot-product attention. q [T, Hq, D], k [S, Hkv, D], v [S, Hkv, Dv] with
    * Hq a multiple of Hkv (grouped-query; Hkv = 1 is multi-query) → [T, Hq, Dv]. Query t sits at
    * position S − T + t and sees keys 0..S − T + t. Softmax in float32.
    */
   attention(q: Tensor, k: Tensor, v: Tensor, scale: number): Tensor;
+  /**
+   * `attention` for several sequences in one call: q [Σ T_b, Hq, D] holds segment b's T_b
+   * queries after those of the segments before it; keys[b] [S_b, Hkv, D] and values[b]
+   * [S_b, Hkv, Dv] are its own (e.g. views of its cache). → [Σ T_b, Hq, Dv].
+   */
+  raggedAttention(q: Tensor, keys: readonly Tensor[], values: readonly Tensor[], segments: readonly Segment[], scale: number): Tensor;
   /** silu(gate) · up */
   swiglu(gate: Tensor, up: Tensor): Tensor;
 
@@ -167,4 +186,24 @@ export interface Ops {
    * calibration code that needs an expert's inputs (lib/calib/imatrix.ts).
    */
   gatherLinear(x: Tensor, w: Weight, rows: Int32Array, slices: Int32Array): Tensor;
+}
+
+/** Each row's position for rope over segments (Σ tokens must be `rows`). */
+export function tokenPositions(segments: readonly Segment[], rows: number): Int32Array {
+  const out = new Int32Array(rows);
+  let i = 0;
+  for (const s of segments) {
+    if (i + s.tokens > rows) break;
+    for (let t = 0; t < s.tokens; t++) out[i++] = s.offset + t;
+  }
+  if (i !== rows || segments.reduce((a, s) => a + s.tokens, 0) !== rows) throw new Error(`segments of ${segments.map((s) => s.tokens).join('+')} tokens for ${rows} rows`);
+  return out;
+}
+
+/** Segments cover exactly the query rows, one keys and one values tensor each. */
+export function checkSegments(segments: readonly Segment[], rows: number, keys: number, values: number): void {
+  const total = segments.reduce((a, s) => a + s.tokens, 0);
+  if (total !== rows || keys !== segments.length || values !== segments.length || segments.some((s) => !Number.isInteger(s.tokens) || s.tokens < 1)) {
+    throw new Error(`raggedAttention: ${segments.length} segments of ${segments.map((s) => s.tokens).join('+')} tokens for ${rows} query rows, with ${keys} keys and ${values} values tensors`);
+  }
 }

@@ -1,7 +1,9 @@
-// Many requests, one compute stream: a bounded queue in front of a set of active tasks whose
-// steps (a prefill chunk or one decoded token) run round-robin, one step each per round, so a
-// long prefill never holds another request's next token for more than one chunk. Steps run one
-// at a time on the event loop; between steps the loop is free for I/O (streaming, new requests).
+// Many requests, one compute stream: a bounded queue in front of a set of active tasks that
+// take one step each per round (a prefill chunk or one decoded token), so a long prefill never
+// holds another request's next token for more than one chunk. A round starts every active
+// task's step at once: steps on one model meet in its StepBatcher and run as one batched
+// forward pass (continuous batching: a task admitted now joins at the next round, a finished
+// one leaves). Between rounds the event loop is free for I/O (streaming, new requests).
 import { EventEmitter } from 'node:events';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 
@@ -88,17 +90,20 @@ export class Scheduler extends EventEmitter {
     try {
       while (this.active.length > 0 || this.waiting.length > 0) {
         await this.admit();
-        for (const task of [...this.active]) {
-          let report: StepReport;
-          try {
-            report = await task.step();
-          } catch (error) {
-            this.failTask(task, error);
-            report = { kind: 'end', tokens: 0, done: true };
-          }
+        const round = [...this.active];
+        const reports = await Promise.all(
+          round.map((task) =>
+            Promise.resolve().then(() => task.step()).catch((error: unknown): StepReport => {
+              this.failTask(task, error);
+              return { kind: 'end', tokens: 0, done: true };
+            }),
+          ),
+        );
+        round.forEach((task, i) => {
+          const report = reports[i]!;
           if (report.done) this.active.splice(this.active.indexOf(task), 1);
           this.tell('step', { task: task.id, ...report } satisfies StepEvent);
-        }
+        });
         // Let sockets flush and new requests arrive between rounds, even when no step awaited.
         await nextTurn();
       }

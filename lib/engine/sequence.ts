@@ -4,6 +4,7 @@
 // or trim them back; nothing here decides what to sample.
 import { MlxkError } from '../io/errors.js';
 import type { CausalLM } from '../models/model.js';
+import { batcherFor } from './batcher.js';
 import type { KvCache } from './kvCache.js';
 
 export const DEFAULT_PREFILL_CHUNK = 512;
@@ -43,14 +44,12 @@ export class Sequence {
   }
 
   private async step(ids: number[], read: boolean): Promise<Float32Array> {
-    const { ops, info } = this.model;
+    const { info } = this.model;
     const bad = ids.find((id) => !Number.isInteger(id) || id < 0 || id >= info.vocabSize);
     if (bad !== undefined) throw new MlxkError(`token id ${bad} is outside the model's vocabulary (0..${info.vocabSize - 1})`);
-    const logits = this.model.forward(ids, this.cache);
-    ops.evaluate(logits, ...this.cache.tensors());
+    // Joins whatever other sequences of this model step now (continuous batching).
+    const out = await batcherFor(this.model).step(this.cache, ids, read);
     this.ids.push(...ids);
-    const out = read ? ops.read(logits) : new Float32Array(0);
-    await ops.reclaim();
     return out;
   }
 

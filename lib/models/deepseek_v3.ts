@@ -3,12 +3,12 @@
 // Output layout follows mlx_lm/models/deepseek_v3.py after sanitize: experts
 // stacked into switch_mlp, kv_b_proj split into embed_q / unembed_out, MTP
 // layers (index ≥ num_hidden_layers) dropped.
-import type { Ops, RopeTable, Tensor } from '../backend/ops.js';
+import type { Ops, RopeTable, Segment, Tensor } from '../backend/ops.js';
 import { KvCache } from '../engine/kvCache.js';
 import type { JsonObject } from '../io/checkpoint.js';
 import { MlxkError } from '../io/errors.js';
 import { ConfigReader, modelDtype } from './config.js';
-import { type CausalLM, type ForwardOptions, lmHead, type ModelInfo, type ModelWeights, swigluMlp } from './model.js';
+import { type BatchItem, type CausalLM, type ForwardOptions, lmHead, type ModelInfo, type ModelWeights, segmentsOf, swigluMlp, updateCaches } from './model.js';
 import { deepseekSoftmaxMscale, type RopeConfig, ropeConfig, ropeFrequencies } from './rope.js';
 import { type ModelTable, same, type TensorEntry } from './table.js';
 
@@ -179,51 +179,75 @@ export class DeepseekV3Model implements CausalLM {
   }
 
   forward(ids: readonly number[], cache: KvCache, opts: ForwardOptions = {}): Tensor {
-    const p = this.prefix;
-    let x = this.ops.embedding(this.w.get(`${p}model.embed_tokens.weight`), this.ops.ids(ids));
-    for (let l = 0; l < this.c.layers; l++) x = this.layer(l, x, cache);
-    return lmHead(this.ops, this.w, p, x, this.c.eps, opts.allLogits ?? false);
+    return this.forwardBatch([{ ids, cache }], opts);
   }
 
-  private layer(l: number, x: Tensor, cache: KvCache): Tensor {
+  forwardBatch(items: readonly BatchItem[], opts: ForwardOptions = {}): Tensor {
+    const p = this.prefix;
+    const segments = segmentsOf(items);
+    const caches = items.map((i) => i.cache);
+    let x = this.ops.embedding(this.w.get(`${p}model.embed_tokens.weight`), this.ops.ids(items.flatMap((i) => i.ids)));
+    for (let l = 0; l < this.c.layers; l++) x = this.layer(l, x, caches, segments);
+    return lmHead(this.ops, this.w, p, x, this.c.eps, opts.allLogits ?? false, segments);
+  }
+
+  private layer(l: number, x: Tensor, caches: readonly KvCache[], segments: readonly Segment[]): Tensor {
     const { ops, w, c } = this;
     const L = `${this.prefix}model.layers.${l}`;
     const h = ops.rmsNorm(x, w.get(`${L}.input_layernorm.weight`), c.eps);
-    const x2 = ops.add(x, this.attention(l, `${L}.self_attn`, h, cache));
+    const x2 = ops.add(x, this.attendBatch(l, `${L}.self_attn`, h, caches, segments));
     const h2 = ops.rmsNorm(x2, w.get(`${L}.post_attention_layernorm.weight`), c.eps);
     return ops.add(x2, isMoeLayer(c, l) ? this.moe(`${L}.mlp`, h2) : swigluMlp(ops, w, `${L}.mlp`, h2));
   }
 
-  /** MLA over the latent cache: absorbed for one new token, expanded to per-head K/V otherwise (public for lib/calib's block-by-block pass). */
+  /** MLA of one sequence (lib/calib's block-by-block pass calls it). */
   attention(l: number, A: string, h: Tensor, cache: KvCache): Tensor {
+    return this.attendBatch(l, A, h, [cache], [{ tokens: this.ops.shape(h)[0]!, offset: cache.length }]);
+  }
+
+  /**
+   * MLA over each sequence's latent cache: absorbed for sequences stepping one token (all of
+   * them in one ragged attention call), expanded to per-head K/V for longer runs (prefill).
+   */
+  private attendBatch(l: number, A: string, h: Tensor, caches: readonly KvCache[], segments: readonly Segment[]): Tensor {
     const { ops, w, c } = this;
-    const T = ops.shape(h)[0]!;
-    const offset = cache.length;
+    const N = ops.shape(h)[0]!;
     const { heads: H, nope, rope, kvLoraRank: rank, vDim } = c;
     const qFlat = c.qLoraRank === null
       ? ops.linear(h, w.get(`${A}.q_proj.weight`))
       : ops.linear(ops.rmsNorm(ops.linear(h, w.get(`${A}.q_a_proj.weight`)), w.get(`${A}.q_a_layernorm.weight`), MLA_NORM_EPS), w.get(`${A}.q_b_proj.weight`));
-    const q = ops.reshape(qFlat, [T, H, nope + rope]);
+    const q = ops.reshape(qFlat, [N, H, nope + rope]);
     const qNope = ops.slice(q, 2, 0, nope);
-    const qPe = ops.rope(ops.slice(q, 2, nope, nope + rope), this.rope, offset);
+    const qPe = ops.rope(ops.slice(q, 2, nope, nope + rope), this.rope, segments);
     const kv = ops.linear(h, w.get(`${A}.kv_a_proj_with_mqa.weight`));
     const latent = ops.rmsNorm(ops.slice(kv, 1, 0, rank), w.get(`${A}.kv_a_layernorm.weight`), MLA_NORM_EPS);
-    const kPe = ops.rope(ops.reshape(ops.slice(kv, 1, rank, rank + rope), [T, 1, rope]), this.rope, offset);
-    const [entries] = cache.update(l, [ops.concat([ops.reshape(latent, [T, 1, rank]), kPe], 2)]) as [Tensor];
-    const S = ops.shape(entries)[0]!;
-    const latentAll = ops.slice(entries, 2, 0, rank);
-    let out: Tensor;
-    if (T === 1) {
-      const qLatent = ops.perHeadLinear(qNope, w.get(`${A}.embed_q.weight`), true);
-      const o = ops.attention(ops.concat([qLatent, qPe], 2), entries, latentAll, this.scale);
-      out = ops.perHeadLinear(o, w.get(`${A}.unembed_out.weight`), true);
-    } else {
+    const kPe = ops.rope(ops.reshape(ops.slice(kv, 1, rank, rank + rope), [N, 1, rope]), this.rope, segments);
+    const entries = updateCaches(ops, l, caches, segments, [ops.concat([ops.reshape(latent, [N, 1, rank]), kPe], 2)]).map(([e]) => e!);
+    const starts: number[] = [];
+    segments.reduce((at, s) => (starts.push(at), at + s.tokens), 0);
+    const rows = (t: Tensor, b: number) => (segments.length === 1 ? t : ops.slice(t, 0, starts[b]!, starts[b]! + segments[b]!.tokens));
+    const outs: Tensor[] = new Array<Tensor>(segments.length);
+    const stepping = segments.flatMap((s, b) => (s.tokens === 1 ? [b] : []));
+    if (stepping.length > 0) {
+      const pick = (t: Tensor) => (stepping.length === segments.length ? t : ops.concat(stepping.map((b) => rows(t, b)), 0));
+      const qLatent = ops.perHeadLinear(pick(qNope), w.get(`${A}.embed_q.weight`), true);
+      const mine = stepping.map((b) => entries[b]!);
+      const o = ops.raggedAttention(ops.concat([qLatent, pick(qPe)], 2), mine, mine.map((e) => ops.slice(e, 2, 0, rank)), stepping.map((b) => segments[b]!), this.scale);
+      const out = ops.perHeadLinear(o, w.get(`${A}.unembed_out.weight`), true);
+      stepping.forEach((b, i) => (outs[b] = stepping.length === 1 ? out : ops.slice(out, 0, i, i + 1)));
+    }
+    segments.forEach((s, b) => {
+      if (s.tokens === 1) return;
+      const e = entries[b]!;
+      const S = ops.shape(e)[0]!;
+      const latentAll = ops.slice(e, 2, 0, rank);
       const kNope = ops.perHeadLinear(latentAll, w.get(`${A}.embed_q.weight`), false);
       const v = ops.perHeadLinear(latentAll, w.get(`${A}.unembed_out.weight`), true);
-      const kPeAll = ops.broadcast(ops.slice(entries, 2, rank, rank + rope), [S, H, rope]);
-      out = ops.attention(ops.concat([qNope, qPe], 2), ops.concat([kNope, kPeAll], 2), v, this.scale);
-    }
-    return ops.linear(ops.reshape(out, [T, H * vDim]), w.get(`${A}.o_proj.weight`));
+      const kPeAll = ops.broadcast(ops.slice(e, 2, rank, rank + rope), [S, H, rope]);
+      outs[b] = ops.attention(ops.concat([rows(qNope, b), rows(qPe, b)], 2), ops.concat([kNope, kPeAll], 2), v, this.scale);
+    });
+    const out = outs.length === 1 ? outs[0]! : ops.concat(outs, 0);
+    return ops.linear(ops.reshape(out, [N, H * vDim]), w.get(`${A}.o_proj.weight`));
   }
 
   private moe(M: string, x: Tensor): Tensor {

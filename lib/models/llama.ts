@@ -2,11 +2,11 @@
 // optional projection biases, SwiGLU MLP, optional tied embeddings. The helpers
 // here are shared with qwen3 and qwen3_moe, which use the same layout
 // (transformers models/llama/modeling_llama.py; mlx_lm/models/llama.py).
-import type { Ops, RopeTable, Tensor } from '../backend/ops.js';
+import type { Ops, RopeTable, Segment, Tensor } from '../backend/ops.js';
 import { KvCache } from '../engine/kvCache.js';
 import type { JsonObject } from '../io/checkpoint.js';
 import { ConfigReader, modelDtype } from './config.js';
-import { type CausalLM, type ForwardOptions, lmHead, type ModelInfo, type ModelWeights, swigluMlp } from './model.js';
+import { type BatchItem, type CausalLM, type ForwardOptions, lmHead, type ModelInfo, type ModelWeights, segmentsOf, swigluMlp, updateCaches } from './model.js';
 import { type RopeConfig, ropeConfig, ropeFrequencies } from './rope.js';
 import { type ModelTable, type Role, same, type TensorEntry } from './table.js';
 
@@ -135,21 +135,26 @@ export class GqaDecoder implements CausalLM {
   }
 
   forward(ids: readonly number[], cache: KvCache, opts: ForwardOptions = {}): Tensor {
-    const { ops, w, c } = this;
-    let x = ops.embedding(w.get('model.embed_tokens.weight'), ops.ids(ids));
-    for (let l = 0; l < c.layers; l++) {
-      const L = `model.layers.${l}`;
-      x = ops.add(x, this.attention(l, `${L}.self_attn`, ops.rmsNorm(x, w.get(`${L}.input_layernorm.weight`), c.eps), cache));
-      x = ops.add(x, this.mlp(l, ops.rmsNorm(x, w.get(`${L}.post_attention_layernorm.weight`), c.eps)));
-    }
-    return lmHead(ops, w, '', x, c.eps, opts.allLogits ?? false);
+    return this.forwardBatch([{ ids, cache }], opts);
   }
 
-  private attention(l: number, A: string, h: Tensor, cache: KvCache): Tensor {
+  forwardBatch(items: readonly BatchItem[], opts: ForwardOptions = {}): Tensor {
     const { ops, w, c } = this;
-    const T = ops.shape(h)[0]!;
-    const offset = cache.length;
-    const project = (name: string, heads: number) => ops.reshape(ops.linear(h, w.get(`${A}.${name}.weight`), w.opt(`${A}.${name}.bias`)), [T, heads, c.headDim]);
+    const segments = segmentsOf(items);
+    const caches = items.map((i) => i.cache);
+    let x = ops.embedding(w.get('model.embed_tokens.weight'), ops.ids(items.flatMap((i) => i.ids)));
+    for (let l = 0; l < c.layers; l++) {
+      const L = `model.layers.${l}`;
+      x = ops.add(x, this.attention(l, `${L}.self_attn`, ops.rmsNorm(x, w.get(`${L}.input_layernorm.weight`), c.eps), caches, segments));
+      x = ops.add(x, this.mlp(l, ops.rmsNorm(x, w.get(`${L}.post_attention_layernorm.weight`), c.eps)));
+    }
+    return lmHead(ops, w, '', x, c.eps, opts.allLogits ?? false, segments);
+  }
+
+  private attention(l: number, A: string, h: Tensor, caches: readonly KvCache[], segments: readonly Segment[]): Tensor {
+    const { ops, w, c } = this;
+    const N = ops.shape(h)[0]!;
+    const project = (name: string, heads: number) => ops.reshape(ops.linear(h, w.get(`${A}.${name}.weight`), w.opt(`${A}.${name}.bias`)), [N, heads, c.headDim]);
     let q = project('q_proj', c.heads);
     let k = project('k_proj', c.kvHeads);
     const v = project('v_proj', c.kvHeads);
@@ -157,11 +162,11 @@ export class GqaDecoder implements CausalLM {
       q = ops.rmsNorm(q, w.get(`${A}.q_norm.weight`), c.eps);
       k = ops.rmsNorm(k, w.get(`${A}.k_norm.weight`), c.eps);
     }
-    q = ops.rope(q, this.rope, offset);
-    k = ops.rope(k, this.rope, offset);
-    const [keys, values] = cache.update(l, [k, v]) as [Tensor, Tensor];
-    const out = ops.attention(q, keys, values, c.headDim ** -0.5);
-    return ops.linear(ops.reshape(out, [T, c.heads * c.headDim]), w.get(`${A}.o_proj.weight`), w.opt(`${A}.o_proj.bias`));
+    q = ops.rope(q, this.rope, segments);
+    k = ops.rope(k, this.rope, segments);
+    const kv = updateCaches(ops, l, caches, segments, [k, v]);
+    const out = ops.raggedAttention(q, kv.map(([keys]) => keys!), kv.map(([, values]) => values!), segments, c.headDim ** -0.5);
+    return ops.linear(ops.reshape(out, [N, c.heads * c.headDim]), w.get(`${A}.o_proj.weight`), w.opt(`${A}.o_proj.bias`));
   }
 }
 

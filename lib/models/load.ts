@@ -27,6 +27,8 @@ export interface LoadedModel {
   model: CausalLM;
   dir: string;
   config: JsonObject;
+  /** The weights by tensor name (profiling attributes time to them). */
+  weights: ModelWeights;
   /** Seconds spent reading and preparing weights. */
   loadSeconds: number;
 }
@@ -56,7 +58,7 @@ export async function loadModel(path: string, ops: Ops): Promise<LoadedModel> {
     checkForwardPass(table.modelType, `${ckpt.dir}/config.json`);
     const weights = await loadWeights(ckpt, table, ops);
     const model = buildModel(ops, weights, ckpt.config, table.modelType, `${ckpt.dir}/config.json`);
-    return { model, dir: ckpt.dir, config: ckpt.config, loadSeconds: (performance.now() - started) / 1000 };
+    return { model, dir: ckpt.dir, config: ckpt.config, weights, loadSeconds: (performance.now() - started) / 1000 };
   } finally {
     ckpt.close();
   }

@@ -1,6 +1,6 @@
 // What an architecture's forward pass offers the engine: a causal language model
 // over the ops interface, stepping through tokens with an explicit cache.
-import type { Ops, Tensor, Weight } from '../backend/ops.js';
+import type { Ops, Segment, Tensor, Weight } from '../backend/ops.js';
 import type { KvCache } from '../engine/kvCache.js';
 
 export interface ModelInfo {
@@ -17,6 +17,12 @@ export interface ForwardOptions {
   allLogits?: boolean;
 }
 
+/** One sequence of a batched step: its new tokens and its cache. */
+export interface BatchItem {
+  ids: readonly number[];
+  cache: KvCache;
+}
+
 export interface CausalLM {
   readonly info: ModelInfo;
   readonly ops: Ops;
@@ -26,6 +32,35 @@ export interface CausalLM {
    * cache, and returns float32 logits (lazy on lazy backends; read them with ops.read).
    */
   forward(ids: readonly number[], cache: KvCache, opts?: ForwardOptions): Tensor;
+  /**
+   * Several sequences in one step (forward is this with one item): their tokens run together,
+   * each at its own positions over its own cache, so every weight is read once per step. Returns
+   * each sequence's last-token logits [B, vocab] (allLogits: every row, [Σ T, vocab]). The caches
+   * must be distinct.
+   */
+  forwardBatch(items: readonly BatchItem[], opts?: ForwardOptions): Tensor;
+}
+
+/** Each item's rows and positions in a batched step (and a check that the caches are distinct). */
+export function segmentsOf(items: readonly BatchItem[]): Segment[] {
+  if (items.length === 0) throw new Error('a batched step needs at least one sequence');
+  if (new Set(items.map((i) => i.cache)).size !== items.length) throw new Error('a batched step cannot hold one cache twice');
+  return items.map((i) => {
+    if (i.ids.length === 0) throw new Error('a sequence of a batched step has no tokens');
+    return { tokens: i.ids.length, offset: i.cache.length };
+  });
+}
+
+/** Appends each segment's rows of `rows` (one tensor per stream) to its own cache; returns each cache's full view. */
+export function updateCaches(ops: Ops, layer: number, caches: readonly KvCache[], segments: readonly Segment[], rows: Tensor[]): Tensor[][] {
+  if (caches.length === 1) return [caches[0]!.update(layer, rows)];
+  let start = 0;
+  return caches.map((c, b) => {
+    const n = segments[b]!.tokens;
+    const mine = rows.map((r) => ops.slice(r, 0, start, start + n));
+    start += n;
+    return c.update(layer, mine);
+  });
 }
 
 /** The loaded weights of one model, by MLX tensor name. */
@@ -69,10 +104,14 @@ export function swigluMlp(ops: Ops, w: ModelWeights, prefix: string, x: Tensor):
   return ops.linear(ops.swiglu(gate, up), w.get(`${prefix}.down_proj.weight`), bias('down_proj'));
 }
 
-/** Final norm and head; only the last position unless all logits are asked for. */
-export function lmHead(ops: Ops, w: ModelWeights, prefix: string, x: Tensor, eps: number, allLogits: boolean): Tensor {
-  const T = ops.shape(x)[0]!;
-  const last = allLogits ? x : ops.slice(x, 0, T - 1, T);
+/** Final norm and head; only each sequence's last position unless all logits are asked for. */
+export function lmHead(ops: Ops, w: ModelWeights, prefix: string, x: Tensor, eps: number, allLogits: boolean, segments: readonly Segment[]): Tensor {
+  let end = 0;
+  const lastRows = segments.map((s) => {
+    end += s.tokens;
+    return ops.slice(x, 0, end - 1, end);
+  });
+  const last = allLogits ? x : lastRows.length === 1 ? lastRows[0]! : ops.concat(lastRows, 0);
   const h = ops.rmsNorm(last, w.get(`${prefix}model.norm.weight`), eps);
   return ops.linear(h, w.opt(`${prefix}lm_head.weight`) ?? w.get(`${prefix}model.embed_tokens.weight`));
 }

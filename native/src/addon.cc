@@ -118,6 +118,19 @@ Napi::Value Isas(const Napi::CallbackInfo& info) {
   return a;
 }
 
+// poolStats(reset) → the thread pool's counters since the last reset (profiling).
+Napi::Value PoolStatsFn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const PoolStats s = pool_stats(info[0].ToBoolean().Value());
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("jobs", Napi::Number::New(env, (double)s.jobs));
+  o.Set("inlineJobs", Napi::Number::New(env, (double)s.inline_jobs));
+  o.Set("jobNs", Napi::Number::New(env, (double)s.job_ns));
+  o.Set("waitNs", Napi::Number::New(env, (double)s.wait_ns));
+  o.Set("wakeups", Napi::Number::New(env, (double)s.wakeups));
+  return o;
+}
+
 // readBandwidth(bytes, threads, reps) → GB/s reading a private buffer (touched first, so
 // page faults are not timed) with the active kernel set's widest loads.
 Napi::Value ReadBandwidth(const Napi::CallbackInfo& info) {
@@ -144,6 +157,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"denseMatmul", DenseMatmul},
       {"quantizeActivations", QuantizeActivations},
       {"setThreads", SetThreads},
+      {"poolStats", PoolStatsFn},
       {"threads", Threads},
       {"physicalCores", PhysicalCores},
       {"setIsa", SetIsa},

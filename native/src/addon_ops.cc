@@ -177,33 +177,53 @@ Napi::Value OpRmsNorm(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// opRope(x, tokens, heads, dims, offset, invFreq, scale, interleaved, out)
+// opRope(x, tokens, heads, dims, positions, invFreq, scale, interleaved, out)
 Napi::Value OpRope(const Napi::CallbackInfo& info) {
   const int64_t t = int_arg(info, 1, "rope: tokens"), h = int_arg(info, 2, "rope: heads"), d = int_arg(info, 3, "rope: dims", 2);
   if (d % 2) throw Napi::RangeError::New(info.Env(), "rope: dims must be even");
   const int64_t n = t * h * d;
-  model_rope(floats(info, 0, n, "rope: x"), t, h, d, int_arg(info, 4, "rope: offset"), floats(info, 5, d / 2, "rope: invFreq"),
+  const int32_t* positions = ints(info, 4, t, "rope: positions");
+  check_indices(info.Env(), positions, t, (int64_t)1 << 30, "rope: positions");
+  model_rope(floats(info, 0, n, "rope: x"), t, h, d, positions, floats(info, 5, d / 2, "rope: invFreq"),
              (float)number_arg(info, 6, "rope: scale"), info[7].ToBoolean().Value(), floats(info, 8, n, "rope: out"));
   return info.Env().Undefined();
 }
 
-StridedRows strided(const Napi::CallbackInfo& info, size_t i, int64_t rows, int64_t heads, int64_t dims, const std::string& what) {
-  const int64_t offset = int_arg(info, i + 1, what + ".offset"), ss = int_arg(info, i + 2, what + ".strideS"), sh = int_arg(info, i + 3, what + ".strideH");
-  const float* p = floats(info, i, offset + (rows - 1) * ss + (heads - 1) * sh + dims, what);
+/** Segment s's keys or values: arrays[s] with geometry [offset, strideS, strideH] at geom[3s…]. */
+StridedRows strided(Napi::Env env, Napi::Array arrays, const double* geom, uint32_t s, int64_t rows, int64_t heads, int64_t dims,
+                    const std::string& what) {
+  const int64_t offset = (int64_t)geom[3 * s], ss = (int64_t)geom[3 * s + 1], sh = (int64_t)geom[3 * s + 2];
+  if (offset < 0 || ss < 0 || sh < 0) throw Napi::RangeError::New(env, what + ": negative offset or stride");
+  const float* p = typed_array<float>(env, arrays.Get(s), napi_float32_array, (size_t)(offset + (rows - 1) * ss + (heads - 1) * sh + dims), what);
   return StridedRows{p + offset, ss, sh};
 }
 
-// opAttention(q, tokens, hq, d, k, kOffset, kStrideS, kStrideH, v, vOffset, vStrideS, vStrideH, keys, hkv, dv, scale, out)
+// opAttention(q, hq, d, tokens Int32Array[B], keys Int32Array[B], k Float32Array[], kGeom Float64Array[3B],
+//             v Float32Array[], vGeom Float64Array[3B], hkv, dv, scale, out): B sequences, one pool job
 Napi::Value OpAttention(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const int64_t t = int_arg(info, 1, "attention: tokens", 1), hq = int_arg(info, 2, "attention: hq", 1), d = int_arg(info, 3, "attention: d", 1);
-  const int64_t s = int_arg(info, 12, "attention: keys", 1), hkv = int_arg(info, 13, "attention: hkv", 1), dv = int_arg(info, 14, "attention: dv", 1);
+  const int64_t hq = int_arg(info, 1, "attention: hq", 1), d = int_arg(info, 2, "attention: d", 1);
+  const int64_t hkv = int_arg(info, 9, "attention: hkv", 1), dv = int_arg(info, 10, "attention: dv", 1);
   if (hq % hkv) throw Napi::RangeError::New(env, "attention: " + std::to_string(hq) + " query heads are not a multiple of " + std::to_string(hkv) + " key heads");
-  if (s < t) throw Napi::RangeError::New(env, "attention: " + std::to_string(s) + " keys cannot cover " + std::to_string(t) + " queries");
-  const StridedRows k = strided(info, 4, s, hkv, d, "attention: k");
-  const StridedRows v = strided(info, 8, s, hkv, dv, "attention: v");
-  model_attention(floats(info, 0, t * hq * d, "attention: q"), t, hq, d, k, v, s, hkv, dv, (float)number_arg(info, 15, "attention: scale"),
-                  floats(info, 16, t * hq * dv, "attention: out"));
+  if (!info[3].IsTypedArray() || !info[5].IsArray() || !info[7].IsArray()) throw Napi::TypeError::New(env, "attention: expected segment arrays");
+  const int64_t count = (int64_t)info[3].As<Napi::TypedArray>().ElementLength();
+  if (count < 1) throw Napi::RangeError::New(env, "attention: no segments");
+  const int32_t* tokens = ints(info, 3, count, "attention: tokens");
+  const int32_t* keys = ints(info, 4, count, "attention: keys");
+  const double* kg = typed_array<double>(env, info[6], napi_float64_array, (size_t)(3 * count), "attention: kGeom");
+  const double* vg = typed_array<double>(env, info[8], napi_float64_array, (size_t)(3 * count), "attention: vGeom");
+  Napi::Array ka = info[5].As<Napi::Array>(), va = info[7].As<Napi::Array>();
+  if ((int64_t)ka.Length() != count || (int64_t)va.Length() != count) throw Napi::RangeError::New(env, "attention: one keys and one values array per segment");
+  std::vector<AttentionSegment> segs((size_t)count);
+  int64_t rows = 0;
+  for (uint32_t s = 0; s < (uint32_t)count; ++s) {
+    if (tokens[s] < 1 || keys[s] < tokens[s])
+      throw Napi::RangeError::New(env, "attention: segment " + std::to_string(s) + ": " + std::to_string(keys[s]) + " keys cannot cover " + std::to_string(tokens[s]) + " queries");
+    segs[s] = AttentionSegment{strided(env, ka, kg, s, keys[s], hkv, d, "attention: k"), strided(env, va, vg, s, keys[s], hkv, dv, "attention: v"), tokens[s], keys[s]};
+    rows += tokens[s];
+  }
+  model_attention(floats(info, 0, rows * hq * d, "attention: q"), hq, d, segs.data(), count, hkv, dv, (float)number_arg(info, 11, "attention: scale"),
+                  floats(info, 12, rows * hq * dv, "attention: out"));
   return env.Undefined();
 }
 

@@ -201,6 +201,14 @@ void parallel_for(int64_t tasks, const std::function<void(int64_t, int)>& fn) {
   r.pool->run(tasks, [&](int64_t task, int thread) { fn(task, thread); });
 }
 
+PoolStats pool_stats(bool reset) {
+  Runtime& r = ready();
+  std::lock_guard<std::mutex> running(r.run_mu);
+  const ThreadPool::Stats s = r.pool->stats();
+  if (reset) r.pool->reset_stats();
+  return PoolStats{s.jobs, s.inline_jobs, s.job_ns, s.wait_ns, s.wakeups};
+}
+
 void* thread_scratch(int thread, size_t bytes) { return rt().pool->scratch(thread, bytes); }
 
 void quantize_activations(const float* x, int64_t m, int64_t k, int group_size, int8_t* q, int8_t* q2, float* d,

@@ -50,6 +50,12 @@ void parallel_for(int64_t tasks, const std::function<void(int64_t task, int thre
 /** Thread `thread`'s 64-byte aligned scratch of at least `bytes`; only inside parallel_for. */
 void* thread_scratch(int thread, size_t bytes);
 
+/** The pool's counters (see ThreadPool::Stats), then zeroed when `reset`. */
+struct PoolStats {
+  uint64_t jobs, inline_jobs, job_ns, wait_ns, wakeups;
+};
+PoolStats pool_stats(bool reset);
+
 /** GB/s (1e9 bytes/s) of `threads` threads each reading its slice of [p, p+bytes) `reps` times. */
 double read_bandwidth_gbs(const uint8_t* p, size_t bytes, int threads, int reps);
 

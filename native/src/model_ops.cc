@@ -216,14 +216,14 @@ void model_rms_norm(const float* x, int64_t rows, int64_t dim, const float* weig
   });
 }
 
-void model_rope(const float* x, int64_t tokens, int64_t heads, int64_t dims, int64_t offset, const float* inv_freq,
+void model_rope(const float* x, int64_t tokens, int64_t heads, int64_t dims, const int32_t* positions, const float* inv_freq,
                 float scale, bool interleaved, float* out) {
   const int64_t half = dims / 2;
   for_chunks(tokens, std::max<int64_t>(1, kMinElementsPerTask / (heads * dims)), [&](int64_t t0, int64_t t1) {
     std::vector<float> cs((size_t)dims);
     for (int64_t t = t0; t < t1; ++t) {
       // The angle is rounded to float32 as transformers and MLX compute it (position · inv_freq in float32).
-      const float pos = (float)(offset + t);
+      const float pos = (float)positions[t];
       for (int64_t i = 0; i < half; ++i) {
         const float a = pos * inv_freq[i];
         cs[(size_t)i] = (float)std::cos((double)a) * scale;
@@ -244,18 +244,27 @@ void model_rope(const float* x, int64_t tokens, int64_t heads, int64_t dims, int
   });
 }
 
-void model_attention(const float* q, int64_t tokens, int64_t hq, int64_t d, StridedRows k, StridedRows v, int64_t keys,
-                     int64_t hkv, int64_t dv, float scale, float* out) {
+void model_attention(const float* q, int64_t hq, int64_t d, const AttentionSegment* segs, int64_t count, int64_t hkv,
+                     int64_t dv, float scale, float* out) {
   const int64_t group = hq / hkv;
   constexpr int64_t kHeadBlock = 8;
   const int64_t blocks = (group + kHeadBlock - 1) / kHeadBlock;
-  parallel_for(tokens * hkv * blocks, [&](int64_t task, int thread) {
-    const int64_t t = task / (hkv * blocks), kvh = task / blocks % hkv, b = task % blocks;
+  // Query row → (segment, row within it): tasks cover every row of every segment at once.
+  std::vector<int32_t> seg_of, row_in;
+  for (int64_t s = 0; s < count; ++s)
+    for (int64_t t = 0; t < segs[s].tokens; ++t) {
+      seg_of.push_back((int32_t)s);
+      row_in.push_back((int32_t)t);
+    }
+  const int64_t rows = (int64_t)seg_of.size();
+  parallel_for(rows * hkv * blocks, [&](int64_t task, int thread) {
+    const int64_t r = task / (hkv * blocks), kvh = task / blocks % hkv, b = task % blocks;
+    const AttentionSegment& sg = segs[seg_of[(size_t)r]];
     const int64_t h0 = kvh * group + b * kHeadBlock, nh = std::min(kHeadBlock, group - b * kHeadBlock);
-    const int64_t visible = keys - tokens + t + 1;
+    const int64_t visible = sg.keys - sg.tokens + row_in[(size_t)r] + 1;
     float* scores = static_cast<float*>(thread_scratch(thread, (size_t)(nh * (visible + dv)) * sizeof(float)));
-    attend_block(q + (t * hq + h0) * d, d, nh, k.p + kvh * k.stride_h, k.stride_s, v.p + kvh * v.stride_h, v.stride_s,
-                 visible, dv, scale, scores, scores + nh * visible, out + (t * hq + h0) * dv);
+    attend_block(q + (r * hq + h0) * d, d, nh, sg.k.p + kvh * sg.k.stride_h, sg.k.stride_s, sg.v.p + kvh * sg.v.stride_h,
+                 sg.v.stride_s, visible, dv, scale, scores, scores + nh * visible, out + (r * hq + h0) * dv);
   });
 }
 

@@ -36,8 +36,8 @@ void model_embedding(const ModelWeight& w, const int32_t* ids, int64_t count, fl
 
 void model_rms_norm(const float* x, int64_t rows, int64_t dim, const float* weight, float eps, float* out);
 
-/** x [T, heads, dims] contiguous, positions offset..offset+T−1; dims = 2·len(inv_freq). */
-void model_rope(const float* x, int64_t tokens, int64_t heads, int64_t dims, int64_t offset, const float* inv_freq,
+/** x [T, heads, dims] contiguous, row t at positions[t]; dims = 2·len(inv_freq). */
+void model_rope(const float* x, int64_t tokens, int64_t heads, int64_t dims, const int32_t* positions, const float* inv_freq,
                 float scale, bool interleaved, float* out);
 
 /** Keys or values [S, heads, dims] with row strides (last axis contiguous), e.g. a slice of a cache. */
@@ -46,9 +46,18 @@ struct StridedRows {
   int64_t stride_s, stride_h;
 };
 
-/** Causal GQA attention: q [T, hq, d] contiguous → out [T, hq, dv]; query t sees keys 0..S−T+t. */
-void model_attention(const float* q, int64_t tokens, int64_t hq, int64_t d, StridedRows k, StridedRows v, int64_t keys,
-                     int64_t hkv, int64_t dv, float scale, float* out);
+/** One sequence of a ragged attention call: its `tokens` queries over its own `keys` keys and values. */
+struct AttentionSegment {
+  StridedRows k, v;
+  int64_t tokens, keys;
+};
+
+/**
+ * Causal GQA attention over several sequences in one pool job: q [Σ tokens, hq, d] contiguous,
+ * segment after segment → out [Σ tokens, hq, dv]; query t of a segment sees its keys 0..keys−tokens+t.
+ */
+void model_attention(const float* q, int64_t hq, int64_t d, const AttentionSegment* segs, int64_t count, int64_t hkv,
+                     int64_t dv, float scale, float* out);
 
 void model_swiglu(const float* gate, const float* up, int64_t n, float* out);
 void model_add(const float* a, const float* b, int64_t n, float* out);

@@ -47,6 +47,7 @@ T* typed_array(Napi::Env env, Napi::Value v, napi_typedarray_type type, size_t c
 
 template float* typed_array<float>(Napi::Env, Napi::Value, napi_typedarray_type, size_t, const std::string&);
 template int32_t* typed_array<int32_t>(Napi::Env, Napi::Value, napi_typedarray_type, size_t, const std::string&);
+template double* typed_array<double>(Napi::Env, Napi::Value, napi_typedarray_type, size_t, const std::string&);
 
 int64_t integer_arg(Napi::Env env, Napi::Value v, const std::string& what, int64_t min, int64_t max) {
   if (!v.IsNumber()) throw Napi::TypeError::New(env, what + ": expected an integer");

@@ -63,8 +63,10 @@ void ThreadPool::run_raw(int64_t tasks, TaskFn fn, void* ctx) {
   if (tasks <= 0) return;
   if (workers_.empty() || tasks == 1) {
     for (int64_t t = 0; t < tasks; ++t) fn(ctx, t, 0);
+    inline_jobs_.fetch_add(1, std::memory_order_relaxed);
     return;
   }
+  const auto t0 = std::chrono::steady_clock::now();
   // The previous job is complete (done_ reached its task count), so no worker holds a
   // claimed task. First close the counter under the new generation (task index at the
   // maximum: nothing can be claimed, and late workers of the old job see a foreign
@@ -84,10 +86,29 @@ void ThreadPool::run_raw(int64_t tasks, TaskFn fn, void* ctx) {
     wake_.notify_all();
   }
   work(gen, 0);
+  const auto t1 = std::chrono::steady_clock::now();
   for (int spins = 0; done_.load(std::memory_order_acquire) != tasks; ++spins) {
     if (spins < 100000) MLXK_PAUSE();
     else std::this_thread::yield();
   }
+  const auto t2 = std::chrono::steady_clock::now();
+  jobs_.fetch_add(1, std::memory_order_relaxed);
+  job_ns_.fetch_add((uint64_t)std::chrono::duration_cast<std::chrono::nanoseconds>(t2 - t0).count(), std::memory_order_relaxed);
+  wait_ns_.fetch_add((uint64_t)std::chrono::duration_cast<std::chrono::nanoseconds>(t2 - t1).count(), std::memory_order_relaxed);
+}
+
+ThreadPool::Stats ThreadPool::stats() const {
+  Stats s;
+  s.jobs = jobs_.load();
+  s.inline_jobs = inline_jobs_.load();
+  s.job_ns = job_ns_.load();
+  s.wait_ns = wait_ns_.load();
+  s.wakeups = wakeups_.load();
+  return s;
+}
+
+void ThreadPool::reset_stats() {
+  for (auto* c : {&jobs_, &inline_jobs_, &job_ns_, &wait_ns_, &wakeups_}) c->store(0);
 }
 
 void ThreadPool::worker_main(int thread) {
@@ -112,6 +133,7 @@ void ThreadPool::worker_main(int thread) {
       sleeping_.fetch_add(1);
       wake_.wait(lock, [&] { return generation_.load() != seen; });
       sleeping_.fetch_sub(1);
+      wakeups_.fetch_add(1, std::memory_order_relaxed);
       gen = generation_.load();
     }
     seen = gen;

@@ -32,6 +32,17 @@ class ThreadPool {
     run_raw(tasks, call, &fn);
   }
 
+  /** Counters since the last reset (benchmarks/profile-decode.ts reads them). */
+  struct Stats {
+    uint64_t jobs = 0;         // run() calls that used the workers
+    uint64_t inline_jobs = 0;  // run() calls done on the caller alone (one task or no workers)
+    uint64_t job_ns = 0;       // wall time inside those jobs
+    uint64_t wait_ns = 0;      // the caller's wait for other threads after its own last task
+    uint64_t wakeups = 0;      // workers woken from sleep (not found spinning)
+  };
+  Stats stats() const;
+  void reset_stats();
+
   /** A 64-byte aligned buffer of at least `bytes` owned by thread `thread`; valid until the next call. */
   void* scratch(int thread, size_t bytes);
 
@@ -52,6 +63,7 @@ class ThreadPool {
   std::atomic<int64_t> done_{0};
   std::atomic<int> sleeping_{0};
   std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> jobs_{0}, inline_jobs_{0}, job_ns_{0}, wait_ns_{0}, wakeups_{0};
   TaskFn fn_ = nullptr;
   void* ctx_ = nullptr;
 };

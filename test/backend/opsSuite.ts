@@ -236,6 +236,25 @@ export function opsSuite(test: Test, ops: Ops, o: OpsSuiteOptions, next: () => n
     }
   });
 
+  test('batched: raggedAttention and rope over segments equal each sequence on its own (different lengths, cache states)', () => {
+    const [Hq, Hkv, D, Dv] = [4, 2, 8, 6];
+    // (queries, keys) per sequence: decode steps over short and long caches, a prefill chunk over a cached prefix.
+    const segs = [[1, 9], [3, 3], [1, 1], [4, 20], [1, 33]] as const;
+    const qs = segs.map(([T]) => normal(T * Hq * D, 1, next));
+    const ks = segs.map(([, S]) => ops.constant(normal(S * Hkv * D, 1, next), [S, Hkv, D]));
+    const vs = segs.map(([, S]) => ops.constant(normal(S * Hkv * Dv, 1, next), [S, Hkv, Dv]));
+    const segments = segs.map(([T, S]) => ({ tokens: T, offset: S - T }));
+    const q = ops.concat(qs.map((x, b) => ops.constant(x, [segs[b]![0], Hq, D])), 0);
+    const got = ops.read(ops.raggedAttention(q, ks, vs, segments, 0.4));
+    const want = segs.flatMap((_, b) => [...ops.read(ops.attention(ops.constant(qs[b]!, [segs[b]![0], Hq, D]), ks[b]!, vs[b]!, 0.4))]);
+    assertClose(got, want, 1e-6, 'raggedAttention vs one attention per sequence');
+    const table = ops.prepareRope({ invFreq: [1, 0.3, 0.05, 0.001], scale: 1, interleaved: true });
+    const roped = ops.read(ops.rope(q, table, segments));
+    const each = segs.flatMap(([T, S], b) => [...ops.read(ops.rope(ops.constant(qs[b]!, [T, Hq, D]), table, S - T))]);
+    assertClose(roped, each, 1e-6, 'rope over segments vs one rope per sequence');
+    assert.throws(() => ops.raggedAttention(q, ks.slice(1), vs.slice(1), segments.slice(1), 0.4), /segments/);
+  });
+
   test('swiglu: silu(gate)·up', () => {
     const g = normal(40, 3, next);
     const u = normal(40, 1, next);

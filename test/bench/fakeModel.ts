@@ -75,6 +75,12 @@ export function fakeModel(o: FakeModelOptions): CausalLM {
       rows.forEach((t, r) => (data[r * o.vocab + ((t + (o.shift ?? 1)) % o.vocab)] = o.strength));
       return tensor([rows.length, o.vocab], data);
     },
+    forwardBatch(items, opts: ForwardOptions = {}): Tensor {
+      const parts = items.map((i) => ops.read(this.forward(i.ids, i.cache, opts)));
+      const data = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+      parts.reduce((at, p) => (data.set(p, at), at + p.length), 0);
+      return tensor([data.length / o.vocab, o.vocab], data);
+    },
   };
 }
 

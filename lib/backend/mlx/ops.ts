@@ -5,7 +5,7 @@ import type { core } from '@frost-beta/mlx';
 import type { DType } from '../../io/dtype.js';
 import { CheckpointError, MlxkError } from '../../io/errors.js';
 import { SafetensorsFile } from '../../io/safetensors.js';
-import type { AffineParts, ExpertWeights, NoAuxRouteOptions, Ops, RopeSpec, RopeTable, Route, Tensor, Weight } from '../ops.js';
+import { type AffineParts, checkSegments, type ExpertWeights, type NoAuxRouteOptions, type Ops, type RopeSpec, type RopeTable, type Route, type Segment, type Tensor, tokenPositions, type Weight } from '../ops.js';
 import { routeNoAuxTcHost, routeSoftmaxTopKHost } from '../route.js';
 import { loadMlx } from './load.js';
 import { asMlxExperts, gatherLinear, moeForward } from './moe.js';
@@ -177,13 +177,14 @@ export class MlxOps implements Ops {
     return rope as unknown as RopeTable;
   }
 
-  rope(x: Tensor, table: RopeTable, offset: number): Tensor {
+  rope(x: Tensor, table: RopeTable, at: number | readonly Segment[]): Tensor {
     const mx = this.mx;
     const r = table as unknown as MlxRope;
     const a = arr(x);
     const [T, H, D] = a.shape as [number, number, number];
     if (D !== r.dims) throw new Error(`rope over ${r.dims} dims applied to a tensor of ${D}`);
-    const angles = mx.multiply(mx.arange(offset, offset + T, 1, mx.float32).reshape([T, 1]), r.invFreq.reshape([1, D / 2]));
+    const positions = typeof at === 'number' ? mx.arange(at, at + T, 1, mx.float32) : mx.array(Array.from(tokenPositions(at, T)), mx.float32);
+    const angles = mx.multiply(positions.reshape([T, 1]), r.invFreq.reshape([1, D / 2]));
     const cos = mx.multiply(mx.cos(angles), r.scale).reshape([T, 1, D / 2]);
     const sin = mx.multiply(mx.sin(angles), r.scale).reshape([T, 1, D / 2]);
     let x1: MxArray;
@@ -218,6 +219,17 @@ export class MlxOps implements Ops {
     }
     const out = mx.matmul(mx.softmax(scores, -1, true), vh);
     return ten(mx.transpose(out, [2, 0, 1, 3]).reshape([T, Hq, Dv]));
+  }
+
+  raggedAttention(q: Tensor, keys: readonly Tensor[], values: readonly Tensor[], segments: readonly Segment[], scale: number): Tensor {
+    checkSegments(segments, arr(q).shape[0]!, keys.length, values.length);
+    let start = 0;
+    const outs = segments.map((s, b) => {
+      const o = this.attention(this.slice(q, 0, start, start + s.tokens), keys[b]!, values[b]!, scale);
+      start += s.tokens;
+      return o;
+    });
+    return outs.length === 1 ? outs[0]! : this.concat(outs, 0);
   }
 
   swiglu(gate: Tensor, up: Tensor): Tensor {

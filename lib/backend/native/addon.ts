@@ -104,12 +104,12 @@ export interface ModelOpsAddon {
   opMatmulUntransposed(x: Float32Array, tokens: number, xHeads: number, w: AddonWeight, out: Float32Array): void;
   opEmbedding(w: AddonWeight, ids: Int32Array, out: Float32Array): void;
   opRmsNorm(x: Float32Array, rows: number, dim: number, weight: Float32Array, eps: number, out: Float32Array): void;
-  opRope(x: Float32Array, tokens: number, heads: number, dims: number, offset: number, invFreq: Float32Array, scale: number, interleaved: boolean, out: Float32Array): void;
+  opRope(x: Float32Array, tokens: number, heads: number, dims: number, positions: Int32Array, invFreq: Float32Array, scale: number, interleaved: boolean, out: Float32Array): void;
+  /** Ragged causal attention over B sequences: per segment its query count, key count, key and value arrays with [offset, strideS, strideH]. */
   opAttention(
-    q: Float32Array, tokens: number, hq: number, d: number,
-    k: Float32Array, kOffset: number, kStrideS: number, kStrideH: number,
-    v: Float32Array, vOffset: number, vStrideS: number, vStrideH: number,
-    keys: number, hkv: number, dv: number, scale: number, out: Float32Array,
+    q: Float32Array, hq: number, d: number, tokens: Int32Array, keys: Int32Array,
+    k: Float32Array[], kGeom: Float64Array, v: Float32Array[], vGeom: Float64Array,
+    hkv: number, dv: number, scale: number, out: Float32Array,
   ): void;
   opSwiglu(gate: Float32Array, up: Float32Array, out: Float32Array): void;
   opAdd(a: Float32Array, b: Float32Array, out: Float32Array): void;
@@ -125,6 +125,7 @@ interface RawAddon extends ModelOpsAddon {
   denseMatmul(x: Float32Array, m: number, w: DenseTensorRef, out: Float32Array): void;
   quantizeActivations(x: Float32Array, m: number, k: number, groupSize: number, activationBits?: ActivationBits): QuantizedActivations;
   setThreads(n: number): void;
+  poolStats(reset: boolean): PoolStats;
   threads(): number;
   physicalCores(): number;
   setIsa(name: string): boolean;
@@ -241,6 +242,20 @@ export function quantizeActivations(x: Float32Array, m: number, k: number, group
 /** Maps a file read-only; tensors inside are passed to kernels as {file, offset}. */
 export function mapFile(path: string): MappedFile {
   return call(() => new (addon().MappedFile)(path));
+}
+
+/** The kernels' thread pool since the last reset: jobs spread over the workers (and their wall time), jobs run inline, the caller's wait for the other threads, workers woken from sleep. */
+export interface PoolStats {
+  jobs: number;
+  inlineJobs: number;
+  jobNs: number;
+  waitNs: number;
+  wakeups: number;
+}
+
+/** The pool's counters, zeroed afterwards when `reset` (profiling). */
+export function poolStats(reset = false): PoolStats {
+  return addon().poolStats(reset);
 }
 
 /** Threads the kernels use (default: physical cores, or MLXK_THREADS). */

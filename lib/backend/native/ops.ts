@@ -9,7 +9,7 @@
 // adds a second plane for the residual (≈3e-5). Dense weights are exact float32. See
 // native/README.md.
 import { MlxkError } from '../../io/errors.js';
-import type { AffineParts, ExpertWeights, NoAuxRouteOptions, Ops, RopeSpec, RopeTable, Route, Tensor, Weight } from '../ops.js';
+import { type AffineParts, checkSegments, type ExpertWeights, type NoAuxRouteOptions, type Ops, type RopeSpec, type RopeTable, type Route, type Segment, type Tensor, tokenPositions, type Weight } from '../ops.js';
 import { type ActivationBits, modelOps, type ModelOpsAddon } from './addon.js';
 import { MappedSafetensors } from './mapped.js';
 import * as plumbing from './plumbing.js';
@@ -194,31 +194,52 @@ export class NativeOps implements Ops {
     return r as unknown as RopeTable;
   }
 
-  rope(x: Tensor, table: RopeTable, offset: number): Tensor {
+  rope(x: Tensor, table: RopeTable, at: number | readonly Segment[]): Tensor {
     const r = table as unknown as NativeRope;
     const t = nt(x);
     const [T, H, D] = t.shape as [number, number, number];
     if (t.shape.length !== 3 || D !== 2 * r.invFreq.length) throw new MlxkError(`rope over ${2 * r.invFreq.length} dims applied to a tensor [${t.shape}]`);
+    const positions = typeof at === 'number' ? Int32Array.from({ length: T }, (_, i) => at + i) : tokenPositions(at, T);
     const out = new Float32Array(t.size);
-    this.addon.opRope(f32Data(t), T, H, D, offset, r.invFreq, r.scale, r.interleaved, out);
+    this.addon.opRope(f32Data(t), T, H, D, positions, r.invFreq, r.scale, r.interleaved, out);
     return ten(f32(out, t.shape));
   }
 
   attention(q: Tensor, k: Tensor, v: Tensor, scale: number): Tensor {
-    const [qt, kt, vt] = [nt(q), rowsOf(nt(k)), rowsOf(nt(v))];
-    const [T, Hq, D] = qt.shape as [number, number, number];
-    const [S, Hkv, Dk] = kt.shape as [number, number, number];
-    const Dv = vt.shape[2]!;
-    if (qt.shape.length !== 3 || kt.shape.length !== 3 || vt.shape.length !== 3 || Dk !== D || vt.shape[0] !== S || vt.shape[1] !== Hkv) {
-      throw new MlxkError(`attention: q [${qt.shape}], k [${kt.shape}], v [${vt.shape}] do not fit together`);
-    }
-    if (Hq % Hkv !== 0) throw new MlxkError(`attention: ${Hq} query heads are not a multiple of ${Hkv} key heads`);
+    const T = nt(q).shape[0]!;
+    const S = nt(k).shape[0]!;
     if (S < T) throw new MlxkError(`attention: ${S} keys cannot cover ${T} queries`);
-    const out = new Float32Array(T * Hq * Dv);
-    const kd = kt.storage.data as Float32Array;
-    const vd = vt.storage.data as Float32Array;
-    this.addon.opAttention(f32Data(qt), T, Hq, D, kd, kt.offset, kt.strides[0]!, kt.strides[1]!, vd, vt.offset, vt.strides[0]!, vt.strides[1]!, S, Hkv, Dv, scale, out);
-    return ten(f32(out, [T, Hq, Dv]));
+    return this.raggedAttention(q, [k], [v], [{ tokens: T, offset: S - T }], scale);
+  }
+
+  raggedAttention(q: Tensor, keys: readonly Tensor[], values: readonly Tensor[], segments: readonly Segment[], scale: number): Tensor {
+    const qt = nt(q);
+    const [N, Hq, D] = qt.shape as [number, number, number];
+    checkSegments(segments, N, keys.length, values.length);
+    const B = segments.length;
+    const ks = keys.map((k) => rowsOf(nt(k)));
+    const vs = values.map((v) => rowsOf(nt(v)));
+    const [, Hkv, Dk] = ks[0]!.shape as [number, number, number];
+    const Dv = vs[0]!.shape[2]!;
+    if (qt.shape.length !== 3 || Hq % Hkv !== 0) throw new MlxkError(`attention: q [${qt.shape}] against keys [${ks[0]!.shape}]: query heads must be a multiple of key heads`);
+    const tokens = new Int32Array(B);
+    const counts = new Int32Array(B);
+    const kGeom = new Float64Array(3 * B);
+    const vGeom = new Float64Array(3 * B);
+    for (let b = 0; b < B; b++) {
+      const [kt, vt] = [ks[b]!, vs[b]!];
+      if (kt.shape.length !== 3 || vt.shape.length !== 3 || kt.shape[1] !== Hkv || kt.shape[2] !== Dk || Dk !== D || vt.shape[0] !== kt.shape[0] || vt.shape[1] !== Hkv || vt.shape[2] !== Dv) {
+        throw new MlxkError(`attention: q [${qt.shape}], k [${kt.shape}], v [${vt.shape}] do not fit together`);
+      }
+      tokens[b] = segments[b]!.tokens;
+      counts[b] = kt.shape[0]!;
+      if (counts[b]! < tokens[b]!) throw new MlxkError(`attention: ${counts[b]} keys cannot cover ${tokens[b]} queries`);
+      kGeom.set([kt.offset, kt.strides[0]!, kt.strides[1]!], 3 * b);
+      vGeom.set([vt.offset, vt.strides[0]!, vt.strides[1]!], 3 * b);
+    }
+    const out = new Float32Array(N * Hq * Dv);
+    this.addon.opAttention(f32Data(qt), Hq, D, tokens, counts, ks.map((t) => t.storage.data as Float32Array), kGeom, vs.map((t) => t.storage.data as Float32Array), vGeom, Hkv, Dv, scale, out);
+    return ten(f32(out, [N, Hq, Dv]));
   }
 
   swiglu(gate: Tensor, up: Tensor): Tensor {
