@@ -15,5 +15,7 @@ G=$PEERS/gguf/tiny-kimi-f32.gguf
 cd "$repo"
 F=test/fixtures/imatrix
 "$BIN/llama-imatrix" -m "$G" -f $F/calib.txt -o $F/tiny-kimi.imatrix.gguf -c 512 -t 2 --no-ppl
+# the same with YaRN off (test/calib/imatrixAgreement.test.ts runs mlxk on a config without rope_scaling)
+"$BIN/llama-imatrix" -m "$G" -f $F/calib.txt -o $F/tiny-kimi-yarn-off.imatrix.gguf -c 512 -t 2 --no-ppl --rope-scaling none
 "$BIN/llama-imatrix" -m "$G" -f $F/calib.txt -o $F/tiny-kimi.imatrix.dat --output-format dat -c 512 -t 2 --no-ppl
 python3 "$here/dump_imatrix.py" $F/tiny-kimi.imatrix.gguf $F/tiny-kimi.imatrix.dat > $F/tiny-kimi.imatrix.json
