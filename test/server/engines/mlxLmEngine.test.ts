@@ -140,9 +140,13 @@ test('thinking.budget_tokens: the reasoning is closed, and the worker resumes af
   assert.ok(first && resumed, 'two worker requests: the reasoning, then the answer');
   const close = encode('</think>');
   assert.equal(resumed!.body.prompt.slice(-close.length), close, 'the resumed prompt ends with the forced end-of-reasoning marker');
-  assert.is(resumed!.body.prompt.length, first!.body.prompt.length + first!.sent + close.length);
-  assert.is(resumed!.cachedTokens, first!.body.prompt.length + first!.sent - 1, 'only the new tokens are prefilled');
-  assert.is(capped.usage.output_tokens, first!.sent + close.length + encode('The answer.').length);
+  // The stand-in may write a token or two past the point the server closed its stream (a race
+  // the real worker has too); the server's own count is what the resumed prompt carries.
+  const used = resumed!.body.prompt.length - first!.body.prompt.length - close.length;
+  assert.equal(resumed!.body.prompt.slice(0, first!.body.prompt.length), first!.body.prompt, 'the resumed prompt extends the first');
+  assert.ok(used >= 1000 && used <= first!.sent, `${used} reasoning tokens carried of ${first!.sent} sent (budget 1024)`);
+  assert.is(resumed!.cachedTokens, first!.body.prompt.length + used - 1, 'only the new tokens are prefilled');
+  assert.is(capped.usage.output_tokens, used + close.length + encode('The answer.').length);
 });
 
 test('logprobs come from the worker, streamed and not', async () => {
