@@ -5,6 +5,7 @@
 // - proxy (any size): Σ imp·ΔW² / Σ imp·W² per module on a sample of its rows (imp = the
 //   imatrix's mean x² per input column, or 1), summed over the unit, times the role's scale
 //   (lib/quant/prior.ts), fitted against measured points by `fitRoleScales`.
+import { logSumExp } from '../bench/logits.js';
 import type { Ops, Weight } from '../backend/ops.js';
 import { Checkpoint } from '../io/checkpoint.js';
 import { roundingFor } from '../io/dtype.js';
@@ -73,11 +74,7 @@ function meanKl(baseLogProbs: Float32Array, logits: Float32Array, rows: number, 
   let total = 0;
   for (let r = 0; r < rows; r++) {
     const off = r * vocab;
-    let max = -Infinity;
-    for (let i = 0; i < vocab; i++) max = Math.max(max, logits[off + i]!);
-    let sum = 0;
-    for (let i = 0; i < vocab; i++) sum += Math.exp(logits[off + i]! - max);
-    const lse = max + Math.log(sum);
+    const lse = logSumExp(logits, r, vocab);
     let kl = 0;
     for (let i = 0; i < vocab; i++) {
       const lp = baseLogProbs[off + i]!;
@@ -92,11 +89,7 @@ function toLogProbs(logits: Float32Array, rows: number, vocab: number): Float32A
   const out = new Float32Array(logits.length);
   for (let r = 0; r < rows; r++) {
     const off = r * vocab;
-    let max = -Infinity;
-    for (let i = 0; i < vocab; i++) max = Math.max(max, logits[off + i]!);
-    let sum = 0;
-    for (let i = 0; i < vocab; i++) sum += Math.exp(logits[off + i]! - max);
-    const lse = max + Math.log(sum);
+    const lse = logSumExp(logits, r, vocab);
     for (let i = 0; i < vocab; i++) out[off + i] = logits[off + i]! - lse;
   }
   return out;
