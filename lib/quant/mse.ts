@@ -10,8 +10,8 @@
 import { groupRange, pack, type QuantizedRows, rint, type StorageRounding } from './affine.js';
 
 /** Candidate grids: (nBins + k·STEP) steps across [min, max] for k in −SPAN..SPAN. */
-const SPAN = 10;
-const STEP = 0.1;
+export const SPAN = 10;
+export const STEP = 0.1;
 
 export function fitGroup(x: Float32Array, off: number, n: number, nBins: number): { scale: number; bias: number } {
   const [mn, mx] = groupRange(x, off, n);

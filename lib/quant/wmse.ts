@@ -14,7 +14,7 @@
 import type { DType } from '../io/dtype.js';
 import { MlxkError } from '../io/errors.js';
 import { groupRange, pack, type QuantizedRows, rint, type StorageRounding } from './affine.js';
-import { fitGroup } from './mse.js';
+import { fitGroup, SPAN, STEP } from './mse.js';
 
 /** Assign → refit rounds after the grid search (each one only taken while it lowers the error). */
 export const LLOYD_ROUNDS = 32;
@@ -122,8 +122,8 @@ export function weightedFit(x: Float32Array, off: number, n: number, w: Float64A
     swxx += w[i]! * v * v;
   }
   let best: Fit | null = null;
-  for (let k = -10; k <= 10; k++) {
-    const steps = nBins + k * 0.1;
+  for (let k = -SPAN; k <= SPAN; k++) {
+    const steps = nBins + k * STEP;
     const inv = steps / (mx - mn);
     let swq = 0;
     let swqq = 0;

@@ -19,54 +19,55 @@ function matrix(rows: number, cols: number, next: () => number, round: (x: numbe
   return w.map(round);
 }
 
+type Result = ReturnType<typeof quantizeAffine>;
+
+/** Native and JavaScript results equal, bit for bit. */
+function assertSame(nat: Result, js: Result, where: string, withRef: boolean): void {
+  assert.equal(Array.from(nat.words), Array.from(js.words), `words, ${where}`);
+  assert.equal(Array.from(nat.scales), Array.from(js.scales), `scales, ${where}`);
+  assert.equal(Array.from(nat.biases), Array.from(js.biases), `biases, ${where}`);
+  assert.is(nat.sqErr, js.sqErr, `sqErr, ${where}`);
+  if (withRef) assert.is(nat.sqRef, js.sqRef, `sqRef, ${where}`);
+}
+
+/** Every width and group size over a 7-row matrix of `dtype`-rounded values, three groups wide. */
+function eachCase(dtype: 'BF16' | 'F16' | 'F32', run: (c: { w: Float32Array; rows: number; cols: number; bits: number; gs: number; seed: number; next: () => number }) => void): void {
+  const seed = runSeed();
+  const next = rng(seed);
+  for (const bits of [2, 3, 4, 5, 6, 8]) {
+    for (const gs of [32, 64, 128]) {
+      const rows = 7;
+      const cols = gs * 3;
+      run({ w: matrix(rows, cols, next, roundingFor(dtype)), rows, cols, bits, gs, seed, next });
+    }
+  }
+}
+
 for (const method of ['rtn', 'mse'] as const) {
   for (const dtype of ['BF16', 'F16', 'F32'] as const) {
     test(`native ${method} equals the JavaScript reference, ${dtype} storage, every width and group size`, () => {
-      const seed = runSeed();
-      const next = rng(seed);
-      for (const bits of [2, 3, 4, 5, 6, 8]) {
-        for (const gs of [32, 64, 128]) {
-          const rows = 7;
-          const cols = gs * 3;
-          const w = matrix(rows, cols, next, roundingFor(dtype));
-          const js = runQuantizeJobJs({ w, rows, cols, bits, groupSize: gs, method, dtype });
-          const nat = quantizeAffine(w, rows, cols, bits, gs, method, dtype.toLowerCase() as 'bf16');
-          const where = `${method} ${dtype} ${bits}-bit g${gs} (seed ${seed})`;
-          assert.equal(Array.from(nat.words), Array.from(js.words), `words, ${where}`);
-          assert.equal(Array.from(nat.scales), Array.from(js.scales), `scales, ${where}`);
-          assert.equal(Array.from(nat.biases), Array.from(js.biases), `biases, ${where}`);
-          assert.is(nat.sqErr, js.sqErr, `sqErr, ${where}`);
-          assert.is(nat.sqRef, js.sqRef, `sqRef, ${where}`);
-        }
-      }
+      eachCase(dtype, ({ w, rows, cols, bits, gs, seed }) => {
+        const js = runQuantizeJobJs({ w, rows, cols, bits, groupSize: gs, method, dtype });
+        const nat = quantizeAffine(w, rows, cols, bits, gs, method, dtype.toLowerCase() as 'bf16');
+        assertSame(nat, js, `${method} ${dtype} ${bits}-bit g${gs} (seed ${seed})`, true);
+      });
     });
   }
 }
 
 for (const dtype of ['BF16', 'F16', 'F32'] as const) {
   test(`native wmse equals the JavaScript reference, ${dtype} storage, with an imatrix row and with each data-free prior`, () => {
-    const seed = runSeed();
-    const next = rng(seed);
-    for (const bits of [2, 3, 4, 5, 6, 8]) {
-      for (const gs of [32, 64, 128]) {
-        const rows = 7;
-        const cols = gs * 3;
-        const w = matrix(rows, cols, next, roundingFor(dtype));
-        const imp = Float32Array.from(normal(cols, 1.5, next), (z) => Math.exp(z));
-        imp.fill(0, 0, gs); // a group no calibration input reached: uniform weights
-        for (const [importance, prior] of [[imp, 'x2'], [null, 'x2'], [null, 'absx'], [null, 'uniform']] as const) {
-          process.env.MLXK_WMSE_PRIOR = prior;
-          const js = runQuantizeJobJs({ w, rows, cols, bits, groupSize: gs, method: 'wmse', dtype, importance });
-          const nat = quantizeAffine(w, rows, cols, bits, gs, 'wmse', dtype.toLowerCase() as 'bf16', importance, prior);
-          const where = `wmse ${dtype} ${bits}-bit g${gs} ${importance ? 'imatrix' : prior} (seed ${seed})`;
-          assert.equal(Array.from(nat.words), Array.from(js.words), `words, ${where}`);
-          assert.equal(Array.from(nat.scales), Array.from(js.scales), `scales, ${where}`);
-          assert.equal(Array.from(nat.biases), Array.from(js.biases), `biases, ${where}`);
-          assert.is(nat.sqErr, js.sqErr, `sqErr, ${where}`);
-        }
-        delete process.env.MLXK_WMSE_PRIOR;
+    eachCase(dtype, ({ w, rows, cols, bits, gs, seed, next }) => {
+      const imp = Float32Array.from(normal(cols, 1.5, next), (z) => Math.exp(z));
+      imp.fill(0, 0, gs); // a group no calibration input reached: uniform weights
+      for (const [importance, prior] of [[imp, 'x2'], [null, 'x2'], [null, 'absx'], [null, 'uniform']] as const) {
+        process.env.MLXK_WMSE_PRIOR = prior;
+        const js = runQuantizeJobJs({ w, rows, cols, bits, groupSize: gs, method: 'wmse', dtype, importance });
+        const nat = quantizeAffine(w, rows, cols, bits, gs, 'wmse', dtype.toLowerCase() as 'bf16', importance, prior);
+        assertSame(nat, js, `wmse ${dtype} ${bits}-bit g${gs} ${importance ? 'imatrix' : prior} (seed ${seed})`, false);
       }
-    }
+      delete process.env.MLXK_WMSE_PRIOR;
+    });
   });
 }
 
