@@ -31,7 +31,7 @@ export function registerSensitivity(program: Command): void {
     .command('sensitivity')
     .description('estimate the loss of every allocation unit (expert projection per layer, attention, dense MLP, shared experts, embedding, lm_head) under every MLX storage option, for quantize/plan --target-bpw')
     .argument('<model>', 'source model directory or HF cache id')
-    .option('--calib <file>', 'calibration text; its last --tokens tokens are the held-out text KL is measured on (never evaluation text)')
+    .option('--calib <file>', 'calibration text: "default" (the shipped set, calib/), a text file, or chat JSONL; its last --tokens tokens are the held-out text KL is measured on (never evaluation text)')
     .option('-o, --out <file>', 'write the table here (JSON)')
     .option('--method <m>', 'quantizer the losses are measured with (rtn, mse)', 'mse')
     .option('--how <kl|proxy>', 'kl: each unit quantized alone, KL against the source on held-out text; proxy: Σ ΔW² relative error on sampled rows × per-role scales', 'kl')
