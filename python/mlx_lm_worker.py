@@ -234,12 +234,14 @@ def main():
     ap.add_argument("--model", required=True, help="MLX checkpoint directory")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0)
-    ap.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], help="cast float parameters (tests compare in float32)")
+    ap.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], help="cast float parameters (default: as stored on Metal, float32 on CPU)")
     ap.add_argument("--prompt-cache-entries", type=int, default=PROMPT_CACHE_ENTRIES)
     args = ap.parse_args()
     model, _ = load_model(Path(args.model))
-    if args.dtype:
-        model.set_dtype(getattr(mx, args.dtype))
+    # MLX's CPU backend runs gather_mm (the routed experts of every MoE model) in float32 only.
+    dtype = args.dtype or (None if mx.metal.is_available() else "float32")
+    if dtype:
+        model.set_dtype(getattr(mx, dtype))
     mx.eval(model.parameters())
     worker = Worker(model, args.prompt_cache_entries)
     server = ThreadingHTTPServer((args.host, args.port), handler(worker))

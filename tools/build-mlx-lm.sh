@@ -3,7 +3,8 @@
 # pinned mlx-lm into a scratch folder, offline, from local git mirrors.
 # Needs: apt packages libopenblas-dev liblapacke-dev nlohmann-json3-dev cmake ninja-build
 # python3-dev; mirrors of ml-explore/mlx, ml-explore/mlx-lm, wjakob/nanobind,
-# Tessil/robin-map, fmtlib/fmt under $MIRRORS (default /work/.mirror).
+# Tessil/robin-map, fmtlib/fmt under $MIRRORS (default /work/.mirror). Ends by packing the
+# result into vendor/ (tools/pack-mlx-lm.sh), which is what the tests use.
 set -euo pipefail
 DEST=${1:-/work/scratch/mlx-lm-env}
 MIRRORS=${MIRRORS:-/work/.mirror}
@@ -54,3 +55,4 @@ python $("$PY" -c 'import sys; print(sys.executable, sys.version.split()[0])')
 PINS
 PYTHONPATH="$site" "$PY" -c 'import mlx.core as mx; print("mlx", mx.__version__, mx.default_device())'
 echo "built into $site (PYTHONPATH=$site)"
+"$(dirname "$0")/pack-mlx-lm.sh" "$DEST"

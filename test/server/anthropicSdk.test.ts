@@ -138,6 +138,23 @@ test('count_tokens answers the prompt length the messages route would prefill', 
   assert.is(counted.input_tokens, last().prepared!.ids.length);
 });
 
+test('malformed tool arguments: the stream stops forwarding them where they stop being JSON, and the SDK does not throw', async () => {
+  // Models do write broken arguments; Claude Code parses each input_json_delta and would abort the stream.
+  for (const args of ['van\ngu "}', '{"city": "Lisboa", "days": [1, 2,, 3]}', '{"city": "Lis\\u00zz"}']) {
+    script = { output: `Sehe nach.${S}${B}functions.get_weather:0${A}${args}${C}${E}` };
+    const params = { model: 'claude-sonnet-5', max_tokens: 1000, messages: [{ role: 'user' as const, content: 'Weather?' }], tools };
+    const pieces: string[] = [];
+    const stream = client.messages.stream(params);
+    stream.on('inputJson', (piece) => pieces.push(piece));
+    const streamed = await stream.finalMessage();
+    const plain = await client.messages.create(params);
+    const forwarded = pieces.join('');
+    assert.ok(args.startsWith(forwarded) && forwarded.length < args.length, `only a prefix of ${JSON.stringify(args)} was sent: ${JSON.stringify(forwarded)}`);
+    assert.is(streamed.stop_reason, 'tool_use');
+    assert.equal(plain.content, streamed.content, 'the non-streamed message holds what the streaming client ended with');
+  }
+});
+
 test('errors reach the SDK as its classes with Anthropic error types', async () => {
   script = { output: 'x' };
   const bad: [() => Promise<unknown>, string][] = [

@@ -6,6 +6,7 @@ import { eventFrame } from '../sse.js';
 import type { Finish, PromptUsage, ResponseWriter } from '../turn.js';
 import type { Usage } from '../types.js';
 import { BlockSequencer } from './blocks.js';
+import { JsonObjectPrefix } from './jsonPrefix.js';
 import type { ContentBlock, MessageObject, StopReason, StreamEvent, TokenCountObject, UsageObject } from './wire.js';
 
 export function stopReason(finish: Finish): StopReason {
@@ -131,13 +132,14 @@ export class MessagesJsonWriter implements ResponseWriter {
   }
 }
 
-/** A tool_use input must be an object; arguments that are not one (reported by the parser) become {}. */
+/** A tool_use input: the arguments sent, or — when the model broke off — what they held at the last complete value. */
 function inputObject(json: string): unknown {
   try {
-    const v: unknown = JSON.parse(json);
-    return typeof v === 'object' && v !== null && !Array.isArray(v) ? v : {};
+    return JSON.parse(json);
   } catch {
-    return {};
+    const prefix = new JsonObjectPrefix();
+    prefix.push(json);
+    return JSON.parse(prefix.closed() || '{}');
   }
 }
 
