@@ -58,6 +58,12 @@ export function synthConfig(arch: string, flags: SynthFlags): JsonObject {
   // Kimi-K2.5 keeps the text model under text_config.
   const text = (cfg.text_config && typeof cfg.text_config === 'object' ? cfg.text_config : cfg) as JsonObject;
   const moe = text.model_type === 'qwen3_moe' || cfg.model_type === 'qwen3_moe';
+  // A dense architecture would carry the key into config.json, where calibration and planning read it as experts.
+  if (text.num_experts_per_tok === undefined) {
+    for (const [v, flag] of [[flags.experts, '--experts'], [flags.moeIntermediate, '--moe-intermediate']] as const) {
+      if (v !== undefined) throw new MlxkError(`${flag}: ${String(text.model_type ?? arch)} has no routed experts; leave it out`);
+    }
+  }
   const set = (key: string, v: string | undefined, flag: string) => {
     if (v !== undefined) text[key] = positiveInt(v, flag);
   };

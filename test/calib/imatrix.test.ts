@@ -3,6 +3,9 @@
 // summed here in float64 from what it recorded — experts' hidden states computed from the
 // checkpoint's own per-expert weights, MLA's absorbed-form inputs from q, k and the latent
 // with a causal softmax written out. Per-expert token counts equal the router's choices.
+// Every architecture: the bundled Kimi model, and synthetic Llama, Qwen3 and Qwen3-MoE
+// checkpoints (HF layout, per-expert tensors) that share its tokenizer.
+import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -16,7 +19,10 @@ import { loadWeights } from '../../lib/models/loadWeights.js';
 import { tensorTable } from '../../lib/models/registry.js';
 import { readFloatTensor } from '../../lib/quant/source.js';
 import { loadTokenizer } from '../../lib/tokenizer/load.js';
-import { REPO, TINY_KIMI } from '../helpers.js';
+import { synthConfig } from '../../lib/cli/synth.js';
+import { readJson } from '../../lib/io/checkpoint.js';
+import { synthesize } from '../../lib/models/synth.js';
+import { REPO, TINY_KIMI, tmpDir } from '../helpers.js';
 
 const CALIB = join(REPO, 'test', 'fixtures', 'calib', 'gptq-calib.txt');
 const SEQ = 64;
@@ -29,8 +35,8 @@ interface Ref {
 }
 
 /** The reference: the model's plain forward pass with every input recorded and summed in float64 here. */
-async function reference(ops: Ops) {
-  const ckpt = Checkpoint.open(TINY_KIMI);
+async function reference(ops: Ops, dir: string) {
+  const ckpt = Checkpoint.open(dir);
   const table = tensorTable(ckpt.config, 'config.json');
   const weights = await loadWeights(ckpt, table, ops);
   const names = new Map<Weight, string>([...weights.entries()].map(([n, w]) => [w, n.replace(/\.weight$/, '')]));
@@ -135,21 +141,39 @@ async function reference(ops: Ops) {
   });
   const model = builderOf(table.modelType, 'config.json')(rec, weights, ckpt.config, table.modelType);
   const calib = openCalibration(CALIB);
-  const windows = calibrationWindows(calibrationIds(calib, loadTokenizer(TINY_KIMI)), calib, ckpt.config, { seqLen: SEQ, maxTokens: MAX_TOKENS });
+  const windows = calibrationWindows(calibrationIds(calib, loadTokenizer(dir)), calib, ckpt.config, { seqLen: SEQ, maxTokens: MAX_TOKENS });
   for (const w of windows) model.forward(w, model.newCache(), { allLogits: true });
   ckpt.close();
   return { ref, routed };
 }
 
-test('Σx² per input column of every linear equals float64 sums over the same activations; expert counts are the router\'s choices', async () => {
+/** A synthetic HF checkpoint of `arch` (2–3 layers, random weights) with tiny-kimi's tokenizer. */
+function synthWithKimiTokenizer(arch: string): string {
+  const dir = tmpDir();
+  const moe = arch === 'qwen3_moe' ? { moeIntermediate: '32', experts: '8' } : {};
+  const cfg = synthConfig(arch, { format: 'float', seed: '1', std: '0.02', shardSize: '5GiB', layers: '3', vocab: '4128', hidden: '64', intermediate: '96', heads: '4', kvHeads: '2', ...moe });
+  synthesize({ config: cfg, out: dir, seed: 5 });
+  for (const f of ['tiktoken.model', 'tokenizer_config.json']) copyFileSync(join(TINY_KIMI, f), join(dir, f));
+  return dir;
+}
+
+const CASES: [string, () => string, string[], number][] = [
+  ['kimi_k2 (bundled)', () => TINY_KIMI, ['model.layers.0.mlp.down_proj', 'model.layers.1.self_attn.q_a_proj', 'model.layers.1.self_attn.embed_q', 'model.layers.1.self_attn.unembed_out', 'model.layers.1.mlp.gate', 'model.layers.1.mlp.shared_experts.down_proj', 'model.layers.3.mlp.switch_mlp.down_proj', 'lm_head'], 4],
+  ['llama (synthetic)', () => synthWithKimiTokenizer('llama'), ['model.layers.0.self_attn.q_proj', 'model.layers.2.self_attn.o_proj', 'model.layers.1.mlp.down_proj', 'lm_head'], 0],
+  ['qwen3 (synthetic)', () => synthWithKimiTokenizer('qwen3'), ['model.layers.0.self_attn.k_proj', 'model.layers.2.mlp.up_proj'], 0],
+  ['qwen3_moe (synthetic)', () => synthWithKimiTokenizer('qwen3_moe'), ['model.layers.0.self_attn.v_proj', 'model.layers.1.mlp.gate', 'model.layers.2.mlp.switch_mlp.down_proj', 'lm_head'], -1],
+];
+
+for (const [name, makeDir, mustHave, topK] of CASES) test(`${name}: Σx² per input column of every linear equals float64 sums over the same activations; expert counts are the router\'s choices`, async () => {
   const ops = createOps('native');
-  const got = await gatherImportance(TINY_KIMI, ops, { calib: openCalibration(CALIB), seqLen: SEQ, maxTokens: MAX_TOKENS });
-  const { ref, routed } = await reference(ops);
+  const dir = makeDir();
+  const got = await gatherImportance(dir, ops, { calib: openCalibration(CALIB), seqLen: SEQ, maxTokens: MAX_TOKENS });
+  const { ref, routed } = await reference(ops, dir);
   assert.is(got.tokens, MAX_TOKENS);
   assert.equal([...got.importance.keys()].sort(), [...ref.keys()].sort());
-  for (const m of ['model.layers.0.mlp.down_proj', 'model.layers.1.self_attn.q_a_proj', 'model.layers.1.self_attn.embed_q', 'model.layers.1.self_attn.unembed_out', 'model.layers.1.mlp.gate', 'model.layers.1.mlp.shared_experts.down_proj', 'model.layers.3.mlp.switch_mlp.down_proj', 'lm_head']) {
-    assert.ok(got.importance.has(m), m);
-  }
+  for (const m of mustHave) assert.ok(got.importance.has(m), m);
+  const k = topK >= 0 ? topK : (readJson(join(dir, 'config.json')).num_experts_per_tok as number);
+  assert.is(routed.size > 0, k > 0, 'routed experts were seen exactly where the model has them');
   for (const [m, r] of ref) {
     const g = got.importance.get(m)!;
     assert.is(g.cols, r.cols, `${m} cols`);
@@ -168,7 +192,7 @@ test('Σx² per input column of every linear equals float64 sums over the same a
     assert.equal(Array.from(got.importance.get(`${P}.down_proj`)!.tokens), counts, `${P}: tokens per expert`);
     const cov = got.coverage.find((c) => c.module === P)!;
     assert.equal(cov.unseen, counts.flatMap((c, e) => (c === 0 ? [e] : [])));
-    assert.is(counts.reduce((a, b) => a + b, 0), MAX_TOKENS * 4, 'top-4 routing: 4 choices per token');
+    assert.is(counts.reduce((a, b) => a + b, 0), MAX_TOKENS * k, `top-${k} routing: ${k} choices per token`);
   }
 });
 
