@@ -254,7 +254,7 @@ async function writeQuantized(ctx: Ctx, w: ShardWriter, m: ModulePlan, e: Tensor
   }
   await Promise.all(inFlight);
   noteRss(ctx);
-  ctx.report.set(e.name, { name: e.name, bits: q.bits, groupSize: q.groupSize, method: lossless ? 'int4-remap' : CALIBRATED_METHODS.includes(q.method) ? `${dataFreeMethod(q.method)} (no calibration inputs reach it)` : q.method === 'wmse' ? `wmse (${imp ? 'imatrix' : `no imatrix: ${wmsePrior()} prior`})` : q.method, relRmsError: lossless ? 0 : relError(sqErr, sqRef), lossless });
+  ctx.report.set(e.name, { name: e.name, bits: q.bits, groupSize: q.groupSize, method: lossless ? 'int4-remap' : CALIBRATED_METHODS.includes(q.method) ? `${dataFreeMethod(q.method)} (no calibration inputs reach it)` : q.method === 'wmse' ? `wmse (${imp ? `imatrix × ${wmsePrior(true)} prior` : `no imatrix: ${wmsePrior()} prior`})` : q.method, relRmsError: lossless ? 0 : relError(sqErr, sqRef), lossless });
 }
 
 /** ‖ŵ − w‖ / ‖w‖; null when NaN/Inf made it meaningless (never 0 for an all-NaN tensor). */
@@ -323,7 +323,7 @@ export async function convert(opts: ConvertOptions): Promise<ConvertReport> {
     const modulesByName = new Map(plan.modules.map((m) => [m.module, m]));
     const groups = plan.modules.map((m) => plan.tensors.filter((t) => t.entry.module === m.module));
     const shards = planShards(groups, opts.maxShardBytes);
-    const hash = planHash(src, ckpt, plan, shards, `${opts.precomputedId ?? ''}|${importanceDigest(opts.importance)}|${wmsePrior()}`);
+    const hash = planHash(src, ckpt, plan, shards, `${opts.precomputedId ?? ''}|${importanceDigest(opts.importance)}|${wmsePrior()}/${wmsePrior(true)}`);
     prepareDestination(src, dst, opts.force ?? false, hash);
     const done = shards.map((s) => shardComplete(join(dst, s.file), s));
     for (const name of readdirSync(dst)) if (name.endsWith('.partial')) rmSync(join(dst, name), { force: true });

@@ -39,7 +39,7 @@ export function useNative(dtype: DType): dtype is keyof typeof SCALE_DTYPE {
 }
 
 export function runQuantizeJob(job: QuantizeJob): QuantizeResult {
-  if (useNative(job.dtype)) return quantizeAffine(job.w, job.rows, job.cols, job.bits, job.groupSize, dataFreeMethod(job.method), SCALE_DTYPE[job.dtype], job.importance ?? null, wmsePrior());
+  if (useNative(job.dtype)) return quantizeAffine(job.w, job.rows, job.cols, job.bits, job.groupSize, dataFreeMethod(job.method), SCALE_DTYPE[job.dtype], job.importance ?? null, wmsePrior(job.importance != null));
   return runQuantizeJobJs(job);
 }
 
@@ -48,7 +48,7 @@ export function runQuantizeJobJs(job: QuantizeJob): QuantizeResult {
   const round = roundingFor(job.dtype);
   const method = dataFreeMethod(job.method);
   const q = method === 'wmse'
-    ? quantizeWmse(job.w, job.rows, job.cols, job.bits, job.groupSize, job.dtype, round, { importance: job.importance ?? null, prior: wmsePrior() })
+    ? quantizeWmse(job.w, job.rows, job.cols, job.bits, job.groupSize, job.dtype, round, { importance: job.importance ?? null, prior: wmsePrior(job.importance != null) })
     : method === 'mse' ? quantizeMse(job.w, job.rows, job.cols, job.bits, job.groupSize, round) : quantizeRtn(job.w, job.rows, job.cols, job.bits, job.groupSize, round);
   const deq = dequantize(q.words, q.scales, q.biases, job.rows, job.cols, job.bits, job.groupSize);
   let sqErr = 0;

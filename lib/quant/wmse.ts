@@ -9,8 +9,8 @@
 //    storage dtype of each, and the plain mse fit, are scored with the levels they would get;
 //    the lowest weighted error is stored. Including mse's own result makes the weighted error
 //    never above mse's on any group.
-// Weights: with an imatrix, llama.cpp's qw·√(σ² + x²) (ggml-quants.c quantize_row_q4_K_impl,
-// σ² = 2·mean(x²) over the group); without one, a data-free prior from the weights themselves.
+// Weights: a prior from the weights themselves (groupWeights), times the imatrix when given
+// (by default llama.cpp's qw·√(σ² + x²), ggml-quants.c quantize_row_q4_K_impl).
 import type { DType } from '../io/dtype.js';
 import { MlxkError } from '../io/errors.js';
 import { groupRange, pack, type QuantizedRows, rint, type StorageRounding } from './affine.js';
@@ -19,34 +19,35 @@ import { fitGroup, SPAN, STEP } from './mse.js';
 /** Assign → refit rounds after the grid search (each one only taken while it lowers the error). */
 export const LLOYD_ROUNDS = 32;
 
-/** The data-free weights when no imatrix is given (`MLXK_WMSE_PRIOR`; benchmarks/results/wmse.md chose the default). */
-export type WmsePrior = 'x2' | 'absx' | 'uniform';
-export const WMSE_PRIORS: readonly WmsePrior[] = ['x2', 'absx', 'uniform'];
+/**
+ * The weight a group's element gets from its own value, multiplied by the imatrix column's mean x²
+ * when there is one (`MLXK_WMSE_PRIOR`, for measuring them against each other):
+ * x2 = σ²/4 + x² (ik_llama.cpp IQ2_K/IQ3_K; the data-free default), absx = √σ² + |x| (llama.cpp
+ * Q4_K), sqrt = √(σ² + x²) (llama.cpp's form beside an imatrix, quantize_row_q4_K_impl), uniform = 1
+ * (with an imatrix: the diagonal of the layer's input Hessian alone). σ² = 2·mean(x²) over the group.
+ */
+export type WmsePrior = 'x2' | 'absx' | 'sqrt' | 'uniform';
+export const WMSE_PRIORS: readonly WmsePrior[] = ['x2', 'absx', 'sqrt', 'uniform'];
 export const DEFAULT_WMSE_PRIOR: WmsePrior = 'x2';
+export const DEFAULT_IMATRIX_PRIOR: WmsePrior = 'sqrt';
 
-/** The prior in effect: MLXK_WMSE_PRIOR (for measuring them against each other), else the default. */
-export function wmsePrior(): WmsePrior {
+/** The prior in effect: MLXK_WMSE_PRIOR, else the default for fits with or without an imatrix. */
+export function wmsePrior(withImatrix = false): WmsePrior {
   const v = process.env.MLXK_WMSE_PRIOR;
-  if (v === undefined || v === '') return DEFAULT_WMSE_PRIOR;
+  if (v === undefined || v === '') return withImatrix ? DEFAULT_IMATRIX_PRIOR : DEFAULT_WMSE_PRIOR;
   if (!(WMSE_PRIORS as readonly string[]).includes(v)) throw new MlxkError(`MLXK_WMSE_PRIOR: "${v}" is not one of ${WMSE_PRIORS.join(', ')}`);
   return v as WmsePrior;
 }
 
-/**
- * Per-element weights of one group x[off…off+n) into `out`: imp (the group's columns of an
- * imatrix row, mean x² of the inputs) times √(σ² + x²), or the prior when imp is null:
- * x2 = σ²/4 + x² (ik_llama.cpp IQ2_K/IQ3_K), absx = √σ² + |x| (llama.cpp Q4_K), uniform = 1.
- */
+/** Per-element weights of one group x[off…off+n) into `out`: the prior of each value, times imp (the group's columns of an imatrix row) when given. */
 export function groupWeights(x: Float32Array, off: number, n: number, imp: Float32Array | null, impOff: number, prior: WmsePrior, out: Float64Array): void {
   let sum2 = 0;
   for (let i = 0; i < n; i++) sum2 += x[off + i]! * x[off + i]!;
   const sigma2 = (2 * sum2) / n;
   for (let i = 0; i < n; i++) {
     const v = x[off + i]!;
-    if (imp) out[i] = imp[impOff + i]! * Math.sqrt(sigma2 + v * v);
-    else if (prior === 'x2') out[i] = 0.25 * sigma2 + v * v;
-    else if (prior === 'absx') out[i] = Math.sqrt(sigma2) + Math.abs(v);
-    else out[i] = 1;
+    const own = prior === 'x2' ? 0.25 * sigma2 + v * v : prior === 'absx' ? Math.sqrt(sigma2) + Math.abs(v) : prior === 'sqrt' ? Math.sqrt(sigma2 + v * v) : 1;
+    out[i] = imp ? imp[impOff + i]! * own : own;
   }
 }
 

@@ -275,8 +275,9 @@ Napi::Value QuantizeAffine(const Napi::CallbackInfo& info) {
       imp = typed_array<float>(env, info[7], napi_float32_array, (size_t)cols, "quantizeAffine: importance");
     const std::string p = info.Length() > 8 && info[8].IsString() ? info[8].As<Napi::String>().Utf8Value() : "";
     if (p == "absx") prior = Prior::AbsX;
+    else if (p == "sqrt") prior = Prior::Sqrt;
     else if (p == "uniform") prior = Prior::Uniform;
-    else if (p != "x2") throw Napi::TypeError::New(env, "quantizeAffine: prior must be 'x2', 'absx' or 'uniform'");
+    else if (p != "x2") throw Napi::TypeError::New(env, "quantizeAffine: prior must be 'x2', 'absx', 'sqrt' or 'uniform'");
   }
   std::vector<double> wts((size_t)gs);
 

@@ -122,10 +122,11 @@ void group_weights(const float* x, int n, const float* imp, Prior prior, double*
   const double sigma2 = (2 * sum2) / n;
   for (int i = 0; i < n; ++i) {
     const double v = x[i];
-    if (imp) out[i] = (double)imp[i] * std::sqrt(sigma2 + v * v);
-    else if (prior == Prior::X2) out[i] = 0.25 * sigma2 + v * v;
-    else if (prior == Prior::AbsX) out[i] = std::sqrt(sigma2) + std::fabs(v);
-    else out[i] = 1;
+    const double own = prior == Prior::X2     ? 0.25 * sigma2 + v * v
+                       : prior == Prior::AbsX ? std::sqrt(sigma2) + std::fabs(v)
+                       : prior == Prior::Sqrt ? std::sqrt(sigma2 + v * v)
+                                              : 1.0;
+    out[i] = imp ? (double)imp[i] * own : own;
   }
 }
 

@@ -8,8 +8,8 @@
 
 namespace mlxk {
 
-/** Data-free weights when no importance is given (lib/quant/wmse.ts WmsePrior). */
-enum class Prior { X2, AbsX, Uniform };
+/** Each value's own weight, times the importance when given (lib/quant/wmse.ts WmsePrior). */
+enum class Prior { X2, AbsX, Sqrt, Uniform };
 
 /** lib/quant/wmse.ts groupWeights: imp·√(σ² + x²), or the prior when imp is null. */
 void group_weights(const float* x, int n, const float* imp, Prior prior, double* out);

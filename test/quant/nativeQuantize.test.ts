@@ -6,6 +6,7 @@ import * as assert from 'uvu/assert';
 import { quantizeAffine } from '../../lib/backend/native/addon.js';
 import { roundingFor } from '../../lib/io/dtype.js';
 import { runQuantizeJobJs } from '../../lib/quant/quantizeJob.js';
+import { WMSE_PRIORS } from '../../lib/quant/wmse.js';
 import { normal, rng, runSeed } from '../helpers.js';
 
 function matrix(rows: number, cols: number, next: () => number, round: (x: number) => number): Float32Array {
@@ -56,11 +57,11 @@ for (const method of ['rtn', 'mse'] as const) {
 }
 
 for (const dtype of ['BF16', 'F16', 'F32'] as const) {
-  test(`native wmse equals the JavaScript reference, ${dtype} storage, with an imatrix row and with each data-free prior`, () => {
+  test(`native wmse equals the JavaScript reference, ${dtype} storage, with and without an imatrix row, each prior`, () => {
     eachCase(dtype, ({ w, rows, cols, bits, gs, seed, next }) => {
       const imp = Float32Array.from(normal(cols, 1.5, next), (z) => Math.exp(z));
       imp.fill(0, 0, gs); // a group no calibration input reached: uniform weights
-      for (const [importance, prior] of [[imp, 'x2'], [null, 'x2'], [null, 'absx'], [null, 'uniform']] as const) {
+      for (const [importance, prior] of WMSE_PRIORS.flatMap((p) => [[imp, p], [null, p]] as const)) {
         process.env.MLXK_WMSE_PRIOR = prior;
         const js = runQuantizeJobJs({ w, rows, cols, bits, groupSize: gs, method: 'wmse', dtype, importance });
         const nat = quantizeAffine(w, rows, cols, bits, gs, 'wmse', dtype.toLowerCase() as 'bf16', importance, prior);

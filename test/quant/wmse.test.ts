@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { roundingFor } from '../../lib/io/dtype.js';
 import { dequantize, rint, unpack } from '../../lib/quant/affine.js';
 import { quantizeMse } from '../../lib/quant/mse.js';
-import { fitGroupWeighted, groupWeights, quantizeWmse, weightedFit } from '../../lib/quant/wmse.js';
+import { DEFAULT_IMATRIX_PRIOR, fitGroupWeighted, groupWeights, quantizeWmse, weightedFit, WMSE_PRIORS } from '../../lib/quant/wmse.js';
 import { normal, rng, runSeed } from '../helpers.js';
 
 /** Heavy-tailed positive importance (log-normal), as imatrix columns are. */
@@ -90,13 +90,13 @@ test('the stored weighted fit is never worse than mse under the weighted metric 
     const store = roundingFor(dtype);
     for (const bits of [2, 3, 4, 8]) {
       const nBins = (1 << bits) - 1;
-      for (const source of ['imatrix', 'x2', 'absx', 'uniform'] as const) {
+      for (const source of ['imatrix', ...WMSE_PRIORS] as const) {
         for (let t = 0; t < 40; t++) {
           const n = 64;
           const x = normal(n, 0.02, next).map(store);
           if (t % 10 === 0) x[t % n] = 0.3; // an outlier
           const w = new Float64Array(n);
-          groupWeights(x, 0, n, source === 'imatrix' ? importance(n, next) : null, 0, source === 'imatrix' ? 'x2' : source, w);
+          groupWeights(x, 0, n, source === 'imatrix' ? importance(n, next) : null, 0, source === 'imatrix' ? DEFAULT_IMATRIX_PRIOR : source, w);
           const ours = fitGroupWeighted(x, 0, n, w, nBins, dtype, store);
           const mse = quantizeMse(x, 1, n, bits, n, store);
           const eOurs = weightedError(x, 0, n, w, ours.scale, ours.bias, nBins);
@@ -114,7 +114,7 @@ test('the stored weighted fit is never worse than mse under the weighted metric 
   assert.ok(better > total / 2, `strictly better on ${better} of ${total} groups`);
 });
 
-test('with an imatrix the column-weighted output error ‖(Ŵ − W)·diag(√imp)‖ is lower than mse’s', () => {
+test('with an imatrix the column-weighted output error ‖(Ŵ − W)·diag(√imp)‖ is lower than mse’s (uniform prior: exactly that metric; and the default)', () => {
   const seed = runSeed();
   const next = rng(seed);
   const rows = 64;
@@ -124,25 +124,27 @@ test('with an imatrix the column-weighted output error ‖(Ŵ − W)·diag(√im
     for (const gs of [32, 64, 128]) {
       const w = normal(rows * cols, 0.02, next).map(store);
       const imp = importance(cols, next);
-      const ours = quantizeWmse(w, rows, cols, bits, gs, 'BF16', store, { importance: imp, prior: 'x2' });
-      const mse = quantizeMse(w, rows, cols, bits, gs, store);
-      const err = (q: { words: Uint32Array; scales: Float32Array; biases: Float32Array }) => {
-        const d = dequantize(q.words, q.scales, q.biases, rows, cols, bits, gs);
-        let s = 0;
-        for (let i = 0; i < d.length; i++) s += imp[i % cols]! * (d[i]! - w[i]!) ** 2;
-        return Math.sqrt(s);
-      };
-      const a = err(ours);
-      const b = err(mse);
-      assert.ok(a < b, `${bits}-bit g${gs}: wmse ${a} not below mse ${b} (seed ${seed})`);
-      // The codes are each value's nearest level for the stored scale and bias.
-      const q = unpack(ours.words, rows, cols, bits);
-      const g = 5;
-      const s = ours.scales[g]!;
-      const bb = ours.biases[g]!;
-      for (let i = 0; i < gs; i++) {
-        const v = w[g * gs + i]!;
-        assert.is(q[g * gs + i], Math.min((1 << bits) - 1, Math.max(0, rint((v - bb) / s))));
+      for (const prior of ['uniform', DEFAULT_IMATRIX_PRIOR] as const) {
+        const ours = quantizeWmse(w, rows, cols, bits, gs, 'BF16', store, { importance: imp, prior });
+        const mse = quantizeMse(w, rows, cols, bits, gs, store);
+        const err = (q: { words: Uint32Array; scales: Float32Array; biases: Float32Array }) => {
+          const d = dequantize(q.words, q.scales, q.biases, rows, cols, bits, gs);
+          let s = 0;
+          for (let i = 0; i < d.length; i++) s += imp[i % cols]! * (d[i]! - w[i]!) ** 2;
+          return Math.sqrt(s);
+        };
+        const a = err(ours);
+        const b = err(mse);
+        assert.ok(a < b, `${bits}-bit g${gs} ${prior}: wmse ${a} not below mse ${b} (seed ${seed})`);
+        // The codes are each value's nearest level for the stored scale and bias.
+        const q = unpack(ours.words, rows, cols, bits);
+        const g = 5;
+        const s = ours.scales[g]!;
+        const bb = ours.biases[g]!;
+        for (let i = 0; i < gs; i++) {
+          const v = w[g * gs + i]!;
+          assert.is(q[g * gs + i], Math.min((1 << bits) - 1, Math.max(0, rint((v - bb) / s))));
+        }
       }
     }
   }
