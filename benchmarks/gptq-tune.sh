@@ -6,6 +6,7 @@
 # native backend, 16-bit activations. mse (data-free) is scored on the same windows.
 # Usage: benchmarks/gptq-tune.sh OUT_DIR BITS 'NAME=FLAGS' ...
 #   e.g. benchmarks/gptq-tune.sh /tmp/tune 2 'gptq=--method gptq' 'damp0.1=--method gptq --damp 0.1'
+#   (leading VAR=VALUE words set the environment of that quantize run)
 # writes OUT_DIR/qBITS-NAME.{quantize,ppl}.json and .time; the table: node benchmarks/gptq-table.mjs OUT_DIR
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,9 +22,12 @@ for spec in mse=--method\ mse "$@"; do
   name="q$bits-${spec%%=*}"
   # shellcheck disable=SC2206
   flags=(${spec#*=})
+  # Leading VAR=VALUE words are environment for that run (experimental switches).
+  envs=()
+  while [[ ${#flags[@]} -gt 0 && ${flags[0]} == *=* && ${flags[0]} != -* ]]; do envs+=("${flags[0]}"); flags=("${flags[@]:1}"); done
   calib=()
   [[ " ${flags[*]} " == *" --method mse "* ]] || calib=(--calib "$out/split/train.txt" --calib-tokens "$tokens" --calib-seq 512)
-  [ -f "$out/$name/config.json" ] || timed "$out/$name.time" nice -n 5 ./bin/mlxk quantize models/tiny-kimi "$out/$name" --bits "$bits" "${flags[@]}" "${calib[@]}" -q --json > "$out/$name.quantize.json"
+  [ -f "$out/$name/config.json" ] || timed "$out/$name.time" env "${envs[@]}" nice -n 5 ./bin/mlxk quantize models/tiny-kimi "$out/$name" --bits "$bits" "${flags[@]}" "${calib[@]}" -q --json > "$out/$name.quantize.json"
   [ -s "$out/$name.ppl.json" ] || nice -n 5 ./bin/mlxk perplexity "$out/$name" --data "$out/split/heldout.txt" --baseline models/tiny-kimi --backend native -q --json > "$out/$name.ppl.json"
 done
 node benchmarks/gptq-table.mjs "$out"
