@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { CausalLM } from '../models/model.js';
 import { Checkpoint } from '../io/checkpoint.js';
 import { convert, type ConvertProgress } from '../quant/convert.js';
+import type { PrecomputedSource } from '../quant/precomputed.js';
 import { collectGarbage, type MemoryProbe } from './memory.js';
 import { evaluatePerplexity, type KlStat, type PerplexityResult, type PplStat } from './perplexity.js';
 import { type Spread, spread } from './stats.js';
@@ -43,6 +44,19 @@ export interface EvalQuantsResult {
 
 export type EvalPhase = { phase: 'quantize'; variant: string; index: number; count: number; progress: ConvertProgress } | { phase: 'perplexity'; done: number; total: number } | { phase: 'decode'; round: number; rounds: number; index: number; count: number };
 
+/** A variant's calibration pass (GPTQ / learned rounding), made for one destination and finished with it. */
+export interface VariantCalibration {
+  source: PrecomputedSource;
+  /** Identity of the calibration settings (resume hash of the conversion). */
+  id: string;
+  /** Lines for the model card. */
+  notes: string[];
+  /** The conversion is complete (removes the work folder). */
+  finish(): void;
+  /** The conversion failed (keeps the work folder for a resume). */
+  close(): void;
+}
+
 export interface EvalQuantsOptions {
   src: string;
   variants: QuantVariant[];
@@ -50,6 +64,11 @@ export interface EvalQuantsOptions {
   /** Where the quantized models are written (one directory per variant). */
   outDir: string;
   load: (dir: string) => Promise<CausalLM>;
+  /**
+   * The calibration pass of a variant that quantizes some module with a calibrated method
+   * (gptq / learned); undefined for the data-free ones. Without it such variants fail.
+   */
+  calibrate?: (v: QuantVariant, dst: string) => VariantCalibration | undefined;
   decode: DecodeSettings;
   clock: Clock;
   memory: MemoryProbe;
@@ -70,7 +89,19 @@ export async function evalQuants(o: EvalQuantsOptions): Promise<EvalQuantsResult
   for (const [index, v] of o.variants.entries()) {
     if (o.signal?.aborted) return result;
     const dst = join(o.outDir, dirName(v.name));
-    const r = await convert({ src: o.src, dst, preset: v.preset, force: true, onProgress: (progress) => o.onProgress?.({ phase: 'quantize', variant: v.name, index, count: o.variants.length, progress }) });
+    const cal = o.calibrate?.(v, dst);
+    let r;
+    try {
+      r = await convert({
+        src: o.src, dst, preset: v.preset, force: true,
+        ...(cal ? { precomputed: cal.source, precomputedId: cal.id, cardNotes: cal.notes } : {}),
+        onProgress: (progress) => o.onProgress?.({ phase: 'quantize', variant: v.name, index, count: o.variants.length, progress }),
+      });
+    } catch (e) {
+      cal?.close();
+      throw e;
+    }
+    cal?.finish();
     result.source.params = r.params;
     result.source.bitsPerWeight = (srcBytes * 8) / r.params;
     result.rows.push({ name: v.name, description: v.preset.description, dir: dst, bytes: r.bytes, bitsPerWeight: r.bitsPerWeight, quantizeSeconds: r.seconds });

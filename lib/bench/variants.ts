@@ -1,5 +1,5 @@
 // Quantization variants for eval-quants: a preset name or file, optionally followed by
-// `:mse` / `:rtn` (quantizer) and `:g32` / `:g64` / `:g128` (group size) applied to every
+// `:mse` / `:rtn` / `:wmse` / `:gptq` / `:learned` (quantizer) and `:g32` / `:g64` / `:g128` (group size) applied to every
 // quantized module of the preset, e.g. `q4:mse:g32`; or `bpwB[:method]`, the allocated recipe
 // for B bits per weight (lib/quant/recipe.ts) from a sensitivity table.
 import { MlxkError } from '../io/errors.js';

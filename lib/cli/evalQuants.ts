@@ -11,7 +11,7 @@ import { type EvalQuantsReport, evalQuantsMarkdown, evalQuantsSvg, type Referenc
 import { finishMachineInfo, machineInfo } from '../bench/machine.js';
 import { processMemoryProbe } from '../bench/memory.js';
 import { wallClock } from '../bench/trial.js';
-import { parseVariants, type TargetPreset } from '../bench/variants.js';
+import { parseVariants, type QuantVariant, type TargetPreset } from '../bench/variants.js';
 import { proxyTable } from '../calib/sensitivity.js';
 import { Checkpoint } from '../io/checkpoint.js';
 import { tensorTable } from '../models/registry.js';
@@ -22,12 +22,16 @@ import { resolveModelPath } from '../io/checkpoint.js';
 import { MlxkError } from '../io/errors.js';
 import { loadModel } from '../models/load.js';
 import { loadTokenizer } from '../tokenizer/index.js';
+import { SequentialCalibration } from '../calib/sequential.js';
+import { usesCalibration } from '../quant/preset.js';
+import type { VariantCalibration } from '../bench/evalQuants.js';
+import { addCalibrationOptions, type CalibFlags, calibrationSettings } from './calibArgs.js';
 import { addMeasureOptions, backendArg } from './commonOptions.js';
 import { interruptible } from './interrupt.js';
 import { commandLine, positiveInt, reportPaths, writeReportFiles } from './measureArgs.js';
 import { ProgressBar } from './progress.js';
 
-interface EvalQuantsFlags {
+interface EvalQuantsFlags extends CalibFlags {
   reference?: string;
   sensitivity?: string;
   presets?: string;
@@ -93,7 +97,7 @@ export function registerEvalQuants(program: Command): void {
     .command('eval-quants')
     .description('quantize a model with several presets and compare them with it: size, bits per weight, perplexity, ΔPPL, KL divergence, top-1 agreement, decode speed (markdown, JSON, SVG)')
     .argument('<src>', 'source model directory or HF cache id (the reference)')
-    .option('--presets <list>', 'comma-separated presets (names or files); add :mse or :rtn and :g32/:g64/:g128 to change the quantizer or group size, e.g. q4:mse:g32')
+    .option('--presets <list>', 'comma-separated presets (names or files); add :mse, :rtn, :wmse, :gptq or :learned and :g32/:g64/:g128 to change the quantizer or group size, e.g. q4:mse:g32, bpw3.11:gptq (gptq / learned need --calib)')
     .option('--data <file>', 'UTF-8 text for perplexity and KL divergence')
     .option('--seq-len <n>', 'window length in tokens', '512')
     .option('--max-windows <n>', 'evaluate only the first N windows')
@@ -103,6 +107,7 @@ export function registerEvalQuants(program: Command): void {
     .option('-r, --repetitions <n>', 'decode-speed trials per model', '3')
     .option('--reference <file>', 'another tool\'s results on the same data, drawn on the chart as reference marks: JSON {"source": "...", "points": [{"label", "bitsPerWeight", "deltaPplPercent", "kld"}]}')
     .option('--sensitivity <file|proxy>', 'losses for bpwB items in --presets (a table from mlxk sensitivity, or proxy)');
+  addCalibrationOptions(cmd);
   addMeasureOptions(cmd, { outHelp: 'write FILE.md, FILE.json and FILE.svg' })
     .action(async (srcArg: string, flags: EvalQuantsFlags) => {
       if (!flags.presets) throw new MlxkError('--presets is required (e.g. --presets q8,q4,mixed_3_6)');
@@ -111,6 +116,19 @@ export function registerEvalQuants(program: Command): void {
       const references = flags.reference ? readReferences(flags.reference) : undefined;
       const src = resolveModelPath(srcArg);
       const variants = parseVariants(flags.presets, flags.sensitivity ? targetPresets(src, flags.sensitivity) : undefined);
+      const calibrated = variants.filter((v) => usesCalibration(v.preset)).map((v) => v.name);
+      if (calibrated.length > 0 && !flags.calib) throw new MlxkError(`--presets ${calibrated.join(', ')}: gptq / learned quantize against calibration inputs: pass --calib FILE or --calib default`, 'default is the shipped set (calib/); never the evaluation text');
+      if (calibrated.length === 0 && flags.calib) throw new MlxkError('--calib is only used by presets with :gptq or :learned');
+      const calibOpts = flags.calib ? calibrationSettings(flags) : null;
+      const calibNotes = new Map<string, string[]>();
+      // The same settings for every calibrated variant; each gets its own pass (its earlier blocks' quantization differs).
+      const calibrate = (v: QuantVariant, dst: string): VariantCalibration | undefined => {
+        if (!calibOpts || !usesCalibration(v.preset)) return undefined;
+        const c = new SequentialCalibration(src, dst, v.preset, [], createOps(backend), calibOpts);
+        const notes = c.cardNotes();
+        calibNotes.set(v.name, notes);
+        return { source: c, id: c.id, notes, finish: () => c.finish(), close: () => c.close() };
+      };
       const data = tokenizeFile(flags.data, loadTokenizer(src));
       const plan = planWindows(data.ids, positiveInt(flags.seqLen, '--seq-len')!, positiveInt(flags.maxWindows, '--max-windows'));
       const decode = { tokens: positiveInt(flags.decodeTokens, '--decode-tokens')!, prompt: positiveInt(flags.decodePrompt, '--decode-prompt')!, repetitions: positiveInt(flags.repetitions, '--repetitions')! };
@@ -132,7 +150,7 @@ export function registerEvalQuants(program: Command): void {
       try {
         const result = await interruptible((signal) =>
           evalQuants({
-            src, variants, windows: plan.windows, outDir, decode, clock: wallClock, memory: processMemoryProbe(), signal,
+            src, variants, windows: plan.windows, outDir, decode, clock: wallClock, memory: processMemoryProbe(), signal, calibrate,
             load: async (dir) => {
               const m = (await loadModel(dir, createOps(backend))).model;
               backendName = m.ops.name;
@@ -143,7 +161,7 @@ export function registerEvalQuants(program: Command): void {
         );
         (bar as ProgressBar | null)?.done();
         const report: EvalQuantsReport = {
-          command, notes: flags.note ?? [], machine: finishMachineInfo(machine), backend: backendName, date: new Date().toISOString().slice(0, 10),
+          command, notes: [...(flags.note ?? []), ...[...calibNotes].map(([name, lines]) => `${name}: ${lines.join('; ')}`)], machine: finishMachineInfo(machine), backend: backendName, date: new Date().toISOString().slice(0, 10),
           data: { file: flags.data, sha256: data.sha256, tokens: data.ids.length, windowsAvailable: plan.available },
           ...result,
           // The source as the command names it, so the report reads the same on any machine.

@@ -10,17 +10,18 @@ import { readImatrix } from '../io/imatrixFile.js';
 import { tensorTable } from '../models/registry.js';
 import { convert, type ConvertProgress, type ConvertReport } from '../quant/convert.js';
 import { importanceFromImatrix } from '../quant/imatrixModules.js';
-import { CALIBRATED_METHODS, type Method, type Preset, type Rule } from '../quant/preset.js';
+import { type Method, type Preset, type Rule, usesCalibration } from '../quant/preset.js';
 import type { ImportanceByModule } from '../quant/stats.js';
 import { writeFileAtomic } from '../io/safetensorsWriter.js';
 import { recipeLines, recipePresetJson } from '../quant/recipe.js';
 import { addTargetOptions, type Allocated, allocatedPreset, allocateFor, hasTarget, parseContext, type TargetFlags } from './allocArgs.js';
+import { addCalibrationOptions, type CalibFlags, calibrationSettings } from './calibArgs.js';
 import { addBackendOption, backendArg } from './commonOptions.js';
 import { ProgressBar } from './progress.js';
 import { addPresetOptions, type PresetFlags, presetFromFlags } from './presetArgs.js';
 import { humanBytes, parseBytes } from './units.js';
 
-interface QuantizeFlags extends PresetFlags, TargetFlags {
+interface QuantizeFlags extends PresetFlags, TargetFlags, CalibFlags {
   memory?: string;
   context: string;
   reserve?: string;
@@ -30,12 +31,6 @@ interface QuantizeFlags extends PresetFlags, TargetFlags {
   json?: boolean;
   quiet?: boolean;
   allowNonfinite?: boolean;
-  calib?: string;
-  calibTokens: string;
-  calibSeq: string;
-  damp: string;
-  actOrder: boolean;
-  iters: string;
   backend?: string;
   imatrix?: string;
 }
@@ -55,10 +50,6 @@ function loadImportance(src: string, file: string): { importance: ImportanceByMo
   const quantizable = table.entries.filter((e) => ['linear', 'switch_linear', 'multi_linear'].includes(e.kind)).length;
   const note = `imatrix ${file} (${m.format}${m.datasets.length ? `, from ${m.datasets.join(', ')}` : ''}): ${importance.size} of ${quantizable} weight modules${skipped.length ? `; ${skipped.length} entr${skipped.length === 1 ? 'y' : 'ies'} not used (${skipped[0]}${skipped.length > 1 ? ', …' : ''}: not quantized, or split in the MLX layout)` : ''}`;
   return { importance, note };
-}
-
-function usesCalibration(preset: Preset, extraRules: Rule[]): boolean {
-  return [preset.default, ...preset.rules.map((r) => r.action), ...extraRules.map((r) => r.action)].some((a) => !a.keep && CALIBRATED_METHODS.includes(a.method));
 }
 
 /** One line on the calibrated modules: output error against RTN's, and experts that got no token. */
@@ -109,16 +100,11 @@ export function registerQuantize(program: Command): void {
     .option('--json', 'print the report (per-tensor bits, method and relative RMS error) as JSON on stdout')
     .option('-q, --quiet', 'no progress bar')
     .option('--allow-nonfinite', 'quantize tensors holding NaN/Inf values instead of refusing them')
-    .option('--calib <file>', 'calibration text for --method gptq / learned: "default" (the shipped set, calib/), a text file, or chat JSONL (.jsonl: {"messages": [...]} per line, rendered through the model\'s chat template); never the text you evaluate on')
-    .option('--calib-tokens <n>', 'most calibration tokens used', '65536')
-    .option('--calib-seq <n>', 'tokens per calibration sequence', '512')
-    .option('--damp <f>', 'GPTQ damping: this fraction of the mean Hessian diagonal is added to it', '0.01')
-    .option('--no-act-order', 'GPTQ in column order instead of by descending Hessian diagonal (static groups either way)')
     .option('--imatrix <file>', 'llama.cpp importance matrix (GGUF or legacy .dat, from llama-imatrix or `mlxk imatrix`) of this model: per-column input statistics for the weighted fitting methods')
-    .option('--iters <n>', 'rounds of learned rounding (code sweep + scale/bias refit) per row for --method learned', '4')
     .option('--memory <size>', 'like --target-bpw: the best recipe whose weights, KV cache at --context, runtime overhead and OS reserve fit this much memory (as `plan` counts them)')
     .option('-c, --context <tokens>', 'context length the KV cache is budgeted for with --memory', '131072')
     .option('--reserve <size>', 'memory kept for the OS with --memory (default: 5% of memory, 4–24 GiB)');
+  addCalibrationOptions(cmd);
   addBackendOption(cmd);
   addTargetOptions(cmd);
   addPresetOptions(cmd).action(async (src: string, dst: string, flags: QuantizeFlags, command: Command) => {
@@ -153,14 +139,7 @@ export function registerQuantize(program: Command): void {
     const bar = new ProgressBar('quantize', process.stderr, !flags.quiet);
     const calibBar = new ProgressBar('calibrate', process.stderr, !flags.quiet);
     const calibration = calibrated && flags.calib
-      ? new SequentialCalibration(src, dst, preset, extraRules, createOps(backendArg(flags.backend)), {
-        calibFile: flags.calib!,
-        maxTokens: Math.floor(positive(flags.calibTokens, '--calib-tokens')),
-        seqLen: Math.floor(positive(flags.calibSeq, '--calib-seq')),
-        damp: positive(flags.damp, '--damp'),
-        actOrder: flags.actOrder,
-        iters: Math.floor(positive(flags.iters, '--iters')),
-      }, (p) => calibBar.update({ done: p.blocksDone, total: p.blocksTotal, detail: `block ${Math.min(p.blocksDone + 1, p.blocksTotal)}/${p.blocksTotal} ${p.stage} · ${Number.isFinite(p.secondsPerBlock) ? `${p.secondsPerBlock.toFixed(1)} s/block, blocks left ${Math.round(p.etaSeconds)} s` : 'first block'}` }))
+      ? new SequentialCalibration(src, dst, preset, extraRules, createOps(backendArg(flags.backend)), calibrationSettings(flags), (p) => calibBar.update({ done: p.blocksDone, total: p.blocksTotal, detail: `block ${Math.min(p.blocksDone + 1, p.blocksTotal)}/${p.blocksTotal} ${p.stage} · ${Number.isFinite(p.secondsPerBlock) ? `${p.secondsPerBlock.toFixed(1)} s/block, blocks left ${Math.round(p.etaSeconds)} s` : 'first block'}` }))
       : undefined;
     const started = Date.now();
     const onProgress = (p: ConvertProgress) => {

@@ -19,6 +19,11 @@ export const METHODS: readonly Method[] = ['rtn', 'mse', 'wmse', 'gptq', 'learne
 /** Methods that quantize against calibration inputs (`--calib`); without them a module falls back to mse. */
 export const CALIBRATED_METHODS: readonly Method[] = ['gptq', 'learned'];
 
+/** True when a module of the preset (or of the extra rules) is quantized with a calibrated method. */
+export function usesCalibration(preset: Preset, extraRules: Rule[] = []): boolean {
+  return [preset.default, ...preset.rules.map((r) => r.action), ...extraRules.map((r) => r.action)].some((a) => !a.keep && CALIBRATED_METHODS.includes(a.method));
+}
+
 /** Methods a worker runs on rows alone (wmse reads an imatrix row when there is one). */
 export type RowMethod = 'rtn' | 'mse' | 'wmse';
 
