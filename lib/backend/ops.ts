@@ -105,6 +105,12 @@ export interface Ops {
    * long-lived handles (weights of a model just dropped); a minor collection never reaches them.
    */
   reclaim(opts?: { full?: boolean }): Promise<void>;
+  /**
+   * Bytes of memory that keeping these tensors holds: the whole storage behind each view, each
+   * storage once (a KV cache's buffer grows in blocks, so its views hold more than their rows).
+   * Backends that cannot see storage leave it out; callers then count the tensors' own sizes.
+   */
+  heldBytes?(xs: Tensor[]): number;
 
   // ---- weights ----
   /** Lazily opens a safetensors file: name → raw tensor in its stored dtype. */

@@ -67,6 +67,8 @@ export const CALIB_DIR = '.mlxk-calib';
 
 export class SequentialCalibration implements PrecomputedSource {
   readonly id: string;
+  /** What `id` hashes, by the flag that sets each. */
+  readonly settings: Record<string, unknown>;
   private readonly calib: CalibrationSet;
   private readonly ckpt: Checkpoint;
   private readonly plan: QuantPlan;
@@ -100,6 +102,7 @@ export class SequentialCalibration implements PrecomputedSource {
       this.blockModules[b]!.push(m.module);
     }
     this.calib = openCalibration(opts.calibFile);
+    this.settings = { '--calib': `sha256:${this.calib.sha256}`, '--calib-tokens': opts.maxTokens, '--calib-seq': opts.seqLen, '--damp': opts.damp, '--act-order': opts.actOrder, '--iters': opts.iters };
     this.id = createHash('sha256').update(JSON.stringify({ calib: this.calib.sha256, maxTokens: opts.maxTokens, seqLen: opts.seqLen, damp: opts.damp, actOrder: opts.actOrder, iters: opts.iters, version: 2 })).digest('hex');
     this.dir = join(dst, CALIB_DIR);
     this.state = this.loadState();

@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import type { Ops } from '../backend/ops.js';
 import { calibrationIds, describeCalibration, openCalibration } from '../calib/calibText.js';
 import { measureKl, proxyTable, type SensitivityProgress } from '../calib/sensitivity.js';
-import { MlxkError } from '../io/errors.js';
+import { MlxkError, oneLine } from '../io/errors.js';
 import type { ModelTable } from '../models/table.js';
 import { defaultReserve } from '../quant/fit.js';
 import type { Method } from '../quant/preset.js';
@@ -42,7 +42,7 @@ export function readSensitivityFile(path: string): SensitivityTable {
   try {
     json = JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
-    throw new MlxkError(`--sensitivity ${path}: not a readable JSON file (${(e as Error).message})`);
+    throw new MlxkError(`--sensitivity ${path}: not a readable JSON file (${oneLine((e as Error).message)})`);
   }
   const t = json as Partial<SensitivityTable>;
   if (t.format !== 'mlxk-sensitivity' || !Array.isArray(t.groups)) throw new MlxkError(`--sensitivity ${path}: not an mlxk sensitivity table (expected "format": "mlxk-sensitivity")`);

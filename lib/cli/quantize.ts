@@ -62,6 +62,7 @@ function calibrationSummary(r: ConvertReport): string {
 }
 
 function summary(r: ConvertReport): string {
+  if (r.alreadyComplete) return `${r.dst}: already complete with the same settings (preset ${r.preset}, ${r.shards.length} shard(s), ${humanBytes(r.bytes)}, ${r.bitsPerWeight.toFixed(3)} bits per weight); nothing written`;
   const mbps = r.sourceBytesRead / 1e6 / Math.max(r.seconds, 1e-3);
   const worst = r.tensors.filter((t) => t.relRmsError !== null).sort((a, b) => b.relRmsError! - a.relRmsError!)[0];
   return [
@@ -93,7 +94,7 @@ export function registerQuantize(program: Command): void {
     .command('quantize')
     .description('convert a Hugging Face (bf16, fp8, INT4, NVFP4) or MLX checkpoint into an MLX checkpoint with per-module mixed precision; streams, resumes, never touches the source')
     .argument('<src>', 'source model directory or HF cache id (ORG/NAME)')
-    .argument('<dst>', 'output directory (must be empty or an unfinished conversion of the same settings)')
+    .argument('<dst>', 'output directory (must be empty, or a conversion with the same settings: an unfinished one resumes, a finished one is reported complete)')
     .option('-f, --force', 'overwrite model files already in <dst>')
     .option('-t, --threads <n>', 'worker threads for the quantization math (default: all cores)')
     .option('--shard-size <size>', 'largest output shard', '5GiB')
@@ -156,7 +157,7 @@ export function registerQuantize(program: Command): void {
         ...(flags.threads ? { threads: Number(flags.threads) } : {}),
         onProgress,
         ...(imatrix ? { importance: imatrix.importance } : {}),
-        ...(calibration ? { precomputed: calibration, precomputedId: calibration.id } : {}),
+        ...(calibration ? { precomputed: calibration, precomputedId: calibration.id, calibrationSettings: calibration.settings } : {}),
         cardNotes: [...(calibration?.cardNotes() ?? []), ...(allocated ? allocationNotes(allocated, preset) : [])],
       });
     } catch (e) {

@@ -69,6 +69,15 @@ export class KvCache {
     return c;
   }
 
+  /**
+   * Buffers of exactly `length` tokens, copied out of the larger ones: for a cache that is only
+   * kept from now on (the prompt cache), so the slack of its growth blocks is not held with it.
+   */
+  compact(): void {
+    const { ops } = this;
+    this.buffers = this.buffers.map((l) => l && (this.tokens === 0 ? null : l.map((t) => ops.writeRows(ops.zeros([this.tokens, ...ops.shape(t).slice(1)]), ops.slice(t, 0, 0, this.tokens), 0))));
+  }
+
   /** The buffers, to evaluate with a step's logits so lazy graphs stay short. */
   tensors(): Tensor[] {
     return this.buffers.flatMap((l) => l ?? []);
@@ -77,5 +86,16 @@ export class KvCache {
   /** float32 bytes of the tokens held. */
   get bytes(): number {
     return this.tokens * this.numLayers * this.elementsPerToken * 4;
+  }
+
+  /**
+   * Memory this cache keeps alive: its buffers are allocated in BLOCK-token steps and a fork's
+   * views hold the whole storage they were cut from, so this exceeds `bytes` (by 16 % on
+   * tiny-kimi's ~900-token prompts). The prompt cache budgets with it.
+   */
+  get heldBytes(): number {
+    const live = this.buffers.flatMap((l) => l ?? []);
+    if (this.ops.heldBytes) return this.ops.heldBytes(live);
+    return live.reduce((a, t) => a + this.ops.shape(t).reduce((x, y) => x * y, 1) * 4, 0);
   }
 }

@@ -90,7 +90,11 @@ export class PromptCache {
   store(model: string, seq: Sequence): boolean {
     const tokens = seq.tokens;
     if (tokens.length === 0) return false;
-    const bytes = seq.cache.bytes;
+    // A kept cache is never stepped again: the slack of its growth blocks would be held for
+    // nothing (up to 255 tokens per layer, or a fork's whole parent storage), and resident
+    // memory would outgrow the count the cap is checked against.
+    if (seq.cache.heldBytes > seq.cache.bytes * 1.02) seq.cache.compact();
+    const bytes = seq.cache.heldBytes;
     if (bytes > this.capBytes) return false;
     for (const e of this.entries) {
       if (e.model === model && e.seq.length >= tokens.length && commonPrefix(e.seq.tokens, tokens) === tokens.length) {

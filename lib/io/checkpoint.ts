@@ -5,7 +5,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { CheckpointError, MlxkError } from './errors.js';
+import { CheckpointError, MlxkError, oneLine } from './errors.js';
 import { SafetensorsFile, type TensorInfo } from './safetensors.js';
 
 export type JsonObject = Record<string, unknown>;
@@ -21,7 +21,7 @@ export function readJson(path: string): JsonObject {
   try {
     value = JSON.parse(text);
   } catch (e) {
-    throw new CheckpointError(path, `is not valid JSON (${(e as Error).message})`);
+    throw new CheckpointError(path, `is not valid JSON (${oneLine((e as Error).message)})`);
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new CheckpointError(path, 'must contain a JSON object');
   return value as JsonObject;

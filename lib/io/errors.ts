@@ -23,3 +23,8 @@ export class CheckpointError extends MlxkError {
     return c;
   }
 }
+
+/** A message from elsewhere (V8's JSON errors quote the text around the error, newlines included) fit for a one-line error. */
+export function oneLine(message: string): string {
+  return message.replace(/\s*\n\s*/g, ' ');
+}

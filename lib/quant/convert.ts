@@ -16,6 +16,7 @@ import { planShards, ShardWriter, type ShardPlan, writeFileAtomic, writeIndex } 
 import { tensorTable } from '../models/registry.js';
 import type { TensorEntry } from '../models/table.js';
 import { openEntry } from './entrySource.js';
+import { conversionSettings, DONE_FILE, readDone, settingsDiff, writeDone } from './finished.js';
 import { clearConversionFiles, copyModelFiles, outputConfig, STATE_FILE, writeConfig, writeModelCard } from './outputFiles.js';
 import { type ModulePlan, type OutputTensor, planQuantization, type QuantPlan } from './plan.js';
 import { importanceDigest, importanceRow, moduleImportance } from './importance.js';
@@ -44,6 +45,8 @@ export interface ConvertOptions {
   /** Modules quantized elsewhere (GPTQ's calibration pass), and what identifies their inputs in the resume hash. */
   precomputed?: PrecomputedSource;
   precomputedId?: string;
+  /** The calibration inputs by the flag that sets each, so a finished output with other ones is refused naming the flag. */
+  calibrationSettings?: Record<string, unknown>;
   /** Extra lines for the model card (the calibration set and settings). */
   cardNotes?: string[];
   /** Input-column importance from calibration (an imatrix), for the weighted fitting methods. */
@@ -87,6 +90,8 @@ export interface ConvertReport {
   seconds: number;
   peakRssBytes: number;
   tensors: TensorReport[];
+  /** DST already held this conversion, finished with the same settings: nothing was written. */
+  alreadyComplete: boolean;
 }
 
 interface Ctx {
@@ -130,15 +135,33 @@ function shardComplete(path: string, shard: ShardPlan): boolean {
   }
 }
 
+/**
+ * The report of the finished conversion already in `dst` when it was made with these settings and
+ * its files are all there; null when there is none or a file is gone (the same settings then resume,
+ * rewriting only what is missing). A finished conversion with other settings is refused by name.
+ */
+function finishedReport(dst: string, hash: string, settings: ReturnType<typeof conversionSettings>, shards: ShardPlan[]): ConvertReport | null {
+  const rec = existsSync(dst) ? readDone<ConvertReport>(dst) : null;
+  if (!rec) return null;
+  if (rec.planHash !== hash) {
+    const diff = settingsDiff(rec.settings, settings);
+    throw new MlxkError(`${dst}: holds a finished conversion with different settings: ${diff.length ? diff.slice(0, 3).join('; ') : 'the same flags but another tensor plan (written by another mlxk version?)'}; pass --force to overwrite it, or choose a new directory`);
+  }
+  const complete = existsSync(join(dst, 'config.json')) && !existsSync(join(dst, STATE_FILE)) && shards.every((s) => shardComplete(join(dst, s.file), s));
+  return complete ? rec.report : null;
+}
+
 function prepareDestination(src: string, dst: string, force: boolean, hash: string): void {
-  if (existsSync(dst) && realpathSync(dst) === realpathSync(src)) throw new MlxkError(`${dst}: is the source directory; mlxk never writes into the source`);
   mkdirSync(dst, { recursive: true });
   const statePath = join(dst, STATE_FILE);
   const state = existsSync(statePath) ? (JSON.parse(readFileSync(statePath, 'utf8')) as { planHash?: string }) : null;
   const nonEmpty = readdirSync(dst).length > 0;
+  const sameFinished = readDone(dst)?.planHash === hash;
   if (force) clearConversionFiles(dst);
   else if (state && state.planHash !== hash) throw new MlxkError(`${dst}: holds an unfinished conversion with different settings`, 'use --force to discard it and start over');
-  else if (!state && nonEmpty) throw new MlxkError(`${dst}: is not empty`, 'choose a new directory, or pass --force to overwrite the model files in it');
+  else if (!state && nonEmpty && !sameFinished) throw new MlxkError(`${dst}: is not empty`, 'choose a new directory, or pass --force to overwrite the model files in it');
+  // Until the rewrite finishes, the directory must not claim to be complete.
+  rmSync(join(dst, DONE_FILE), { force: true });
   writeFileAtomic(statePath, JSON.stringify({ tool: 'mlxk', planHash: hash, source: src, started: new Date().toISOString() }, null, 2));
 }
 
@@ -324,6 +347,15 @@ export async function convert(opts: ConvertOptions): Promise<ConvertReport> {
     const groups = plan.modules.map((m) => plan.tensors.filter((t) => t.entry.module === m.module));
     const shards = planShards(groups, opts.maxShardBytes);
     const hash = planHash(src, ckpt, plan, shards, `${opts.precomputedId ?? ''}|${importanceDigest(opts.importance)}|${wmsePrior()}/${wmsePrior(true)}`);
+    if (existsSync(dst) && realpathSync(dst) === realpathSync(src)) throw new MlxkError(`${dst}: is the source directory; mlxk never writes into the source`);
+    const settings = conversionSettings(src, ckpt.shardFiles, plan, {
+      calibration: opts.calibrationSettings ?? (opts.precomputedId ? { calibration: opts.precomputedId } : null),
+      imatrix: importanceDigest(opts.importance),
+      wmsePrior: `${wmsePrior()}/${wmsePrior(true)}`,
+      shardSize: opts.maxShardBytes ?? null,
+    });
+    const finished = opts.force ? null : finishedReport(dst, hash, settings, shards);
+    if (finished) return { ...finished, src, dst, sourceBytesRead: 0, seconds: (Date.now() - started) / 1000, peakRssBytes: process.memoryUsage.rss(), alreadyComplete: true };
     prepareDestination(src, dst, opts.force ?? false, hash);
     const done = shards.map((s) => shardComplete(join(dst, s.file), s));
     for (const name of readdirSync(dst)) if (name.endsWith('.partial')) rmSync(join(dst, name), { force: true });
@@ -358,7 +390,7 @@ export async function convert(opts: ConvertOptions): Promise<ConvertReport> {
     verifyOutput(dst, plan);
     rmSync(join(dst, STATE_FILE), { force: true });
 
-    return {
+    const report: ConvertReport = {
       src, dst, preset: opts.preset.name, modelType: table.modelType,
       shards: shards.map((s) => s.file),
       resumedShards: done.filter(Boolean).length,
@@ -369,7 +401,10 @@ export async function convert(opts: ConvertOptions): Promise<ConvertReport> {
       seconds: (Date.now() - started) / 1000,
       peakRssBytes: ctx.peakRss,
       tensors: plan.tensors.filter((t) => t.part !== 'scales' && t.part !== 'biases').map((t) => ctx.report.get(t.name) ?? { name: t.name, bits: t.quant?.bits ?? null, groupSize: t.quant?.groupSize ?? null, method: 'resumed', relRmsError: null, lossless: false }),
+      alreadyComplete: false,
     };
+    writeDone(dst, hash, settings, report);
+    return report;
   } finally {
     await pool?.close();
     ckpt.close();

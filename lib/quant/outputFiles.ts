@@ -6,6 +6,7 @@ import { copyFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { JsonObject } from '../io/checkpoint.js';
 import { writeFileAtomic } from '../io/safetensorsWriter.js';
+import { DONE_FILE } from './finished.js';
 
 const COPY_NAMES = new Set([
   'tokenizer.json', 'tokenizer_config.json', 'tokenizer.model', 'tiktoken.model', 'special_tokens_map.json', 'added_tokens.json',
@@ -77,7 +78,7 @@ export function writeModelCard(dst: string, info: { source: string; preset: stri
 /** Remove what a conversion writes (used by --force), leaving unrelated files alone. */
 export function clearConversionFiles(dst: string): void {
   for (const name of readdirSync(dst)) {
-    if (name.endsWith('.safetensors') || name.endsWith('.partial') || name === 'model.safetensors.index.json' || name === 'config.json' || name === STATE_FILE || isCopiedFile(name) || name === 'README.md') {
+    if (name.endsWith('.safetensors') || name.endsWith('.partial') || name === 'model.safetensors.index.json' || name === 'config.json' || name === STATE_FILE || name === DONE_FILE || isCopiedFile(name) || name === 'README.md') {
       rmSync(join(dst, name), { force: true });
     }
   }

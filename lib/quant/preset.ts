@@ -7,7 +7,7 @@ import { backtrackingRisk } from '../io/regexGuard.js';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MlxkError } from '../io/errors.js';
+import { MlxkError, oneLine } from '../io/errors.js';
 import { ROLES, type Role } from '../models/table.js';
 import { isSupportedBits, isSupportedGroupSize, SUPPORTED_BITS, SUPPORTED_GROUP_SIZES } from './affine.js';
 
@@ -189,7 +189,7 @@ export function loadPreset(arg: string): Preset {
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw new MlxkError(`${path}: not valid JSON (${(e as Error).message})`);
+    throw new MlxkError(`${path}: not valid JSON (${oneLine((e as Error).message)})`);
   }
   return parsePreset(json, path === builtin ? `presets/${arg}.json` : path);
 }

@@ -1,7 +1,7 @@
 // A Hugging Face tokenizer.json with a byte-level BPE model (GPT-2, Llama-3, Qwen2/Qwen3,
 // DeepSeek-V3): added tokens → normalizer → pre-tokenizer → BPE, and the ByteLevel decoder.
 import { readFileSync } from 'node:fs';
-import { CheckpointError, MlxkError } from '../io/errors.js';
+import { CheckpointError, MlxkError, oneLine } from '../io/errors.js';
 import { AddedVocabulary, parseAddedTokens } from './addedTokens.js';
 import { byteCharsToBytes } from './byteLevel.js';
 import { decodeIds } from './decodeIds.js';
@@ -54,7 +54,7 @@ export class BpeTokenizer implements TokenCodec {
     try {
       json = JSON.parse(readFileSync(path, 'utf8'));
     } catch (e) {
-      throw new CheckpointError(path, `is not readable JSON (${(e as Error).message})`);
+      throw new CheckpointError(path, `is not readable JSON (${oneLine((e as Error).message)})`);
     }
     if (!isObject(json)) throw new CheckpointError(path, 'must contain a JSON object');
     return new BpeTokenizer(json, path);

@@ -109,4 +109,9 @@ test('a shard whose header is {} (no tensors): inspect reports the missing tenso
   await refused(dir, ['quantize'], /lm_head|embed_tokens|missing|no tensor/);
 });
 
+test('JSON that is not JSON (Infinity, NaN): one line naming the file, V8\'s quoted context without its newlines', async () => {
+  const text = readFileSync(join(TINY_KIMI, 'config.json'), 'utf8').replace(/"beta_fast": [\d.]+/, '"beta_fast": Infinity');
+  await refused(mutant((d) => writeFile(d, 'config.json', text)), ['inspect', 'plan'], /config\.json: is not valid JSON \(Unexpected token 'I', .*"ta_fast": Infinity, "\.\.\. is not valid JSON\)$/);
+});
+
 test.run();

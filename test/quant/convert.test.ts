@@ -8,6 +8,7 @@ import { MlxkError } from '../../lib/io/errors.js';
 import { dequantize } from '../../lib/quant/affine.js';
 import { checkFreeSpace, convert } from '../../lib/quant/convert.js';
 import { STATE_FILE } from '../../lib/quant/outputFiles.js';
+import { DONE_FILE } from '../../lib/quant/finished.js';
 import { loadPreset, uniformPreset } from '../../lib/quant/preset.js';
 import { openTensor, readFloatTensor } from '../../lib/quant/source.js';
 import { tensorTable } from '../../lib/models/registry.js';
@@ -54,7 +55,7 @@ test('mixed_3_6 on tiny-kimi: mlx-lm file layout, and every quantized tensor deq
   const dst = join(tmpDir(), 'mixed');
   const report = await convert({ src: TINY_KIMI, dst, preset: loadPreset('mixed_3_6'), threads: 2 });
   assert.is(dirHash(TINY_KIMI), before, 'the source directory is unchanged');
-  assert.equal(readdirSync(dst).sort(), ['README.md', 'config.json', 'generation_config.json', 'model.safetensors', 'model.safetensors.index.json', 'tiktoken.model', 'tokenizer_config.json']);
+  assert.equal(readdirSync(dst).sort(), [DONE_FILE, 'README.md', 'config.json', 'generation_config.json', 'model.safetensors', 'model.safetensors.index.json', 'tiktoken.model', 'tokenizer_config.json']);
   const cfg = JSON.parse(readFileSync(join(dst, 'config.json'), 'utf8'));
   assert.equal(cfg.quantization, cfg.quantization_config);
   assert.equal({ bits: cfg.quantization.bits, group_size: cfg.quantization.group_size, mode: cfg.quantization.mode }, { bits: 3, group_size: 64, mode: 'affine' });
@@ -138,7 +139,7 @@ test('a crash mid-way resumes after the last finished shard and gives the same b
   assert.not.ok(existsSync(join(dst, STATE_FILE)));
   assert.is(dirHash(dst).length, 64);
   for (const f of readdirSync(fresh).filter((x) => x.endsWith('.safetensors') || x.endsWith('.json'))) {
-    if (f === 'README.md') continue;
+    if (f === 'README.md' || f === DONE_FILE) continue;
     const a = readFileSync(join(fresh, f));
     const b = readFileSync(join(dst, f));
     assert.ok(a.equals(b) || f === 'config.json', `${f} differs after resume`);

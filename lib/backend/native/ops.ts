@@ -70,6 +70,19 @@ export class NativeOps implements Ops {
 
   evaluate(): void {}
 
+  heldBytes(xs: Tensor[]): number {
+    const seen = new Set<object>();
+    let bytes = 0;
+    for (const x of xs) {
+      const t = nt(x);
+      // A mapped tensor's bytes are the file's pages, not the process's own memory.
+      if (!(t instanceof HostTensor) || seen.has(t.storage)) continue;
+      seen.add(t.storage);
+      bytes += t.storage.data.byteLength;
+    }
+    return bytes;
+  }
+
   reclaim(): Promise<void> {
     return Promise.resolve();
   }
