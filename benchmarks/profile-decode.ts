@@ -14,6 +14,7 @@ import type { Ops, Weight } from '../lib/backend/ops.js';
 import { Checkpoint } from '../lib/io/checkpoint.js';
 import { loadModel } from '../lib/models/load.js';
 import { tensorTable } from '../lib/models/registry.js';
+import { Sampler } from '../lib/engine/sampler.js';
 import { Sequence } from '../lib/engine/sequence.js';
 
 const args = process.argv.slice(2);
@@ -81,8 +82,10 @@ async function main(): Promise<void> {
   const vocab = loaded.model.info.vocabSize;
   const seqs = Array.from({ length: BATCH }, () => new Sequence(loaded.model));
   for (const [b, s] of seqs.entries()) await s.prefill(Array.from({ length: 32 + 8 * b }, (_, i) => (i * 7919 + 13 + b) % vocab));
-  // Warm-up steps, then the measured ones.
-  const next = (logits: Float32Array) => logits.indexOf(Math.max(...logits));
+  // Warm-up steps, then the measured ones. Greedy through the engine's sampler, as generate and
+  // serve pick tokens (its cost belongs to the step).
+  const greedy = new Sampler({ temperature: 0 });
+  const next = (logits: Float32Array) => greedy.sample(logits);
   let logits = await Promise.all(seqs.map((s) => s.decode(1)));
   for (let i = 0; i < 4; i++) logits = await Promise.all(seqs.map((s, b) => s.decode(next(logits[b]!))));
   poolStats(true);

@@ -61,15 +61,33 @@ export function validateSampling(o: SamplingOptions): void {
   if (o.seed !== undefined) check('seed', o.seed, Number.isInteger(o.seed), 'an integer');
 }
 
-function argmax(v: ArrayLike<number>): number {
+function argmax(v: Float32Array | Float64Array): number {
   let best = 0;
-  for (let i = 1; i < v.length; i++) if (v[i]! > v[best]!) best = i;
+  let top = v[0]!;
+  for (let i = 1; i < v.length; i++) {
+    const x = v[i]!;
+    if (x > top) {
+      top = x;
+      best = i;
+    }
+  }
   return best;
+}
+
+/** The tokens a draw can pick: ids ascending in `ids[0, count)`, with `sum` their probability mass summed in id order. */
+interface Kept {
+  count: number;
+  sum: number;
 }
 
 export class Sampler {
   readonly seed: number;
   private readonly random: () => number;
+  // Scratch reused from token to token (sized to the vocabulary on first use): probabilities,
+  // the kept ids, and candidate probabilities to sort.
+  private p = new Float64Array(0);
+  private ids = new Int32Array(0);
+  private values = new Float64Array(0);
 
   constructor(private readonly o: SamplingOptions = {}) {
     validateSampling(o);
@@ -109,79 +127,119 @@ export class Sampler {
    * tokens). Not defined for greedy sampling.
    */
   distribution(logits: Float32Array, history: readonly number[] = [], generated: readonly number[] = []): Float64Array {
-    const z = this.penalized(logits, history, generated);
-    const temperature = this.o.temperature ?? 1;
-    if (temperature === 0) throw new Error('greedy sampling has no distribution');
-    const n = z.length;
-    const max = z[argmax(z)]!;
-    const p = new Float64Array(n);
-    let total = 0;
-    for (let i = 0; i < n; i++) total += p[i] = Math.exp((z[i]! - max) / temperature);
-    for (let i = 0; i < n; i++) p[i]! /= total;
-    const topK = this.o.topK ?? 0;
-    if (topK > 0 && topK < n) keepSet(p, rankedPrefix(p, (ranked) => ranked.length >= topK, topK));
-    const topP = this.o.topP ?? 1;
-    if (topP < 1) {
-      const mass = p.reduce((a, b) => a + b, 0);
-      keepSet(p, rankedPrefix(p, (_ranked, sum) => sum >= topP * mass));
-    }
-    const minP = this.o.minP ?? 0;
-    if (minP > 0) {
-      const cut = minP * p[argmax(p)]!;
-      for (let i = 0; i < n; i++) if (p[i]! < cut) p[i] = 0;
-    }
-    const kept = p.reduce((a, b) => a + b, 0);
-    for (let i = 0; i < n; i++) p[i]! /= kept;
-    return p;
+    if (this.greedy) throw new Error('greedy sampling has no distribution');
+    const kept = this.filter(this.penalized(logits, history, generated));
+    const out = new Float64Array(logits.length);
+    for (let j = 0; j < kept.count; j++) out[this.ids[j]!] = this.p[this.ids[j]!]! / kept.sum;
+    return out;
   }
 
   sample(logits: Float32Array, history: readonly number[] = [], generated: readonly number[] = []): number {
-    if (this.greedy) return argmax(this.penalized(logits, history, generated));
-    const p = this.distribution(logits, history, generated);
+    const z = this.penalized(logits, history, generated);
+    if (this.greedy) return argmax(z);
+    const kept = this.filter(z);
+    const { p, ids } = this;
     const u = this.random();
     let acc = 0;
-    let last = 0;
-    for (let i = 0; i < p.length; i++) {
-      if (p[i] === 0) continue;
-      acc += p[i]!;
-      last = i;
-      if (u < acc) return i;
+    for (let j = 0; j < kept.count; j++) {
+      acc += p[ids[j]!]! / kept.sum;
+      if (u < acc) return ids[j]!;
     }
-    return last;
+    return ids[kept.count - 1]!;
   }
-}
 
-/**
- * The shortest prefix of tokens by decreasing probability (ties: lower id first) for
- * which `enough(prefix, its mass)` holds. Only tokens above a falling threshold are
- * sorted, so a peaked distribution over a large vocabulary costs little.
- */
-function rankedPrefix(p: Float64Array, enough: (ranked: number[], sum: number) => boolean, atLeast = 1): number[] {
-  let threshold = p[argmax(p)]! / 2;
-  for (;;) {
-    const cand: number[] = [];
-    for (let i = 0; i < p.length; i++) if (p[i]! >= threshold && p[i]! > 0) cand.push(i);
-    const complete = threshold === 0 || cand.length >= p.length;
-    const candMass = cand.reduce((a, i) => a + p[i]!, 0);
-    if (complete || (cand.length >= atLeast && enough(cand, candMass))) {
-      cand.sort((a, b) => p[b]! - p[a]! || a - b);
-      const out: number[] = [];
-      let sum = 0;
-      for (const i of cand) {
-        out.push(i);
-        sum += p[i]!;
-        if (enough(out, sum)) break;
+  /**
+   * Softmax at the temperature into `p`, then top-k, top-p and min-p: the surviving ids (every
+   * token of non-zero probability when nothing filters) and their mass. Each probability is
+   * computed as the plain definition computes it (exp over the whole vocabulary, divided by
+   * the sum in id order), so a seed draws the same token as a dense, fully sorted pass would;
+   * only the filters' candidates are ever sorted.
+   */
+  private filter(z: Float32Array): Kept {
+    const n = z.length;
+    if (this.p.length !== n) {
+      this.p = new Float64Array(n);
+      this.ids = new Int32Array(n);
+      this.values = new Float64Array(n);
+    }
+    const { p, ids } = this;
+    const temperature = this.o.temperature ?? 1;
+    const max = z[argmax(z)]!;
+    let total = 0;
+    for (let i = 0; i < n; i++) total += p[i] = Math.exp((z[i]! - max) / temperature);
+    let count = 0;
+    for (let i = 0; i < n; i++) {
+      p[i]! /= total;
+      if (p[i]! > 0) ids[count++] = i;
+    }
+    const topK = this.o.topK ?? 0;
+    if (topK > 0 && topK < n) count = this.rankedPrefix(count, topK, Infinity);
+    const topP = this.o.topP ?? 1;
+    if (topP < 1) count = this.rankedPrefix(count, Infinity, topP * this.mass(count));
+    const minP = this.o.minP ?? 0;
+    if (minP > 0) {
+      let top = 0;
+      for (let j = 0; j < count; j++) top = Math.max(top, p[ids[j]!]!);
+      const cut = minP * top;
+      let kept = 0;
+      for (let j = 0; j < count; j++) if (p[ids[j]!]! >= cut) ids[kept++] = ids[j]!;
+      count = kept;
+    }
+    return { count, sum: this.mass(count) };
+  }
+
+  /** Σ p over ids[0, count), in id order. */
+  private mass(count: number): number {
+    let sum = 0;
+    for (let j = 0; j < count; j++) sum += this.p[this.ids[j]!]!;
+    return sum;
+  }
+
+  /**
+   * Narrows ids[0, count) to the shortest prefix by decreasing probability (ties: lower id first)
+   * that holds `k` tokens or whose mass, summed in that order, reaches `target`; returns its size.
+   * Only tokens above a falling threshold are sorted, so a peaked distribution over a large
+   * vocabulary sorts a handful of values.
+   */
+  private rankedPrefix(count: number, k: number, target: number): number {
+    const { p, ids, values } = this;
+    let top = 0;
+    for (let j = 0; j < count; j++) top = Math.max(top, p[ids[j]!]!);
+    let threshold = top / 2;
+    let m = 0;
+    for (;;) {
+      m = 0;
+      let candMass = 0;
+      for (let j = 0; j < count; j++) {
+        const v = p[ids[j]!]!;
+        if (v >= threshold) {
+          values[m++] = v;
+          candMass += v;
+        }
       }
-      return out;
+      if (threshold === 0 || m === count || (k !== Infinity ? m >= k : m > 0 && candMass >= target)) break;
+      threshold = threshold > 1e-300 ? threshold / 16 : 0;
     }
-    threshold = threshold > 1e-300 ? threshold / 16 : 0;
+    const sorted = values.subarray(0, m).sort();
+    // Walk down from the largest; `cut` is the smallest value taken, `ties` how many of the
+    // values equal to it are taken (they go to the lowest ids).
+    let sum = 0;
+    let taken = 0;
+    for (let j = m - 1; j >= 0; j--) {
+      sum += sorted[j]!;
+      taken++;
+      if (taken >= k || sum >= target) break;
+    }
+    const cut = sorted[m - taken]!;
+    let ties = 0;
+    for (let j = m - taken; j < m && sorted[j] === cut; j++) ties++;
+    let kept = 0;
+    for (let j = 0; j < count; j++) {
+      const v = p[ids[j]!]!;
+      if (v > cut || (v === cut && ties-- > 0)) ids[kept++] = ids[j]!;
+    }
+    return kept;
   }
-}
-
-function keepSet(p: Float64Array, keep: number[]): void {
-  const mask = new Uint8Array(p.length);
-  for (const i of keep) mask[i] = 1;
-  for (let i = 0; i < p.length; i++) if (!mask[i]) p[i] = 0;
 }
 
 export interface TokenLogprobs {

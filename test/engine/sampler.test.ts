@@ -2,7 +2,7 @@
 // large random vocabulary, and its own draws.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Sampler, tokenLogprobs } from '../../lib/engine/sampler.js';
+import { Sampler, type SamplingOptions, seededRandom, tokenLogprobs } from '../../lib/engine/sampler.js';
 import { MlxkError } from '../../lib/io/errors.js';
 import { normal, rng, runSeed } from '../helpers.js';
 
@@ -98,6 +98,73 @@ test('top-k/top-p/min-p on a 50k vocabulary match a full sort', () => {
     for (let i = 0; i < n; i++) diff = Math.max(diff, Math.abs(got[i]! - p[i]!));
     assert.ok(diff < 1e-9, `${JSON.stringify(o)}: max difference ${diff}`);
   }
+});
+
+/**
+ * The definition written out plainly: softmax over the whole vocabulary (sum in id order), a
+ * full sort (probability descending, ties to the lower id), top-k, top-p over the remaining
+ * mass, min-p, renormalization in id order.
+ */
+function referenceDistribution(logits: Float32Array, o: SamplingOptions): Float64Array {
+  const n = logits.length;
+  const t = o.temperature ?? 1;
+  const max = logits.reduce((a, b) => Math.max(a, b), -Infinity);
+  const p = new Float64Array(n);
+  let total = 0;
+  for (let i = 0; i < n; i++) total += p[i] = Math.exp((logits[i]! - max) / t);
+  for (let i = 0; i < n; i++) p[i]! /= total;
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => p[b]! - p[a]! || a - b);
+  if (o.topK) for (const i of order.slice(o.topK)) p[i] = 0;
+  if (o.topP !== undefined && o.topP < 1) {
+    const target = o.topP * p.reduce((a, b) => a + b, 0);
+    let sum = 0;
+    let taken = 0;
+    while (taken < n && p[order[taken]!]! > 0 && sum < target) sum += p[order[taken++]!]!;
+    for (const i of order.slice(taken)) p[i] = 0;
+  }
+  if (o.minP) {
+    const cut = o.minP * p.reduce((a, b) => Math.max(a, b), 0);
+    for (let i = 0; i < n; i++) if (p[i]! < cut) p[i] = 0;
+  }
+  const kept = p.reduce((a, b) => a + b, 0);
+  for (let i = 0; i < n; i++) p[i]! /= kept;
+  return p;
+}
+
+/** One draw from a distribution: the first token (in id order) whose cumulative mass passes u. */
+function referenceDraw(p: Float64Array, u: number): number {
+  let acc = 0;
+  let last = 0;
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] === 0) continue;
+    acc += p[i]!;
+    last = i;
+    if (u < acc) return i;
+  }
+  return last;
+}
+
+test('distributions and seeded draws equal the plain definition bit for bit, over random logits and settings', () => {
+  const settings: SamplingOptions[] = [];
+  for (const temperature of [0.3, 1, 1.7])
+    for (const topK of [0, 1, 7, 300])
+      for (const topP of [1, 0.5, 0.93]) for (const minP of [0, 0.02, 0.3]) settings.push({ temperature, topK, topP, minP });
+  let draws = 0;
+  for (const [c, o] of settings.entries()) {
+    const n = [50, 4128, 32000][c % 3]!;
+    const logits = normal(n, [0.5, 2, 6][(c >> 2) % 3]!, next);
+    // Every fourth case on a coarse grid, so many tokens tie exactly (ties go to the lower id).
+    if (c % 4 === 0) for (let i = 0; i < n; i++) logits[i] = Math.round(logits[i]! * 2) / 2;
+    const seed = Math.floor(next() * 2 ** 32);
+    const sampler = new Sampler({ ...o, seed });
+    const want = referenceDistribution(logits, o);
+    const got = sampler.distribution(logits);
+    const off = got.findIndex((v, i) => v !== want[i]);
+    assert.is(off, -1, `${JSON.stringify(o)} over ${n} tokens: p[${off}] ${got[off]} vs ${want[off]}`);
+    const u = seededRandom(seed);
+    for (let d = 0; d < 20; d++, draws++) assert.is(sampler.sample(logits), referenceDraw(want, u()), `${JSON.stringify(o)}, seed ${seed}, draw ${d}`);
+  }
+  assert.ok(draws >= 2000);
 });
 
 test('a seed reproduces the draws; draws follow the distribution', () => {
