@@ -9,8 +9,8 @@
 # The :gptq / :learned rows quantize against the shipped calibration set (--calib default,
 # 65,536 tokens in sequences of 512, GPTQ damping 0.01, activation order), with the same
 # allocation (the mse sensitivities) as the mse row of their band.
-# Usage: benchmarks/quality-calibrated.sh   (PRESETS=… to choose rows; CALIB=… the text sensitivities are measured on; NOTE=… one more report line)
-# writes benchmarks/results/quality-calibrated-tiny-kimi.{md,json,svg}
+# Usage: benchmarks/quality-calibrated.sh   (PRESETS=… to choose rows; CALIB=… the text sensitivities are measured on; NOTE=… one more report line;
+#   OUT=… the report, default benchmarks/results/quality-calibrated-tiny-kimi.md, with .json and .svg beside it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 calib=${CALIB:-test/fixtures/calib/gptq-calib.txt}
@@ -23,4 +23,4 @@ exec ./bin/mlxk eval-quants models/tiny-kimi \
   --sensitivity "$sens" --reference benchmarks/reference/ik-tiny-kimi.json \
   --data models/tiny-kimi/eval-A.txt --backend native -r 1 --decode-tokens 32 \
   --note "sensitivities: $sens (mlxk sensitivity models/tiny-kimi --calib $calib)" ${NOTE:+--note "$NOTE"} \
-  -o benchmarks/results/quality-calibrated-tiny-kimi.md
+  -o "${OUT:-benchmarks/results/quality-calibrated-tiny-kimi.md}"

@@ -115,6 +115,17 @@ export interface Ops {
   // ---- weights ----
   /** Lazily opens a safetensors file: name → raw tensor in its stored dtype. */
   loadSafetensors(path: string): Map<string, Tensor>;
+  /**
+   * Lets go of the pages of raw tensors from loadSafetensors that a streamed pass has finished
+   * with (they are read from the file again if touched). Backends that copy on load leave it out.
+   */
+  dropPages?(raw: Tensor[]): void;
+  /**
+   * Frees the memory behind weights a streamed pass has finished with, now rather than when the
+   * collector reaches them; using them afterwards is an error. Backends whose memory the
+   * collector frees promptly leave it out.
+   */
+  dispose?(weights: Weight[]): void;
   /** A dense weight from a raw float tensor (converted to the compute dtype). */
   dense(t: Tensor): Weight;
   /** A quantized weight; every bit width 2..8 and group sizes dividing `in` are accepted. */

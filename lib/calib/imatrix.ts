@@ -4,13 +4,16 @@
 // Routed experts are counted per expert, over the tokens routed there only; MLA's per-head
 // products per head, with the inputs of their absorbed form as llama.cpp's deepseek2 graph
 // feeds them (embed_q: each head's q_nope; unembed_out: each head's attention output over
-// the kv latent). Windows run one at a time with a fresh cache; only the sums outlive one.
+// the kv latent). The pass streams: the windows go through the model together in passes of at
+// most `passTokens` tokens (each window with its own fresh cache), layer by layer, and only the
+// layer being run is loaded (lib/models/streamedWeights.ts), so memory holds one layer's weights
+// and one pass's activations whatever the model's depth; only the sums outlive a pass.
 import type { ExpertWeights, Ops, Route, Tensor, Weight } from '../backend/ops.js';
 import { Checkpoint } from '../io/checkpoint.js';
 import { MlxkError } from '../io/errors.js';
 import { builderOf } from '../models/load.js';
-import { loadWeights } from '../models/loadWeights.js';
 import { tensorTable } from '../models/registry.js';
+import { StreamedWeights } from '../models/streamedWeights.js';
 import type { ColumnImportance } from '../quant/stats.js';
 import { loadTokenizer } from '../tokenizer/load.js';
 import { type CalibrationSet, calibrationIds, calibrationWindows } from './calibText.js';
@@ -22,13 +25,19 @@ export interface ImatrixOptions {
   seqLen: number;
   /** Most tokens used, in windows spread over the set. */
   maxTokens: number;
-  onWindow?: (p: ImatrixProgress) => void;
+  /** Most tokens run through the model together (whole windows; at least one window a pass): bounds the activations held. */
+  passTokens: number;
+  onProgress?: (p: ImatrixProgress) => void;
   signal?: AbortSignal;
 }
 
 export interface ImatrixProgress {
-  windowsDone: number;
-  windowsTotal: number;
+  /** Decoder layers run so far over all passes, of passes × layers. */
+  layersDone: number;
+  layersTotal: number;
+  pass: number;
+  passes: number;
+  /** Calibration tokens finished (whole passes) per second so far. */
   tokensPerSecond: number;
 }
 
@@ -50,6 +59,8 @@ export interface ImatrixResult {
   tokens: number;
   windows: number;
   seqLen: number;
+  /** Passes over the model (each reads its weights once). */
+  passes: number;
   seconds: number;
   coverage: ExpertCoverage[];
 }
@@ -74,14 +85,25 @@ function addColumns(acc: ColumnImportance, slice: number, data: Float32Array, ba
 /** Collects the statistics through an Ops tap, keyed by module path (the weight's name without `.weight`). */
 export class ImportanceGatherer {
   readonly importance = new Map<string, ColumnImportance>();
-  private readonly names = new Map<Weight, string>();
   private scratch = new Float64Array(0);
   /** MLA prefill: embed_q's absorbed input is in q, unembed_out's needs the latent; both are met at the next attention. */
   private pendingEmbedQ: { module: string; nope: number } | null = null;
   private pendingUnembed: { module: string; latent: Tensor; v: Tensor } | null = null;
 
-  constructor(private readonly ops: Ops, weights: Iterable<[string, Weight]>) {
-    for (const [name, w] of weights) if (name.endsWith('.weight')) this.names.set(w, name.slice(0, -'.weight'.length));
+  /** `weightName` gives a weight's table name (`….weight`), or undefined for weights not to count. */
+  constructor(private readonly ops: Ops, private readonly weightName: (w: Weight) => string | undefined) {}
+
+  /** The module path of a weight (its name without `.weight`). */
+  private moduleOf(w: Weight): string | undefined {
+    const name = this.weightName(w);
+    return name?.endsWith('.weight') ? name.slice(0, -'.weight'.length) : undefined;
+  }
+
+  /** The head's inputs (the final normed hidden states [T, hidden]) for `module`, lm_head or the tied embedding. */
+  head(h: Tensor, module: string): void {
+    const [, cols] = this.ops.shape(h) as [number, number];
+    const data = this.ops.read(h);
+    addColumns(this.acc(module, 1, cols), 0, data, 0, cols, data.length / cols, this.scratch);
   }
 
   private acc(module: string, slices: number, cols: number): ColumnImportance {
@@ -104,14 +126,14 @@ export class ImportanceGatherer {
     const { ops } = this;
     return {
       linear: (x, w) => {
-        const module = this.names.get(w);
+        const module = this.moduleOf(w);
         if (!module) return;
         const cols = this.cols(w);
         const data = ops.read(x);
         addColumns(this.acc(module, 1, cols), 0, data, 0, cols, data.length / cols, this.scratch);
       },
       perHeadLinear: (x, w, transpose, y) => {
-        const module = this.names.get(w);
+        const module = this.moduleOf(w);
         if (!module) return;
         const [H, , inDim] = ops.weightShape(w) as [number, number, number];
         const [T, xh] = ops.shape(x) as [number, number, number];
@@ -158,9 +180,9 @@ export class ImportanceGatherer {
     const [E, inter] = ops.weightShape(experts.gate) as [number, number, number];
     const byExpert: number[][] = Array.from({ length: E }, () => []);
     for (let p = 0; p < P; p++) byExpert[slices[p]!]!.push(p);
-    const gate = this.names.get(experts.gate);
-    const up = this.names.get(experts.up);
-    const down = this.names.get(experts.down);
+    const gate = this.moduleOf(experts.gate);
+    const up = this.moduleOf(experts.up);
+    const down = this.moduleOf(experts.down);
 
     const xv = ops.read(x);
     const h = ops.swiglu(ops.gatherLinear(x, experts.gate, rows, slices), ops.gatherLinear(x, experts.up, rows, slices));
@@ -213,32 +235,64 @@ export function expertCoverage(importance: ReadonlyMap<string, ColumnImportance>
   return out;
 }
 
+/** Windows in passes of at most `passTokens` tokens (whole windows, at least one a pass). */
+function passesOf(windows: number[][], passTokens: number): number[][][] {
+  const passes: number[][][] = [];
+  let tokens = Infinity;
+  for (const w of windows) {
+    if (tokens + w.length > passTokens) {
+      passes.push([]);
+      tokens = 0;
+    }
+    passes[passes.length - 1]!.push(w);
+    tokens += w.length;
+  }
+  return passes;
+}
+
 /** Runs the model in `modelDir` over the calibration windows and returns its importance matrix. */
 export async function gatherImportance(modelDir: string, ops: Ops, opts: ImatrixOptions): Promise<ImatrixResult> {
   const ckpt = Checkpoint.open(modelDir);
-  let windows: number[][];
-  let gatherer: ImportanceGatherer;
-  let model;
+  let weights: StreamedWeights | null = null;
   try {
     const where = `${ckpt.dir}/config.json`;
     const table = tensorTable(ckpt.config, where);
     const build = builderOf(table.modelType, where);
     // Bounded before any weight is read: the set is tokenized and cut into windows first.
-    windows = calibrationWindows(calibrationIds(opts.calib, loadTokenizer(ckpt.dir)), opts.calib, ckpt.config, { seqLen: opts.seqLen, maxTokens: opts.maxTokens });
-    const weights = await loadWeights(ckpt, table, ops);
-    gatherer = new ImportanceGatherer(ops, weights.entries());
-    model = build(tapOps(ops, gatherer.tap()), weights, ckpt.config, table.modelType);
+    const windows = calibrationWindows(calibrationIds(opts.calib, loadTokenizer(ckpt.dir)), opts.calib, ckpt.config, { seqLen: opts.seqLen, maxTokens: opts.maxTokens });
+    const passes = passesOf(windows, opts.passTokens);
+    // The head's input is counted from the hidden states the pass returns (no tokens × vocab logits);
+    // with tied embeddings the embedding is the head, as in llama.cpp's graph.
+    const headName = table.entries.find((e) => e.role !== 'vision' && /(^|\.)lm_head\.weight$/.test(e.name))?.name
+      ?? table.entries.find((e) => /(^|\.)embed_tokens\.weight$/.test(e.name))!.name;
+    const started = performance.now();
+    let pass = 0;
+    let layersDone = 0;
+    let tokens = 0;
+    let layers = 0;
+    weights = new StreamedWeights(ckpt, table, ops, {
+      onLoad: (group) => {
+        if (!group.startsWith('layer ')) return;
+        layersDone++;
+        opts.onProgress?.({ layersDone, layersTotal: passes.length * layers, pass: pass + 1, passes: passes.length, tokensPerSecond: tokens / ((performance.now() - started) / 1000) });
+      },
+    });
+    const streamed = weights;
+    const gatherer = new ImportanceGatherer(ops, (w) => streamed.nameOf(w));
+    const model = build(tapOps(ops, gatherer.tap()), weights, ckpt.config, table.modelType);
+    layers = model.info.numLayers;
+    for (; pass < passes.length; pass++) {
+      if (opts.signal?.aborted) throw new MlxkError('imatrix: interrupted; nothing was written');
+      const items = passes[pass]!.map((ids) => ({ ids, cache: model.newCache() }));
+      const h = model.forwardBatch(items, { hidden: true });
+      gatherer.head(h, headName.slice(0, -'.weight'.length));
+      weights.release();
+      tokens += items.reduce((n, i) => n + i.ids.length, 0);
+      await ops.reclaim();
+    }
+    return { importance: gatherer.importance, tokens, windows: windows.length, seqLen: opts.seqLen, passes: passes.length, seconds: (performance.now() - started) / 1000, coverage: expertCoverage(gatherer.importance) };
   } finally {
+    weights?.release();
     ckpt.close();
   }
-  const started = performance.now();
-  let tokens = 0;
-  for (let i = 0; i < windows.length; i++) {
-    if (opts.signal?.aborted) throw new MlxkError('imatrix: interrupted; nothing was written');
-    model.forward(windows[i]!, model.newCache(), { allLogits: true });
-    tokens += windows[i]!.length;
-    await ops.reclaim();
-    opts.onWindow?.({ windowsDone: i + 1, windowsTotal: windows.length, tokensPerSecond: tokens / ((performance.now() - started) / 1000) });
-  }
-  return { importance: gatherer.importance, tokens, windows: windows.length, seqLen: opts.seqLen, seconds: (performance.now() - started) / 1000, coverage: expertCoverage(gatherer.importance) };
 }

@@ -19,6 +19,7 @@ interface ImatrixFlags {
   output?: string;
   calibTokens: string;
   calibSeq: string;
+  passTokens: string;
   backend?: string;
   json?: boolean;
   quiet?: boolean;
@@ -32,12 +33,14 @@ export interface ImatrixReport {
   tokens: number;
   windows: number;
   seqLen: number;
+  /** Passes over the model's weights (windows run together, one decoder layer loaded at a time). */
+  passes: number;
   seconds: number;
   tokensPerSecond: number;
   modules: number;
   /** Resident-set high-water mark of the process (Linux VmHWM; includes mapped weight pages read). */
   peakRssBytes: number;
-  /** Largest anonymous resident set seen between windows (Linux RssAnon): what the pass itself allocates. */
+  /** Largest anonymous resident set seen between layers (Linux RssAnon): what the pass itself allocates. */
   peakAnonBytes: number | null;
   coverage: ExpertCoverage[];
   /** The imatrix file written (-o), GGUF unless its name ends in .dat. */
@@ -73,7 +76,7 @@ function coverageLines(cov: ExpertCoverage[]): string[] {
 export function imatrixLines(r: ImatrixReport): string[] {
   const gb = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
   return [
-    `${r.model}: Σx² per input column of ${r.modules} modules over ${r.tokens} tokens (${r.windows} windows of ${r.seqLen}) in ${r.seconds.toFixed(1)} s, ${r.tokensPerSecond.toFixed(1)} tokens/s on ${r.backend}`,
+    `${r.model}: Σx² per input column of ${r.modules} modules over ${r.tokens} tokens (${r.windows} windows of ${r.seqLen}, ${r.passes} pass${r.passes === 1 ? '' : 'es'} over the weights) in ${r.seconds.toFixed(1)} s, ${r.tokensPerSecond.toFixed(1)} tokens/s on ${r.backend}`,
     `calibration: ${r.calibration.name === 'default' ? 'the shipped set' : r.calibration.name} (${r.calibration.files.map((f) => f.sha256.slice(0, 12)).join(', ')})`,
     ...(r.output ? [`wrote ${r.output}`] : []),
     `peak memory: ${gb(r.peakRssBytes)} resident${r.peakAnonBytes !== null ? `, ${gb(r.peakAnonBytes)} of it anonymous` : ''}`,
@@ -89,16 +92,18 @@ export async function runImatrix(modelPath: string, flags: ImatrixFlags): Promis
   }
   const seqLen = int(flags.calibSeq, '--calib-seq', 16, 8192);
   const maxTokens = int(flags.calibTokens, '--calib-tokens', seqLen, 4_000_000);
+  const passTokens = int(flags.passTokens, '--pass-tokens', seqLen, 4_000_000);
   const ops = createOps(backendArg(flags.backend));
   const bar = new ProgressBar('imatrix', process.stderr, !flags.quiet);
   let peakAnon = statusKb('RssAnon');
   const result = await interruptible((signal) =>
     gatherImportance(modelPath, ops, {
-      calib, seqLen, maxTokens, signal,
-      onWindow: (p) => {
+      calib, seqLen, maxTokens, passTokens, signal,
+      onProgress: (p) => {
         const anon = statusKb('RssAnon');
         if (anon !== null) peakAnon = Math.max(peakAnon ?? 0, anon);
-        bar.update({ done: p.windowsDone, total: p.windowsTotal, detail: `${p.windowsDone}/${p.windowsTotal} windows · ${p.tokensPerSecond.toFixed(1)} tokens/s` });
+        const rate = p.tokensPerSecond > 0 ? ` · ${p.tokensPerSecond.toFixed(1)} tokens/s` : '';
+        bar.update({ done: p.layersDone, total: p.layersTotal, detail: `pass ${p.pass}/${p.passes} · layer ${p.layersDone - (p.pass - 1) * (p.layersTotal / p.passes)}/${p.layersTotal / p.passes}${rate}` });
       },
     }),
   );
@@ -111,6 +116,7 @@ export async function runImatrix(modelPath: string, flags: ImatrixFlags): Promis
     tokens: result.tokens,
     windows: result.windows,
     seqLen: result.seqLen,
+    passes: result.passes,
     seconds: result.seconds,
     tokensPerSecond: result.tokens / result.seconds,
     modules: result.importance.size,
@@ -140,7 +146,8 @@ export function registerImatrix(program: Command): void {
     .option('--calib <file>', `calibration text: "default" (the shipped set, calib/; also when omitted), a text file, or chat JSONL (.jsonl: {"messages": [...]} per line, rendered through the model's chat template); never the text you evaluate on`)
     .option('-o, --output <file>', 'write the importance matrix as llama.cpp\'s imatrix file (GGUF; legacy .dat when the name ends in .dat), for `mlxk quantize --imatrix` or llama-quantize')
     .option('--calib-tokens <n>', 'most calibration tokens used, in windows spread over the set', '131072')
-    .option('--calib-seq <n>', 'tokens per window (each starts with an empty cache)', '512');
+    .option('--calib-seq <n>', 'tokens per window (each starts with an empty cache)', '512')
+    .option('--pass-tokens <n>', 'most tokens run through the model together: the weights are read once per pass, one decoder layer at a time, and the activations held grow with this', '8192');
   addMeasureOptions(cmd).action(async (model: string, flags: ImatrixFlags) => {
     const { report } = await runImatrix(model, flags);
     process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : `${imatrixLines(report).join('\n')}\n`);

@@ -188,7 +188,7 @@ export class DeepseekV3Model implements CausalLM {
     const caches = items.map((i) => i.cache);
     let x = this.ops.embedding(this.w.get(`${p}model.embed_tokens.weight`), this.ops.ids(items.flatMap((i) => i.ids)));
     for (let l = 0; l < this.c.layers; l++) x = this.layer(l, x, caches, segments);
-    return lmHead(this.ops, this.w, p, x, this.c.eps, opts.allLogits ?? false, segments);
+    return lmHead(this.ops, this.w, p, x, this.c.eps, opts, segments);
   }
 
   private layer(l: number, x: Tensor, caches: readonly KvCache[], segments: readonly Segment[]): Tensor {

@@ -148,7 +148,7 @@ export class GqaDecoder implements CausalLM {
       x = ops.add(x, this.attention(l, `${L}.self_attn`, ops.rmsNorm(x, w.get(`${L}.input_layernorm.weight`), c.eps), caches, segments));
       x = ops.add(x, this.mlp(l, ops.rmsNorm(x, w.get(`${L}.post_attention_layernorm.weight`), c.eps)));
     }
-    return lmHead(ops, w, '', x, c.eps, opts.allLogits ?? false, segments);
+    return lmHead(ops, w, '', x, c.eps, opts, segments);
   }
 
   private attention(l: number, A: string, h: Tensor, caches: readonly KvCache[], segments: readonly Segment[]): Tensor {

@@ -59,8 +59,12 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
  */
 class TensorReader {
   private files = new Map<string, Map<string, Tensor>>();
+  /** Every raw tensor handed out, kept only for a streamed group (ops.dropPages once it is done with them). */
+  readonly handedOut: Tensor[] | null;
 
-  constructor(private readonly ckpt: Checkpoint, private readonly ops: Ops, private readonly uses: Map<string, number>) {}
+  constructor(private readonly ckpt: Checkpoint, private readonly ops: Ops, private readonly uses: Map<string, number>, keep: boolean) {
+    this.handedOut = keep ? [] : null;
+  }
 
   raw(name: string): Tensor {
     const file = this.ckpt.info(name).file;
@@ -74,6 +78,7 @@ class TensorReader {
     const left = (this.uses.get(name) ?? 1) - 1;
     this.uses.set(name, left);
     if (left <= 0) tensors.delete(name);
+    this.handedOut?.push(t);
     return t;
   }
 
@@ -159,14 +164,21 @@ export interface LoadWeightsOptions {
   include?: (e: TensorEntry) => boolean;
 }
 
-export async function loadWeights(ckpt: Checkpoint, table: ModelTable, ops: Ops, opts: LoadWeightsOptions = {}): Promise<ModelWeights> {
-  const include = opts.include ?? ((e: TensorEntry) => e.role !== 'vision');
-  const q = quantizationConfig(ckpt.config);
-  const entries = table.entries.filter(include);
+/** The table's entries a load covers (default: all but the vision tower). */
+export function entriesToLoad(table: ModelTable, opts: LoadWeightsOptions = {}): TensorEntry[] {
+  return table.entries.filter(opts.include ?? ((e: TensorEntry) => e.role !== 'vision'));
+}
+
+/** A reader for `entries`, counting the reads each tensor will get. */
+function readerFor(ckpt: Checkpoint, entries: readonly TensorEntry[], ops: Ops, keep: boolean): TensorReader {
   const uses = new Map<string, number>();
   for (const e of entries) for (const n of tensorsRead(ckpt, e)) uses.set(n, (uses.get(n) ?? 0) + 1);
-  const r = new TensorReader(ckpt, ops, uses);
-  const map = new Map<string, Weight>();
+  return new TensorReader(ckpt, ops, uses, keep);
+}
+
+/** Makes the weights of `entries` in order, one at a time. */
+function* readEntries(r: TensorReader, ckpt: Checkpoint, entries: readonly TensorEntry[], ops: Ops): Generator<[TensorEntry, Weight]> {
+  const q = quantizationConfig(ckpt.config);
   for (const e of entries) {
     let w: Weight;
     if (ckpt.has(e.name) && e.name.endsWith('.weight') && ckpt.has(`${e.module}.scales`)) {
@@ -178,8 +190,28 @@ export async function loadWeights(ckpt: Checkpoint, table: ModelTable, ops: Ops,
       if (!t) throw new CheckpointError(ckpt.dir, `missing tensor "${e.name}" (looked for it and for ${describeSource(e.source)})`);
       w = ops.dense(t);
     }
-    map.set(e.name, w);
     ops.evaluate(w);
+    yield [e, w];
+  }
+}
+
+/**
+ * Loads a group of entries at once (a streamed pass's decoder layer); returns the weights and the
+ * raw tensors they were made from, for ops.dropPages when the group is let go.
+ */
+export function loadGroup(ckpt: Checkpoint, entries: readonly TensorEntry[], ops: Ops): { weights: Map<string, Weight>; raw: Tensor[] } {
+  const r = readerFor(ckpt, entries, ops, true);
+  const weights = new Map<string, Weight>();
+  for (const [e, w] of readEntries(r, ckpt, entries, ops)) weights.set(e.name, w);
+  return { weights, raw: r.handedOut! };
+}
+
+export async function loadWeights(ckpt: Checkpoint, table: ModelTable, ops: Ops, opts: LoadWeightsOptions = {}): Promise<ModelWeights> {
+  const entries = entriesToLoad(table, opts);
+  const r = readerFor(ckpt, entries, ops, false);
+  const map = new Map<string, Weight>();
+  for (const [e, w] of readEntries(r, ckpt, entries, ops)) {
+    map.set(e.name, w);
     // A full collection: the raw handles were made at the start and are old by now.
     await ops.reclaim({ full: true });
   }

@@ -15,6 +15,11 @@ export interface ModelInfo {
 export interface ForwardOptions {
   /** Logits for every position ([T, vocab]) instead of only the last ([1, vocab]). */
   allLogits?: boolean;
+  /**
+   * The final normed hidden states of every position ([T, hidden]) instead of logits: the head's
+   * inputs for calibration statistics, without a tokens × vocab product.
+   */
+  hidden?: boolean;
 }
 
 /** One sequence of a batched step: its new tokens and its cache. */
@@ -65,7 +70,7 @@ export function updateCaches(ops: Ops, layer: number, caches: readonly KvCache[]
 
 /** The loaded weights of one model, by MLX tensor name. */
 export class ModelWeights {
-  constructor(private readonly map: Map<string, Weight>) {}
+  constructor(protected readonly map: Map<string, Weight>) {}
 
   get(name: string): Weight {
     const w = this.map.get(name);
@@ -81,11 +86,12 @@ export class ModelWeights {
     return this.map.size;
   }
 
+  /** The weights held now (all of them unless streamed: lib/models/streamedWeights.ts). */
   all(): Weight[] {
     return [...this.map.values()];
   }
 
-  /** Name → weight, in load order. */
+  /** Name → weight, in load order (the weights held now). */
   entries(): IterableIterator<[string, Weight]> {
     return this.map.entries();
   }
@@ -104,8 +110,10 @@ export function swigluMlp(ops: Ops, w: ModelWeights, prefix: string, x: Tensor):
   return ops.linear(ops.swiglu(gate, up), w.get(`${prefix}.down_proj.weight`), bias('down_proj'));
 }
 
-/** Final norm and head; only each sequence's last position unless all logits are asked for. */
-export function lmHead(ops: Ops, w: ModelWeights, prefix: string, x: Tensor, eps: number, allLogits: boolean, segments: readonly Segment[]): Tensor {
+/** Final norm and head; only each sequence's last position unless all logits (or the hidden states) are asked for. */
+export function lmHead(ops: Ops, w: ModelWeights, prefix: string, x: Tensor, eps: number, opts: ForwardOptions, segments: readonly Segment[]): Tensor {
+  if (opts.hidden) return ops.rmsNorm(x, w.get(`${prefix}model.norm.weight`), eps);
+  const allLogits = opts.allLogits ?? false;
   let end = 0;
   const lastRows = segments.map((s) => {
     end += s.tokens;

@@ -17,7 +17,8 @@ class Weight : public Napi::ObjectWrap<Weight> {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "Weight", {InstanceAccessor<&Weight::Experts>("experts"), InstanceAccessor<&Weight::N>("n"),
-                                       InstanceAccessor<&Weight::K>("k"), InstanceAccessor<&Weight::Quantized>("quantized")});
+                                       InstanceAccessor<&Weight::K>("k"), InstanceAccessor<&Weight::Quantized>("quantized"),
+                                       InstanceMethod<&Weight::Release>("release")});
   }
 
   // new Weight({kind: 'quant', weights, scales, biases, n, k, bits, groupSize, scaleDtype, experts?})
@@ -49,8 +50,9 @@ class Weight : public Napi::ObjectWrap<Weight> {
     }
   }
 
-  /** The prepared weight, after checking its mapped files are still open. */
+  /** The prepared weight, after checking it was not released and its mapped files are still open. */
   const ModelWeight& get(Napi::Env env, const std::string& what) const {
+    if (released_) throw Napi::Error::New(env, what + ": the weight was released");
     for (const MappedFile* f : files_)
       if (f->closed()) throw Napi::Error::New(env, what + ": " + f->path() + " is closed");
     return w_;
@@ -66,6 +68,16 @@ class Weight : public Napi::ObjectWrap<Weight> {
     refs_.push_back(Napi::Persistent(owner.As<Napi::Object>()));
   }
 
+  // Lets go of the buffers at once: a streamed pass frees a finished layer's host copies
+  // without waiting for the collector to reach this wrapper (its finalizer may run only
+  // once the event loop turns, which a synchronous forward pass never lets it do).
+  Napi::Value Release(const Napi::CallbackInfo& info) {
+    released_ = true;
+    refs_.clear();
+    files_.clear();
+    return info.Env().Undefined();
+  }
+
   Napi::Value Experts(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), (double)w_.experts); }
   Napi::Value N(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), (double)w_.n()); }
   Napi::Value K(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), (double)w_.k()); }
@@ -74,6 +86,7 @@ class Weight : public Napi::ObjectWrap<Weight> {
   ModelWeight w_;
   std::vector<Napi::ObjectReference> refs_;
   std::vector<const MappedFile*> files_;
+  bool released_ = false;
 };
 
 const ModelWeight& weight_arg(Napi::Env env, Napi::Value v, const std::string& what) {

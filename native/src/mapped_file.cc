@@ -93,7 +93,10 @@ Napi::Value MappedFile::Advise(const Napi::CallbackInfo& info) {
   if (how == "willneed") advice = MADV_WILLNEED;
   else if (how == "sequential") advice = MADV_SEQUENTIAL;
   else if (how == "random") advice = MADV_RANDOM;
-  else throw Napi::TypeError::New(env, "MappedFile.advise: third argument must be 'willneed', 'sequential' or 'random'");
+  // Drops the range's pages from this process (they stay in the page cache and fault back in
+  // from the file if read again): a streamed pass lets go of a layer it has finished with.
+  else if (how == "dontneed") advice = MADV_DONTNEED;
+  else throw Napi::TypeError::New(env, "MappedFile.advise: third argument must be 'willneed', 'sequential', 'random' or 'dontneed'");
   // madvise needs a page-aligned start.
   const size_t page = (size_t)::sysconf(_SC_PAGESIZE);
   const size_t start = offset / page * page;

@@ -26,7 +26,9 @@ import { REPO, TINY_KIMI, tmpDir } from '../helpers.js';
 
 const CALIB = join(REPO, 'test', 'fixtures', 'calib', 'gptq-calib.txt');
 const SEQ = 64;
-const MAX_TOKENS = 128;
+const MAX_TOKENS = 192;
+/** Two windows run together, then the third: several sequences in one pass, and more than one pass. */
+const PASS_TOKENS = 128;
 
 interface Ref {
   sumSq: Float64Array;
@@ -167,7 +169,7 @@ const CASES: [string, () => string, string[], number][] = [
 for (const [name, makeDir, mustHave, topK] of CASES) test(`${name}: Σx² per input column of every linear equals float64 sums over the same activations; expert counts are the router\'s choices`, async () => {
   const ops = createOps('native');
   const dir = makeDir();
-  const got = await gatherImportance(dir, ops, { calib: openCalibration(CALIB), seqLen: SEQ, maxTokens: MAX_TOKENS });
+  const got = await gatherImportance(dir, ops, { calib: openCalibration(CALIB), seqLen: SEQ, maxTokens: MAX_TOKENS, passTokens: PASS_TOKENS });
   const { ref, routed } = await reference(ops, dir);
   assert.is(got.tokens, MAX_TOKENS);
   assert.equal([...got.importance.keys()].sort(), [...ref.keys()].sort());

@@ -32,7 +32,7 @@ function yarnOff(): string {
 }
 
 async function gather(model: string) {
-  return gatherImportance(model, createOps('native'), { calib, seqLen: 512, maxTokens: 8192 });
+  return gatherImportance(model, createOps('native'), { calib, seqLen: 512, maxTokens: 8192, passTokens: 8192 });
 }
 
 function flat(a: ColumnImportance): ColumnImportance {
@@ -98,7 +98,7 @@ test('shipped config (YaRN): what layer 0 reads before attention agrees within 0
 });
 
 test('imatrix -o round trip: the file written reads back, through quantize --imatrix\'s mapping, as the statistics gathered', async () => {
-  const result = await gatherImportance(TINY_KIMI, createOps('native'), { calib: openCalibration('default'), seqLen: 256, maxTokens: 1024 });
+  const result = await gatherImportance(TINY_KIMI, createOps('native'), { calib: openCalibration('default'), seqLen: 256, maxTokens: 1024, passTokens: 512 });
   const ckpt = Checkpoint.open(TINY_KIMI);
   const table = tensorTable(ckpt.config, 'config.json');
   ckpt.close();

@@ -18,8 +18,8 @@ export interface MappedFile {
   readonly closed: boolean;
   /** Copies bytes [offset, offset+length) out of the map. */
   read(offset: number, length: number): Buffer;
-  /** madvise over a byte range, e.g. 'willneed' to start reading a model in the background. */
-  advise(offset: number, length: number, how: 'willneed' | 'sequential' | 'random'): void;
+  /** madvise over a byte range: 'willneed' to start reading a model in the background, 'dontneed' to let go of pages read. */
+  advise(offset: number, length: number, how: 'willneed' | 'sequential' | 'random' | 'dontneed'): void;
   /** Unmaps now (otherwise when garbage-collected); later use of its tensors throws. */
   close(): void;
 }
@@ -88,6 +88,8 @@ export interface AddonWeight {
   readonly n: number;
   readonly k: number;
   readonly quantized: boolean;
+  /** Drops the buffers it keeps alive now; any later use throws. */
+  release(): void;
 }
 
 export type WeightDescriptor = ({ kind: 'quant' } & QuantTensorRef) | ({ kind: 'dense'; experts?: number } & DenseTensorRef);

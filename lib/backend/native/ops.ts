@@ -94,6 +94,20 @@ export class NativeOps implements Ops {
     return out;
   }
 
+  dropPages(raw: Tensor[]): void {
+    for (const x of raw) {
+      const t = nt(x);
+      if (t instanceof MappedTensor) t.file.advise(t.byteOffset, t.byteLength, 'dontneed');
+    }
+  }
+
+  dispose(weights: Weight[]): void {
+    for (const w of weights) {
+      const n = nw(w);
+      if (n.kind === 'matrix') n.handle.release();
+    }
+  }
+
   dense(t: Tensor): Weight {
     return asWeight(denseWeight(this.addon, nt(t)));
   }
