@@ -29,7 +29,12 @@ export const LLOYD_ROUNDS = 32;
 export type WmsePrior = 'x2' | 'absx' | 'sqrt' | 'uniform';
 export const WMSE_PRIORS: readonly WmsePrior[] = ['x2', 'absx', 'sqrt', 'uniform'];
 export const DEFAULT_WMSE_PRIOR: WmsePrior = 'x2';
-export const DEFAULT_IMATRIX_PRIOR: WmsePrior = 'sqrt';
+/**
+ * With an imatrix: the Hessian diagonal alone. Chosen on held-out calibration text
+ * (benchmarks/wmse-heldout.sh, benchmarks/results/wmse-tiny-kimi.md): lowest KL at 3 and 4 bits
+ * of the three priors and mse; llama.cpp's sqrt form was worse than mse at 3 and 4 bits there.
+ */
+export const DEFAULT_IMATRIX_PRIOR: WmsePrior = 'uniform';
 
 /** The prior in effect: MLXK_WMSE_PRIOR, else the default for fits with or without an imatrix. */
 export function wmsePrior(withImatrix = false): WmsePrior {

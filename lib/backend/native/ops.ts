@@ -13,6 +13,7 @@ import { type AffineParts, checkSegments, type ExpertWeights, type NoAuxRouteOpt
 import { type ActivationBits, modelOps, type ModelOpsAddon } from './addon.js';
 import { MappedSafetensors } from './mapped.js';
 import * as plumbing from './plumbing.js';
+import { collector } from '../gc.js';
 import { contiguous, f32, f32Data, HostTensor, hostTensor, MappedTensor, type NativeTensor, sizeOf, toF32 } from './tensor.js';
 import { affineWeight, denseWeight, type NativeWeight } from './weights.js';
 
@@ -106,6 +107,9 @@ export class NativeOps implements Ops {
       const n = nw(w);
       if (n.kind === 'matrix') n.handle.release();
     }
+    // The host copies are unreachable now; a full collection returns them before the next
+    // layer's are made (a synchronous pass gives the collector no idle time of its own).
+    collector()?.();
   }
 
   dense(t: Tensor): Weight {
