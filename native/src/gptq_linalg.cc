@@ -14,42 +14,54 @@ namespace {
 constexpr int kTileRows = 4;
 constexpr int kTileCols = 32;
 
+constexpr int64_t kDepth = 256;  // p per pass: a 256×32 strip of B (64 KB) stays in L2 across all row tiles
+
 // Rows [i0, i1) of C −= A·B; with `lower`, a row tile starting at i stops at column i + kTileRows.
+// Passes over p in slices of kDepth, and within a slice strip by strip, so each strip of B is
+// read from memory once per slice for all the rows instead of once per row tile; every C[i, j]
+// still takes its terms in ascending p (stored and reloaded between slices, which is exact).
 MLXK_SIMD_CLONES
 void gemm_sub_rows(double* c, int64_t ldc, const double* a, int64_t lda, const double* b, int64_t ldb, int64_t i0, int64_t i1,
                    int64_t n, int64_t k, bool lower) {
-  int64_t i = i0;
-  for (; i + kTileRows <= i1; i += kTileRows) {
-    const int64_t jmax = lower ? std::min(n, i + kTileRows) : n;
-    int64_t j = 0;
-    for (; j + kTileCols <= jmax; j += kTileCols) {
-      double acc[kTileRows][kTileCols];
-      for (int r = 0; r < kTileRows; ++r)
-        for (int q = 0; q < kTileCols; ++q) acc[r][q] = c[(i + r) * ldc + j + q];
-      for (int64_t p = 0; p < k; ++p) {
-        const double* bp = b + p * ldb + j;
-        for (int r = 0; r < kTileRows; ++r) {
-          const double av = a[(i + r) * lda + p];
-          for (int q = 0; q < kTileCols; ++q) acc[r][q] -= av * bp[q];
+  const int64_t tiled = i0 + (i1 - i0) / kTileRows * kTileRows;
+  auto jmax = [&](int64_t i, int64_t h) { return lower ? std::min(n, i + h) : n; };
+  for (int64_t p0 = 0; p0 < k; p0 += kDepth) {
+    const int64_t p1 = std::min(k, p0 + kDepth);
+    for (int64_t j = 0; j + kTileCols <= n; j += kTileCols) {
+      for (int64_t i = i0; i < tiled; i += kTileRows) {
+        if (j + kTileCols <= jmax(i, kTileRows)) {
+          double acc[kTileRows][kTileCols];
+          for (int r = 0; r < kTileRows; ++r)
+            for (int q = 0; q < kTileCols; ++q) acc[r][q] = c[(i + r) * ldc + j + q];
+          for (int64_t p = p0; p < p1; ++p) {
+            const double* bp = b + p * ldb + j;
+            for (int r = 0; r < kTileRows; ++r) {
+              const double av = a[(i + r) * lda + p];
+              for (int q = 0; q < kTileCols; ++q) acc[r][q] -= av * bp[q];
+            }
+          }
+          for (int r = 0; r < kTileRows; ++r)
+            for (int q = 0; q < kTileCols; ++q) c[(i + r) * ldc + j + q] = acc[r][q];
         }
       }
+    }
+    // The columns past a tile's last whole strip, then the rows past the last whole tile.
+    for (int64_t i = i0; i < tiled; i += kTileRows) {
+      const int64_t jm = jmax(i, kTileRows);
       for (int r = 0; r < kTileRows; ++r)
-        for (int q = 0; q < kTileCols; ++q) c[(i + r) * ldc + j + q] = acc[r][q];
+        for (int64_t jj = jm / kTileCols * kTileCols; jj < jm; ++jj) {
+          double v = c[(i + r) * ldc + jj];
+          for (int64_t p = p0; p < p1; ++p) v -= a[(i + r) * lda + p] * b[p * ldb + jj];
+          c[(i + r) * ldc + jj] = v;
+        }
     }
-    for (int r = 0; r < kTileRows; ++r) {
-      for (int64_t jj = j; jj < jmax; ++jj) {
-        double v = c[(i + r) * ldc + jj];
-        for (int64_t p = 0; p < k; ++p) v -= a[(i + r) * lda + p] * b[p * ldb + jj];
-        c[(i + r) * ldc + jj] = v;
+    for (int64_t i = tiled; i < i1; ++i) {
+      const int64_t jm = jmax(i, 1);
+      for (int64_t jj = 0; jj < jm; ++jj) {
+        double v = c[i * ldc + jj];
+        for (int64_t p = p0; p < p1; ++p) v -= a[i * lda + p] * b[p * ldb + jj];
+        c[i * ldc + jj] = v;
       }
-    }
-  }
-  for (; i < i1; ++i) {
-    const int64_t jmax = lower ? std::min(n, i + 1) : n;
-    for (int64_t jj = 0; jj < jmax; ++jj) {
-      double v = c[i * ldc + jj];
-      for (int64_t p = 0; p < k; ++p) v -= a[i * lda + p] * b[p * ldb + jj];
-      c[i * ldc + jj] = v;
     }
   }
 }
