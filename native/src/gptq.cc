@@ -196,7 +196,8 @@ std::vector<int64_t> live_slots(const Block& b) {
 }
 
 // Block coordinate descent over the groups' (scale, bias) of the live rows, codes fixed;
-// s, bi: live × groups in float64.
+// s, bi: live × groups in float64. The caller reloads e and g afterwards, so the last sweep
+// updates g only where later groups of that sweep read it (the columns after the group).
 void refit_continuous(Block& b, const uint8_t* codes, int gs, const double* h, double* s, double* bi, int sweeps) {
   const int64_t n = b.n;
   const int64_t m = b.live;
@@ -250,7 +251,9 @@ void refit_continuous(Block& b, const uint8_t* codes, int gs, const double* h, d
         }
       }
       // g −= (−ΔE)·H[o…o+gs, :]: the reference's g += Δe_j·H[o + j, :], j ascending.
-      if (any) gemm_sub_serial(b.g.data(), n, b.neg.data(), gs, h + o * n, n, m, n, gs);
+      if (!any) continue;
+      const int64_t from = sweep + 1 == sweeps ? o + gs : 0;
+      gemm_sub_serial(b.g.data() + from, n, b.neg.data(), gs, h + o * n + from, n, m, n - from, gs);
     }
   }
 }
