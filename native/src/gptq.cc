@@ -143,6 +143,9 @@ struct Block {
   std::vector<int64_t> row;
   std::vector<double> e, g, obj;  // live × n, live × n, live
   std::vector<double> neg, prod;  // scratch: −E (or −ΔE) and E·H of the slots being loaded
+  // H's gs×gs diagonal blocks transposed (block k at k·gs², [j][i] = H[o + i, o + j]) and their
+  // row sums Σ_j H[o + i, o + j] in ascending j, for the refit; filled on first use.
+  std::vector<double> diag_t, diag_sum;
 };
 
 void block_init(Block& b, int64_t n, int64_t r0, int64_t r1) {
@@ -203,24 +206,37 @@ void refit_continuous(Block& b, const uint8_t* codes, int gs, const double* h, d
   const int64_t m = b.live;
   const int64_t groups = n / gs;
   b.neg.resize((size_t)(m * gs));
+  if (b.diag_t.empty()) {
+    b.diag_t.resize((size_t)(n * gs));
+    b.diag_sum.resize((size_t)n);
+    for (int64_t o = 0; o < n; o += gs)
+      for (int i = 0; i < gs; ++i) {
+        double h1 = 0;
+        for (int j = 0; j < gs; ++j) {
+          const double hij = h[(o + i) * n + o + j];
+          b.diag_t[(size_t)(o * gs + j * gs + i)] = hij;
+          h1 += hij;
+        }
+        b.diag_sum[(size_t)(o + i)] = h1;
+      }
+  }
+  std::vector<double> hq((size_t)gs);
   for (int sweep = 0; sweep < sweeps; ++sweep) {
     for (int64_t k = 0; k < groups; ++k) {
       const int64_t o = k * gs;
+      const double* ht = b.diag_t.data() + o * gs;
       bool any = false;
       for (int64_t t = 0; t < m; ++t) {
         const uint8_t* c = codes + b.row[(size_t)t] * n;
         const double* g = b.g.data() + t * n;
+        // hq_i = Σ_j H[o + i, o + j]·q_j in ascending j, all i at once (vectorized across i).
+        std::fill(hq.begin(), hq.end(), 0.0);
+        for (int j = 0; j < gs; ++j) axpy(hq.data(), ht + j * gs, (double)c[o + j], gs);
         double a11 = 0, a12 = 0, a22 = 0, r1 = 0, r2 = 0;
         for (int i = 0; i < gs; ++i) {
           const double qi = c[o + i];
-          double hq = 0;
-          double h1 = 0;
-          for (int j = 0; j < gs; ++j) {
-            const double hij = h[(o + i) * n + o + j];
-            hq += hij * c[o + j];
-            h1 += hij;
-          }
-          a11 += qi * hq;
+          const double h1 = b.diag_sum[(size_t)(o + i)];
+          a11 += qi * hq[(size_t)i];
           a12 += qi * h1;
           a22 += h1;
           r1 += qi * g[o + i];

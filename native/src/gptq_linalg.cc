@@ -66,22 +66,36 @@ void gemm_sub_rows(double* c, int64_t ldc, const double* a, int64_t lda, const d
   }
 }
 
-// Columns [j0, j0 + w) of x = L⁻¹, rows j0…n−1: x[i, j] = −(Σ_{p=j}^{i−1} l[i, p]·x[p, j]) / l[i, i],
-// summed from p = j0 (the zeros above the diagonal add nothing) across the w columns at once.
+// Columns [j0, j0 + kTileCols) of x = L⁻¹, rows j0…n−1 (n a multiple of kTileCols):
+// x[i, j] = −(Σ_{p=j}^{i−1} l[i, p]·x[p, j]) / l[i, i], summed from p = j0 (the zeros above
+// the diagonal add nothing) across the columns at once. Rows go kTileRows at a time: the
+// terms p < i are shared by the tile's rows (each row of x read once for all of them), then
+// each row adds the terms of the tile's earlier rows, still in ascending p.
 MLXK_SIMD_CLONES
-void lower_inverse_cols(const double* l, double* x, int64_t n, int64_t j0, int64_t w) {
-  double acc[kTileCols];
-  for (int64_t i = j0; i < n; ++i) {
-    for (int q = 0; q < kTileCols; ++q) acc[q] = 0.0;
+void lower_inverse_cols(const double* l, double* x, int64_t n, int64_t j0) {
+  for (int64_t i = j0; i < n; i += kTileRows) {
+    double acc[kTileRows][kTileCols];
+    for (int r = 0; r < kTileRows; ++r)
+      for (int q = 0; q < kTileCols; ++q) acc[r][q] = 0.0;
     for (int64_t p = j0; p < i; ++p) {
-      const double lv = l[i * n + p];
       const double* xp = x + p * n + j0;
-      for (int q = 0; q < kTileCols; ++q) acc[q] += lv * xp[q];
+      for (int r = 0; r < kTileRows; ++r) {
+        const double lv = l[(i + r) * n + p];
+        for (int q = 0; q < kTileCols; ++q) acc[r][q] += lv * xp[q];
+      }
     }
-    for (int64_t q = 0; q < w; ++q) {
-      const int64_t j = j0 + q;
-      if (i == j) x[i * n + j] = 1.0 / l[i * n + i];
-      else if (i > j) x[i * n + j] = -acc[q] / l[i * n + i];
+    for (int r = 0; r < kTileRows; ++r) {
+      const int64_t ir = i + r;
+      for (int rr = 0; rr < r; ++rr) {
+        const double lv = l[ir * n + i + rr];
+        const double* xp = x + (i + rr) * n + j0;
+        for (int q = 0; q < kTileCols; ++q) acc[r][q] += lv * xp[q];
+      }
+      for (int q = 0; q < kTileCols; ++q) {
+        const int64_t j = j0 + q;
+        if (ir == j) x[ir * n + j] = 1.0 / l[ir * n + ir];
+        else if (ir > j) x[ir * n + j] = -acc[r][q] / l[ir * n + ir];
+      }
     }
   }
 }
@@ -150,7 +164,7 @@ void lower_inverse(const double* l, double* x, int64_t n) {
   const int64_t blocks = (n + kTileCols - 1) / kTileCols;
   // Extra columns of the last block would read past the row; pad by working on a copy when n is not a multiple.
   if (n % kTileCols == 0) {
-    parallel_for(blocks, [&](int64_t t, int) { lower_inverse_cols(l, x, n, t * kTileCols, kTileCols); });
+    parallel_for(blocks, [&](int64_t t, int) { lower_inverse_cols(l, x, n, t * kTileCols); });
     return;
   }
   const int64_t np = blocks * kTileCols;
@@ -158,7 +172,7 @@ void lower_inverse(const double* l, double* x, int64_t n) {
   std::vector<double> xp((size_t)(np * np), 0.0);
   for (int64_t i = 0; i < n; ++i) std::copy(l + i * n, l + i * n + n, lp.data() + i * np);
   for (int64_t i = n; i < np; ++i) lp[(size_t)(i * np + i)] = 1.0;
-  parallel_for(blocks, [&](int64_t t, int) { lower_inverse_cols(lp.data(), xp.data(), np, t * kTileCols, kTileCols); });
+  parallel_for(blocks, [&](int64_t t, int) { lower_inverse_cols(lp.data(), xp.data(), np, t * kTileCols); });
   for (int64_t i = 0; i < n; ++i) std::copy(xp.data() + i * np, xp.data() + i * np + n, x + i * n);
 }
 

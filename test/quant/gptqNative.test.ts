@@ -116,13 +116,15 @@ test('the blocked forms (the rows of a task together, products of H by blocks) e
     assert.is(end, hessianObjective(w, rows, cols, js, gs, fj.damped), `objective, ${where}`);
     assert.ok(end <= start, `learned ${end} above its refitted GPTQ start ${start}, ${where}`);
   }
-  // The objective alone at a width no tile divides (50 columns, groups of 5).
+  // The objective and the factor at a width no tile divides (50 columns, groups of 5).
   const n = 50;
   const q = { codes: Uint8Array.from({ length: rows * n }, () => Math.floor(next() * 8)), scales: Float32Array.from({ length: rows * 10 }, () => next() * 0.01), biases: Float32Array.from({ length: rows * 10 }, () => next() - 0.5) };
   const h50 = new Float64Array(n * n);
   hessianAccumulate(h50, n, x.subarray(0, tokens * n), tokens);
   const w50 = w.subarray(0, rows * n);
   assert.is(nativeObjective(w50, rows, n, q.codes, q.scales, q.biases, 5, h50), hessianObjective(w50, rows, n, { ...q }, 5, h50), 'objective at n = 50');
+  const f50 = (fz: typeof native) => factorHessian(h50, n, { damp: 0.01, actOrder: true }, fz).u;
+  assert.equal(Array.from(f50(native)), Array.from(f50(jsFactorizer)), 'factor at n = 50 (padded to 64)');
 });
 
 test('a Hessian that is not positive definite is refused by the factorization (null), not turned into NaN', () => {
