@@ -55,9 +55,22 @@ void gemm_sub_rows(double* c, int64_t ldc, const double* a, int64_t lda, const d
           c[(i + r) * ldc + jj] = v;
         }
     }
+    // Single rows: one row of strips (a task of a few rows, or a refit's few rejected rows, must
+    // not fall to one dependent chain per element).
     for (int64_t i = tiled; i < i1; ++i) {
       const int64_t jm = jmax(i, 1);
-      for (int64_t jj = 0; jj < jm; ++jj) {
+      int64_t j = 0;
+      for (; j + kTileCols <= jm; j += kTileCols) {
+        double acc[kTileCols];
+        for (int q = 0; q < kTileCols; ++q) acc[q] = c[i * ldc + j + q];
+        for (int64_t p = p0; p < p1; ++p) {
+          const double av = a[i * lda + p];
+          const double* bp = b + p * ldb + j;
+          for (int q = 0; q < kTileCols; ++q) acc[q] -= av * bp[q];
+        }
+        for (int q = 0; q < kTileCols; ++q) c[i * ldc + j + q] = acc[q];
+      }
+      for (int64_t jj = j; jj < jm; ++jj) {
         double v = c[i * ldc + jj];
         for (int64_t p = p0; p < p1; ++p) v -= a[i * lda + p] * b[p * ldb + jj];
         c[i * ldc + jj] = v;
