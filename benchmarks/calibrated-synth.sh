@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Streaming and memory of the calibrated paths on a synthetic Kimi-architecture model of ≥ 3 GB
 # (bf16): `mlxk imatrix`, then `quantize --method wmse --imatrix`, `--method mse` (the data-free
-# baseline of the same run) and `--method gptq`, each under /usr/bin/time -v (wall, CPU seconds,
-# peak RSS). Usage: benchmarks/calibrated-synth.sh WORKDIR [METHODS] — METHODS defaults to
-# "imatrix wmse mse gptq"; results in WORKDIR/*.time and *.json. `imatrix-2l` runs the imatrix
-# over the same model cut to 2 layers (1.4 GB): the same peak means memory does not grow with depth.
+# baseline of the same run), `--method gptq` and, when asked, `--method learned`, each under
+# /usr/bin/time -v (wall, CPU seconds, peak RSS). Usage: benchmarks/calibrated-synth.sh WORKDIR
+# [METHODS] — METHODS defaults to "imatrix wmse mse gptq"; results in WORKDIR/*.time and *.json.
+# `imatrix-2l` runs the imatrix over the same model cut to 2 layers (0.94 GB): the same peak means
+# memory does not grow with depth.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=${1:?usage: benchmarks/calibrated-synth.sh WORKDIR [METHODS]}
@@ -34,6 +35,7 @@ for m in $methods; do
     wmse) rm -rf "$work/q3-wmse"; timed wmse ./bin/mlxk quantize "$src" "$work/q3-wmse" --bits 3 --method wmse --imatrix "$work/synth.imatrix.gguf" -q --json ;;
     mse) rm -rf "$work/q3-mse"; timed mse ./bin/mlxk quantize "$src" "$work/q3-mse" --bits 3 --method mse -q --json ;;
     gptq) rm -rf "$work/q3-gptq"; timed gptq ./bin/mlxk quantize "$src" "$work/q3-gptq" --bits 3 --method gptq --calib default --calib-tokens 2048 --calib-seq 512 -q --json ;;
+    learned) rm -rf "$work/q3-learned"; timed learned ./bin/mlxk quantize "$src" "$work/q3-learned" --bits 3 --method learned --iters 4 --calib default --calib-tokens 2048 --calib-seq 512 -q --json ;;
     *) echo "unknown method $m" >&2; exit 1 ;;
   esac
 done

@@ -127,135 +127,278 @@ void gptq_chunk(const float* w, const Shape& s, const double* damped, const doub
 }
 
 // ---- refit and learned rounding (lib/quant/learned.ts) ----
+//
+// The reference keeps, per row, its error e = ŵ − w and g = H·e and updates g by rows of H
+// one changed coordinate at a time, so each row streams all of H (n² doubles, far outside
+// cache) several times. Here a block of rows moves through each step together: the
+// products E·H and the refit's rank-gs updates are blocked GEMMs (gemm_sub_serial, each
+// term still added in the reference's order), and a code sweep reads each row of H once
+// for the whole block. Rows never interact, and every g[i] of every row takes the same
+// terms in the same order as in the reference, so the results are identical to the bit.
 
-struct Row {
-  std::vector<double> e, g, de;
-  double obj = 0;
+// A task's rows; slot s holds matrix row `row[s]`; slots [0, live) are still refining.
+struct Block {
+  int64_t n = 0;
+  int64_t live = 0;
+  std::vector<int64_t> row;
+  std::vector<double> e, g, obj;  // live × n, live × n, live
+  std::vector<double> neg, prod;  // scratch: −E (or −ΔE) and E·H of the slots being loaded
+  // H's gs×gs diagonal blocks transposed (block k at k·gs², [j][i] = H[o + i, o + j]) and their
+  // row sums Σ_j H[o + i, o + j] in ascending j, for the refit; filled on first use.
+  std::vector<double> diag_t, diag_sum;
 };
 
-// e = ŵ − w, g = H·e (sum of rows of the symmetric H), obj = eᵀg.
-void load_row(Row& st, const float* w, const uint8_t* codes, const float* scales, const float* biases, int64_t n, int gs,
-              const double* h) {
-  for (int64_t j = 0; j < n; ++j) st.e[(size_t)j] = (double)scales[j / gs] * codes[j] + (double)biases[j / gs] - (double)w[j];
-  std::fill(st.g.begin(), st.g.end(), 0.0);
-  for (int64_t j = 0; j < n; ++j) {
-    const double ej = st.e[(size_t)j];
-    if (ej == 0) continue;
-    axpy(st.g.data(), h + j * n, ej, n);
-  }
-  double obj = 0;
-  for (int64_t i = 0; i < n; ++i) obj += st.e[(size_t)i] * st.g[(size_t)i];
-  st.obj = obj;
+void block_init(Block& b, int64_t n, int64_t r0, int64_t r1) {
+  b.n = n;
+  b.live = r1 - r0;
+  b.row.resize((size_t)b.live);
+  for (int64_t s = 0; s < b.live; ++s) b.row[(size_t)s] = r0 + s;
+  b.e.assign((size_t)(b.live * n), 0.0);
+  b.g.assign((size_t)(b.live * n), 0.0);
+  b.obj.assign((size_t)b.live, 0.0);
 }
 
-void refit_continuous(Row& st, const uint8_t* codes, int64_t n, int gs, const double* h, double* s, double* b, int sweeps) {
+// For each listed slot: e = ŵ − w, g = H·e (Σ_j e_j·H[j, :], j ascending), obj = eᵀg.
+// Adding the terms with e_j = 0 that the reference skips changes no bit: g starts at +0 and
+// a sum never turns into −0, so g + (±0) = g.
+void load_rows(Block& b, const std::vector<int64_t>& slots, const float* w, const uint8_t* codes, const float* scales,
+               const float* biases, int gs, const double* h) {
+  const int64_t n = b.n;
+  const int64_t m = (int64_t)slots.size();
+  if (m == 0) return;
   const int64_t groups = n / gs;
-  for (int sweep = 0; sweep < sweeps; ++sweep) {
-    for (int64_t k = 0; k < groups; ++k) {
-      const int64_t o = k * gs;
-      double a11 = 0, a12 = 0, a22 = 0, r1 = 0, r2 = 0;
+  b.neg.resize((size_t)(m * n));
+  b.prod.assign((size_t)(m * n), 0.0);
+  for (int64_t t = 0; t < m; ++t) {
+    const int64_t s = slots[(size_t)t];
+    const int64_t r = b.row[(size_t)s];
+    double* e = b.e.data() + s * n;
+    for (int64_t j = 0; j < n; ++j) {
+      const int64_t k = r * groups + j / gs;
+      e[j] = (double)scales[k] * codes[r * n + j] + (double)biases[k] - (double)w[r * n + j];
+      b.neg[(size_t)(t * n + j)] = -e[j];
+    }
+  }
+  // prod −= (−E)·H: each term is prod + e_j·H[j, i] exactly.
+  gemm_sub_serial(b.prod.data(), n, b.neg.data(), n, h, n, m, n, n);
+  for (int64_t t = 0; t < m; ++t) {
+    const int64_t s = slots[(size_t)t];
+    const double* e = b.e.data() + s * n;
+    const double* p = b.prod.data() + t * n;
+    std::copy(p, p + n, b.g.data() + s * n);
+    double obj = 0;
+    for (int64_t i = 0; i < n; ++i) obj += e[i] * p[i];
+    b.obj[(size_t)s] = obj;
+  }
+}
+
+std::vector<int64_t> live_slots(const Block& b) {
+  std::vector<int64_t> all((size_t)b.live);
+  for (int64_t s = 0; s < b.live; ++s) all[(size_t)s] = s;
+  return all;
+}
+
+// Block coordinate descent over the groups' (scale, bias) of the live rows, codes fixed;
+// s, bi: live × groups in float64. The caller reloads e and g afterwards, so the last sweep
+// updates g only where later groups of that sweep read it (the columns after the group).
+void refit_continuous(Block& b, const uint8_t* codes, int gs, const double* h, double* s, double* bi, int sweeps) {
+  const int64_t n = b.n;
+  const int64_t m = b.live;
+  const int64_t groups = n / gs;
+  b.neg.resize((size_t)(m * gs));
+  if (b.diag_t.empty()) {
+    b.diag_t.resize((size_t)(n * gs));
+    b.diag_sum.resize((size_t)n);
+    for (int64_t o = 0; o < n; o += gs)
       for (int i = 0; i < gs; ++i) {
-        const double qi = codes[o + i];
-        double hq = 0;
         double h1 = 0;
         for (int j = 0; j < gs; ++j) {
           const double hij = h[(o + i) * n + o + j];
-          hq += hij * codes[o + j];
+          b.diag_t[(size_t)(o * gs + j * gs + i)] = hij;
           h1 += hij;
         }
-        a11 += qi * hq;
-        a12 += qi * h1;
-        a22 += h1;
-        r1 += qi * st.g[(size_t)(o + i)];
-        r2 += st.g[(size_t)(o + i)];
+        b.diag_sum[(size_t)(o + i)] = h1;
       }
-      const double det = a11 * a22 - a12 * a12;
-      double ds = 0;
-      double db = 0;
-      if (det > 1e-12 * a11 * a22) {
-        ds = (-r1 * a22 + r2 * a12) / det;
-        db = (-r2 * a11 + r1 * a12) / det;
-      } else if (a22 > 0) {
-        db = -r2 / a22;
+  }
+  std::vector<double> hq((size_t)gs);
+  for (int sweep = 0; sweep < sweeps; ++sweep) {
+    for (int64_t k = 0; k < groups; ++k) {
+      const int64_t o = k * gs;
+      const double* ht = b.diag_t.data() + o * gs;
+      bool any = false;
+      for (int64_t t = 0; t < m; ++t) {
+        const uint8_t* c = codes + b.row[(size_t)t] * n;
+        const double* g = b.g.data() + t * n;
+        // hq_i = Σ_j H[o + i, o + j]·q_j in ascending j, all i at once (vectorized across i).
+        std::fill(hq.begin(), hq.end(), 0.0);
+        for (int j = 0; j < gs; ++j) axpy(hq.data(), ht + j * gs, (double)c[o + j], gs);
+        double a11 = 0, a12 = 0, a22 = 0, r1 = 0, r2 = 0;
+        for (int i = 0; i < gs; ++i) {
+          const double qi = c[o + i];
+          const double h1 = b.diag_sum[(size_t)(o + i)];
+          a11 += qi * hq[(size_t)i];
+          a12 += qi * h1;
+          a22 += h1;
+          r1 += qi * g[o + i];
+          r2 += g[o + i];
+        }
+        const double det = a11 * a22 - a12 * a12;
+        double ds = 0;
+        double db = 0;
+        if (det > 1e-12 * a11 * a22) {
+          ds = (-r1 * a22 + r2 * a12) / det;
+          db = (-r2 * a11 + r1 * a12) / det;
+        } else if (a22 > 0) {
+          db = -r2 / a22;
+        }
+        double* neg = b.neg.data() + t * gs;
+        if (ds == 0 && db == 0) {
+          std::fill(neg, neg + gs, 0.0);  // a zero row of the update: g + (±0) = g
+          continue;
+        }
+        any = true;
+        s[t * groups + k] += ds;
+        bi[t * groups + k] += db;
+        double* e = b.e.data() + t * n;
+        for (int i = 0; i < gs; ++i) {
+          const double de = ds * c[o + i] + db;
+          e[o + i] += de;
+          neg[i] = -de;
+        }
       }
-      if (ds == 0 && db == 0) continue;
-      s[k] += ds;
-      b[k] += db;
-      for (int i = 0; i < gs; ++i) {
-        st.de[(size_t)i] = ds * codes[o + i] + db;
-        st.e[(size_t)(o + i)] += st.de[(size_t)i];
-      }
-      for (int j = 0; j < gs; ++j) axpy(st.g.data(), h + (o + j) * n, st.de[(size_t)j], n);
+      // g −= (−ΔE)·H[o…o+gs, :]: the reference's g += Δe_j·H[o + j, :], j ascending.
+      if (!any) continue;
+      const int64_t from = sweep + 1 == sweeps ? o + gs : 0;
+      gemm_sub_serial(b.g.data() + from, n, b.neg.data(), gs, h + o * n + from, n, m, n - from, gs);
     }
   }
 }
 
-void refit_row(Row& st, const float* w, const uint8_t* codes, float* scales, float* biases, int64_t n, const Shape& sh,
-               const double* h, int sweeps) {
+void refit_rows(Block& b, const float* w, const uint8_t* codes, float* scales, float* biases, const Shape& sh, const double* h,
+                int sweeps) {
+  const int64_t n = b.n;
+  const int64_t m = b.live;
   const int64_t groups = n / sh.gs;
-  std::vector<float> old_s(scales, scales + groups);
-  std::vector<float> old_b(biases, biases + groups);
-  const double old_obj = st.obj;
-  std::vector<double> s(old_s.begin(), old_s.end());
-  std::vector<double> b(old_b.begin(), old_b.end());
-  refit_continuous(st, codes, n, sh.gs, h, s.data(), b.data(), sweeps);
-  for (int64_t k = 0; k < groups; ++k) {
-    const float rs = round_to((float)s[(size_t)k], sh.dtype);
-    scales[k] = rs == 0.0f ? old_s[(size_t)k] : rs;
-    biases[k] = round_to((float)b[(size_t)k], sh.dtype);
+  std::vector<float> old_s((size_t)(m * groups));
+  std::vector<float> old_b((size_t)(m * groups));
+  std::vector<double> s((size_t)(m * groups));
+  std::vector<double> bi((size_t)(m * groups));
+  std::vector<double> old_obj(b.obj.begin(), b.obj.begin() + m);
+  for (int64_t t = 0; t < m; ++t) {
+    const int64_t r = b.row[(size_t)t];
+    for (int64_t k = 0; k < groups; ++k) {
+      old_s[(size_t)(t * groups + k)] = scales[r * groups + k];
+      old_b[(size_t)(t * groups + k)] = biases[r * groups + k];
+      s[(size_t)(t * groups + k)] = scales[r * groups + k];
+      bi[(size_t)(t * groups + k)] = biases[r * groups + k];
+    }
   }
-  load_row(st, w, codes, scales, biases, n, sh.gs, h);
-  if (!(st.obj < old_obj)) {
-    std::copy(old_s.begin(), old_s.end(), scales);
-    std::copy(old_b.begin(), old_b.end(), biases);
-    load_row(st, w, codes, scales, biases, n, sh.gs, h);
+  refit_continuous(b, codes, sh.gs, h, s.data(), bi.data(), sweeps);
+  for (int64_t t = 0; t < m; ++t) {
+    const int64_t r = b.row[(size_t)t];
+    for (int64_t k = 0; k < groups; ++k) {
+      const float rs = round_to((float)s[(size_t)(t * groups + k)], sh.dtype);
+      scales[r * groups + k] = rs == 0.0f ? old_s[(size_t)(t * groups + k)] : rs;
+      biases[r * groups + k] = round_to((float)bi[(size_t)(t * groups + k)], sh.dtype);
+    }
   }
+  load_rows(b, live_slots(b), w, codes, scales, biases, sh.gs, h);
+  std::vector<int64_t> worse;
+  for (int64_t t = 0; t < m; ++t) {
+    if (b.obj[(size_t)t] < old_obj[(size_t)t]) continue;
+    const int64_t r = b.row[(size_t)t];
+    std::copy(old_s.begin() + t * groups, old_s.begin() + (t + 1) * groups, scales + r * groups);
+    std::copy(old_b.begin() + t * groups, old_b.begin() + (t + 1) * groups, biases + r * groups);
+    worse.push_back(t);
+  }
+  load_rows(b, worse, w, codes, scales, biases, sh.gs, h);
 }
 
-void code_sweep(Row& st, uint8_t* codes, const float* scales, int64_t n, const Shape& sh, const double* h) {
+// One coordinate-descent sweep over the live rows' codes, column by column, in blocks of
+// kBlock columns. A move at column j updates g by row j of H: at once inside the block (the
+// columns still to be decided need it), and for the columns outside the block all at the
+// block's end, as one product of the block's moves (rows of H nobody moved at left out) with
+// those rows of H. Either way each g[i] takes its terms in ascending j, as in the reference.
+void code_sweep(Block& b, uint8_t* codes, const float* scales, const Shape& sh, const double* h) {
+  const int64_t n = b.n;
+  const int64_t m = b.live;
+  const int64_t groups = n / sh.gs;
   const int n_bins = (1 << sh.bits) - 1;
-  double change = 0;
-  for (int64_t j = 0; j < n; ++j) {
-    const double hjj = h[j * n + j];
-    const double s = scales[j / sh.gs];
-    if (!(hjj > 0) || s == 0) continue;
-    const double c = codes[j];
-    double c2 = rint_even(c - st.g[(size_t)j] / (hjj * s));
-    c2 = c2 < 0 ? 0 : c2 > n_bins ? n_bins : c2;
-    if (c2 == c) continue;
-    const double d = s * (c2 - c);
-    const double d_obj = d * (2 * st.g[(size_t)j] + d * hjj);
-    if (!(d_obj < 0)) continue;
-    codes[j] = (uint8_t)c2;
-    st.e[(size_t)j] += d;
-    axpy(st.g.data(), h + j * n, d, n);
-    change += d_obj;
+  std::vector<double> change((size_t)m, 0.0);
+  std::vector<double> moves((size_t)(m * kBlock));  // −d per row and moved column of the block
+  std::vector<double> hrows((size_t)(kBlock * n));  // the rows of H of the moved columns
+  for (int64_t j0 = 0; j0 < n; j0 += kBlock) {
+    const int64_t j1 = std::min(n, j0 + kBlock);
+    int64_t moved = 0;
+    for (int64_t j = j0; j < j1; ++j) {
+      const double hjj = h[j * n + j];
+      if (!(hjj > 0)) continue;
+      bool any = false;
+      for (int64_t t = 0; t < m; ++t) {
+        double& mv = moves[(size_t)(t * kBlock + moved)];
+        mv = 0.0;
+        const int64_t r = b.row[(size_t)t];
+        const double s = scales[r * groups + j / sh.gs];
+        if (s == 0) continue;
+        double* g = b.g.data() + t * n;
+        const double c = codes[r * n + j];
+        double c2 = rint_even(c - g[j] / (hjj * s));
+        c2 = c2 < 0 ? 0 : c2 > n_bins ? n_bins : c2;
+        if (c2 == c) continue;
+        const double d = s * (c2 - c);
+        const double d_obj = d * (2 * g[j] + d * hjj);
+        if (!(d_obj < 0)) continue;
+        codes[r * n + j] = (uint8_t)c2;
+        b.e[(size_t)(t * n + j)] += d;
+        change[(size_t)t] += d_obj;
+        axpy(g + j0, h + j * n + j0, d, j1 - j0);
+        mv = -d;
+        any = true;
+      }
+      if (!any) continue;
+      std::copy(h + j * n, h + (j + 1) * n, hrows.begin() + moved * n);
+      ++moved;
+    }
+    if (moved == 0) continue;
+    // g −= (−D)·H[moved, :] on the columns before and after the block.
+    gemm_sub_serial(b.g.data(), n, moves.data(), kBlock, hrows.data(), n, m, j0, moved);
+    gemm_sub_serial(b.g.data() + j1, n, moves.data(), kBlock, hrows.data() + j1, n, m, n - j1, moved);
   }
-  st.obj += change;
+  for (int64_t t = 0; t < m; ++t) b.obj[(size_t)t] += change[(size_t)t];
 }
 
-// Refit then `iters` rounds of learned rounding, rows [r0, r1).
+// Drops the rows that are done: live slots keep their order, the others are forgotten.
+void keep_slots(Block& b, const std::vector<char>& keep) {
+  const int64_t n = b.n;
+  int64_t out = 0;
+  for (int64_t t = 0; t < b.live; ++t) {
+    if (!keep[(size_t)t]) continue;
+    if (out != t) {
+      b.row[(size_t)out] = b.row[(size_t)t];
+      std::copy(b.e.begin() + t * n, b.e.begin() + (t + 1) * n, b.e.begin() + out * n);
+      std::copy(b.g.begin() + t * n, b.g.begin() + (t + 1) * n, b.g.begin() + out * n);
+      b.obj[(size_t)out] = b.obj[(size_t)t];
+    }
+    ++out;
+  }
+  b.live = out;
+}
+
+// Refit then `iters` rounds of learned rounding, rows [r0, r1); a row stops when a round gains
+// less than 1e-7 of its objective.
 void refine_chunk(const float* w, const Shape& sh, const double* h, int64_t r0, int64_t r1, uint8_t* codes, float* scales,
                   float* biases, int sweeps, int iters) {
-  const int64_t n = sh.cols;
-  const int64_t groups = n / sh.gs;
-  Row st;
-  st.e.assign((size_t)n, 0.0);
-  st.g.assign((size_t)n, 0.0);
-  st.de.assign((size_t)sh.gs, 0.0);
-  for (int64_t r = r0; r < r1; ++r) {
-    const float* wr = w + r * n;
-    uint8_t* cr = codes + r * n;
-    float* sr = scales + r * groups;
-    float* br = biases + r * groups;
-    load_row(st, wr, cr, sr, br, n, sh.gs, h);
-    if (sweeps > 0) refit_row(st, wr, cr, sr, br, n, sh, h, sweeps);
-    for (int it = 0; it < iters; ++it) {
-      const double before = st.obj;
-      code_sweep(st, cr, sr, n, sh, h);
-      refit_row(st, wr, cr, sr, br, n, sh, h, 1);
-      if (!(before - st.obj > 1e-7 * before)) break;
-    }
+  Block b;
+  block_init(b, sh.cols, r0, r1);
+  load_rows(b, live_slots(b), w, codes, scales, biases, sh.gs, h);
+  if (sweeps > 0) refit_rows(b, w, codes, scales, biases, sh, h, sweeps);
+  for (int it = 0; it < iters && b.live > 0; ++it) {
+    std::vector<double> before(b.obj.begin(), b.obj.begin() + b.live);
+    code_sweep(b, codes, scales, sh, h);
+    refit_rows(b, w, codes, scales, biases, sh, h, 1);
+    std::vector<char> keep((size_t)b.live);
+    for (int64_t t = 0; t < b.live; ++t) keep[(size_t)t] = before[(size_t)t] - b.obj[(size_t)t] > 1e-7 * before[(size_t)t];
+    keep_slots(b, keep);
   }
 }
 
@@ -401,13 +544,10 @@ Napi::Value HessianObjective(const Napi::CallbackInfo& info) {
   const double* h = f64_arg(env, info[7], (size_t)(n * n), "hessianObjective: h");
   std::vector<double> per_row((size_t)rows);
   for_row_tasks(rows, [&](int64_t r0, int64_t r1) {
-    Row st;
-    st.e.assign((size_t)n, 0.0);
-    st.g.assign((size_t)n, 0.0);
-    for (int64_t r = r0; r < r1; ++r) {
-      load_row(st, w + r * n, codes + r * n, scales + r * groups, biases + r * groups, n, gs, h);
-      per_row[(size_t)r] = st.obj;
-    }
+    Block b;
+    block_init(b, n, r0, r1);
+    load_rows(b, live_slots(b), w, codes, scales, biases, gs, h);
+    std::copy(b.obj.begin(), b.obj.end(), per_row.begin() + r0);
   });
   double total = 0;
   for (double v : per_row) total += v;

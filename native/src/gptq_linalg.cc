@@ -14,62 +14,101 @@ namespace {
 constexpr int kTileRows = 4;
 constexpr int kTileCols = 32;
 
+constexpr int64_t kDepth = 256;  // p per pass: a 256×32 strip of B (64 KB) stays in L2 across all row tiles
+
 // Rows [i0, i1) of C −= A·B; with `lower`, a row tile starting at i stops at column i + kTileRows.
+// Passes over p in slices of kDepth, and within a slice strip by strip, so each strip of B is
+// read from memory once per slice for all the rows instead of once per row tile; every C[i, j]
+// still takes its terms in ascending p (stored and reloaded between slices, which is exact).
 MLXK_SIMD_CLONES
 void gemm_sub_rows(double* c, int64_t ldc, const double* a, int64_t lda, const double* b, int64_t ldb, int64_t i0, int64_t i1,
                    int64_t n, int64_t k, bool lower) {
-  int64_t i = i0;
-  for (; i + kTileRows <= i1; i += kTileRows) {
-    const int64_t jmax = lower ? std::min(n, i + kTileRows) : n;
-    int64_t j = 0;
-    for (; j + kTileCols <= jmax; j += kTileCols) {
-      double acc[kTileRows][kTileCols];
-      for (int r = 0; r < kTileRows; ++r)
-        for (int q = 0; q < kTileCols; ++q) acc[r][q] = c[(i + r) * ldc + j + q];
-      for (int64_t p = 0; p < k; ++p) {
-        const double* bp = b + p * ldb + j;
-        for (int r = 0; r < kTileRows; ++r) {
-          const double av = a[(i + r) * lda + p];
-          for (int q = 0; q < kTileCols; ++q) acc[r][q] -= av * bp[q];
+  const int64_t tiled = i0 + (i1 - i0) / kTileRows * kTileRows;
+  auto jmax = [&](int64_t i, int64_t h) { return lower ? std::min(n, i + h) : n; };
+  for (int64_t p0 = 0; p0 < k; p0 += kDepth) {
+    const int64_t p1 = std::min(k, p0 + kDepth);
+    for (int64_t j = 0; j + kTileCols <= n; j += kTileCols) {
+      for (int64_t i = i0; i < tiled; i += kTileRows) {
+        if (j + kTileCols <= jmax(i, kTileRows)) {
+          double acc[kTileRows][kTileCols];
+          for (int r = 0; r < kTileRows; ++r)
+            for (int q = 0; q < kTileCols; ++q) acc[r][q] = c[(i + r) * ldc + j + q];
+          for (int64_t p = p0; p < p1; ++p) {
+            const double* bp = b + p * ldb + j;
+            for (int r = 0; r < kTileRows; ++r) {
+              const double av = a[(i + r) * lda + p];
+              for (int q = 0; q < kTileCols; ++q) acc[r][q] -= av * bp[q];
+            }
+          }
+          for (int r = 0; r < kTileRows; ++r)
+            for (int q = 0; q < kTileCols; ++q) c[(i + r) * ldc + j + q] = acc[r][q];
         }
       }
+    }
+    // The columns past a tile's last whole strip, then the rows past the last whole tile.
+    for (int64_t i = i0; i < tiled; i += kTileRows) {
+      const int64_t jm = jmax(i, kTileRows);
       for (int r = 0; r < kTileRows; ++r)
-        for (int q = 0; q < kTileCols; ++q) c[(i + r) * ldc + j + q] = acc[r][q];
+        for (int64_t jj = jm / kTileCols * kTileCols; jj < jm; ++jj) {
+          double v = c[(i + r) * ldc + jj];
+          for (int64_t p = p0; p < p1; ++p) v -= a[(i + r) * lda + p] * b[p * ldb + jj];
+          c[(i + r) * ldc + jj] = v;
+        }
     }
-    for (int r = 0; r < kTileRows; ++r) {
-      for (int64_t jj = j; jj < jmax; ++jj) {
-        double v = c[(i + r) * ldc + jj];
-        for (int64_t p = 0; p < k; ++p) v -= a[(i + r) * lda + p] * b[p * ldb + jj];
-        c[(i + r) * ldc + jj] = v;
+    // Single rows: one row of strips (a task of a few rows, or a refit's few rejected rows, must
+    // not fall to one dependent chain per element).
+    for (int64_t i = tiled; i < i1; ++i) {
+      const int64_t jm = jmax(i, 1);
+      int64_t j = 0;
+      for (; j + kTileCols <= jm; j += kTileCols) {
+        double acc[kTileCols];
+        for (int q = 0; q < kTileCols; ++q) acc[q] = c[i * ldc + j + q];
+        for (int64_t p = p0; p < p1; ++p) {
+          const double av = a[i * lda + p];
+          const double* bp = b + p * ldb + j;
+          for (int q = 0; q < kTileCols; ++q) acc[q] -= av * bp[q];
+        }
+        for (int q = 0; q < kTileCols; ++q) c[i * ldc + j + q] = acc[q];
       }
-    }
-  }
-  for (; i < i1; ++i) {
-    const int64_t jmax = lower ? std::min(n, i + 1) : n;
-    for (int64_t jj = 0; jj < jmax; ++jj) {
-      double v = c[i * ldc + jj];
-      for (int64_t p = 0; p < k; ++p) v -= a[i * lda + p] * b[p * ldb + jj];
-      c[i * ldc + jj] = v;
+      for (int64_t jj = j; jj < jm; ++jj) {
+        double v = c[i * ldc + jj];
+        for (int64_t p = p0; p < p1; ++p) v -= a[i * lda + p] * b[p * ldb + jj];
+        c[i * ldc + jj] = v;
+      }
     }
   }
 }
 
-// Columns [j0, j0 + w) of x = L⁻¹, rows j0…n−1: x[i, j] = −(Σ_{p=j}^{i−1} l[i, p]·x[p, j]) / l[i, i],
-// summed from p = j0 (the zeros above the diagonal add nothing) across the w columns at once.
+// Columns [j0, j0 + kTileCols) of x = L⁻¹, rows j0…n−1 (n a multiple of kTileCols):
+// x[i, j] = −(Σ_{p=j}^{i−1} l[i, p]·x[p, j]) / l[i, i], summed from p = j0 (the zeros above
+// the diagonal add nothing) across the columns at once. Rows go kTileRows at a time: the
+// terms p < i are shared by the tile's rows (each row of x read once for all of them), then
+// each row adds the terms of the tile's earlier rows, still in ascending p.
 MLXK_SIMD_CLONES
-void lower_inverse_cols(const double* l, double* x, int64_t n, int64_t j0, int64_t w) {
-  double acc[kTileCols];
-  for (int64_t i = j0; i < n; ++i) {
-    for (int q = 0; q < kTileCols; ++q) acc[q] = 0.0;
+void lower_inverse_cols(const double* l, double* x, int64_t n, int64_t j0) {
+  for (int64_t i = j0; i < n; i += kTileRows) {
+    double acc[kTileRows][kTileCols];
+    for (int r = 0; r < kTileRows; ++r)
+      for (int q = 0; q < kTileCols; ++q) acc[r][q] = 0.0;
     for (int64_t p = j0; p < i; ++p) {
-      const double lv = l[i * n + p];
       const double* xp = x + p * n + j0;
-      for (int q = 0; q < kTileCols; ++q) acc[q] += lv * xp[q];
+      for (int r = 0; r < kTileRows; ++r) {
+        const double lv = l[(i + r) * n + p];
+        for (int q = 0; q < kTileCols; ++q) acc[r][q] += lv * xp[q];
+      }
     }
-    for (int64_t q = 0; q < w; ++q) {
-      const int64_t j = j0 + q;
-      if (i == j) x[i * n + j] = 1.0 / l[i * n + i];
-      else if (i > j) x[i * n + j] = -acc[q] / l[i * n + i];
+    for (int r = 0; r < kTileRows; ++r) {
+      const int64_t ir = i + r;
+      for (int rr = 0; rr < r; ++rr) {
+        const double lv = l[ir * n + i + rr];
+        const double* xp = x + (i + rr) * n + j0;
+        for (int q = 0; q < kTileCols; ++q) acc[r][q] += lv * xp[q];
+      }
+      for (int q = 0; q < kTileCols; ++q) {
+        const int64_t j = j0 + q;
+        if (ir == j) x[ir * n + j] = 1.0 / l[ir * n + ir];
+        else if (ir > j) x[ir * n + j] = -acc[r][q] / l[ir * n + ir];
+      }
     }
   }
 }
@@ -138,7 +177,7 @@ void lower_inverse(const double* l, double* x, int64_t n) {
   const int64_t blocks = (n + kTileCols - 1) / kTileCols;
   // Extra columns of the last block would read past the row; pad by working on a copy when n is not a multiple.
   if (n % kTileCols == 0) {
-    parallel_for(blocks, [&](int64_t t, int) { lower_inverse_cols(l, x, n, t * kTileCols, kTileCols); });
+    parallel_for(blocks, [&](int64_t t, int) { lower_inverse_cols(l, x, n, t * kTileCols); });
     return;
   }
   const int64_t np = blocks * kTileCols;
@@ -146,7 +185,7 @@ void lower_inverse(const double* l, double* x, int64_t n) {
   std::vector<double> xp((size_t)(np * np), 0.0);
   for (int64_t i = 0; i < n; ++i) std::copy(l + i * n, l + i * n + n, lp.data() + i * np);
   for (int64_t i = n; i < np; ++i) lp[(size_t)(i * np + i)] = 1.0;
-  parallel_for(blocks, [&](int64_t t, int) { lower_inverse_cols(lp.data(), xp.data(), np, t * kTileCols, kTileCols); });
+  parallel_for(blocks, [&](int64_t t, int) { lower_inverse_cols(lp.data(), xp.data(), np, t * kTileCols); });
   for (int64_t i = 0; i < n; ++i) std::copy(xp.data() + i * np, xp.data() + i * np + n, x + i * n);
 }
 

@@ -87,6 +87,46 @@ test('larger random layers: C++ equals JavaScript bit for bit; GPTQ < RTN-start,
   }
 });
 
+test('the blocked forms (the rows of a task together, products of H by blocks) equal the row-at-a-time JavaScript at awkward sizes', () => {
+  // 37 rows: tasks of 16, 16 and 5, row tiles of 4 plus a remainder; 352 columns: two 128-column
+  // sweep blocks plus 96, 11 strips of 32; rows stop learning after different rounds.
+  const seed = runSeed();
+  const next = rng(seed);
+  const rows = 37;
+  const cols = 352;
+  const tokens = 150;
+  const w = Float32Array.from({ length: rows * cols }, () => roundBf16((next() - 0.5) * 0.05));
+  const x = Float32Array.from({ length: tokens * cols }, (_, i) => (next() - 0.5) * (1 + ((i % cols) % 7)));
+  const h = new Float64Array(cols * cols);
+  hessianAccumulate(h, cols, x, tokens);
+  const fn = factorHessian(h, cols, { damp: 0.01, actOrder: true }, native);
+  const fj = factorHessian(h, cols, { damp: 0.01, actOrder: true }, jsFactorizer);
+  for (const [bits, gs] of [[2, 32], [3, 32]] as const) {
+    const where = `${bits}-bit g${gs} (seed ${seed})`;
+    const l = gptqQuantize(w, rows, cols, fn.damped, fn.u, fn.perm, bits, gs, 'bf16', 2, 12);
+    const js = gptqRows(w, rows, cols, fj, { bits, groupSize: gs, dtype: 'BF16', store: roundBf16 });
+    const opts = { bits, groupSize: gs, store: roundBf16 };
+    refitRows(w, rows, cols, js, fj.damped, opts, 2);
+    const start = hessianObjective(w, rows, cols, js, gs, fj.damped);
+    learnedRows(w, rows, cols, js, fj.damped, { ...opts, iters: 12 });
+    assert.equal(Array.from(l.codes), Array.from(js.codes), `codes, ${where}`);
+    assert.equal(Array.from(l.scales), Array.from(js.scales), `scales, ${where}`);
+    assert.equal(Array.from(l.biases), Array.from(js.biases), `biases, ${where}`);
+    const end = nativeObjective(w, rows, cols, l.codes, l.scales, l.biases, gs, fn.damped);
+    assert.is(end, hessianObjective(w, rows, cols, js, gs, fj.damped), `objective, ${where}`);
+    assert.ok(end <= start, `learned ${end} above its refitted GPTQ start ${start}, ${where}`);
+  }
+  // The objective and the factor at a width no tile divides (50 columns, groups of 5).
+  const n = 50;
+  const q = { codes: Uint8Array.from({ length: rows * n }, () => Math.floor(next() * 8)), scales: Float32Array.from({ length: rows * 10 }, () => next() * 0.01), biases: Float32Array.from({ length: rows * 10 }, () => next() - 0.5) };
+  const h50 = new Float64Array(n * n);
+  hessianAccumulate(h50, n, x.subarray(0, tokens * n), tokens);
+  const w50 = w.subarray(0, rows * n);
+  assert.is(nativeObjective(w50, rows, n, q.codes, q.scales, q.biases, 5, h50), hessianObjective(w50, rows, n, { ...q }, 5, h50), 'objective at n = 50');
+  const f50 = (fz: typeof native) => factorHessian(h50, n, { damp: 0.01, actOrder: true }, fz).u;
+  assert.equal(Array.from(f50(native)), Array.from(f50(jsFactorizer)), 'factor at n = 50 (padded to 64)');
+});
+
 test('a Hessian that is not positive definite is refused by the factorization (null), not turned into NaN', () => {
   const n = 64;
   const d = new Float64Array(n * n);
