@@ -64,7 +64,7 @@ size_t scratch_bytes(int64_t k, int gs) {
 constexpr int kPanelRows = 32;  // kernels_avx512_gemm.cc's panel height
 
 const Kernels kAvx512 = {
-    "avx512", quantize_rows_avx512, gemv, gemm, kPanelRows, scratch_bytes, read_pass_avx512, dense,
+    "avx512", quantize_rows_avx512, gemv, gemm, kPanelRows, scratch_bytes, read_pass_avx512, dense, attend,
 };
 
 }  // namespace
