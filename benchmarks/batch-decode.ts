@@ -1,7 +1,8 @@
 // Batched decode on one model (issue 14), not a test: B = 1, 2, 4, 8 sequences decoded together
 // through forwardBatch (what `serve` runs with B active requests), interleaved by round, with the
 // read bandwidth measured in the same process. Per B: aggregate tokens/s and its ratio to B = 1
-// of the same round; at B = 1, the weights one token reads × tokens/s as a share of the bandwidth.
+// of the same round (and process CPU time per token, which a loaded machine disturbs less: with
+// MLXK_THREADS=1 it is the work a token costs); at B = 1, the weights one token reads × tokens/s as a share of the bandwidth.
 // Routed experts: the distinct experts each MoE layer reads per step at each B (counted over a few
 // steps on a second instance of the model whose ops record the routes), hence the weight bytes a
 // step reads and the ceiling batching has when decode is bound by those reads:
@@ -115,6 +116,7 @@ async function main(): Promise<void> {
   const loads = [loadavg()[0]!];
   const bandwidth = readBandwidth(512e6, threads(), 3);
   const rates = new Map<number, number[]>(SIZES.map((b) => [b, []]));
+  const cpuPerToken = new Map<number, number[]>(SIZES.map((b) => [b, []]));
   const ratios = new Map<number, number[]>(SIZES.map((b) => [b, []]));
   const probe = processMemoryProbe();
   let peak = 0;
@@ -129,12 +131,15 @@ async function main(): Promise<void> {
       await model.ops.reclaim();
       probe.reset();
       const t0 = performance.now();
+      const cpu0 = process.cpuUsage();
       for (let s = 0; s < TOKENS; s++) {
         const next = caches.map((_, b) => greedy.sample(logits.subarray(b * V, (b + 1) * V)));
         logits = model.ops.read(model.forwardBatch(caches.map((cache, b) => ({ ids: [next[b]!], cache }))));
         await model.ops.reclaim();
       }
       const rate = (B * TOKENS) / ((performance.now() - t0) / 1000);
+      const cpu = process.cpuUsage(cpu0);
+      cpuPerToken.get(B)!.push((cpu.user + cpu.system) / 1000 / (B * TOKENS));
       peak = Math.max(peak, probe.peak());
       rates.get(B)!.push(rate);
       round.set(B, rate);
@@ -154,13 +159,13 @@ async function main(): Promise<void> {
   const lines = [
     `model ${dir}; ${threads()} threads; read bandwidth ${bandwidth.toFixed(1)} GB/s (readBandwidth(512e6, ${threads()}, 3), same process); weights read per token ${(perToken / 1e6).toFixed(0)} MB; ${TOKENS} decode steps × ${ROUNDS} rounds${CONTEXT ? `; caches filled to ${CONTEXT} tokens` : ''}; 1-min load average ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)}`,
     '',
-    '| B | aggregate tokens/s (median) | × B = 1, same round (median) | weights GB/s at B = 1 → share of bandwidth | routed experts read per MoE layer per step | weights read per step | ceiling if bound by weight reads: B × bytes(1) ÷ bytes(B) |',
-    '|---|---|---|---|---|---|---|',
+    '| B | aggregate tokens/s (median) | × B = 1, same round (median) | weights GB/s at B = 1 → share of bandwidth | routed experts read per MoE layer per step | weights read per step | ceiling if bound by weight reads: B × bytes(1) ÷ bytes(B) | process CPU ms per token (median) → B = 1 ÷ B |',
+    '|---|---|---|---|---|---|---|---|',
     ...SIZES.map((B) => {
       const rate = median(rates.get(B)!);
       const share = B === 1 ? `${((rate * perToken) / 1e9).toFixed(1)} GB/s → ${((100 * rate * perToken) / 1e9 / bandwidth).toFixed(0)} %` : '';
       const ceiling = SIZES.includes(1) ? `${((B * stepBytes(1)) / stepBytes(B)).toFixed(2)}×` : '—';
-      return `| ${B} | ${rate.toFixed(1)} | ${ratios.get(B)!.length ? median(ratios.get(B)!).toFixed(2) : '—'} | ${share} | ${experts.get(B)!.toFixed(1)} | ${(stepBytes(B) / 1e6).toFixed(0)} MB | ${ceiling} |`;
+      return `| ${B} | ${rate.toFixed(1)} | ${ratios.get(B)!.length ? median(ratios.get(B)!).toFixed(2) : '—'} | ${share} | ${experts.get(B)!.toFixed(1)} | ${(stepBytes(B) / 1e6).toFixed(0)} MB | ${ceiling} | ${median(cpuPerToken.get(B)!).toFixed(3)} → ${(median(cpuPerToken.get(SIZES[0]!)!) / median(cpuPerToken.get(B)!)).toFixed(2)}× |`;
     }),
   ];
   if (CONTEXT > 0) lines.push('', `peak resident set during decode (${probe.method}): ${(peak / 2 ** 20).toFixed(0)} MiB`);
