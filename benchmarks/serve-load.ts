@@ -16,6 +16,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LanguageModel } from '../lib/engine/languageModel.js';
+import type { Level as TraceLevel } from './serve-trace.js';
 
 const REPO = new URL('../../', import.meta.url).pathname;
 const BUNDLED = join(REPO, 'models', 'tiny-kimi');
@@ -190,25 +191,6 @@ async function startServer(): Promise<Server> {
   };
 }
 
-/** One level's record from serve-trace.ts. */
-interface TraceLevel {
-  wallMs: number;
-  cpuMs: number;
-  eventLoopUtilization: number;
-  batches: number;
-  forwardMs: number;
-  decodeStepSyncMs: number;
-  decodeSteps: number;
-  prefillItems: number;
-  prefillTokens: number;
-  sizes: Record<string, number>;
-  mixedBatches: number;
-  mixedForwardMs: number;
-  gcMs: number;
-  gapMedianMs: number;
-  gapMeanMs: number;
-}
-
 /** The server's time per level, summed over rounds (segments alternate: between levels, a level). */
 function printTrace(segments: TraceLevel[]): void {
   const f = (x: number, d = 1) => x.toFixed(d);
@@ -217,7 +199,7 @@ function printTrace(segments: TraceLevel[]): void {
   console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
   LEVELS.forEach((clients, li) => {
     const mine = segments.filter((_, i) => i % 2 === 1 && ((i - 1) / 2) % LEVELS.length === li);
-    const sum = (k: keyof TraceLevel) => mine.reduce((a, m) => a + (m[k] as number), 0);
+    const sum = (k: Exclude<keyof TraceLevel, 'sizes'>) => mine.reduce((a, m) => a + m[k], 0);
     const wall = sum('wallMs');
     const passes = sum('batches');
     const decodes = mine.reduce((a, m) => a + Object.entries(m.sizes).reduce((b, [size, n]) => b + Number(size) * n, 0), 0);

@@ -15,7 +15,8 @@ import { performance, PerformanceObserver } from 'node:perf_hooks';
 import { StepBatcher } from '../lib/engine/batcher.js';
 import { GenerationJob } from '../lib/server/job.js';
 
-interface Level {
+/** One level's record (serve-load.ts reads the file). */
+export interface Level {
   wallMs: number;
   cpuMs: number;
   eventLoopUtilization: number;
