@@ -51,9 +51,11 @@ function weightBytes(path: string): WeightBytes {
   const moeLayers = new Set<string>();
   for (const [name, info] of ck.tensors) {
     const bytes = info.end - info.start;
-    if (name.includes('.switch_mlp.')) {
+    // Routed experts stacked (MLX: switch_mlp) or one tensor each (Hugging Face: mlp.experts.N).
+    const at = name.includes('.switch_mlp.') ? name.indexOf('.switch_mlp.') : name.search(/\.mlp\.experts\.\d+\./);
+    if (at >= 0) {
       routed += bytes;
-      moeLayers.add(name.slice(0, name.indexOf('.switch_mlp.')));
+      moeLayers.add(name.slice(0, at));
     } else if (!name.includes('embed_tokens.')) fixed += bytes;
   }
   ck.close();
