@@ -58,7 +58,7 @@
         {
           "target_name": "mlxk_avx512",
           "type": "static_library",
-          "sources": ["native/src/kernels_avx512.cc", "native/src/kernels_avx512_gemv.cc", "native/src/kernels_avx512_gemm.cc"],
+          "sources": ["native/src/kernels_avx512.cc", "native/src/kernels_avx512_gemv.cc", "native/src/kernels_avx512_gemm.cc", "native/src/kernels_avx512_attend.cc"],
           "include_dirs": ["native/include"],
           "cflags_cc": [
             "<@(common_cflags)", "-std=c++17", "-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512bw", "-mavx512vl",

@@ -228,13 +228,16 @@ export class DeepseekV3Model implements CausalLM {
     const rows = (t: Tensor, b: number) => (segments.length === 1 ? t : ops.slice(t, 0, starts[b]!, starts[b]! + segments[b]!.tokens));
     const outs: Tensor[] = new Array<Tensor>(segments.length);
     const stepping = segments.flatMap((s, b) => (s.tokens === 1 ? [b] : []));
+    let decoded: Tensor | undefined;
     if (stepping.length > 0) {
       const pick = (t: Tensor) => (stepping.length === segments.length ? t : ops.concat(stepping.map((b) => rows(t, b)), 0));
       const qLatent = ops.perHeadLinear(pick(qNope), w.get(`${A}.embed_q.weight`), true);
       const mine = stepping.map((b) => entries[b]!);
       const o = ops.raggedAttention(ops.concat([qLatent, pick(qPe)], 2), mine, mine.map((e) => ops.slice(e, 2, 0, rank)), stepping.map((b) => segments[b]!), this.scale);
       const out = ops.perHeadLinear(o, w.get(`${A}.unembed_out.weight`), true);
-      stepping.forEach((b, i) => (outs[b] = stepping.length === 1 ? out : ops.slice(out, 0, i, i + 1)));
+      // All sequences decoding (the usual batch): the rows are already in order.
+      if (stepping.length === segments.length) decoded = out;
+      else stepping.forEach((b, i) => (outs[b] = stepping.length === 1 ? out : ops.slice(out, 0, i, i + 1)));
     }
     segments.forEach((s, b) => {
       if (s.tokens === 1) return;
@@ -246,7 +249,7 @@ export class DeepseekV3Model implements CausalLM {
       const kPeAll = ops.broadcast(ops.slice(e, 2, rank, rank + rope), [S, H, rope]);
       outs[b] = ops.attention(ops.concat([rows(qNope, b), rows(qPe, b)], 2), ops.concat([kNope, kPeAll], 2), v, this.scale);
     });
-    const out = outs.length === 1 ? outs[0]! : ops.concat(outs, 0);
+    const out = decoded ?? (outs.length === 1 ? outs[0]! : ops.concat(outs, 0));
     return ops.linear(ops.reshape(out, [N, H * vDim]), w.get(`${A}.o_proj.weight`));
   }
 

@@ -113,13 +113,16 @@ export function swigluMlp(ops: Ops, w: ModelWeights, prefix: string, x: Tensor):
 /** Final norm and head; only each sequence's last position unless all logits (or the hidden states) are asked for. */
 export function lmHead(ops: Ops, w: ModelWeights, prefix: string, x: Tensor, eps: number, opts: ForwardOptions, segments: readonly Segment[]): Tensor {
   if (opts.hidden) return ops.rmsNorm(x, w.get(`${prefix}model.norm.weight`), eps);
-  const allLogits = opts.allLogits ?? false;
-  let end = 0;
-  const lastRows = segments.map((s) => {
-    end += s.tokens;
-    return ops.slice(x, 0, end - 1, end);
-  });
-  const last = allLogits ? x : lastRows.length === 1 ? lastRows[0]! : ops.concat(lastRows, 0);
+  let last = x;
+  // Every row is already a last row when all sequences step one token (decode).
+  if (!(opts.allLogits ?? false) && segments.some((s) => s.tokens > 1)) {
+    let end = 0;
+    const lastRows = segments.map((s) => {
+      end += s.tokens;
+      return ops.slice(x, 0, end - 1, end);
+    });
+    last = lastRows.length === 1 ? lastRows[0]! : ops.concat(lastRows, 0);
+  }
   const h = ops.rmsNorm(last, w.get(`${prefix}model.norm.weight`), eps);
   return ops.linear(h, w.opt(`${prefix}lm_head.weight`) ?? w.get(`${prefix}model.embed_tokens.weight`));
 }

@@ -102,6 +102,7 @@ void gemv(const QuantMatrix& w, const ActRow* acts, int mcount, float* const* ou
 size_t gemm_scratch_bytes(int64_t k, int gs);
 void gemm(const QuantMatrix& w, const ActRow* acts, int mcount, float* const* out, int64_t n0, int64_t n1, void* s);
 void dense(const DenseMatrix& w, const float* const* x, int mcount, float* const* out, int64_t n0, int64_t n1);
+void attend(const AttendBlock& a);
 
 }  // namespace avx512
 }  // namespace mlxk

@@ -163,6 +163,29 @@ struct UnpackedRows {
 };
 
 /**
+ * Attention of nh query heads (q: nh rows of d floats, contiguous) over `visible` key and value
+ * rows (k_stride / v_stride floats apart): out[h] = softmax(scale · q_h · Kᵀ) · V, dv floats per
+ * head. `scores` is nh × visible floats of the caller's scratch. nh ≤ kAttendMaxHeads.
+ */
+struct AttendBlock {
+  const float* q;
+  int64_t d, nh;
+  const float* k;
+  int64_t k_stride;
+  const float* v;
+  int64_t v_stride;
+  int64_t visible, dv;
+  float scale;
+  float* scores;
+  float* out;
+};
+
+constexpr int kAttendMaxHeads = 8;
+
+/** The portable attention (kernels_scalar.cc; vectorized by the compiler): every ISA without its own. */
+void attend_portable(const AttendBlock& a);
+
+/**
  * Per-ISA kernel table.
  *   quantize_rows: x rows [rows, k] (row stride ldx floats) → act (allocated by the caller).
  *   gemv: out_rows[m][n] for n in [n0, n1), m < mcount ≤ kGemvMaxM, with each W row unpacked once.
@@ -183,6 +206,7 @@ struct Kernels {
   // Dense weights: out_rows[m][n] for n in [n0, n1), float activations x_rows[m] (K floats each).
   void (*dense)(const DenseMatrix& w, const float* const* x_rows, int mcount, float* const* out_rows, int64_t n0,
                 int64_t n1);
+  void (*attend)(const AttendBlock& a);
 };
 
 constexpr int kGemvMaxM = 4;

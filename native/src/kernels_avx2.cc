@@ -219,7 +219,7 @@ double read_pass_avx2(const uint8_t* p, size_t bytes) {
 }
 
 const Kernels kAvx2 = {
-    "avx2", quantize_rows_avx2, rows_avx2, rows_avx2, kRows, Scratch::bytes, read_pass_avx2, dense_rows,
+    "avx2", quantize_rows_avx2, rows_avx2, rows_avx2, kRows, Scratch::bytes, read_pass_avx2, dense_rows, attend_portable,
 };
 
 }  // namespace

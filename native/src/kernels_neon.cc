@@ -161,7 +161,7 @@ double read_pass_neon(const uint8_t* p, size_t bytes) {
 }
 
 const Kernels kNeon = {
-    "neon", quantize_rows_neon, rows_neon, rows_neon, kRows, Scratch::bytes, read_pass_neon, dense_rows,
+    "neon", quantize_rows_neon, rows_neon, rows_neon, kRows, Scratch::bytes, read_pass_neon, dense_rows, attend_portable,
 };
 
 }  // namespace

@@ -1,10 +1,12 @@
 // Portable kernels: the reference for the SIMD ones (same int8 activation
 // scheme, same integer block sums) and the fallback on any CPU. The packed
 // weights are decoded with the shared mlxk_affine.h math.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "kernels.h"
+#include "simd_clones.h"
 
 namespace mlxk {
 namespace {
@@ -109,10 +111,50 @@ double read_pass_scalar(const uint8_t* p, size_t bytes) {
 }
 
 const Kernels kScalar = {
-    "scalar", quantize_rows_scalar, gemm_scalar, gemm_scalar, 1, scratch_bytes, read_pass_scalar, dense_rows,
+    "scalar", quantize_rows_scalar, gemm_scalar, gemm_scalar, 1, scratch_bytes, read_pass_scalar, dense_rows, attend_portable,
 };
 
 }  // namespace
+
+// Written for the vectorizer (16 independent lane sums per dot product); AVX-512 has its own
+// (kernels_avx512_attend.cc).
+MLXK_SIMD_CLONES
+void attend_portable(const AttendBlock& a) {
+  const int64_t d = a.d, nh = a.nh, visible = a.visible, dv = a.dv;
+  // Scores of nh heads against each key row (the row is read once for all heads of the block).
+  for (int64_t s = 0; s < visible; ++s) {
+    const float* kr = a.k + s * a.k_stride;
+    for (int64_t h = 0; h < nh; ++h) {
+      const float* qh = a.q + h * d;
+      float lanes[16] = {0};
+      int64_t i = 0;
+      for (; i + 16 <= d; i += 16)
+        for (int l = 0; l < 16; ++l) lanes[l] += qh[i + l] * kr[i + l];
+      float sum = 0.0f;
+      for (int l = 0; l < 16; ++l) sum += lanes[l];
+      for (; i < d; ++i) sum += qh[i] * kr[i];
+      a.scores[h * visible + s] = sum * a.scale;
+    }
+  }
+  for (int64_t h = 0; h < nh; ++h) {
+    float* sc = a.scores + h * visible;
+    float m = -INFINITY;
+    for (int64_t s = 0; s < visible; ++s) m = std::max(m, sc[s]);
+    float z = 0.0f;
+    for (int64_t s = 0; s < visible; ++s) z += sc[s] = std::exp(sc[s] - m);
+    const float inv = 1.0f / z;
+    for (int64_t s = 0; s < visible; ++s) sc[s] *= inv;
+  }
+  std::memset(a.out, 0, (size_t)(nh * dv) * sizeof(float));
+  for (int64_t s = 0; s < visible; ++s) {
+    const float* vr = a.v + s * a.v_stride;
+    for (int64_t h = 0; h < nh; ++h) {
+      const float p = a.scores[h * visible + s];
+      float* o = a.out + h * dv;
+      for (int64_t i = 0; i < dv; ++i) o[i] += p * vr[i];
+    }
+  }
+}
 
 const Kernels& scalar_kernels() { return kScalar; }
 

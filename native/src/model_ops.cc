@@ -106,47 +106,6 @@ void dense_gathered(const float* x, int64_t k, const int32_t* row_index, const i
   });
 }
 
-// ---- attention ----
-
-MLXK_SIMD_CLONES
-void attend_block(const float* q, int64_t d, int64_t nh, const float* k, int64_t k_stride, const float* v,
-                  int64_t v_stride, int64_t visible, int64_t dv, float scale, float* scores, float* acc, float* out) {
-  // Scores of nh heads against each key row (the row is read once for all heads of the block).
-  for (int64_t s = 0; s < visible; ++s) {
-    const float* kr = k + s * k_stride;
-    for (int64_t h = 0; h < nh; ++h) {
-      const float* qh = q + h * d;
-      float lanes[16] = {0};
-      int64_t i = 0;
-      for (; i + 16 <= d; i += 16)
-        for (int l = 0; l < 16; ++l) lanes[l] += qh[i + l] * kr[i + l];
-      float sum = 0.0f;
-      for (int l = 0; l < 16; ++l) sum += lanes[l];
-      for (; i < d; ++i) sum += qh[i] * kr[i];
-      scores[h * visible + s] = sum * scale;
-    }
-  }
-  for (int64_t h = 0; h < nh; ++h) {
-    float* sc = scores + h * visible;
-    float m = -INFINITY;
-    for (int64_t s = 0; s < visible; ++s) m = std::max(m, sc[s]);
-    float z = 0.0f;
-    for (int64_t s = 0; s < visible; ++s) z += sc[s] = std::exp(sc[s] - m);
-    const float inv = 1.0f / z;
-    for (int64_t s = 0; s < visible; ++s) sc[s] *= inv;
-  }
-  std::memset(acc, 0, (size_t)(nh * dv) * sizeof(float));
-  for (int64_t s = 0; s < visible; ++s) {
-    const float* vr = v + s * v_stride;
-    for (int64_t h = 0; h < nh; ++h) {
-      const float p = scores[h * visible + s];
-      float* a = acc + h * dv;
-      for (int64_t i = 0; i < dv; ++i) a[i] += p * vr[i];
-    }
-  }
-  for (int64_t h = 0; h < nh; ++h) std::memcpy(out + h * dv, acc + h * dv, (size_t)dv * sizeof(float));
-}
-
 MLXK_SIMD_CLONES
 void axpy_rows(const float* x, int64_t x_step, int64_t rows, const float* w_row, int64_t k, float* out, int64_t out_step) {
   for (int64_t t = 0; t < rows; ++t) {
@@ -247,24 +206,35 @@ void model_rope(const float* x, int64_t tokens, int64_t heads, int64_t dims, con
 void model_attention(const float* q, int64_t hq, int64_t d, const AttentionSegment* segs, int64_t count, int64_t hkv,
                      int64_t dv, float scale, float* out) {
   const int64_t group = hq / hkv;
-  constexpr int64_t kHeadBlock = 8;
-  const int64_t blocks = (group + kHeadBlock - 1) / kHeadBlock;
-  // Query row → (segment, row within it): tasks cover every row of every segment at once.
-  std::vector<int32_t> seg_of, row_in;
+  // Query row → (segment, row within it), kept between calls (no allocation once grown). The pool's
+  // threads read the caller's vectors through these references (a thread_local named inside the
+  // task would be the worker's own).
+  thread_local std::vector<int32_t> seg_of_kept, row_in_kept;
+  std::vector<int32_t>& seg_of = seg_of_kept;
+  std::vector<int32_t>& row_in = row_in_kept;
+  seg_of.clear();
+  row_in.clear();
   for (int64_t s = 0; s < count; ++s)
     for (int64_t t = 0; t < segs[s].tokens; ++t) {
       seg_of.push_back((int32_t)s);
       row_in.push_back((int32_t)t);
     }
   const int64_t rows = (int64_t)seg_of.size();
+  // Query heads of one key head share each key row read: as many per task as fit the kernel,
+  // fewer when that leaves threads idle (one decoded sequence of an MQA model is one task).
+  int64_t per = std::min<int64_t>(group, kAttendMaxHeads);
+  while (per > 1 && rows * hkv * ((group + per - 1) / per) < (int64_t)thread_count() * 2) per = (per + 1) / 2;
+  const int64_t blocks = (group + per - 1) / per;
+  const Kernels& kern = active_kernels();
+  // One pool job over every (query row, key head, head block) of every sequence.
   parallel_for(rows * hkv * blocks, [&](int64_t task, int thread) {
     const int64_t r = task / (hkv * blocks), kvh = task / blocks % hkv, b = task % blocks;
     const AttentionSegment& sg = segs[seg_of[(size_t)r]];
-    const int64_t h0 = kvh * group + b * kHeadBlock, nh = std::min(kHeadBlock, group - b * kHeadBlock);
+    const int64_t h0 = kvh * group + b * per, nh = std::min(per, group - b * per);
     const int64_t visible = sg.keys - sg.tokens + row_in[(size_t)r] + 1;
-    float* scores = static_cast<float*>(thread_scratch(thread, (size_t)(nh * (visible + dv)) * sizeof(float)));
-    attend_block(q + (r * hq + h0) * d, d, nh, sg.k.p + kvh * sg.k.stride_h, sg.k.stride_s, sg.v.p + kvh * sg.v.stride_h,
-                 sg.v.stride_s, visible, dv, scale, scores, scores + nh * visible, out + (r * hq + h0) * dv);
+    float* scores = static_cast<float*>(thread_scratch(thread, (size_t)(nh * visible) * sizeof(float)));
+    kern.attend(AttendBlock{q + (r * hq + h0) * d, d, nh, sg.k.p + kvh * sg.k.stride_h, sg.k.stride_s, sg.v.p + kvh * sg.v.stride_h,
+                            sg.v.stride_s, visible, dv, scale, scores, out + (r * hq + h0) * dv});
   });
 }
 

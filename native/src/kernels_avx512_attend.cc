@@ -1,0 +1,144 @@
+// AVX-512 attention of a block of query heads over one sequence's keys and values (the contract
+// and the portable version: kernels.h, kernels_scalar.cc). Decode attends one query row per
+// sequence over its whole cache, so the work is dot products against key rows, a softmax and a
+// weighted sum of value rows; here each is vector arithmetic:
+//   scores: 2 heads × 4 key rows per step, 8 accumulators, each q chunk and key chunk loaded once
+//           for the tile; the 4 sums of a head reduced together (one shuffle tree, not 4);
+//   softmax: vector max, exp (Cephes' expf polynomial, ≤ 2 ulp) and sum;
+//   values:  32 output values of every head of the block in registers while the value rows
+//            stream past, one broadcast probability per head and row.
+#include <cmath>
+
+#include "avx512_common.h"
+
+namespace mlxk {
+namespace avx512 {
+namespace {
+
+/** e^x, x ≤ 0 (softmax inputs after the max is subtracted; below −87 the result flushes toward 0). */
+inline __m512 exp_nonpositive(__m512 x) {
+  x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  const __m512 y = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.0f));
+  return _mm512_scalef_ps(y, n);
+}
+
+/** The lane sums of a0..a3 as the 4 floats of the result. */
+inline __m128 sum4(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
+  const __m512 x01 = _mm512_add_ps(_mm512_unpacklo_ps(a0, a1), _mm512_unpackhi_ps(a0, a1));
+  const __m512 x23 = _mm512_add_ps(_mm512_unpacklo_ps(a2, a3), _mm512_unpackhi_ps(a2, a3));
+  const __m512d lo = _mm512_unpacklo_pd(_mm512_castps_pd(x01), _mm512_castps_pd(x23));
+  const __m512d hi = _mm512_unpackhi_pd(_mm512_castps_pd(x01), _mm512_castps_pd(x23));
+  __m512 y = _mm512_add_ps(_mm512_castpd_ps(lo), _mm512_castpd_ps(hi));  // per 128-bit lane: a0, a1, a2, a3
+  y = _mm512_add_ps(y, _mm512_shuffle_f32x4(y, y, 0x4e));
+  y = _mm512_add_ps(y, _mm512_shuffle_f32x4(y, y, 0xb1));
+  return _mm512_castps512_ps128(y);
+}
+
+/** Scores of NH heads (q rows d apart) against 4 key rows from k (KR = 4) or 1 (KR = 1). */
+template <int NH, int KR>
+inline void score_tile(const AttendBlock& a, const float* q, const float* k, float* scores, int64_t s) {
+  __m512 acc[NH][KR];
+  for (int h = 0; h < NH; ++h)
+    for (int j = 0; j < KR; ++j) acc[h][j] = _mm512_setzero_ps();
+  for (int64_t i = 0; i < a.d; i += 16) {
+    const __mmask16 m = first_lanes(a.d - i);
+    __m512 kv[KR];
+    for (int j = 0; j < KR; ++j) kv[j] = _mm512_maskz_loadu_ps(m, k + j * a.k_stride + i);
+    for (int h = 0; h < NH; ++h) {
+      const __m512 qv = _mm512_maskz_loadu_ps(m, q + h * a.d + i);
+      for (int j = 0; j < KR; ++j) acc[h][j] = _mm512_fmadd_ps(qv, kv[j], acc[h][j]);
+    }
+  }
+  for (int h = 0; h < NH; ++h) {
+    float* out = scores + h * a.visible + s;
+    if constexpr (KR == 4) {
+      _mm_storeu_ps(out, _mm_mul_ps(sum4(acc[h][0], acc[h][1], acc[h][2], acc[h][3]), _mm_set1_ps(a.scale)));
+    } else {
+      *out = _mm512_reduce_add_ps(acc[h][0]) * a.scale;
+    }
+  }
+}
+
+template <int NH>
+void scores_for(const AttendBlock& a, const float* q, float* scores) {
+  int64_t s = 0;
+  for (; s + 4 <= a.visible; s += 4) score_tile<NH, 4>(a, q, a.k + s * a.k_stride, scores, s);
+  for (; s < a.visible; ++s) score_tile<NH, 1>(a, q, a.k + s * a.k_stride, scores, s);
+}
+
+void softmax_row(float* sc, int64_t n) {
+  __m512 mx = _mm512_set1_ps(-INFINITY);
+  for (int64_t i = 0; i < n; i += 16) mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), first_lanes(n - i), sc + i));
+  const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+  __m512 z = _mm512_setzero_ps();
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 k = first_lanes(n - i);
+    const __m512 e = exp_nonpositive(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, sc + i), m));
+    _mm512_mask_storeu_ps(sc + i, k, e);
+    z = _mm512_add_ps(z, _mm512_maskz_mov_ps(k, e));
+  }
+  const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(z));
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 k = first_lanes(n - i);
+    _mm512_mask_storeu_ps(sc + i, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, sc + i), inv));
+  }
+}
+
+/** out[h][c .. c+32) = Σ_s p[h][s] · v[s][c .. c+32) for NH heads. */
+template <int NH>
+void values_for(const AttendBlock& a) {
+  for (int64_t c = 0; c < a.dv; c += 32) {
+    const __mmask16 m0 = first_lanes(a.dv - c), m1 = a.dv - c > 16 ? first_lanes(a.dv - c - 16) : 0;
+    __m512 acc[NH][2];
+    for (int h = 0; h < NH; ++h) acc[h][0] = acc[h][1] = _mm512_setzero_ps();
+    const float* vr = a.v + c;
+    for (int64_t s = 0; s < a.visible; ++s, vr += a.v_stride) {
+      const __m512 v0 = _mm512_maskz_loadu_ps(m0, vr), v1 = _mm512_maskz_loadu_ps(m1, vr + 16);
+      for (int h = 0; h < NH; ++h) {
+        const __m512 p = _mm512_set1_ps(a.scores[h * a.visible + s]);
+        acc[h][0] = _mm512_fmadd_ps(p, v0, acc[h][0]);
+        acc[h][1] = _mm512_fmadd_ps(p, v1, acc[h][1]);
+      }
+    }
+    for (int h = 0; h < NH; ++h) {
+      _mm512_mask_storeu_ps(a.out + h * a.dv + c, m0, acc[h][0]);
+      _mm512_mask_storeu_ps(a.out + h * a.dv + c + 16, m1, acc[h][1]);
+    }
+  }
+}
+
+template <int NH>
+void attend_heads(const AttendBlock& a) {
+  int64_t h = 0;
+  for (; h + 2 <= NH; h += 2) scores_for<2>(a, a.q + h * a.d, a.scores + h * a.visible);
+  if (h < NH) scores_for<1>(a, a.q + h * a.d, a.scores + h * a.visible);
+  for (int64_t i = 0; i < NH; ++i) softmax_row(a.scores + i * a.visible, a.visible);
+  values_for<NH>(a);
+}
+
+}  // namespace
+
+void attend(const AttendBlock& a) {
+  switch (a.nh) {
+    case 1: return attend_heads<1>(a);
+    case 2: return attend_heads<2>(a);
+    case 3: return attend_heads<3>(a);
+    case 4: return attend_heads<4>(a);
+    case 5: return attend_heads<5>(a);
+    case 6: return attend_heads<6>(a);
+    case 7: return attend_heads<7>(a);
+    default: return attend_heads<8>(a);
+  }
+}
+
+}  // namespace avx512
+}  // namespace mlxk

@@ -1,0 +1,92 @@
+// The attention kernels (kernels_avx512_attend.cc, the portable one in kernels_scalar.cc) on every
+// kernel set this CPU has, through raggedAttention: B sequences stepping one query row each over
+// MQA keys (absorbed MLA's shape: one key head, many query heads, keys and values the same rows),
+// and a prefill chunk over a cached prefix with GQA, against softmax(scale·q·Kᵀ)·V in float64.
+// Shapes cover the AVX-512 kernel's edges: head blocks of 1 … 8 (the dispatcher splits heads when
+// few rows leave threads idle), key counts that are not a multiple of its 4-key tile, widths d and
+// dv that are not multiples of 16 / 32.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { setIsa, supportedIsas } from '../../lib/backend/native/addon.js';
+import { NativeOps } from '../../lib/backend/native/ops.js';
+import type { Segment } from '../../lib/backend/ops.js';
+import { freshSeed, rng } from './reference.js';
+
+const ops = new NativeOps();
+
+/** float64 attention of query row t (of T) of one sequence over S keys: [Hq, Dv]. */
+function reference(q: Float32Array, T: number, k: Float32Array, v: Float32Array, S: number, Hq: number, Hkv: number, D: number, Dv: number, scale: number, kStride: number, vStride: number, vOffset: number): Float64Array {
+  const out = new Float64Array(T * Hq * Dv);
+  for (let t = 0; t < T; t++) {
+    const visible = S - T + t + 1;
+    for (let h = 0; h < Hq; h++) {
+      const kv = Math.floor(h / (Hq / Hkv));
+      const scores = new Float64Array(visible);
+      for (let s = 0; s < visible; s++) {
+        let dot = 0;
+        for (let i = 0; i < D; i++) dot += q[(t * Hq + h) * D + i]! * k[s * kStride + kv * D + i]!;
+        scores[s] = dot * scale;
+      }
+      const m = Math.max(...scores);
+      let z = 0;
+      for (let s = 0; s < visible; s++) z += scores[s] = Math.exp(scores[s]! - m);
+      for (let i = 0; i < Dv; i++) {
+        let acc = 0;
+        for (let s = 0; s < visible; s++) acc += (scores[s]! / z) * v[s * vStride + vOffset + kv * Dv + i]!;
+        out[(t * Hq + h) * Dv + i] = acc;
+      }
+    }
+  }
+  return out;
+}
+
+function check(got: Float32Array, want: Float64Array, what: string): void {
+  for (let i = 0; i < want.length; i++) {
+    // Values are N(0, 1): a weighted mean of them in float32 is good to a few ulps of 1.
+    if (!(Math.abs(got[i]! - want[i]!) <= 2e-5)) assert.unreachable(`${what}: out[${i}] = ${got[i]}, expected ${want[i]}`);
+  }
+}
+
+test('MQA decode rows of B sequences (absorbed MLA: keys and values are one latent row) on every kernel set', () => {
+  for (const [B, Hq, D, Dv] of [[1, 4, 80, 64], [8, 4, 80, 64], [3, 16, 288, 256], [2, 20, 17, 33], [1, 1, 16, 32], [5, 7, 48, 8]] as const) {
+    const seed = freshSeed();
+    const rand = rng(seed);
+    const normal = (n: number) => Float32Array.from({ length: n }, () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand()));
+    const lengths = Array.from({ length: B }, (_, b) => [1, 5, 63, 300, 4, 129, 2, 17][b % 8]!);
+    // One cache row holds the key (D values, of which the first Dv are the value) as absorbed MLA's latent row does.
+    const W = Math.max(D, Dv);
+    const rows = lengths.map((S) => normal(S * W));
+    const q = normal(B * Hq * D);
+    const scale = 1 / Math.sqrt(D);
+    const want = lengths.flatMap((S, b) => [...reference(q.subarray(b * Hq * D, (b + 1) * Hq * D), 1, rows[b]!, rows[b]!, S, Hq, 1, D, Dv, scale, W, W, 0)]);
+    const segments: Segment[] = lengths.map((S) => ({ tokens: 1, offset: S - 1 }));
+    for (const isa of supportedIsas()) {
+      setIsa(isa);
+      const caches = lengths.map((S, b) => ops.constant(rows[b]!, [S, 1, W]));
+      const got = ops.read(ops.raggedAttention(ops.constant(q, [B, Hq, D]), caches.map((c) => ops.slice(c, 2, 0, D)), caches.map((c) => ops.slice(c, 2, 0, Dv)), segments, scale));
+      check(got, Float64Array.from(want), `[seed ${seed}] ${isa} B ${B} Hq ${Hq} D ${D} Dv ${Dv}`);
+    }
+  }
+  setIsa('auto');
+});
+
+test('a prefill chunk over a cached prefix (GQA, causal) on every kernel set', () => {
+  for (const [T, S, Hq, Hkv, D, Dv] of [[7, 19, 12, 3, 40, 24], [5, 5, 2, 1, 96, 96]] as const) {
+    const seed = freshSeed();
+    const rand = rng(seed);
+    const normal = (n: number) => Float32Array.from({ length: n }, () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand()));
+    const q = normal(T * Hq * D);
+    const k = normal(S * Hkv * D);
+    const v = normal(S * Hkv * Dv);
+    const scale = 1 / Math.sqrt(D);
+    const want = reference(q, T, k, v, S, Hq, Hkv, D, Dv, scale, Hkv * D, Hkv * Dv, 0);
+    for (const isa of supportedIsas()) {
+      setIsa(isa);
+      const got = ops.read(ops.attention(ops.constant(q, [T, Hq, D]), ops.constant(k, [S, Hkv, D]), ops.constant(v, [S, Hkv, Dv]), scale));
+      check(got, want, `[seed ${seed}] ${isa} T ${T} S ${S} Hq ${Hq} Hkv ${Hkv} D ${D} Dv ${Dv}`);
+    }
+  }
+  setIsa('auto');
+});
+
+test.run();
