@@ -21,7 +21,6 @@
         "native/src/gptq.cc",
         "native/src/gptq_linalg.cc",
         "native/src/kernels_scalar.cc",
-        "native/src/malloc_tune.cc",
         "native/src/mapped_file.cc",
         "native/src/model_ops.cc",
         "native/src/model_route.cc",

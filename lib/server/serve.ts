@@ -3,7 +3,6 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import type { BackendName } from '../backend/index.js';
-import { fixMmapThreshold } from '../backend/native/addon.js';
 import { PromptCache } from '../engine/promptCache.js';
 import { Scheduler } from '../engine/scheduler.js';
 import { DEFAULT_PREFILL_CHUNK } from '../engine/sequence.js';
@@ -64,9 +63,6 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** glibc's own initial M_MMAP_THRESHOLD (128 KiB), held fixed instead of rising with each freed block. */
-const MMAP_THRESHOLD = 128 * 1024;
-
 export const DEFAULTS = { host: '127.0.0.1', port: 8080, maxActive: 4, maxQueue: 32, keepAliveMs: 5000 };
 
 export function defaultPromptCacheBytes(memoryBytes: number): number {
@@ -80,9 +76,6 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     throw new MlxkError(`the prompt cache (${cacheBytes} bytes) must be smaller than the memory budget (${o.memoryBytes} bytes)`, 'lower --prompt-cache-bytes or raise --memory');
   }
   const promptCache = new PromptCache(cacheBytes);
-  // Evicted entries must leave the process: their buffers (hundreds of KiB to GiB) stay mmapped
-  // blocks of their own, at glibc's initial threshold, instead of heap holes kept resident.
-  if (cacheBytes > 0) fixMmapThreshold(MMAP_THRESHOLD);
   const registry = ModelRegistry.open(o.models, {
     budgetBytes: o.memoryBytes - cacheBytes,
     ...(o.backend ? { backend: o.backend } : {}),

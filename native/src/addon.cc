@@ -8,7 +8,6 @@
 #include "cpu.h"
 #include "dispatch.h"
 #include "gptq.h"
-#include "malloc_tune.h"
 #include "mapped_file.h"
 #include "operands.h"
 #include "quantize.h"
@@ -144,13 +143,6 @@ Napi::Value ReadBandwidth(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, read_bandwidth_gbs(reinterpret_cast<const uint8_t*>(buf.data()), buf.size() * 8, threads, reps));
 }
 
-// fixMmapThreshold(bytes): malloc_tune.cc; true when the C allocator took it (glibc).
-Napi::Value FixMmapThreshold(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  const int64_t bytes = integer_arg(env, info[0], "fixMmapThreshold: bytes", 4096, (int64_t)1 << 30);
-  return Napi::Boolean::New(env, fix_mmap_threshold((size_t)bytes));
-}
-
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -172,7 +164,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"isa", Isa},
       {"isas", Isas},
       {"readBandwidth", ReadBandwidth},
-      {"fixMmapThreshold", FixMmapThreshold},
       // Weight quantization for `mlxk quantize` (quantize.cc).
       {"quantizeAffine", QuantizeAffine},
       // GPTQ and learned rounding (gptq.cc).

@@ -132,7 +132,6 @@ interface RawAddon extends ModelOpsAddon {
   isa(): string;
   isas(): string[];
   readBandwidth(bytes: number, threads: number, reps: number): number;
-  fixMmapThreshold(bytes: number): boolean;
   quantizeAffine(w: Float32Array, rows: number, cols: number, bits: number, groupSize: number, method: 'rtn' | 'mse' | 'wmse', dtype: ScaleDtype, importance?: Float32Array | null, prior?: string): QuantizedWeights;
   hessianAccumulate(h: Float64Array, n: number, x: Float32Array, tokens: number, rows: Int32Array | null): void;
   gptqFactor(damped: Float64Array, n: number, perm: Int32Array): Float64Array | null;
@@ -292,15 +291,6 @@ export function setIsa(name: Isa | 'auto'): void {
 /** GB/s (1e9 bytes/s) of `threads` threads streaming through a private buffer of `bytes`, `reps` passes. */
 export function readBandwidth(bytes: number, threads: number, reps: number): number {
   return call(() => addon().readBandwidth(bytes, threads, reps));
-}
-
-/**
- * From now on the C allocator maps blocks of at least `bytes` on their own and unmaps them when
- * freed (glibc's dynamic threshold off: native/src/malloc_tune.cc says why). False where the
- * allocator is not glibc or the addon is not built.
- */
-export function fixMmapThreshold(bytes: number): boolean {
-  return nativeAvailable() && call(() => addon().fixMmapThreshold(bytes));
 }
 
 /**
