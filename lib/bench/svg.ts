@@ -163,6 +163,32 @@ export function labelledPoints(o: { title: string; xLabel: string; yLabel: strin
   return svg.join('\n');
 }
 
+export interface LineSeries {
+  name: string;
+  points: { x: number; y: number }[];
+}
+
+/** Series of points joined by lines over a shared x axis (a quantity sampled over time). */
+export function lineChart(o: { title: string; xLabel: string; yLabel: string; series: LineSeries[] }): string {
+  const pts = o.series.flatMap((s) => s.points).filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y));
+  const yTicks = niceTicks(0, pts.length ? Math.max(...pts.map((p) => p.y)) : 1);
+  const xTicks = niceTicks(pts.length ? Math.min(...pts.map((p) => p.x)) : 0, pts.length ? Math.max(...pts.map((p) => p.x)) : 1);
+  const [lo, hi] = [yTicks[0]!, yTicks[yTicks.length - 1]!];
+  const [xlo, xhi] = [xTicks[0]!, xTicks[xTicks.length - 1]!];
+  const h = PANEL_HEIGHT - MARGIN.top - MARGIN.bottom;
+  const w = PANEL_WIDTH - MARGIN.left - MARGIN.right;
+  const yOf = (v: number) => MARGIN.top + h - ((v - lo) / (hi - lo || 1)) * h;
+  const xOf = (v: number) => MARGIN.left + ((v - xlo) / (xhi - xlo || 1)) * w;
+  const { svg, f } = frame(o.title, o.yLabel, o.xLabel, yTicks, yOf);
+  for (const t of xTicks) svg.push(text(xOf(t), f.y0 + f.h + 16, tickLabel(t), 'text-anchor="middle"'));
+  o.series.forEach((s, i) => {
+    const d = s.points.filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y)).map((p, k) => `${k ? 'L' : 'M'}${num(xOf(p.x))} ${num(yOf(p.y))}`).join(' ');
+    if (d) svg.push(`<path d="${d}" fill="none" stroke="${COLORS[i % COLORS.length]}" stroke-width="1.5"/>`);
+  });
+  svg.push(...legend(o.series.map((s) => s.name), PANEL_HEIGHT - 12));
+  return svg.join('\n');
+}
+
 /** Integer powers of ten spanning log10 values. */
 function logTicks(logs: number[]): number[] {
   if (logs.length === 0) return [0, 1];

@@ -1,16 +1,20 @@
 // `mlxk quantize SRC DST`: convert a checkpoint to MLX format with a preset.
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { validateModelDir } from '../models/validate.js';
 import type { Command } from 'commander';
 import { createOps } from '../backend/index.js';
+import { openCalibration } from '../calib/calibText.js';
 import { SequentialCalibration } from '../calib/sequential.js';
 import { Checkpoint, resolveModelPath } from '../io/checkpoint.js';
 import { MlxkError } from '../io/errors.js';
 import { readImatrix } from '../io/imatrixFile.js';
 import { tensorTable } from '../models/registry.js';
-import { convert, type ConvertProgress, type ConvertReport } from '../quant/convert.js';
+import { convert, type ConvertOptions, type ConvertProgress, type ConvertReport, finishedConversion } from '../quant/convert.js';
 import { importanceFromImatrix } from '../quant/imatrixModules.js';
-import { type Method, type Preset, type Rule, usesCalibration } from '../quant/preset.js';
+import { loadPreset, type Method, type Preset, type Rule, usesCalibration } from '../quant/preset.js';
+import { readDone } from '../quant/finished.js';
 import type { ImportanceByModule } from '../quant/stats.js';
 import { writeFileAtomic } from '../io/safetensorsWriter.js';
 import { recipeLines, recipePresetJson } from '../quant/recipe.js';
@@ -89,6 +93,35 @@ function allocationNotes(a: Allocated, preset: Preset): string[] {
   ];
 }
 
+/**
+ * The flags that decide a size target's recipe, with a digest of each file they name (a
+ * sensitivity table, the --calib text): a finished output recorded with the same ones holds the
+ * recipe this run would measure its way to.
+ */
+function allocationSettings(flags: QuantizeFlags, method: Method): Record<string, unknown> {
+  const digest = (path: string) => `sha256:${createHash('sha256').update(readFileSync(path)).digest('hex')}`;
+  const how = flags.sensitivity;
+  return {
+    '--target-bpw': flags.targetBpw ?? null,
+    '--size': flags.size ?? null,
+    '--memory': flags.memory ?? null,
+    '--context': flags.memory !== undefined ? flags.context : null,
+    '--reserve': flags.reserve ?? null,
+    '--method': method,
+    '--sensitivity': how === undefined || ['kl', 'proxy', 'prior'].includes(how) ? (how ?? null) : digest(how),
+    '--sensitivity-tokens': flags.sensitivityTokens,
+    '--calib': flags.calib ? `sha256:${openCalibration(flags.calib).sha256}` : null,
+  };
+}
+
+/** The recipe a finished output in DST was made with, when it was chosen from these same allocation flags; else null. */
+function recordedRecipe(dst: string, allocation: Record<string, unknown>): Preset | null {
+  const done = existsSync(dst) ? readDone(dst) : null;
+  const recipe = join(dst, RECIPE_FILE);
+  if (!done || JSON.stringify(done.settings.allocation ?? null) !== JSON.stringify(allocation) || !existsSync(recipe)) return null;
+  return loadPreset(recipe);
+}
+
 export function registerQuantize(program: Command): void {
   const cmd = program
     .command('quantize')
@@ -110,11 +143,25 @@ export function registerQuantize(program: Command): void {
   addTargetOptions(cmd);
   addPresetOptions(cmd).action(async (src: string, dst: string, flags: QuantizeFlags, command: Command) => {
     const allocating = hasTarget(flags) || flags.memory !== undefined;
+    if (allocating && (flags.preset || flags.bits || flags.customQ)) throw new MlxkError('--target-bpw / --size / --memory choose the bits per module: leave out --preset, --bits and --custom-q');
+    const method = (command.getOptionValueSource('method') === 'default' ? 'mse' : flags.method) as Method;
+    const allocation = allocating ? allocationSettings(flags, method) : undefined;
+    // A finished output from the same target and sensitivity inputs is reported complete before
+    // the sensitivity pass (hours on a large model) runs again to choose the same recipe.
+    const recorded = allocation && !flags.force ? recordedRecipe(dst, allocation) : null;
+    if (recorded) {
+      // measuresOnCalib: the run that finished it accepted these same flags.
+      const { options, calibration } = conversionOptions(src, dst, flags, recorded, [], allocation, [], true);
+      calibration?.close();
+      const report = finishedConversion(options);
+      if (report) {
+        printReport(report, flags);
+        return;
+      }
+    }
     let allocated: Allocated | null = null;
     let chosen: { preset: Preset; extraRules: Rule[] };
     if (allocating) {
-      if (flags.preset || flags.bits || flags.customQ) throw new MlxkError('--target-bpw / --size / --memory choose the bits per module: leave out --preset, --bits and --custom-q');
-      const method = (command.getOptionValueSource('method') === 'default' ? 'mse' : flags.method) as Method;
       const ckpt = Checkpoint.open(resolveModelPath(src));
       const table = tensorTable(ckpt.config, `${ckpt.dir}/config.json`);
       ckpt.close();
@@ -130,36 +177,17 @@ export function registerQuantize(program: Command): void {
       chosen = presetFromFlags(flags);
     }
     const { preset, extraRules } = chosen;
-    const calibrated = usesCalibration(preset, extraRules);
-    const measuresOnCalib = allocated?.table.source === 'kl';
-    if (calibrated && !flags.calib) throw new MlxkError('--method gptq / learned quantizes against calibration inputs: pass --calib FILE or --calib default', 'default is the shipped set (calib/); your own: a few hundred KB of text like what the model will see, never the evaluation text');
-    if (!calibrated && !measuresOnCalib && flags.calib) throw new MlxkError('--calib is only used by --method gptq or learned (or preset rules with "method": "gptq" / "learned"), and by --sensitivity kl');
-    const imatrix = flags.imatrix ? loadImportance(src, flags.imatrix) : undefined;
-    if (imatrix && !flags.quiet && !flags.json) process.stderr.write(`${imatrix.note}\n`);
-    validateModelDir(src);
     const bar = new ProgressBar('quantize', process.stderr, !flags.quiet);
     const calibBar = new ProgressBar('calibrate', process.stderr, !flags.quiet);
-    const calibration = calibrated && flags.calib
-      ? new SequentialCalibration(src, dst, preset, extraRules, createOps(backendArg(flags.backend)), calibrationSettings(flags), (p) => calibBar.update({ done: p.blocksDone, total: p.blocksTotal, detail: `block ${Math.min(p.blocksDone + 1, p.blocksTotal)}/${p.blocksTotal} ${p.stage} · ${Number.isFinite(p.secondsPerBlock) ? `${p.secondsPerBlock.toFixed(1)} s/block, blocks left ${Math.round(p.etaSeconds)} s` : 'first block'}` }))
-      : undefined;
     const started = Date.now();
     const onProgress = (p: ConvertProgress) => {
       const secs = (Date.now() - started) / 1000;
       bar.update({ done: p.bytesDone, total: p.bytesTotal, detail: `${p.modulesDone}/${p.modulesTotal} modules · ${humanBytes(p.bytesDone)}/${humanBytes(p.bytesTotal)} · ${(p.sourceBytesRead / 1e6 / Math.max(secs, 1e-3)).toFixed(0)} MB/s` });
     };
+    const { options, calibration } = conversionOptions(src, dst, flags, preset, extraRules, allocation, allocated ? allocationNotes(allocated, preset) : [], allocated?.table.source === 'kl', calibBar);
     let report: ConvertReport;
     try {
-      report = await convert({
-        src, dst, preset, extraRules,
-        force: flags.force ?? false,
-        allowNonFinite: flags.allowNonfinite ?? false,
-        maxShardBytes: parseBytes(flags.shardSize, '--shard-size'),
-        ...(flags.threads ? { threads: Number(flags.threads) } : {}),
-        onProgress,
-        ...(imatrix ? { importance: imatrix.importance } : {}),
-        ...(calibration ? { precomputed: calibration, precomputedId: calibration.id, calibrationSettings: calibration.settings } : {}),
-        cardNotes: [...(calibration?.cardNotes() ?? []), ...(allocated ? allocationNotes(allocated, preset) : [])],
-      });
+      report = await convert({ ...options, onProgress });
     } catch (e) {
       calibration?.close();
       throw e;
@@ -168,7 +196,39 @@ export function registerQuantize(program: Command): void {
     calibBar.done();
     bar.done();
     if (allocated) writeAllocation(dst, allocated, preset);
-    if (flags.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-    else process.stdout.write(`${summary(report)}\n`);
+    printReport(report, flags);
   });
+}
+
+function printReport(report: ConvertReport, flags: QuantizeFlags): void {
+  if (flags.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else process.stdout.write(`${summary(report)}\n`);
+}
+
+/**
+ * What `convert` gets from the flags and the chosen preset (the calibration pass opened when the
+ * preset needs it: the caller closes or finishes it). The checks on --calib and --imatrix come first.
+ */
+function conversionOptions(src: string, dst: string, flags: QuantizeFlags, preset: Preset, extraRules: Rule[], allocation: Record<string, unknown> | undefined, notes: string[], measuresOnCalib = false, calibBar?: ProgressBar): { options: ConvertOptions; calibration: SequentialCalibration | undefined } {
+  const calibrated = usesCalibration(preset, extraRules);
+  if (calibrated && !flags.calib) throw new MlxkError('--method gptq / learned quantizes against calibration inputs: pass --calib FILE or --calib default', 'default is the shipped set (calib/); your own: a few hundred KB of text like what the model will see, never the evaluation text');
+  if (!calibrated && !measuresOnCalib && flags.calib) throw new MlxkError('--calib is only used by --method gptq or learned (or preset rules with "method": "gptq" / "learned"), and by --sensitivity kl');
+  const imatrix = flags.imatrix ? loadImportance(src, flags.imatrix) : undefined;
+  if (imatrix && !flags.quiet && !flags.json && calibBar) process.stderr.write(`${imatrix.note}\n`);
+  validateModelDir(src);
+  const calibration = calibrated && flags.calib
+    ? new SequentialCalibration(src, dst, preset, extraRules, createOps(backendArg(flags.backend)), calibrationSettings(flags), calibBar ? (p) => calibBar.update({ done: p.blocksDone, total: p.blocksTotal, detail: `block ${Math.min(p.blocksDone + 1, p.blocksTotal)}/${p.blocksTotal} ${p.stage} · ${Number.isFinite(p.secondsPerBlock) ? `${p.secondsPerBlock.toFixed(1)} s/block, blocks left ${Math.round(p.etaSeconds)} s` : 'first block'}` }) : undefined)
+    : undefined;
+  const options: ConvertOptions = {
+    src, dst, preset, extraRules,
+    force: flags.force ?? false,
+    allowNonFinite: flags.allowNonfinite ?? false,
+    maxShardBytes: parseBytes(flags.shardSize, '--shard-size'),
+    ...(flags.threads ? { threads: Number(flags.threads) } : {}),
+    ...(imatrix ? { importance: imatrix.importance } : {}),
+    ...(calibration ? { precomputed: calibration, precomputedId: calibration.id, calibrationSettings: calibration.settings } : {}),
+    ...(allocation ? { allocationSettings: allocation } : {}),
+    cardNotes: [...(calibration?.cardNotes() ?? []), ...notes],
+  };
+  return { options, calibration };
 }

@@ -23,6 +23,8 @@ export interface ConversionSettings {
   imatrix: string;
   wmsePrior: string;
   shardSize: number | null;
+  /** With --target-bpw / --size / --memory: the flags that chose the recipe, with digests of the files they name; else null. */
+  allocation?: Record<string, unknown> | null;
 }
 
 export interface DoneRecord<R> {
@@ -87,6 +89,10 @@ export function settingsDiff(before: ConversionSettings, now: ConversionSettings
   else if (cb && cn) for (const k of new Set([...Object.keys(cb), ...Object.keys(cn)])) if (JSON.stringify(cb[k]) !== JSON.stringify(cn[k])) out.push(`${k} ${show(cb[k])} before, ${show(cn[k])} now`);
   if ((before.imatrix ?? '') !== now.imatrix) out.push(!before.imatrix ? 'an --imatrix now, none before' : !now.imatrix ? 'an --imatrix before, none now' : 'another --imatrix (its statistics differ)');
   if (before.wmsePrior !== now.wmsePrior) out.push(`wmse prior ${show(before.wmsePrior)} before, ${show(now.wmsePrior)} now`);
+  const ab = before.allocation ?? null;
+  const an = now.allocation ?? null;
+  if ((ab === null) !== (an === null)) out.push(ab === null ? 'a size target now (--target-bpw / --size / --memory), none before' : 'a size target before (--target-bpw / --size / --memory), none now');
+  else if (ab && an) for (const k of new Set([...Object.keys(ab), ...Object.keys(an)])) if (JSON.stringify(ab[k]) !== JSON.stringify(an[k])) out.push(`${k} ${show(ab[k])} before, ${show(an[k])} now`);
   if ((before.shardSize ?? null) !== now.shardSize) out.push(`--shard-size ${before.shardSize ?? 'default'} bytes before, ${now.shardSize ?? 'default'} now`);
   return out;
 }

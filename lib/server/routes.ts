@@ -191,7 +191,9 @@ export function healthHandler(ctx: ServerContext, details: boolean) {
     res.json({
       status: 'ok',
       models: ctx.registry.models.map((m) => ({ id: m.id, ...(details ? { dir: m.dir } : {}), loaded: m.loaded, in_use: m.users, loads: m.loads, weight_bytes: m.weightBytes, context_length: m.maxContext })),
-      memory: { budget_bytes: ctx.registry.budgetBytes, resident_bytes: ctx.registry.residentBytes },
+      // resident_bytes: model weights in memory; process_rss_bytes: the whole process (weights,
+      // prompt cache, requests), to hold against prompt_cache.bytes.
+      memory: { budget_bytes: ctx.registry.budgetBytes, resident_bytes: ctx.registry.residentBytes, process_rss_bytes: process.memoryUsage.rss() },
       requests: { active: ctx.scheduler.activeCount, queued: ctx.scheduler.queuedCount },
       prompt_cache: promptCacheJson(ctx.promptCache),
       stored_responses: storedResponsesJson(ctx.responses),
