@@ -33,7 +33,7 @@ test('wmse with an imatrix: per-expert rows, the layer mean for an expert with n
   const ci = stats(cols, next);
   const dst = join(tmpDir(), 'wmse');
   const report = await convert({ src: TINY_KIMI, dst, preset: uniformPreset(3, 64, 'wmse'), threads: 2, importance: new Map([[MOD, ci]]) });
-  assert.is(report.tensors.find((t) => t.name === `${MOD}.weight`)!.method, 'wmse (imatrix × sqrt prior)');
+  assert.is(report.tensors.find((t) => t.name === `${MOD}.weight`)!.method, 'wmse (imatrix × uniform prior)');
   assert.match(report.tensors.find((t) => t.name === 'lm_head.weight')!.method!, /wmse \(no imatrix: x2 prior\)/);
   const out = Checkpoint.open(dst);
   const words = new Uint32Array(out.read(`${MOD}.weight`).buffer.slice(0));
