@@ -7,12 +7,13 @@
 #
 #   tools/peers/build.sh [mainline|ik|all]      (default all)
 #   PEERS=/work/scratch/peers                   (default)
+#   TARGETS="llama-bench llama-quantize"         (default: every tool the scripts use)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/pins.sh"
 PEERS=${PEERS:-/work/scratch/peers}
 JOBS=${JOBS:-2}
-TARGETS="llama-imatrix llama-quantize llama-bench llama-cli llama-perplexity llama-tokenize llama-gguf-split"
+TARGETS=${TARGETS:-"llama-imatrix llama-quantize llama-bench llama-cli llama-perplexity llama-tokenize llama-gguf-split"}
 
 build_one() { # name git-dir commit
   local name=$1 git=$2 commit=$3 src="$PEERS/src/$1" out="$PEERS/build/$1"

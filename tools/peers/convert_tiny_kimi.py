@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Convert a bf16 DeepSeek-V3 / Kimi-K2 checkpoint (models/tiny-kimi) to GGUF without PyTorch.
+"""Convert a bf16 DeepSeek-V3 / Kimi-K2 checkpoint (models/tiny-kimi, mlxk synth models) to GGUF without PyTorch.
 
 llama.cpp's convert_hf_to_gguf.py needs torch (and transformers for the Kimi tokenizer); this does
 the same for this architecture with gguf-py (pure Python + numpy) from the pinned llama.cpp tree:
@@ -19,31 +19,38 @@ import json
 import re
 import struct
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import gguf
 
 
-def read_safetensors(path: Path) -> dict[str, np.ndarray]:
-    with open(path, 'rb') as f:
-        n = struct.unpack('<Q', f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for name, t in header.items():
-        if name == '__metadata__':
-            continue
-        a, b = t['data_offsets']
-        raw = data[a:b]
-        if t['dtype'] == 'BF16':
-            arr = (np.frombuffer(raw, dtype=np.uint16).astype(np.uint32) << 16).view(np.float32)
-        elif t['dtype'] == 'F32':
-            arr = np.frombuffer(raw, dtype=np.float32)
-        else:
-            sys.exit(f'{path}: tensor {name}: dtype {t["dtype"]} is not handled (expected BF16 or F32)')
-        out[name] = arr.reshape(t['shape'])
+def read_safetensors(model: Path) -> dict[str, Callable[[], np.ndarray]]:
+    """Name → loader of that tensor as float32, memory-mapped from model.safetensors or the shards
+    of model.safetensors.index.json: one tensor is in memory at a time, so a multi-GB source fits."""
+    index = model / 'model.safetensors.index.json'
+    files = sorted(set(json.loads(index.read_text())['weight_map'].values())) if index.exists() else ['model.safetensors']
+    out: dict[str, Callable[[], np.ndarray]] = {}
+    for file in files:
+        path = model / file
+        with open(path, 'rb') as f:
+            n = struct.unpack('<Q', f.read(8))[0]
+            header = json.loads(f.read(n))
+        data = np.memmap(path, dtype=np.uint8, mode='r', offset=8 + n)
+        for name, t in header.items():
+            if name == '__metadata__':
+                continue
+            if t['dtype'] not in ('BF16', 'F32'):
+                sys.exit(f'{path}: tensor {name}: dtype {t["dtype"]} is not handled (expected BF16 or F32)')
+            out[name] = lambda t=t, data=data: _decode(data[t['data_offsets'][0]:t['data_offsets'][1]], t)
     return out
+
+
+def _decode(raw: np.ndarray, t: dict) -> np.ndarray:
+    if t['dtype'] == 'BF16':
+        return (raw.view(np.uint16).astype(np.uint32) << 16).view(np.float32).reshape(t['shape'])
+    return np.array(raw.view(np.float32)).reshape(t['shape'])
 
 
 def bytes_to_unicode() -> dict[int, str]:
@@ -157,29 +164,37 @@ def add_hparams(w: gguf.GGUFWriter, cfg: dict, ftype: int, ik: bool) -> None:
     w.add_file_type(ftype)
 
 
-def hf_tensors(t: dict[str, np.ndarray], cfg: dict, ik: bool):
-    """(HF-style name, array) in llama.cpp's layout: stacked experts, kv_b split."""
+def hf_tensors(t: dict[str, Callable[[], np.ndarray]], cfg: dict, ik: bool):
+    """(HF-style name, loader) in llama.cpp's layout: stacked experts, kv_b split."""
     E, H = cfg['n_routed_experts'], cfg['num_attention_heads']
     nope, vdim = cfg['qk_nope_head_dim'], cfg['v_head_dim']
-    for name, a in t.items():
+
+    def kv_parts(load: Callable[[], np.ndarray], part: str) -> Callable[[], np.ndarray]:
+        def go() -> np.ndarray:
+            a = load()
+            kv = a.reshape(H, nope + vdim, a.shape[-1])
+            k_b, v_b = kv[:, :nope, :].transpose(0, 2, 1), kv[:, nope:, :]
+            if ik:  # ik's converter: k_b / v_b flattened to 2-D
+                k_b, v_b = k_b.reshape(-1, nope), v_b.reshape(-1, a.shape[-1])
+            return np.ascontiguousarray(k_b if part == 'k' else v_b)
+        return go
+
+    for name, load in t.items():
         m = re.match(r'model\.layers\.(\d+)\.mlp\.experts\.(\d+)\.(\w+)\.weight$', name)
         if m:
             if m.group(2) == '0':
                 stem = f'model.layers.{m.group(1)}.mlp.experts'
-                yield f'{stem}.{m.group(3)}.weight', np.stack([t[f'{stem}.{x}.{m.group(3)}.weight'] for x in range(E)])
+                parts = [t[f'{stem}.{x}.{m.group(3)}.weight'] for x in range(E)]
+                yield f'{stem}.{m.group(3)}.weight', lambda parts=parts: np.stack([p() for p in parts])
             continue
         if name.endswith('kv_b_proj.weight'):
-            kv = a.reshape(H, nope + vdim, a.shape[-1])
-            k_b = kv[:, :nope, :].transpose(0, 2, 1)
-            v_b = kv[:, nope:, :]
-            if ik:  # ik's converter: kv_b kept, k_b / v_b flattened to 2-D
-                yield name, a
-                k_b, v_b = k_b.reshape(-1, nope), v_b.reshape(-1, a.shape[-1])
-            yield name.replace('kv_b_proj', 'k_b_proj'), np.ascontiguousarray(k_b)
-            yield name.replace('kv_b_proj', 'v_b_proj'), np.ascontiguousarray(v_b)
+            if ik:  # ik's converter keeps kv_b beside k_b / v_b
+                yield name, load
+            yield name.replace('kv_b_proj', 'k_b_proj'), kv_parts(load, 'k')
+            yield name.replace('kv_b_proj', 'v_b_proj'), kv_parts(load, 'v')
             continue
         # gguf-py maps the router bias as "e_score_correction" + ".bias" (as convert_hf_to_gguf renames it)
-        yield name.replace('e_score_correction_bias', 'e_score_correction.bias'), a
+        yield name.replace('e_score_correction_bias', 'e_score_correction.bias'), load
 
 
 def main() -> None:
@@ -200,20 +215,28 @@ def main() -> None:
     add_hparams(w, cfg, ftype, ik)
     add_vocab(w, args.model, cfg)
     names = gguf.get_tensor_name_map(arch, cfg['num_hidden_layers'])
-    tensors = read_safetensors(args.model / 'model.safetensors')
-    for name, a in hf_tensors(tensors, cfg, ik):
+
+    def converted(load: Callable[[], np.ndarray]) -> np.ndarray:
+        a = np.ascontiguousarray(load(), dtype=np.float32)
+        # norms, biases and the router correction stay f32 (as convert_hf_to_gguf keeps 1-D tensors)
+        return (a.view(np.uint32) >> 16).astype(np.uint16) if args.outtype == 'bf16' and a.ndim > 1 else a
+
+    # Two passes so only one tensor is in memory: the tensor table first (each tensor made and
+    # dropped), then the data in the same order.
+    tensors = []
+    for name, load in hf_tensors(read_safetensors(args.model), cfg, ik):
         gname = names.get_name(name, try_suffixes=('.weight', '.bias'))
         if gname is None:
             sys.exit(f'{name}: no GGUF name for this tensor')
-        a = np.ascontiguousarray(a, dtype=np.float32)
-        # norms, biases and the router correction stay f32 (as convert_hf_to_gguf keeps 1-D tensors)
-        if args.outtype == 'bf16' and a.ndim > 1:
-            w.add_tensor(gname, (a.view(np.uint32) >> 16).astype(np.uint16), raw_dtype=gguf.GGMLQuantizationType.BF16)
-        else:
-            w.add_tensor(gname, a)
+        a = converted(load)
+        raw = gguf.GGMLQuantizationType.BF16 if a.dtype == np.uint16 else None
+        w.add_tensor_info(gname, a.shape, a.dtype, a.nbytes, raw_dtype=raw)
+        tensors.append(load)
     w.write_header_to_file()
     w.write_kv_data_to_file()
-    w.write_tensors_to_file()
+    w.write_ti_data_to_file()
+    for load in tensors:
+        w.write_tensor_data(converted(load))
     w.close()
     print(f'wrote {args.out}')
 
