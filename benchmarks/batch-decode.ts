@@ -14,9 +14,9 @@ import { loadavg } from 'node:os';
 import { readBandwidth, threads } from '../lib/backend/native/addon.js';
 import { NativeOps } from '../lib/backend/native/ops.js';
 import { processMemoryProbe } from '../lib/bench/memory.js';
+import { weightBytes } from '../lib/bench/weightBytes.js';
 import { Sampler } from '../lib/engine/sampler.js';
 import type { KvCache } from '../lib/engine/kvCache.js';
-import { Checkpoint } from '../lib/io/checkpoint.js';
 import { loadModel } from '../lib/models/load.js';
 import type { CausalLM } from '../lib/models/model.js';
 import type { ExpertWeights, Route, Tensor } from '../lib/backend/ops.js';
@@ -33,35 +33,6 @@ const TOKENS = Number(opt('tokens', '16'));
 const ROUNDS = Number(opt('rounds', '3'));
 const CONTEXT = Number(opt('context', '0'));
 const PROMPT = 32;
-
-interface WeightBytes {
-  /** Everything a step reads whatever the routing: all but the routed experts and the embedding (one row per token). */
-  fixed: number;
-  /** One routed expert of one layer (gate, up and down). */
-  perExpert: number;
-  /** Experts each MoE layer's token picks. */
-  topK: number;
-}
-
-function weightBytes(path: string): WeightBytes {
-  const ck = Checkpoint.open(path);
-  const cfg = ck.config;
-  let fixed = 0;
-  let routed = 0;
-  const moeLayers = new Set<string>();
-  for (const [name, info] of ck.tensors) {
-    const bytes = info.end - info.start;
-    // Routed experts stacked (MLX: switch_mlp) or one tensor each (Hugging Face: mlp.experts.N).
-    const at = name.includes('.switch_mlp.') ? name.indexOf('.switch_mlp.') : name.search(/\.mlp\.experts\.\d+\./);
-    if (at >= 0) {
-      routed += bytes;
-      moeLayers.add(name.slice(0, at));
-    } else if (!name.includes('embed_tokens.')) fixed += bytes;
-  }
-  ck.close();
-  const experts = Number(cfg.n_routed_experts ?? 1);
-  return { fixed, perExpert: routed / Math.max(1, moeLayers.size * experts), topK: Number(cfg.num_experts_per_tok ?? 0) };
-}
 
 /** Distinct experts per MoE layer per decode step at B sequences (mean over `steps` steps). */
 async function distinctExperts(counting: CausalLM, seen: number[], B: number, steps: number): Promise<number> {

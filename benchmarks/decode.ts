@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readBandwidth, threads } from '../lib/backend/native/addon.js';
 import { LanguageModel } from '../lib/engine/languageModel.js';
-import { Checkpoint } from '../lib/io/checkpoint.js';
+import { bytesPerToken, weightBytes } from '../lib/bench/weightBytes.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const MLXK = join(REPO, 'bin', 'mlxk');
@@ -72,23 +72,6 @@ function ensureModels(work: string): Record<number, string> {
     }
   }
   return out;
-}
-
-/** Bytes of weights one decoded token reads: everything but the routed experts (k of E) and the embedding (one row). */
-function bytesPerToken(dir: string): { total: number; perToken: number } {
-  const ck = Checkpoint.open(dir);
-  const cfg = ck.config;
-  const share = Number(cfg.num_experts_per_tok) / Number(cfg.n_routed_experts);
-  let total = 0;
-  let perToken = 0;
-  for (const [name, info] of ck.tensors) {
-    const bytes = info.end - info.start;
-    total += bytes;
-    if (name.includes('.switch_mlp.')) perToken += bytes * share;
-    else if (!name.startsWith('model.embed_tokens.')) perToken += bytes;
-  }
-  ck.close();
-  return { total, perToken };
 }
 
 function cpuSummary(): string {
@@ -163,7 +146,9 @@ function main(): void {
     '|---|---|---|---|---|---|---|---|---|',
   ];
   for (const b of BITS) {
-    const { total, perToken } = bytesPerToken(models[b]!);
+    const wb = weightBytes(models[b]!);
+    const perToken = bytesPerToken(wb);
+    const total = wb.total;
     const mlxDecode = stat(b, 'mlx', 'decode');
     const mlxPrompt = stat(b, 'mlx', 'prompt');
     for (const v of VARIANTS) {

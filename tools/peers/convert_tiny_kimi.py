@@ -81,6 +81,7 @@ def bpe(ranks: dict[bytes, int], token: bytes, max_rank: int) -> list[bytes]:
 
 
 def add_vocab(w: gguf.GGUFWriter, model: Path, cfg: dict) -> None:
+    """The tokenizer of `model` (tiktoken.model + tokenizer_config.json), padded to cfg's vocab_size."""
     tk = json.loads((model / 'tokenizer_config.json').read_text())
     ranks: dict[bytes, int] = {}
     for line in (model / 'tiktoken.model').read_text().splitlines():
@@ -203,6 +204,7 @@ def main() -> None:
     ap.add_argument('out', type=Path)
     ap.add_argument('--outtype', choices=['f32', 'bf16'], default='f32')
     ap.add_argument('--flavor', choices=['mainline', 'ik'], default='mainline')
+    ap.add_argument('--vocab-from', type=Path, help='take the tokenizer files from this model (mlxk synth models have none: use models/tiny-kimi)')
     args = ap.parse_args()
     cfg = json.loads((args.model / 'config.json').read_text())
     if cfg.get('model_type') not in ('kimi_k2', 'deepseek_v3'):
@@ -213,7 +215,7 @@ def main() -> None:
     ftype = gguf.LlamaFileType.ALL_F32 if args.outtype == 'f32' else gguf.LlamaFileType.MOSTLY_BF16
     ik = args.flavor == 'ik'
     add_hparams(w, cfg, ftype, ik)
-    add_vocab(w, args.model, cfg)
+    add_vocab(w, args.vocab_from or args.model, cfg)
     names = gguf.get_tensor_name_map(arch, cfg['num_hidden_layers'])
 
     def converted(load: Callable[[], np.ndarray]) -> np.ndarray:
