@@ -3,7 +3,8 @@
 // wrapper, the N-API crossing and the kernel) and attributed to the op and to the weight class
 // it reads (the tensor table's role: attn, expert, shared_expert, dense_mlp, router, lm_head, …).
 // Also: the thread pool's counters (jobs spread over workers, jobs run inline, the caller's wait
-// for the other threads, workers woken from sleep) and the cost of one empty N-API crossing.
+// for the other threads, workers woken from sleep), the process CPU time per step and the cost of
+// one empty N-API crossing.
 // "JS between ops" = the step's wall time minus the time inside Ops calls (model code, cache
 // bookkeeping, sampling).
 //   npm run build && node dist/benchmarks/profile-decode.js MODEL_DIR [--tokens 64] [--batch 1]
@@ -90,9 +91,11 @@ async function main(): Promise<void> {
   for (let i = 0; i < 4; i++) logits = await Promise.all(seqs.map((s, b) => s.decode(next(logits[b]!))));
   poolStats(true);
   recording = true;
+  const cpu0 = process.cpuUsage();
   t0 = process.hrtime.bigint();
   for (let i = 0; i < TOKENS; i++) logits = await Promise.all(seqs.map((s, b) => s.decode(next(logits[b]!))));
   const wallNs = Number(process.hrtime.bigint() - t0);
+  const cpu = process.cpuUsage(cpu0);
   recording = false;
   const pool = poolStats(true);
 
@@ -103,6 +106,7 @@ async function main(): Promise<void> {
   lines.push(`model ${dir} (${loaded.model.info.numLayers} layers), ${threads()} threads, batch ${BATCH}, ${steps} steps, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   lines.push(`step: ${perStep(wallNs).toFixed(1)} µs (${((BATCH * steps * 1e9) / wallNs).toFixed(1)} tokens/s); inside Ops calls ${perStep(inOps).toFixed(1)} µs; JS between ops ${perStep(wallNs - inOps).toFixed(1)} µs (${((100 * (wallNs - inOps)) / wallNs).toFixed(1)} %)`);
   lines.push(`Ops calls per step: ${(calls / steps).toFixed(0)}; one empty N-API crossing: ${crossingNs.toFixed(0)} ns (× calls = ${((crossingNs * calls) / steps / 1000).toFixed(1)} µs per step)`);
+  lines.push(`process CPU per step: ${((cpu.user + cpu.system) / steps).toFixed(1)} µs (all threads; with MLXK_THREADS=1 the work a step costs, whatever the load)`);
   lines.push(`pool per step: ${(pool.jobs / steps).toFixed(1)} jobs over the workers (${perStep(pool.jobNs).toFixed(1)} µs wall, of which the caller waited ${perStep(pool.waitNs).toFixed(1)} µs for the others), ${(pool.inlineJobs / steps).toFixed(1)} inline, ${(pool.wakeups / steps).toFixed(2)} worker wake-ups from sleep`);
   lines.push('');
   lines.push('| op (weight class) | calls per step | µs per step | % of step |');

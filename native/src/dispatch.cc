@@ -18,6 +18,11 @@ namespace {
 // few enough that each task still streams a long contiguous run of weight rows.
 constexpr int kTasksPerThread = 8;
 constexpr int64_t kMinGemvRowsPerTask = 16;
+// Below this many multiply-adds a job runs on the calling thread: a second thread would save at
+// most ~7 µs of it on an idle machine (2^19 take ~14 µs in a dense bf16 product on one core), while
+// publishing the job and waiting for a worker costs a few µs idle and ~60 µs of wall per job under
+// load (profile-decode, load 13). tiny-kimi's products below lm_head are all under it at B = 1.
+constexpr int64_t kMinPooledWork = int64_t(1) << 19;
 
 struct Runtime {
   std::mutex mu;
@@ -86,7 +91,7 @@ ActBuffer quantize(Runtime& r, const float* x, int64_t rows, int64_t k, int gs, 
     part.d += r0 * (act.kpad / kActBlock);
     part.sx += r0 * (k / gs);
     kern->quantize_rows(x + r0 * k, n, k, part);
-  });
+  }, rows * k * 4 < kMinPooledWork);
   return act;
 }
 
@@ -173,7 +178,7 @@ void moe_qmatmul(const float* x, int64_t rows, const int32_t* row_index, const i
     void* s = pool.scratch(thread, scratch);
     if (count <= kGemvMaxM) kern.gemv(we, &acts[first], (int)count, &outs[first], job.n0, job.n1, s);
     else kern.gemm(we, &acts[first], (int)count, &outs[first], job.n0, job.n1, s);
-  });
+  }, pairs * w.n * w.k < kMinPooledWork);
 }
 
 void dense_matmul(const float* x, int64_t m, const DenseMatrix& w, float* out) {
@@ -191,14 +196,16 @@ void dense_matmul(const float* x, int64_t m, const DenseMatrix& w, float* out) {
   split_rows(0, w.n, align, kMinGemvRowsPerTask, (int64_t)r.pool->size() * kTasksPerThread, jobs);
   r.pool->run((int64_t)jobs.size(), [&](int64_t task, int) {
     kern.dense(w, xs.data(), (int)m, outs.data(), jobs[task].n0, jobs[task].n1);
-  });
+  }, m * w.n * w.k < kMinPooledWork);
 }
 
-void parallel_for(int64_t tasks, const std::function<void(int64_t, int)>& fn) {
+bool worth_pooling(int64_t work) { return work >= kMinPooledWork; }
+
+void parallel_for(int64_t tasks, const std::function<void(int64_t, int)>& fn, int64_t work) {
   if (tasks <= 0) return;
   Runtime& r = ready();
   std::lock_guard<std::mutex> running(r.run_mu);
-  r.pool->run(tasks, [&](int64_t task, int thread) { fn(task, thread); });
+  r.pool->run(tasks, [&](int64_t task, int thread) { fn(task, thread); }, !worth_pooling(work));
 }
 
 PoolStats pool_stats(bool reset) {

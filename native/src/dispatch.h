@@ -44,8 +44,12 @@ void quantize_activations(const float* x, int64_t m, int64_t k, int group_size, 
 /**
  * Runs fn(task, thread) for every task in [0, tasks) on the kernels' pool (one job at a
  * time, like the kernels); thread is in [0, thread_count()). For the model ops (ops.cc).
+ * `work` (multiply-adds, or a like measure): a small job runs on the calling thread alone.
  */
-void parallel_for(int64_t tasks, const std::function<void(int64_t task, int thread)>& fn);
+void parallel_for(int64_t tasks, const std::function<void(int64_t task, int thread)>& fn, int64_t work = INT64_MAX);
+
+/** Whether a job of `work` multiply-adds goes to the pool's workers (parallel_for runs smaller ones inline). */
+bool worth_pooling(int64_t work);
 
 /** Thread `thread`'s 64-byte aligned scratch of at least `bytes`; only inside parallel_for. */
 void* thread_scratch(int thread, size_t bytes);

@@ -63,13 +63,12 @@ size_t scratch_bytes(int64_t k, int gs) {
 
 constexpr int kPanelRows = 32;  // kernels_avx512_gemm.cc's panel height
 
-// attend: the portable kernel for now. With kernels_avx512_attend.cc (within 2e-5 of float64 in
-// test/native/attention) the mixed 3/6-bit tiny-kimi answers one greedy token differently after a
-// prompt-cache hit than after a full prefill (test/server/serveModels); until that is understood
-// (issue 14) the AVX-512 attention is built but not in the table (benchmarks/attention.ts then
-// compares the portable kernel with itself).
+// attend: kernels_avx512_attend.cc. It was held out of the table for a while because
+// test/server/serveModels saw one greedy token change after a prompt-cache hit; that was a
+// near-tie (margin 0.007–0.10 logits) under int8 activations' rounding flips, which move the
+// logits by ~0.4 between a full prefill and a cached prefix with either kernel (issue 14).
 const Kernels kAvx512 = {
-    "avx512", quantize_rows_avx512, gemv, gemm, kPanelRows, scratch_bytes, read_pass_avx512, dense, attend_portable,
+    "avx512", quantize_rows_avx512, gemv, gemm, kPanelRows, scratch_bytes, read_pass_avx512, dense, attend,
 };
 
 }  // namespace

@@ -103,7 +103,7 @@ void dense_gathered(const float* x, int64_t k, const int32_t* row_index, const i
     const Job& j = jobs[(size_t)task];
     const int64_t first = g.start[(size_t)j.expert], count = g.start[(size_t)j.expert + 1] - first;
     kern.dense(dense_entry(w, j.expert), &xs[(size_t)first], (int)count, &outs[(size_t)first], j.n0, j.n1);
-  });
+  }, pairs * w.n * w.k);
 }
 
 MLXK_SIMD_CLONES
@@ -214,16 +214,19 @@ void model_attention(const float* q, int64_t hq, int64_t d, const AttentionSegme
   std::vector<int32_t>& row_in = row_in_kept;
   seg_of.clear();
   row_in.clear();
+  int64_t work = 0;  // multiply-adds: every visible key of every query row, scores and values
   for (int64_t s = 0; s < count; ++s)
     for (int64_t t = 0; t < segs[s].tokens; ++t) {
       seg_of.push_back((int32_t)s);
       row_in.push_back((int32_t)t);
+      work += (segs[s].keys - segs[s].tokens + t + 1) * hq * (d + dv);
     }
   const int64_t rows = (int64_t)seg_of.size();
   // Query heads of one key head share each key row read: as many per task as fit the kernel,
-  // fewer when that leaves threads idle (one decoded sequence of an MQA model is one task).
+  // fewer when that leaves threads idle (one decoded sequence of an MQA model is one task) and
+  // the job is large enough to go to the pool at all.
   int64_t per = std::min<int64_t>(group, kAttendMaxHeads);
-  while (per > 1 && rows * hkv * ((group + per - 1) / per) < (int64_t)thread_count() * 2) per = (per + 1) / 2;
+  while (worth_pooling(work) && per > 1 && rows * hkv * ((group + per - 1) / per) < (int64_t)thread_count() * 2) per = (per + 1) / 2;
   const int64_t blocks = (group + per - 1) / per;
   const Kernels& kern = active_kernels();
   // One pool job over every (query row, key head, head block) of every sequence.
@@ -235,7 +238,7 @@ void model_attention(const float* q, int64_t hq, int64_t d, const AttentionSegme
     float* scores = static_cast<float*>(thread_scratch(thread, (size_t)(nh * visible) * sizeof(float)));
     kern.attend(AttendBlock{q + (r * hq + h0) * d, d, nh, sg.k.p + kvh * sg.k.stride_h, sg.k.stride_s, sg.v.p + kvh * sg.v.stride_h,
                             sg.v.stride_s, visible, dv, scale, scores, out + (r * hq + h0) * dv});
-  });
+  }, work);
 }
 
 void model_swiglu(const float* gate, const float* up, int64_t n, float* out) {

@@ -59,9 +59,9 @@ void ThreadPool::work(uint64_t generation, int thread) {
   }
 }
 
-void ThreadPool::run_raw(int64_t tasks, TaskFn fn, void* ctx) {
+void ThreadPool::run_raw(int64_t tasks, TaskFn fn, void* ctx, bool alone) {
   if (tasks <= 0) return;
-  if (workers_.empty() || tasks == 1) {
+  if (alone || workers_.empty() || tasks == 1) {
     for (int64_t t = 0; t < tasks; ++t) fn(ctx, t, 0);
     inline_jobs_.fetch_add(1, std::memory_order_relaxed);
     return;

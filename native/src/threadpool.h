@@ -25,17 +25,21 @@ class ThreadPool {
 
   int size() const { return (int)workers_.size() + 1; }
 
-  /** Calls fn(task, thread) for every task in [0, tasks); thread is in [0, size()). */
+  /**
+   * Calls fn(task, thread) for every task in [0, tasks); thread is in [0, size()). `alone`: the
+   * calling thread runs them all (a job too small to pay for publishing it and waiting for the
+   * workers, whose tasks may still be split for other reasons, e.g. per expert).
+   */
   template <class F>
-  void run(int64_t tasks, F&& fn) {
+  void run(int64_t tasks, F&& fn, bool alone = false) {
     auto call = [](void* ctx, int64_t task, int thread) { (*static_cast<F*>(ctx))(task, thread); };
-    run_raw(tasks, call, &fn);
+    run_raw(tasks, call, &fn, alone);
   }
 
   /** Counters since the last reset (benchmarks/profile-decode.ts reads them). */
   struct Stats {
     uint64_t jobs = 0;         // run() calls that used the workers
-    uint64_t inline_jobs = 0;  // run() calls done on the caller alone (one task or no workers)
+    uint64_t inline_jobs = 0;  // run() calls done on the caller alone (one task, no workers, or `alone`)
     uint64_t job_ns = 0;       // wall time inside those jobs
     uint64_t wait_ns = 0;      // the caller's wait for other threads after its own last task
     uint64_t wakeups = 0;      // workers woken from sleep (not found spinning)
@@ -48,7 +52,7 @@ class ThreadPool {
 
  private:
   using TaskFn = void (*)(void*, int64_t, int);
-  void run_raw(int64_t tasks, TaskFn fn, void* ctx);
+  void run_raw(int64_t tasks, TaskFn fn, void* ctx, bool alone);
   void work(uint64_t generation, int thread);
   void worker_main(int thread);
 

@@ -70,6 +70,36 @@ test('MQA decode rows of B sequences (absorbed MLA: keys and values are one late
   setIsa('auto');
 });
 
+test('every cache length 1 … 72 with every head block 1 … 8, flat and peaked scores, on every kernel set', () => {
+  // One sequence per cache length, so each length meets the 4-key tile, its 1-key tail and the
+  // 16-lane masks in every position; 72 rows keep the dispatcher from splitting the Hq heads, so the
+  // kernel gets head blocks of exactly Hq. q × 6 makes the softmax nearly one-hot (exp far from 0).
+  const lengths = Array.from({ length: 72 }, (_, i) => i + 1);
+  for (const [D, Dv] of [[80, 64], [288, 256]] as const) {
+    for (let Hq = 1; Hq <= 8; Hq++) {
+      for (const sharpness of [1, 6]) {
+        if (D === 288 && Hq % 3 !== 0 && Hq !== 8) continue;
+        const seed = freshSeed();
+        const rand = rng(seed);
+        const normal = (n: number) => Float32Array.from({ length: n }, () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand()));
+        const B = lengths.length;
+        const rows = lengths.map((S) => normal(S * D));
+        const q = normal(B * Hq * D).map((x) => x * sharpness);
+        const scale = 1 / Math.sqrt(D);
+        const want = Float64Array.from(lengths.flatMap((S, b) => [...reference(q.subarray(b * Hq * D, (b + 1) * Hq * D), 1, rows[b]!, rows[b]!, S, Hq, 1, D, Dv, scale, D, D, 0)]));
+        const segments: Segment[] = lengths.map((S) => ({ tokens: 1, offset: S - 1 }));
+        for (const isa of supportedIsas()) {
+          setIsa(isa);
+          const caches = lengths.map((S, b) => ops.constant(rows[b]!, [S, 1, D]));
+          const got = ops.read(ops.raggedAttention(ops.constant(q, [B, Hq, D]), caches, caches.map((c) => ops.slice(c, 2, 0, Dv)), segments, scale));
+          check(got, want, `[seed ${seed}] ${isa} Hq ${Hq} D ${D} Dv ${Dv} sharpness ${sharpness}`);
+        }
+      }
+    }
+  }
+  setIsa('auto');
+});
+
 test('a prefill chunk over a cached prefix (GQA, causal) on every kernel set', () => {
   for (const [T, S, Hq, Hkv, D, Dv] of [[7, 19, 12, 3, 40, 24], [5, 5, 2, 1, 96, 96]] as const) {
     const seed = freshSeed();

@@ -34,8 +34,17 @@ test('startup loads what fits; the rest loads on demand, unloading the least rec
   assert.is(state(), 'tiny-kimi:in/1 tiny-kimi-mixed_3_6:out/0');
   const [bigLm, smallLm] = [await LanguageModel.load(TINY_KIMI), await LanguageModel.load(MIXED)];
   const q = { messages: [{ role: 'user', content: 'What is a list?' }] };
-  const bigExpected = (await bigLm.generate(q, { maxTokens: 12, temperature: 0 })).text.trimStart();
-  const smallExpected = (await smallLm.generate(q, { maxTokens: 12, temperature: 0 })).text.trimStart();
+  const opts = { maxTokens: 12, temperature: 0 };
+  const bigExpected = (await bigLm.generate(q, opts)).text.trimStart();
+  // The second request for the small model starts from its prompt-cache entry (all but the last
+  // prompt token cached, that token run as one absorbed-MLA step). With int8 activations that path
+  // differs from a full prefill by rounding flips (test/models/cache.test.ts: up to ~0.4 in the
+  // logits here), and this prompt has a near-tie at its 7th token (margin 0.007–0.10 logits,
+  // depending on path and attention kernel), so the expectation is the engine's answer from the
+  // same cache state: the engine reusing its own sequence the way the server's cache does.
+  const smallSeq = smallLm.newSequence();
+  const smallExpected = (await smallLm.generate(q, opts, undefined, smallSeq)).text.trimStart();
+  const smallAfterHit = (await smallLm.generate(q, opts, undefined, smallSeq)).text.trimStart();
   assert.is.not(bigExpected, smallExpected, 'the two models answer differently, so routing shows');
 
   assert.is((await ask('tiny-kimi')).choices[0]!.message.content, bigExpected);
@@ -43,7 +52,9 @@ test('startup loads what fits; the rest loads on demand, unloading the least rec
   assert.is((await ask('small')).choices[0]!.message.content, smallExpected);
   assert.is(state(), 'tiny-kimi:out/1 tiny-kimi-mixed_3_6:in/1');
   assert.is(live.server.promptCache.keys('tiny-kimi').length, 0, "an unloaded model's cache entries are dropped");
-  assert.is((await ask('claude-haiku-4-5')).choices[0]!.message.content, smallExpected, 'wildcard alias');
+  const hits = live.server.promptCache.stats.hits;
+  assert.is((await ask('claude-haiku-4-5')).choices[0]!.message.content, smallAfterHit, 'wildcard alias, from the prompt cache');
+  assert.is(live.server.promptCache.stats.hits, hits + 1);
   assert.is((await ask(TINY_KIMI)).choices[0]!.message.content, bigExpected, 'by path, after a reload');
   assert.is(state(), 'tiny-kimi:in/2 tiny-kimi-mixed_3_6:out/1');
   assert.ok(live.logs.some((l) => l.startsWith('unloaded tiny-kimi-mixed_3_6')));
