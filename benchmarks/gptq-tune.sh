@@ -4,6 +4,7 @@
 # tiny-kimi against the rest (CALIB_TOKENS, default 65536, in sequences of 512) and is scored by
 # perplexity, KL and top-1 against the bf16 source on every 512-token window of the held-out part,
 # native backend, 16-bit activations. mse (data-free) is scored on the same windows.
+# MAX_WINDOWS scores only the first N held-out windows (all by default).
 # Usage: benchmarks/gptq-tune.sh OUT_DIR BITS 'NAME=FLAGS' ...
 #   e.g. benchmarks/gptq-tune.sh /tmp/tune 2 'gptq=--method gptq' 'damp0.1=--method gptq --damp 0.1'
 #   (leading VAR=VALUE words set the environment of that quantize run)
@@ -14,6 +15,8 @@ out=${1:?usage: benchmarks/gptq-tune.sh OUT_DIR BITS NAME=FLAGS ...}
 bits=${2:?BITS}
 shift 2
 tokens=${CALIB_TOKENS:-65536}
+windows=()
+[ -z "${MAX_WINDOWS:-}" ] || windows=(--max-windows "$MAX_WINDOWS")
 export MLXK_ACTIVATION_BITS=16
 mkdir -p "$out"
 node benchmarks/calib-split.mjs "$out/split"
@@ -28,6 +31,6 @@ for spec in mse=--method\ mse "$@"; do
   calib=()
   [[ " ${flags[*]} " == *" --method mse "* ]] || calib=(--calib "$out/split/train.txt" --calib-tokens "$tokens" --calib-seq 512)
   [ -f "$out/$name/config.json" ] || timed "$out/$name.time" env "${envs[@]}" nice -n 5 ./bin/mlxk quantize models/tiny-kimi "$out/$name" --bits "$bits" "${flags[@]}" "${calib[@]}" -q --json > "$out/$name.quantize.json"
-  [ -s "$out/$name.ppl.json" ] || nice -n 5 ./bin/mlxk perplexity "$out/$name" --data "$out/split/heldout.txt" --baseline models/tiny-kimi --backend native -q --json > "$out/$name.ppl.json"
+  [ -s "$out/$name.ppl.json" ] || nice -n 5 ./bin/mlxk perplexity "$out/$name" --data "$out/split/heldout.txt" --baseline models/tiny-kimi --backend native "${windows[@]}" -q --json > "$out/$name.ppl.json"
 done
 node benchmarks/gptq-table.mjs "$out"

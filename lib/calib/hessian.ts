@@ -2,6 +2,7 @@
 // threads when built, else this file's reference, bit-identical), and the shrinkage of
 // a routed expert's Hessian toward its layer's all-token one.
 import { hessianAccumulate as nativeAccumulate, nativeAvailable } from '../backend/native/addon.js';
+import { MlxkError } from '../io/errors.js';
 
 /** Σ xᵀx of the rows that reached one linear (or one expert), with the token count. */
 export class Hessian {
@@ -38,15 +39,24 @@ export function accumulateHessian(h: Float64Array, n: number, x: Float32Array, r
   for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) h[i * n + j] = h[j * n + i]!;
 }
 
+/** κ as a multiple of the column count: 1 unless MLXK_SHRINK_KAPPA sets another (to measure it, benchmarks/gptq-tune.sh). */
+export function shrinkStrength(env: NodeJS.ProcessEnv = process.env): number {
+  const v = env.MLXK_SHRINK_KAPPA ?? '1';
+  const k = Number(v);
+  if (!Number.isFinite(k) || k <= 0) throw new MlxkError(`MLXK_SHRINK_KAPPA=${v}: expected a positive multiple of the column count`);
+  return k;
+}
+
 /**
  * A routed expert's Hessian shrunk toward the layer's: the per-token means combined as
  * (H_e + κ·H̄_shared) / (N_e + κ), so an expert that saw N_e ≪ κ tokens is mostly the
- * shared estimate and one that saw N_e ≫ κ is its own. κ is the column count: below
- * that many tokens H_e cannot even be full rank. With N_e = 0 it is the shared Hessian.
+ * shared estimate and one that saw N_e ≫ κ is its own. κ is the column count by default
+ * (`strength` 1): below that many tokens H_e cannot even be full rank. With N_e = 0 it is
+ * the shared Hessian.
  */
-export function shrinkHessian(own: Hessian, shared: Hessian): Float64Array {
+export function shrinkHessian(own: Hessian, shared: Hessian, strength = shrinkStrength()): Float64Array {
   const n = own.n;
-  const kappa = n;
+  const kappa = strength * n;
   const out = new Float64Array(n * n);
   const sharedScale = shared.tokens > 0 ? kappa / shared.tokens : 0;
   const denom = own.tokens + (shared.tokens > 0 ? kappa : 0);
