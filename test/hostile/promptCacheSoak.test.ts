@@ -64,7 +64,10 @@ test('cache bytes track resident growth within 10 %, evictions happen and return
     const grewCache = full.cache.bytes - base.cache.bytes;
     const grewRss = full.rss - base.rss;
     console.log(`filling: cache +${(grewCache / MiB).toFixed(2)} MiB, RSS +${(grewRss / MiB).toFixed(2)} MiB (${(grewRss / grewCache).toFixed(3)}×) over ${n - 3} requests`);
-    if (!process.env.MLXK_SOAK_LOOSE) assert.ok(Math.abs(grewRss - grewCache) <= 0.1 * grewCache, `RSS grew ${(grewRss / MiB).toFixed(2)} MiB while the cache says ${(grewCache / MiB).toFixed(2)} MiB`);
+    // 10 %, plus 4 MiB for V8 growing its own heap in steps at this small scale (one step of
+    // 16 MiB committed lands in the filling phase in some runs; benchmarks/soak.ts measures the
+    // 10 % at 256 MiB, where it does not matter).
+    assert.ok(Math.abs(grewRss - grewCache) <= 0.1 * grewCache + 4 * MiB, `RSS grew ${(grewRss / MiB).toFixed(2)} MiB while the cache says ${(grewCache / MiB).toFixed(2)} MiB`);
 
     const after: Array<{ rss: number }> = [];
     let last = full;
