@@ -11,6 +11,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
+import { sseData } from './sseData.js';
 
 const REPO = new URL('../../', import.meta.url).pathname;
 const flag = (name: string, fallback: string) => {
@@ -32,23 +33,15 @@ async function chat(url: string, messages: { role: string; content: string }[]):
   const r = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'tiny-kimi', messages, max_tokens: MAX_TOKENS, temperature: 0, stream: true, stream_options: { include_usage: true } }) });
   if (r.status !== 200 || !r.body) throw new Error(`${r.status} ${await r.text()}`);
   let first = 0;
-  let buffer = '';
   let text = '';
   let usage: Usage | null = null;
-  const decoder = new TextDecoder();
-  for await (const bytes of r.body) {
-    buffer += decoder.decode(bytes as Uint8Array, { stream: true });
-    let end: number;
-    while ((end = buffer.indexOf('\n\n')) >= 0) {
-      const frame = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      if (!frame.startsWith('data: ') || frame === 'data: [DONE]') continue;
-      const chunk = JSON.parse(frame.slice(6)) as { choices: { delta: { content?: string } }[]; usage?: Usage | null };
-      const piece = chunk.choices[0]?.delta.content;
-      if (piece && !first) first = performance.now();
-      if (piece) text += piece;
-      if (chunk.usage) usage = chunk.usage;
-    }
+  for await (const data of sseData(r.body as AsyncIterable<Uint8Array>)) {
+    if (data === '[DONE]') continue;
+    const chunk = JSON.parse(data) as { choices: { delta: { content?: string } }[]; usage?: Usage | null };
+    const piece = chunk.choices[0]?.delta.content;
+    if (piece && !first) first = performance.now();
+    if (piece) text += piece;
+    if (chunk.usage) usage = chunk.usage;
   }
   const t1 = performance.now();
   if (!usage) throw new Error('no usage in the stream');
