@@ -16,6 +16,7 @@
       "sources": [
         "native/src/addon.cc",
         "native/src/addon_ops.cc",
+        "native/src/anon_map.cc",
         "native/src/cpu.cc",
         "native/src/dispatch.cc",
         "native/src/gptq.cc",

@@ -17,6 +17,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LanguageModel } from '../lib/engine/languageModel.js';
 import type { Level as TraceLevel } from './serve-trace.js';
+import { sseData } from './sseData.js';
 
 const REPO = new URL('../../', import.meta.url).pathname;
 const BUNDLED = join(REPO, 'models', 'tiny-kimi');
@@ -74,27 +75,17 @@ async function oneRequest(url: string, i: number): Promise<Sample> {
     });
     if (r.status !== 200 || !r.body) return bad;
     let first = 0;
-    let buffer = '';
     let usage = null as UsageObject | null;
     let done = false;
-    const decoder = new TextDecoder();
-    for await (const bytes of r.body) {
-      buffer += decoder.decode(bytes as Uint8Array, { stream: true });
-      let end: number;
-      while ((end = buffer.indexOf('\n\n')) >= 0) {
-        const frame = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        if (!frame.startsWith('data: ')) continue;
-        const data = frame.slice(6);
-        if (data === '[DONE]') {
-          done = true;
-          continue;
-        }
-        const chunk = JSON.parse(data) as { error?: unknown; choices: { delta: { content?: string } }[]; usage?: UsageObject | null };
-        if (chunk.error) return bad;
-        if (!first && chunk.choices[0]?.delta.content) first = performance.now();
-        if (chunk.usage) usage = chunk.usage;
+    for await (const data of sseData(r.body as AsyncIterable<Uint8Array>)) {
+      if (data === '[DONE]') {
+        done = true;
+        continue;
       }
+      const chunk = JSON.parse(data) as { error?: unknown; choices: { delta: { content?: string } }[]; usage?: UsageObject | null };
+      if (chunk.error) return bad;
+      if (!first && chunk.choices[0]?.delta.content) first = performance.now();
+      if (chunk.usage) usage = chunk.usage;
     }
     if (!done || usage === null) return bad;
     const t1 = performance.now();

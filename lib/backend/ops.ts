@@ -85,6 +85,15 @@ export interface ExpertWeights {
   down: Weight;
 }
 
+/** Tensors held in memory of their own (Ops.keep). */
+export interface KeptTensors<T = Tensor> {
+  tensors: T[];
+  /** Bytes the memory can make resident (whole pages). */
+  bytes: number;
+  /** Returns the memory now; idempotent. */
+  release(): void;
+}
+
 export interface Ops {
   readonly name: string;
 
@@ -111,6 +120,13 @@ export interface Ops {
    * Backends that cannot see storage leave it out; callers then count the tensors' own sizes.
    */
   heldBytes?(xs: Tensor[]): number;
+  /**
+   * float32 copies of `xs` in memory the backend maps itself, for data kept long and dropped at
+   * known times (the prompt cache): release() returns its pages to the OS at once, where memory
+   * freed to the allocator may stay resident. Views of released tensors read nothing. Backends
+   * without such memory leave it out.
+   */
+  keep?(xs: Tensor[]): KeptTensors;
 
   // ---- weights ----
   /** Lazily opens a safetensors file: name → raw tensor in its stored dtype. */

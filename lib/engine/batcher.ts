@@ -6,6 +6,22 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { BatchItem, CausalLM } from '../models/model.js';
 import type { KvCache } from './kvCache.js';
 
+/**
+ * Tokens one batch may run. A forward pass holds the event loop, and eight clients' 512-token
+ * prompt chunks in one batch held it for seconds at load 13–17 (/health median 404 ms, max 10.9 s
+ * in benchmarks/results/soak.md); past this, steps wait for the next batch, one turn of the loop
+ * later. A default prefill chunk plus 64 decoding streams fits; a batch's first step always runs.
+ */
+let maxBatchTokens = 512 + 64; // sequence.ts's DEFAULT_PREFILL_CHUNK (a cycle to import here)
+
+/** Sets the batch token budget (benchmarks/loop-delay.ts compares settings); returns the old one. */
+export function setMaxBatchTokens(n: number): number {
+  if (!(n >= 1)) throw new Error(`the batch token budget must be at least 1, got ${n}`);
+  const old = maxBatchTokens;
+  maxBatchTokens = n;
+  return old;
+}
+
 interface Pending {
   ids: readonly number[];
   cache: KvCache;
@@ -33,10 +49,18 @@ export class StepBatcher {
     try {
       while (this.pending.length > 0) {
         await nextTurn();
-        // One cache appears once per batch; a second step on it waits for the next.
+        // One cache appears once per batch; a second step on it waits for the next, and so do
+        // steps past the token budget.
         const seen = new Set<KvCache>();
         const batch: Pending[] = [];
-        this.pending = this.pending.filter((p) => (seen.has(p.cache) ? true : (seen.add(p.cache), batch.push(p), false)));
+        let tokens = 0;
+        this.pending = this.pending.filter((p) => {
+          if (seen.has(p.cache) || (batch.length > 0 && tokens + p.ids.length > maxBatchTokens)) return true;
+          seen.add(p.cache);
+          batch.push(p);
+          tokens += p.ids.length;
+          return false;
+        });
         await this.run(batch);
       }
     } finally {

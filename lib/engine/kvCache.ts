@@ -7,7 +7,7 @@
 // Buffers grow in blocks of BLOCK tokens and new rows are written in place
 // (ops.writeRows), as mlx-lm's KVCache does: appending by concatenation would copy the
 // whole cache every step (at 128K tokens of Kimi, 9 GB per token).
-import type { Ops, Tensor } from '../backend/ops.js';
+import type { KeptTensors, Ops, Tensor } from '../backend/ops.js';
 
 export type CacheKind = 'kv' | 'mla';
 
@@ -17,6 +17,8 @@ export const BLOCK = 256;
 export class KvCache {
   private buffers: (Tensor[] | null)[];
   private tokens = 0;
+  /** The memory of the buffers after compact() on a backend with ops.keep. */
+  private kept: KeptTensors | null = null;
 
   constructor(
     private readonly ops: Ops,
@@ -61,21 +63,46 @@ export class KvCache {
     this.tokens = n;
   }
 
-  /** An independent cache with the same tokens (for reusing a prefix). */
-  copy(): KvCache {
-    const c = new KvCache(this.ops, this.kind, this.numLayers, this.elementsPerToken);
-    c.buffers = this.buffers.map((l) => (l && this.tokens > 0 ? l.map((t) => this.ops.slice(t, 0, 0, this.tokens)) : null));
-    c.tokens = this.tokens;
+  /**
+   * An independent cache with the first n tokens (for reusing a prefix). A kept cache is copied
+   * into ordinary buffers with room to grow, so it can be released while the copy runs on.
+   */
+  copy(n = this.tokens): KvCache {
+    if (!Number.isInteger(n) || n < 0 || n > this.tokens) throw new Error(`cannot copy ${n} tokens of a cache of ${this.tokens}`);
+    const { ops } = this;
+    const c = new KvCache(ops, this.kind, this.numLayers, this.elementsPerToken);
+    const capacity = Math.ceil((n + 1) / BLOCK) * BLOCK;
+    const rows = (t: Tensor) => ops.slice(t, 0, 0, n);
+    c.buffers = this.buffers.map((l) => (l && n > 0 ? l.map((t) => (this.kept ? ops.writeRows(ops.zeros([capacity, ...ops.shape(t).slice(1)]), rows(t), 0) : rows(t))) : null));
+    c.tokens = n;
     return c;
   }
 
   /**
    * Buffers of exactly `length` tokens, copied out of the larger ones: for a cache that is only
    * kept from now on (the prompt cache), so the slack of its growth blocks is not held with it.
+   * Where the backend has memory of its own (ops.keep) they go there, and release() frees them.
    */
   compact(): void {
     const { ops } = this;
-    this.buffers = this.buffers.map((l) => l && (this.tokens === 0 ? null : l.map((t) => ops.writeRows(ops.zeros([this.tokens, ...ops.shape(t).slice(1)]), ops.slice(t, 0, 0, this.tokens), 0))));
+    if (this.kept || this.tokens === 0) return;
+    const live = this.buffers.map((l) => l && l.map((t) => ops.slice(t, 0, 0, this.tokens)));
+    if (ops.keep) {
+      this.kept = ops.keep(live.flatMap((l) => l ?? []));
+      let i = 0;
+      this.buffers = live.map((l) => l && l.map(() => this.kept!.tensors[i++]!));
+      return;
+    }
+    if (this.heldBytes <= this.bytes * 1.02) return;
+    this.buffers = live.map((l) => l && l.map((t) => ops.writeRows(ops.zeros([this.tokens, ...ops.shape(t).slice(1)]), t, 0)));
+  }
+
+  /** Frees a kept cache's memory now (it was evicted); the cache is empty afterwards. */
+  release(): void {
+    this.kept?.release();
+    this.kept = null;
+    this.buffers.fill(null);
+    this.tokens = 0;
   }
 
   /** The buffers, to evaluate with a step's logits so lazy graphs stay short. */
@@ -94,6 +121,7 @@ export class KvCache {
    * tiny-kimi's ~900-token prompts). The prompt cache budgets with it.
    */
   get heldBytes(): number {
+    if (this.kept) return this.kept.bytes;
     const live = this.buffers.flatMap((l) => l ?? []);
     if (this.ops.heldBytes) return this.ops.heldBytes(live);
     return live.reduce((a, t) => a + this.ops.shape(t).reduce((x, y) => x * y, 1) * 4, 0);

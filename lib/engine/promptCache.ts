@@ -75,8 +75,7 @@ export class PromptCache {
       return null;
     }
     best.used = ++this.clock;
-    const sequence = best.seq.fork();
-    sequence.trim(usable);
+    const sequence = best.seq.fork(usable);
     this.counts.hits++;
     this.counts.reusedTokens += usable;
     return { sequence, cachedTokens: usable };
@@ -90,19 +89,23 @@ export class PromptCache {
   store(model: string, seq: Sequence): boolean {
     const tokens = seq.tokens;
     if (tokens.length === 0) return false;
-    // A kept cache is never stepped again: the slack of its growth blocks would be held for
-    // nothing (up to 255 tokens per layer, or a fork's whole parent storage), and resident
-    // memory would outgrow the count the cap is checked against.
-    if (seq.cache.heldBytes > seq.cache.bytes * 1.02) seq.cache.compact();
-    const bytes = seq.cache.heldBytes;
-    if (bytes > this.capBytes) return false;
     for (const e of this.entries) {
       if (e.model === model && e.seq.length >= tokens.length && commonPrefix(e.seq.tokens, tokens) === tokens.length) {
         e.used = ++this.clock;
         return false;
       }
     }
-    this.entries = this.entries.filter((e) => !(e.model === model && commonPrefix(e.seq.tokens, tokens) === e.seq.length));
+    // A kept cache is never stepped again: the slack of its growth blocks would be held for
+    // nothing (up to 255 tokens per layer, or a fork's whole parent storage), and resident
+    // memory would outgrow the count the cap is checked against. On the native backend it moves
+    // to memory of its own, which eviction returns to the OS at once.
+    seq.cache.compact();
+    const bytes = seq.cache.heldBytes;
+    if (bytes > this.capBytes) {
+      seq.cache.release();
+      return false;
+    }
+    this.drop((e) => e.model === model && commonPrefix(e.seq.tokens, tokens) === e.seq.length);
     this.entries.push({ model, seq, bytes, used: ++this.clock });
     this.evict();
     return true;
@@ -110,7 +113,14 @@ export class PromptCache {
 
   /** Forgets a model's entries (it was unloaded: its caches live on its backend). */
   dropModel(model: string): void {
-    this.entries = this.entries.filter((e) => e.model !== model);
+    this.drop((e) => e.model === model);
+  }
+
+  /** Removes matching entries and frees their memory now (not when the collector gets to it). */
+  private drop(match: (e: Entry) => boolean): void {
+    const gone = this.entries.filter(match);
+    this.entries = this.entries.filter((e) => !gone.includes(e));
+    for (const e of gone) e.seq.cache.release();
   }
 
   private evict(): void {
@@ -119,7 +129,7 @@ export class PromptCache {
       let oldest = 0;
       for (let i = 1; i < this.entries.length; i++) if (this.entries[i]!.used < this.entries[oldest]!.used) oldest = i;
       total -= this.entries[oldest]!.bytes;
-      this.entries.splice(oldest, 1);
+      this.entries.splice(oldest, 1)[0]!.seq.cache.release();
       this.counts.evictions++;
     }
   }

@@ -64,9 +64,9 @@ export class Sequence {
     this.ids.length = n;
   }
 
-  /** An independent copy sharing the cached prefix. */
-  fork(): Sequence {
-    return new Sequence(this.model, this.cache.copy(), this.ids);
+  /** An independent copy of the first n tokens (all by default). */
+  fork(n = this.ids.length): Sequence {
+    return new Sequence(this.model, this.cache.copy(n), this.ids.slice(0, n));
   }
 
   private checkRoom(n: number): void {

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "addon_ops.h"
+#include "anon_map.h"
 #include "cpu.h"
 #include "dispatch.h"
 #include "gptq.h"
@@ -172,6 +173,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"gptqQuantize", GptqQuantize},
       {"refineCodes", RefineCodes},
       {"hessianObjective", HessianObjective},
+      // Memory the prompt cache maps itself (anon_map.cc).
+      {"mapAnonymous", MapAnonymous},
+      {"unmapAnonymous", UnmapAnonymous},
+      {"anonymousMapped", AnonymousMapped},
   });
 
   // The model ops of the native backend (addon_ops.cc).

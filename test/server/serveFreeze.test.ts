@@ -6,6 +6,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -105,10 +106,20 @@ async function assertResponsive(url: string, what: string, attempt: () => Promis
     const a = await attempt();
     const idle = await idleWorst(url, a.polls);
     const limit = Math.max(100, 2 * idle);
-    if (a.worstMs < limit) return;
+    if (a.worstMs < limit) {
+      console.log(`${what}: /health worst ${a.worstMs.toFixed(1)} ms over ${a.polls} polls (idle worst ${idle.toFixed(1)} ms; load average ${loadavg().map((x) => x.toFixed(2)).join(' / ')})`);
+      return;
+    }
     seen.push(`${a.worstMs.toFixed(1)} ms (limit ${limit.toFixed(0)} ms; idle worst ${idle.toFixed(1)} ms)`);
   }
   assert.unreachable(`${what}: /health took ${seen.join(', ')}`);
+}
+
+/** Milliseconds `f` takes. */
+function timed(f: () => unknown): number {
+  const t = performance.now();
+  f();
+  return performance.now() - t;
 }
 
 /** Whitespace-free text: base64, the way minified code and encoded files reach prompts. */
@@ -150,8 +161,10 @@ test('a prompt whose bytes alone overflow the context is refused before tokenizi
       assert.is(a.result.status, 400);
       const ab = (await a.result.json()) as { error: { type: string; message: string } };
       assert.match(ab.error.message, /^prompt is too long: \d+ tokens > 2048 maximum$/);
-      // Tokenizing 6 MB of base64 takes ~4 s here; the refusal, reading and parsing the body.
-      assert.ok(a.result.ms < 2000, `refused after ${a.result.ms.toFixed(0)} ms`);
+      // Refused before tokenizing: faster than half of what tokenizing would take, timed in this
+      // run on a sixth of the text (tokenizing is linear in it; ~4 s for all of it when idle).
+      const tokenizing = 6 * timed(() => loadTokenizer(TINY_KIMI).encode(base64(1e6)));
+      assert.ok(a.result.ms < tokenizing / 2, `refused after ${a.result.ms.toFixed(0)} ms; tokenizing takes ~${tokenizing.toFixed(0)} ms`);
       return a;
     });
     const o = await post(s.url, '/v1/chat/completions', payload);
@@ -180,10 +193,12 @@ test('megabytes that must be tokenized: counted off the event loop, /health answ
     const tok = loadTokenizer(dir);
     const expected = preparePrompt(tok, parseMessagesRequest(JSON.parse(payload.toString()), { countTokens: true }), modelFormat(tok)).ids.length;
     assert.ok(expected > 2e6, `${expected} tokens`);
+    let tokenizing = Infinity;
     await assertResponsive(s.url, 'tokenizing', async () => {
       const a = await healthWhile(s.url, post(s.url, '/v1/messages/count_tokens', payload));
       assert.is(a.result.status, 200);
       assert.equal(await a.result.json(), { input_tokens: expected });
+      tokenizing = Math.min(tokenizing, a.result.ms);
       return a;
     });
     // Shutdown in the middle of another one.
@@ -192,7 +207,8 @@ test('megabytes that must be tokenized: counted off the event loop, /health answ
     const t = performance.now();
     s.child.kill('SIGTERM');
     assert.is(await s.exited, 0);
-    assert.ok(performance.now() - t < 2000, `exit took ${(performance.now() - t).toFixed(0)} ms`);
+    // Without waiting for the count: well under the time that count took in this run.
+    assert.ok(performance.now() - t < tokenizing / 2, `exit took ${(performance.now() - t).toFixed(0)} ms; a count takes ${tokenizing.toFixed(0)} ms`);
     await pending;
   } finally {
     s.child.kill('SIGKILL');

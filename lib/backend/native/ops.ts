@@ -9,8 +9,9 @@
 // adds a second plane for the residual (≈3e-5). Dense weights are exact float32. See
 // native/README.md.
 import { MlxkError } from '../../io/errors.js';
-import { type AffineParts, checkSegments, type ExpertWeights, type NoAuxRouteOptions, type Ops, type RopeSpec, type RopeTable, type Route, type Segment, type Tensor, tokenPositions, type Weight } from '../ops.js';
+import { type AffineParts, checkSegments, type KeptTensors, type ExpertWeights, type NoAuxRouteOptions, type Ops, type RopeSpec, type RopeTable, type Route, type Segment, type Tensor, tokenPositions, type Weight } from '../ops.js';
 import { type ActivationBits, modelOps, type ModelOpsAddon } from './addon.js';
+import { keepTensors } from './keptMemory.js';
 import { MappedSafetensors } from './mapped.js';
 import * as plumbing from './plumbing.js';
 import { collector } from '../gc.js';
@@ -82,6 +83,11 @@ export class NativeOps implements Ops {
       bytes += t.storage.data.byteLength;
     }
     return bytes;
+  }
+
+  keep(xs: Tensor[]): KeptTensors {
+    const kept = keepTensors(xs.map(nt));
+    return { ...kept, tensors: kept.tensors.map(ten) };
   }
 
   reclaim(): Promise<void> {
