@@ -1,11 +1,15 @@
 // Honest prompt-cache memory (issue 15): a soak of distinct long prompts against the in-process
-// server with a small cache cap. The cache's own byte count (what /health reports) must match the
-// process's resident growth while it fills (within 10 %), eviction must be seen, and once the cap
-// is reached resident memory must stay flat. Before the cache counted the storage its entries
-// hold (blocks of 256 tokens, storage shared with forks), resident growth was 1.16× its count
-// here and 1.4× in the issue's 10-minute soak. Entries live in anonymous mappings of their own
-// (lib/backend/native/keptMemory.ts): the addon's count of them is an independent check of the
-// cache's, and dropping entries must lower RSS at once, without a collection.
+// server with a small cache cap. The cache's own byte count (what /health reports) must be what
+// its entries map (the addon counts the mappings independently), eviction must be seen and
+// dropping entries must lower RSS at once, without a collection. A leak (before entries had
+// mappings of their own, evicted entries stayed resident in glibc's heap: resident growth 1.16×
+// the count here, 1.4× in the issue's 10-minute soak) shows as resident memory outside the cache
+// growing with every entry stored, so that is measured over ~90 entries against the bytes they
+// stored. The rest of the process moves RSS by ±10 MiB between samples and by steps of up to
+// ~20 MiB at random points (V8 committing its heap, glibc's arenas): medians of 8 samples at
+// each end, and a bound a leak of the evicted entries alone would pass twice over. A bound of a
+// tenth of the 24 MiB cap per phase could not tell these from a leak (two CI runs failed so);
+// benchmarks/soak.ts measures the 10 % at a 256 MiB cap over 30 minutes.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
@@ -24,11 +28,12 @@ const CAP = Number(process.env.MLXK_SOAK_CAP_MIB ?? 24) * MiB;
 
 interface Health { prompt_cache: { entries: number; bytes: number; cap_bytes: number; evictions: number; hits: number } }
 
-test('cache bytes track resident growth within 10 %, evictions happen and return memory, RSS flat once full', async () => {
+test('cache bytes are what its mappings hold, evictions happen and return memory, nothing else grows with the entries', async () => {
   const server = await startServer({ models: [{ path: TINY_KIMI }], port: 0, memoryBytes: 2 ** 31, promptCacheBytes: CAP });
   try {
     const words = readFileSync(join(REPO, 'README.md'), 'utf8').split(/\s+/);
     let n = 0;
+    const outside: number[] = [];
     const ask = async () => {
       const i = n++;
       const start = (i * 977) % (words.length - 400);
@@ -47,12 +52,16 @@ test('cache bytes track resident growth within 10 %, evictions happen and return
       const mapped = keptMappings();
       assert.is(mapped.bytes, h.prompt_cache.bytes, 'the addon maps exactly what the cache counts');
       assert.is(mapped.mappings, h.prompt_cache.entries);
+      assert.ok(h.prompt_cache.bytes <= CAP, JSON.stringify(h.prompt_cache));
+      // Entries are written in full when stored (keepTensors), so their mapped bytes are resident.
+      outside.push(mu.rss - h.prompt_cache.bytes);
       return { cache: h.prompt_cache, rss: mu.rss };
     };
     // Warm-up: code paths, the prompt worker, the tokenizer, the first buffers.
     await ask();
     await ask();
     const base = await ask();
+    outside.length = 0;
     let full = base;
     while (full.cache.evictions === 0) {
       full = await ask();
@@ -61,26 +70,22 @@ test('cache bytes track resident growth within 10 %, evictions happen and return
     assert.equal(server.promptCache.stats.bytes, full.cache.bytes, '/health reports the cache\'s own count');
     assert.is(full.cache.cap_bytes, CAP);
     assert.ok(full.cache.entries > 5 && full.cache.bytes <= CAP, JSON.stringify(full.cache));
-    const grewCache = full.cache.bytes - base.cache.bytes;
-    const grewRss = full.rss - base.rss;
-    console.log(`filling: cache +${(grewCache / MiB).toFixed(2)} MiB, RSS +${(grewRss / MiB).toFixed(2)} MiB (${(grewRss / grewCache).toFixed(3)}×) over ${n - 3} requests`);
-    // 10 %, plus 4 MiB for V8 growing its own heap in steps at this small scale (one step of
-    // 16 MiB committed lands in the filling phase in some runs; benchmarks/soak.ts measures the
-    // 10 % at 256 MiB, where it does not matter).
-    assert.ok(Math.abs(grewRss - grewCache) <= 0.1 * grewCache + 4 * MiB, `RSS grew ${(grewRss / MiB).toFixed(2)} MiB while the cache says ${(grewCache / MiB).toFixed(2)} MiB`);
 
-    const after: Array<{ rss: number }> = [];
     let last = full;
-    for (let k = 0; k < 24; k++) {
+    let peak = full.rss;
+    for (let k = 0; k < 72; k++) {
       last = await ask();
-      assert.ok(last.cache.bytes <= CAP, JSON.stringify(last.cache));
-      after.push(last);
+      peak = Math.max(peak, last.rss);
     }
-    const peak = Math.max(...after.map((a) => a.rss));
-    console.log(`full: ${after.length} more requests, ${last.cache.evictions - full.cache.evictions} more evictions, RSS ${(full.rss / MiB).toFixed(1)} → max ${(peak / MiB).toFixed(1)} MiB`);
-    assert.ok(last.cache.evictions - full.cache.evictions >= 12, `evictions ${full.cache.evictions} → ${last.cache.evictions}`);
-    // Flat, against the ~29 MiB these 24 requests would add without a cap: within a tenth of the cap.
-    assert.ok(peak - full.rss <= 0.1 * CAP, `RSS rose ${((peak - full.rss) / MiB).toFixed(2)} MiB after the cache was full`);
+    const evicted = last.cache.evictions - full.cache.evictions;
+    // Each request stored one entry (distinct prompts of 300 words, so entries of one size).
+    const stored = outside.length * (last.cache.bytes / last.cache.entries);
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+    const first = median(outside.slice(0, 8));
+    const final = median(outside.slice(-8));
+    console.log(`${outside.length} requests stored ${(stored / MiB).toFixed(1)} MiB of entries, ${last.cache.evictions} evictions (${evicted} once full); cache ${(base.cache.bytes / MiB).toFixed(2)} → ${(last.cache.bytes / MiB).toFixed(2)} MiB; RSS outside it (median of 8) ${(first / MiB).toFixed(1)} → ${(final / MiB).toFixed(1)} MiB; RSS once full ${(full.rss / MiB).toFixed(1)} → max ${(peak / MiB).toFixed(1)} MiB`);
+    assert.ok(evicted >= 48, `evictions ${full.cache.evictions} → ${last.cache.evictions}`);
+    assert.ok(final - first <= stored / 3, `RSS outside the cache grew ${((final - first) / MiB).toFixed(2)} MiB while entries stored ${(stored / MiB).toFixed(1)} MiB`);
 
     // Dropping every entry returns its pages now: no collection runs between the two readings.
     const held = server.promptCache.stats.bytes;
