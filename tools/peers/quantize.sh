@@ -16,7 +16,9 @@ NAME=${NAME:-$(basename "$MODEL")}
 OUTTYPE=${OUTTYPE:-f32}
 for peer in ${PEER_LIST:-mainline ik}; do
   # each peer's own MLA layout (convert_tiny_kimi.py --flavor)
-  SRC=$PEERS/gguf/$NAME-$OUTTYPE$([ "$peer" = ik ] && echo -ik).gguf
+  flavor=""
+  if [ "$peer" = ik ]; then flavor=-ik; fi
+  SRC=$PEERS/gguf/$NAME-$OUTTYPE$flavor.gguf
   [ -f "$SRC" ] || PYTHONPATH=$PEERS/src/mainline/gguf-py python3 "$here/convert_tiny_kimi.py" --flavor "$peer" --outtype "$OUTTYPE" \
     ${VOCAB_FROM:+--vocab-from "$VOCAB_FROM"} "$MODEL" "$SRC"
   mkdir -p "$PEERS/gguf/$peer"
