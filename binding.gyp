@@ -15,6 +15,7 @@
       "target_name": "mlxk_native",
       "sources": [
         "native/src/addon.cc",
+        "native/src/addon_mla.cc",
         "native/src/addon_ops.cc",
         "native/src/anon_map.cc",
         "native/src/cpu.cc",
@@ -23,6 +24,7 @@
         "native/src/gptq_linalg.cc",
         "native/src/kernels_scalar.cc",
         "native/src/mapped_file.cc",
+        "native/src/mla_decode.cc",
         "native/src/model_ops.cc",
         "native/src/model_route.cc",
         "native/src/operands.cc",

@@ -85,6 +85,41 @@ export interface ExpertWeights {
   down: Weight;
 }
 
+/**
+ * One DeepSeek-V3 decoder layer as Ops.mlaDecode takes it: lib/models/deepseek_v3.ts's weights
+ * (MLX names in comments) and shapes. Norm weights and the router bias are 1-D weights.
+ */
+export interface MlaDecodeLayer {
+  hidden: number;
+  heads: number;
+  /** qk_nope_head_dim, qk_rope_head_dim, kv_lora_rank, v_head_dim */
+  nope: number;
+  rope: number;
+  rank: number;
+  vDim: number;
+  /** rms_norm_eps; mlaEps for q_a_layernorm and kv_a_layernorm */
+  eps: number;
+  mlaEps: number;
+  /** softmax scale */
+  scale: number;
+  ropeTable: RopeTable;
+  inputNorm: Weight;
+  /** q_proj, or q_a_proj → q_a_layernorm → q_b_proj */
+  q?: Weight;
+  qA?: Weight;
+  qANorm?: Weight;
+  qB?: Weight;
+  kvA: Weight;
+  kvANorm: Weight;
+  embedQ: Weight;
+  unembedOut: Weight;
+  oProj: Weight;
+  postNorm: Weight;
+  /** The dense SwiGLU MLP, or a MoE layer's shared experts. */
+  mlp?: { gate: Weight; up: Weight; down: Weight };
+  moe?: { router: Weight; bias: Weight; experts: ExpertWeights; route: NoAuxRouteOptions };
+}
+
 /** Tensors held in memory of their own (Ops.keep). */
 export interface KeptTensors<T = Tensor> {
   tensors: T[];
@@ -219,6 +254,17 @@ export interface Ops {
    * calibration code that needs an expert's inputs (lib/calib/imatrix.ts).
    */
   gatherLinear(x: Tensor, w: Weight, rows: Int32Array, slices: Int32Array): Tensor;
+
+  // ---- whole layers (optional: backends that gain from fewer, larger calls) ----
+  /**
+   * DeepSeek-V3 decoder layers for a step in which each of B sequences decodes one token:
+   * x [B, hidden], sequence b at positions[b]. caches[l][b] is sequence b's latent buffer for
+   * layers[l] ([capacity > positions[b], 1, rank + rope], rows before positions[b] its cache);
+   * row positions[b] is written (normed latent, then the roped key) and, as with writeRows, the
+   * buffers are consumed: the returned ones replace them. Computes what the model's composed
+   * layers compute, op for op (lib/models/deepseek_v3.ts), so results are identical.
+   */
+  mlaDecode?(x: Tensor, layers: readonly MlaDecodeLayer[], caches: readonly (readonly Tensor[])[], positions: readonly number[]): { out: Tensor; caches: Tensor[][] };
 }
 
 /** Each row's position for rope over segments (Σ tokens must be `rows`). */

@@ -41,20 +41,34 @@ export class KvCache {
    */
   update(layer: number, rows: Tensor[]): Tensor[] {
     const { ops } = this;
-    const end = this.tokens + ops.shape(rows[0]!)[0]!;
-    let bufs = this.buffers[layer];
-    if (!bufs || ops.shape(bufs[0]!)[0]! < end) {
-      const capacity = Math.ceil(end / BLOCK) * BLOCK;
-      const old = bufs;
-      bufs = rows.map((r, i) => {
-        const fresh = ops.zeros([capacity, ...ops.shape(r).slice(1)]);
-        return old && this.tokens > 0 ? ops.writeRows(fresh, ops.slice(old[i]!, 0, 0, this.tokens), 0) : fresh;
-      });
-    }
-    bufs = bufs.map((b, i) => ops.writeRows(b, rows[i]!, this.tokens));
+    const n = ops.shape(rows[0]!)[0]!;
+    const at = this.tokens;
+    const bufs = this.reserve(layer, n, rows.map((r) => ops.shape(r).slice(1))).map((b, i) => ops.writeRows(b, rows[i]!, at));
+    this.store(layer, bufs, n);
+    return bufs.map((b) => ops.slice(b, 0, 0, at + n));
+  }
+
+  /**
+   * This layer's buffers (one per stream, each row of shape rowShapes[i]) with room for n more
+   * rows, grown by whole blocks: for a backend op that writes the rows itself (Ops.mlaDecode),
+   * which consumes them like writeRows; hand the written ones back with `store`.
+   */
+  reserve(layer: number, n: number, rowShapes: readonly number[][]): Tensor[] {
+    const { ops } = this;
+    const end = this.tokens + n;
+    const bufs = this.buffers[layer];
+    if (bufs && ops.shape(bufs[0]!)[0]! >= end) return bufs;
+    const capacity = Math.ceil(end / BLOCK) * BLOCK;
+    return rowShapes.map((shape, i) => {
+      const fresh = ops.zeros([capacity, ...shape]);
+      return bufs && this.tokens > 0 ? ops.writeRows(fresh, ops.slice(bufs[i]!, 0, 0, this.tokens), 0) : fresh;
+    });
+  }
+
+  /** Takes back this layer's buffers with rows length…length+n−1 written; the last layer advances length. */
+  store(layer: number, bufs: Tensor[], n: number): void {
     this.buffers[layer] = bufs;
-    if (layer === this.numLayers - 1) this.tokens = end;
-    return bufs.map((b) => ops.slice(b, 0, 0, end));
+    if (layer === this.numLayers - 1) this.tokens += n;
   }
 
   /** Keeps the first n tokens; later rows are overwritten by the next updates. */

@@ -3,7 +3,7 @@
 // Output layout follows mlx_lm/models/deepseek_v3.py after sanitize: experts
 // stacked into switch_mlp, kv_b_proj split into embed_q / unembed_out, MTP
 // layers (index ≥ num_hidden_layers) dropped.
-import type { Ops, RopeTable, Segment, Tensor } from '../backend/ops.js';
+import type { MlaDecodeLayer, Ops, RopeTable, Segment, Tensor } from '../backend/ops.js';
 import { KvCache } from '../engine/kvCache.js';
 import type { JsonObject } from '../io/checkpoint.js';
 import { MlxkError } from '../io/errors.js';
@@ -187,8 +187,50 @@ export class DeepseekV3Model implements CausalLM {
     const segments = segmentsOf(items);
     const caches = items.map((i) => i.cache);
     let x = this.ops.embedding(this.w.get(`${p}model.embed_tokens.weight`), this.ops.ids(items.flatMap((i) => i.ids)));
-    for (let l = 0; l < this.c.layers; l++) x = this.layer(l, x, caches, segments);
+    if (this.ops.mlaDecode && segments.every((s) => s.tokens === 1)) x = this.decodeFused(x, caches, segments);
+    else for (let l = 0; l < this.c.layers; l++) x = this.layer(l, x, caches, segments);
     return lmHead(this.ops, this.w, p, x, this.c.eps, opts, segments);
+  }
+
+  /** Every layer of a decode step in one backend call (Ops.mlaDecode), computing what `layer` computes. */
+  private decodeFused(x: Tensor, caches: readonly KvCache[], segments: readonly Segment[]): Tensor {
+    const row = [[1, this.c.kvLoraRank + this.c.rope]];
+    const layers = Array.from({ length: this.c.layers }, (_, l) => this.decodeLayer(l));
+    const buffers = layers.map((_, l) => caches.map((c) => c.reserve(l, 1, row)[0]!));
+    const r = this.ops.mlaDecode!(x, layers, buffers, segments.map((s) => s.offset));
+    r.caches.forEach((perSeq, l) => perSeq.forEach((buf, b) => caches[b]!.store(l, [buf], 1)));
+    return r.out;
+  }
+
+  private decodeLayer(l: number): MlaDecodeLayer {
+    const { w, c } = this;
+    const L = `${this.prefix}model.layers.${l}`;
+    const A = `${L}.self_attn`;
+    const M = `${L}.mlp`;
+    const mlp = (P: string) => ({ gate: w.get(`${P}.gate_proj.weight`), up: w.get(`${P}.up_proj.weight`), down: w.get(`${P}.down_proj.weight`) });
+    const moe = isMoeLayer(c, l);
+    return {
+      hidden: c.hidden, heads: c.heads, nope: c.nope, rope: c.rope, rank: c.kvLoraRank, vDim: c.vDim, eps: c.eps, mlaEps: MLA_NORM_EPS, scale: this.scale, ropeTable: this.rope,
+      inputNorm: w.get(`${L}.input_layernorm.weight`),
+      ...(c.qLoraRank === null
+        ? { q: w.get(`${A}.q_proj.weight`) }
+        : { qA: w.get(`${A}.q_a_proj.weight`), qANorm: w.get(`${A}.q_a_layernorm.weight`), qB: w.get(`${A}.q_b_proj.weight`) }),
+      kvA: w.get(`${A}.kv_a_proj_with_mqa.weight`),
+      kvANorm: w.get(`${A}.kv_a_layernorm.weight`),
+      embedQ: w.get(`${A}.embed_q.weight`),
+      unembedOut: w.get(`${A}.unembed_out.weight`),
+      oProj: w.get(`${A}.o_proj.weight`),
+      postNorm: w.get(`${L}.post_attention_layernorm.weight`),
+      ...(!moe ? { mlp: mlp(M) } : c.sharedExperts > 0 ? { mlp: mlp(`${M}.shared_experts`) } : {}),
+      ...(moe && {
+        moe: {
+          router: w.get(`${M}.gate.weight`),
+          bias: w.get(`${M}.gate.e_score_correction_bias`),
+          experts: { gate: w.get(`${M}.switch_mlp.gate_proj.weight`), up: w.get(`${M}.switch_mlp.up_proj.weight`), down: w.get(`${M}.switch_mlp.down_proj.weight`) },
+          route: { topK: c.topK, nGroup: c.nGroup, topkGroup: c.topkGroup, normTopkProb: c.normTopkProb, routedScalingFactor: c.routedScalingFactor },
+        },
+      }),
+    };
   }
 
   private layer(l: number, x: Tensor, caches: readonly KvCache[], segments: readonly Segment[]): Tensor {

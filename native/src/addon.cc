@@ -181,6 +181,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 
   // The model ops of the native backend (addon_ops.cc).
   register_model_ops(env, exports, data);
+  register_mla_ops(env, exports, data);
   return exports;
 }
 

@@ -89,12 +89,6 @@ class Weight : public Napi::ObjectWrap<Weight> {
   bool released_ = false;
 };
 
-const ModelWeight& weight_arg(Napi::Env env, Napi::Value v, const std::string& what) {
-  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(env.GetInstanceData<AddonData>()->weight.Value()))
-    throw Napi::TypeError::New(env, what + ": expected a Weight");
-  return Weight::Unwrap(v.As<Napi::Object>())->get(env, what);
-}
-
 int64_t int_arg(const Napi::CallbackInfo& info, size_t i, const std::string& what, int64_t min = 0, int64_t max = (int64_t)1 << 40) {
   return integer_arg(info.Env(), info[i], what, min, max);
 }
@@ -110,12 +104,6 @@ int32_t* ints(const Napi::CallbackInfo& info, size_t i, int64_t count, const std
 double number_arg(const Napi::CallbackInfo& info, size_t i, const std::string& what) {
   if (!info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), what + ": expected a number");
   return info[i].As<Napi::Number>().DoubleValue();
-}
-
-int planes_of(const Napi::CallbackInfo& info, size_t i, const std::string& what) {
-  const int64_t bits = int_arg(info, i, what + ": activationBits", 8, 16);
-  if (bits != 8 && bits != 16) throw Napi::RangeError::New(info.Env(), what + ": activationBits must be 8 or 16");
-  return bits == 8 ? 1 : 2;
 }
 
 void check_indices(Napi::Env env, const int32_t* v, int64_t count, int64_t limit, const std::string& what) {
@@ -298,6 +286,18 @@ Napi::Value OpMoe(const Napi::CallbackInfo& info) {
 }
 
 }  // namespace
+
+const ModelWeight& weight_arg(Napi::Env env, Napi::Value v, const std::string& what) {
+  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(env.GetInstanceData<AddonData>()->weight.Value()))
+    throw Napi::TypeError::New(env, what + ": expected a Weight");
+  return Weight::Unwrap(v.As<Napi::Object>())->get(env, what);
+}
+
+int planes_of(const Napi::CallbackInfo& info, size_t i, const std::string& what) {
+  const int64_t bits = integer_arg(info.Env(), info[i], what + ": activationBits", 8, 16);
+  if (bits != 8 && bits != 16) throw Napi::RangeError::New(info.Env(), what + ": activationBits must be 8 or 16");
+  return bits == 8 ? 1 : 2;
+}
 
 void export_functions(Napi::Env env, Napi::Object exports, std::initializer_list<ExportedFunction> fns) {
   for (const ExportedFunction& f : fns) exports.Set(f.name, Napi::Function::New(env, f.fn, f.name));

@@ -3,7 +3,9 @@
 #include <napi.h>
 
 #include <initializer_list>
+#include <string>
 
+#include "model_ops.h"
 #include "operands.h"
 
 namespace mlxk {
@@ -17,5 +19,14 @@ struct ExportedFunction {
 void export_functions(Napi::Env env, Napi::Object exports, std::initializer_list<ExportedFunction> fns);
 
 void register_model_ops(Napi::Env env, Napi::Object exports, AddonData* data);
+
+/** The prepared weight behind a JS Weight (addon_ops.cc), checked to be neither released nor in a closed file. */
+const ModelWeight& weight_arg(Napi::Env env, Napi::Value v, const std::string& what);
+
+/** activationBits argument i (8 or 16) as the kernels' activation planes (1 or 2). */
+int planes_of(const Napi::CallbackInfo& info, size_t i, const std::string& what);
+
+/** The fused decoder layers (addon_mla.cc): MlaLayer and opMlaDecode. */
+void register_mla_ops(Napi::Env env, Napi::Object exports, AddonData* data);
 
 }  // namespace mlxk

@@ -16,10 +16,11 @@ struct ByteRange {
   size_t len;  // bytes available from p
 };
 
-/** Per-env state: the MappedFile constructor (to recognise {file} operands) and the model ops' Weight constructor. */
+/** Per-env state: the MappedFile constructor (to recognise {file} operands), the model ops' Weight and MlaLayer constructors. */
 struct AddonData {
   Napi::FunctionReference mapped_file;
   Napi::FunctionReference weight;
+  Napi::FunctionReference mla_layer;
 };
 
 ByteRange operand_bytes(Napi::Env env, Napi::Value v, const std::string& what);

@@ -38,7 +38,8 @@ class ReplayingNative extends NativeOps {
   replay: Route[] = [];
 
   constructor(opts: NativeOpsOptions) {
-    super(opts);
+    // Op by op: a fused decode layer routes inside the addon, out of this override's reach.
+    super({ ...opts, fusedLayers: false });
   }
 
   override routeNoAuxTc(logits: Tensor, bias: Weight, opts: NoAuxRouteOptions): Route {

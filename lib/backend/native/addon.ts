@@ -118,6 +118,42 @@ export interface ModelOpsAddon {
   opRouteNoAuxTc(logits: Float32Array, tokens: number, experts: number, bias: Float32Array, topK: number, nGroup: number, topkGroup: number, normTopkProb: boolean, routedScalingFactor: number, indices: Int32Array, weights: Float32Array): void;
   opRouteSoftmaxTopK(logits: Float32Array, tokens: number, experts: number, topK: number, norm: boolean, indices: Int32Array, weights: Float32Array): void;
   opMoe(x: Float32Array, tokens: number, indices: Int32Array, weights: Float32Array, k: number, gate: AddonWeight, up: AddonWeight, down: AddonWeight, out: Float32Array, activationBits: ActivationBits): void;
+  /** A DeepSeek-V3 decoder layer prepared for opMlaDecode (native/src/addon_mla.cc). */
+  MlaLayer: new (desc: MlaLayerDescriptor) => AddonMlaLayer;
+  /** layers over x [B, hidden] at positions; caches[l·B + b] is sequence b's latent buffer for layer l, written at row positions[b]. */
+  opMlaDecode(layers: AddonMlaLayer[], x: Float32Array, batch: number, positions: Int32Array, caches: Float32Array[], out: Float32Array, activationBits: ActivationBits): void;
+}
+
+export interface AddonMlaLayer {
+  readonly __mlaLayer: unique symbol;
+}
+
+export interface MlaLayerDescriptor {
+  hidden: number;
+  heads: number;
+  nope: number;
+  rope: number;
+  rank: number;
+  vDim: number;
+  eps: number;
+  mlaEps: number;
+  scale: number;
+  invFreq: Float32Array;
+  ropeScale: number;
+  interleaved: boolean;
+  inputNorm: Float32Array;
+  qANorm?: Float32Array;
+  kvANorm: Float32Array;
+  postNorm: Float32Array;
+  q?: AddonWeight;
+  qA?: AddonWeight;
+  qB?: AddonWeight;
+  kvA: AddonWeight;
+  embedQ: AddonWeight;
+  unembedOut: AddonWeight;
+  oProj: AddonWeight;
+  mlp?: { gate: AddonWeight; up: AddonWeight; down: AddonWeight };
+  moe?: { router: AddonWeight; bias: Float32Array; gate: AddonWeight; up: AddonWeight; down: AddonWeight; topK: number; nGroup: number; topkGroup: number; normTopkProb: boolean; routedScalingFactor: number };
 }
 
 interface RawAddon extends ModelOpsAddon {

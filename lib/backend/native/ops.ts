@@ -12,6 +12,7 @@ import { MlxkError } from '../../io/errors.js';
 import { type AffineParts, checkSegments, type KeptTensors, type ExpertWeights, type NoAuxRouteOptions, type Ops, type RopeSpec, type RopeTable, type Route, type Segment, type Tensor, tokenPositions, type Weight } from '../ops.js';
 import { type ActivationBits, modelOps, type ModelOpsAddon } from './addon.js';
 import { keepTensors } from './keptMemory.js';
+import { MlaDecoder } from './mlaDecode.js';
 import { MappedSafetensors } from './mapped.js';
 import * as plumbing from './plumbing.js';
 import { collector } from '../gc.js';
@@ -21,9 +22,11 @@ import { affineWeight, denseWeight, type NativeWeight } from './weights.js';
 export interface NativeOpsOptions {
   /** Activation precision of quantized products: 8 (default, fastest) or 16. */
   activationBits?: ActivationBits;
+  /** Whole decoder layers per call where a model offers them (Ops.mlaDecode); default MLXK_FUSED_LAYERS, else true. */
+  fusedLayers?: boolean;
 }
 
-interface NativeRope {
+export interface NativeRope {
   invFreq: Float32Array;
   scale: number;
   interleaved: boolean;
@@ -33,6 +36,14 @@ const nt = (t: Tensor) => t as unknown as NativeTensor;
 const ten = (t: NativeTensor) => t as unknown as Tensor;
 const nw = (w: Weight) => w as unknown as NativeWeight;
 const asWeight = (w: NativeWeight) => w as unknown as Weight;
+
+/** MLXK_FUSED_LAYERS (0 turns the fused decode layers off, for comparisons), else on. */
+export function defaultFusedLayers(): boolean {
+  const env = process.env.MLXK_FUSED_LAYERS;
+  if (env === undefined || env === '' || env === '1') return true;
+  if (env === '0') return false;
+  throw new MlxkError(`MLXK_FUSED_LAYERS must be 0 or 1, got "${env}"`);
+}
 
 /** MLXK_ACTIVATION_BITS, else 8. */
 export function defaultActivationBits(): ActivationBits {
@@ -51,7 +62,11 @@ export class NativeOps implements Ops {
     this.addon = modelOps();
     this.activationBits = opts.activationBits ?? defaultActivationBits();
     if (this.activationBits !== 8 && this.activationBits !== 16) throw new MlxkError(`activationBits must be 8 or 16, got ${String(this.activationBits)}`);
+    if (!(opts.fusedLayers ?? defaultFusedLayers())) this.mlaDecode = undefined;
   }
+
+  mlaDecode?: Ops['mlaDecode'] = (x, layers, caches, positions) => (this.decoder ??= new MlaDecoder(this.addon, this.activationBits)).run(x, layers, caches, positions);
+  private decoder: MlaDecoder | undefined;
 
   ids(ids: readonly number[]): Tensor {
     for (const id of ids) if (!Number.isInteger(id) || id < 0 || id >= 2 ** 31) throw new MlxkError(`token id ${id} is not an integer in 0..2^31`);

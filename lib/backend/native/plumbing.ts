@@ -119,20 +119,26 @@ export function add(a: NativeTensor, b: NativeTensor, sameShapeAdd: (x: Float32A
  * buffer with rows at..at+n−1 (axis 0) replaced by rows. In place unless a view has seen
  * those elements (then on a copy of the storage), see tensor.ts.
  */
-export function writeRows(buffer: NativeTensor, rows: NativeTensor, at: number): HostTensor {
-  let b = materialize(buffer);
-  const n = rows.shape[0] ?? 0;
-  if (rows.shape.length !== b.shape.length || rows.shape.some((d, i) => i > 0 && d !== b.shape[i]) || !Number.isInteger(at) || at < 0 || at + n > b.shape[0]!) {
-    throw new MlxkError(`writeRows: rows [${rows.shape}] at ${at} do not fit a buffer [${b.shape}]`);
-  }
+/**
+ * The buffer to write rows at..at+n−1 of in place: itself, or a copy of its storage when a view
+ * handed out earlier covers those rows (so no tensor changes under its holder; tensor.ts).
+ */
+export function writableRows(buffer: NativeTensor, at: number, n: number): HostTensor {
+  const b = materialize(buffer);
   const lo = b.offset + at * b.strides[0]!;
   const hi = b.offset + (at + n) * b.strides[0]!;
   const st = b.storage;
-  if (st.viewLo < hi && lo < st.viewHi) {
-    const data = st.data.slice();
-    b = new HostTensor(b.dtype, { data, viewLo: 0, viewHi: 0 }, b.offset, b.shape, b.strides);
+  if (!(st.viewLo < hi && lo < st.viewHi)) return b;
+  return new HostTensor(b.dtype, { data: st.data.slice(), viewLo: 0, viewHi: 0 }, b.offset, b.shape, b.strides);
+}
+
+export function writeRows(buffer: NativeTensor, rows: NativeTensor, at: number): HostTensor {
+  const n = rows.shape[0] ?? 0;
+  if (rows.shape.length !== buffer.shape.length || rows.shape.some((d, i) => i > 0 && d !== buffer.shape[i]) || !Number.isInteger(at) || at < 0 || at + n > buffer.shape[0]!) {
+    throw new MlxkError(`writeRows: rows [${rows.shape}] at ${at} do not fit a buffer [${buffer.shape}]`);
   }
+  const b = writableRows(buffer, at, n);
   const src = materialize(rows);
-  copyInto(new HostTensor(b.dtype, b.storage, lo, src.shape, b.strides), src.dtype === b.dtype ? src : f32(f32Data(src), src.shape));
+  copyInto(new HostTensor(b.dtype, b.storage, b.offset + at * b.strides[0]!, src.shape, b.strides), src.dtype === b.dtype ? src : f32(f32Data(src), src.shape));
   return new HostTensor(b.dtype, b.storage, b.offset, b.shape, b.strides);
 }

@@ -1,0 +1,98 @@
+// Ops.mlaDecode on the native backend: all of a DeepSeek-V3 model's decoder layers for one
+// decode step in a single addon call (native/src/mla_decode.cc), instead of ~35 calls per layer
+// with their JS views, copies and allocations. Each layer is prepared once into an addon
+// MlaLayer (weights resolved, shapes checked) and reused while the model hands over the same
+// weights and shapes.
+import { MlxkError } from '../../io/errors.js';
+import type { MlaDecodeLayer, Tensor, Weight } from '../ops.js';
+import type { ActivationBits, AddonMlaLayer, AddonWeight, ModelOpsAddon } from './addon.js';
+import type { NativeRope } from './ops.js';
+import { writableRows } from './plumbing.js';
+import { f32, f32Data, type HostTensor, type NativeTensor } from './tensor.js';
+import type { NativeWeight } from './weights.js';
+
+interface Prepared {
+  /** What the layer was made from (layerKey), to tell a changed layer from the same one. */
+  key: unknown[];
+  native: AddonMlaLayer;
+}
+
+const nt = (t: Tensor) => t as unknown as NativeTensor;
+
+/** Every value the native layer is built from, in a fixed order. */
+function layerKey(l: MlaDecodeLayer): unknown[] {
+  const { mlp, moe } = l;
+  return [
+    l.hidden, l.heads, l.nope, l.rope, l.rank, l.vDim, l.eps, l.mlaEps, l.scale, l.ropeTable, l.inputNorm, l.q, l.qA, l.qANorm, l.qB, l.kvA, l.kvANorm,
+    l.embedQ, l.unembedOut, l.oProj, l.postNorm, mlp?.gate, mlp?.up, mlp?.down, moe?.router, moe?.bias, moe?.experts.gate, moe?.experts.up, moe?.experts.down,
+    moe?.route.topK, moe?.route.nGroup, moe?.route.topkGroup, moe?.route.normTopkProb, moe?.route.routedScalingFactor,
+  ];
+}
+
+const sameKey = (a: unknown[], b: unknown[]) => a.length === b.length && a.every((v, i) => v === b[i]);
+
+export class MlaDecoder {
+  /** Keyed by the layer's input norm weight: one entry per layer of each model in use. */
+  private readonly prepared = new WeakMap<Weight, Prepared>();
+
+  constructor(private readonly addon: ModelOpsAddon, private readonly activationBits: ActivationBits) {}
+
+  run(x: Tensor, layers: readonly MlaDecodeLayer[], caches: readonly (readonly Tensor[])[], positions: readonly number[]): { out: Tensor; caches: Tensor[][] } {
+    const t = nt(x);
+    const B = positions.length;
+    const hidden = layers[0]?.hidden;
+    if (hidden === undefined || t.shape.length !== 2 || t.shape[0] !== B || t.shape[1] !== hidden) throw new MlxkError(`mlaDecode: x [${t.shape}] for ${B} sequences over ${layers.length} layers of width ${hidden}`);
+    if (caches.length !== layers.length || caches.some((c) => c.length !== B)) throw new MlxkError(`mlaDecode: caches for ${caches.length} layers × ${caches.map((c) => c.length).join('/')} sequences; expected ${layers.length} × ${B}`);
+    const written: HostTensor[][] = caches.map((perSeq, l) =>
+      perSeq.map((buf, b) => {
+        const row = layers[l]!.rank + layers[l]!.rope;
+        const pos = positions[b]!;
+        const s = nt(buf).shape;
+        if (s.length !== 3 || s[1] !== 1 || s[2] !== row || !(Number.isInteger(pos) && pos >= 0 && pos < s[0]!)) {
+          throw new MlxkError(`mlaDecode: cache buffer [${s}] of layer ${l} cannot take a row [1, ${row}] at ${pos}`);
+        }
+        const w = writableRows(nt(buf), pos, 1);
+        if (w.dtype !== 'F32' || !w.contiguous) throw new MlxkError(`mlaDecode: cache buffer of layer ${l} is not a contiguous float32 array`);
+        return w;
+      }),
+    );
+    const arrays = written.flatMap((perSeq) => perSeq.map((w) => (w.storage.data as Float32Array).subarray(w.offset, w.offset + w.size)));
+    const out = new Float32Array(B * hidden);
+    this.addon.opMlaDecode(layers.map((l) => this.native(l)), f32Data(t), B, Int32Array.from(positions), arrays, out, this.activationBits);
+    return { out: f32(out, [B, hidden]) as unknown as Tensor, caches: written as unknown as Tensor[][] };
+  }
+
+  private native(l: MlaDecodeLayer): AddonMlaLayer {
+    const key = layerKey(l);
+    const had = this.prepared.get(l.inputNorm);
+    if (had && sameKey(had.key, key)) return had.native;
+    const m = (w: Weight, what: string): AddonWeight => {
+      const n = w as unknown as NativeWeight;
+      if (n.kind !== 'matrix') throw new MlxkError(`mlaDecode: ${what} is a vector [${n.shape}]; expected a matrix`);
+      return n.handle;
+    };
+    const v = (w: Weight, what: string): Float32Array => {
+      const n = w as unknown as NativeWeight;
+      if (n.kind !== 'vector') throw new MlxkError(`mlaDecode: ${what} is a matrix [${n.shape}]; expected a vector`);
+      return n.data;
+    };
+    const rope = l.ropeTable as unknown as NativeRope;
+    const native = new this.addon.MlaLayer({
+      hidden: l.hidden, heads: l.heads, nope: l.nope, rope: l.rope, rank: l.rank, vDim: l.vDim, eps: l.eps, mlaEps: l.mlaEps, scale: l.scale,
+      invFreq: rope.invFreq, ropeScale: rope.scale, interleaved: rope.interleaved,
+      inputNorm: v(l.inputNorm, 'inputNorm'), kvANorm: v(l.kvANorm, 'kvANorm'), postNorm: v(l.postNorm, 'postNorm'),
+      ...(l.q ? { q: m(l.q, 'q') } : { qA: m(l.qA!, 'qA'), qANorm: v(l.qANorm!, 'qANorm'), qB: m(l.qB!, 'qB') }),
+      kvA: m(l.kvA, 'kvA'), embedQ: m(l.embedQ, 'embedQ'), unembedOut: m(l.unembedOut, 'unembedOut'), oProj: m(l.oProj, 'oProj'),
+      ...(l.mlp && { mlp: { gate: m(l.mlp.gate, 'mlp gate'), up: m(l.mlp.up, 'mlp up'), down: m(l.mlp.down, 'mlp down') } }),
+      ...(l.moe && {
+        moe: {
+          router: m(l.moe.router, 'router'), bias: v(l.moe.bias, 'router bias'),
+          gate: m(l.moe.experts.gate, 'experts gate'), up: m(l.moe.experts.up, 'experts up'), down: m(l.moe.experts.down, 'experts down'),
+          ...l.moe.route,
+        },
+      }),
+    });
+    this.prepared.set(l.inputNorm, { key, native });
+    return native;
+  }
+}

@@ -1,0 +1,202 @@
+// N-API surface of the fused decoder layers (mla_decode.h) for lib/backend/native/mlaDecode.ts:
+// an MlaLayer is prepared once per layer (its weights' and vectors' references, its shapes checked
+// against each other), then opMlaDecode runs any number of them over a batch in one call.
+#include <string>
+#include <vector>
+
+#include "addon_ops.h"
+#include "mla_decode.h"
+
+namespace mlxk {
+namespace {
+
+/** A held JS value: a Weight or a Float32Array of a known length. */
+struct Held {
+  Napi::ObjectReference ref;
+  int64_t length = 0;  // Float32Array elements
+  bool present() const { return !ref.IsEmpty(); }
+};
+
+class MlaLayer : public Napi::ObjectWrap<MlaLayer> {
+ public:
+  static Napi::Function Define(Napi::Env env) { return DefineClass(env, "MlaLayer", {}); }
+
+  // new MlaLayer({hidden, heads, nope, rope, rank, vDim, eps, mlaEps, scale, invFreq, ropeScale, interleaved,
+  //               inputNorm, qANorm?, kvANorm, postNorm, q? | (qA, qB), kvA, embedQ, unembedOut, oProj,
+  //               mlp?: {gate, up, down}, moe?: {router, bias, gate, up, down, topK, nGroup, topkGroup, normTopkProb, routedScalingFactor}})
+  explicit MlaLayer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<MlaLayer>(info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsObject()) throw Napi::TypeError::New(env, "MlaLayer: expected a layer descriptor object");
+    Napi::Object o = info[0].As<Napi::Object>();
+    auto dim = [&](const char* f, int64_t min = 1) { return integer_arg(env, o.Get(f), std::string("MlaLayer.") + f, min, (int64_t)1 << 24); };
+    auto num = [&](const char* f) {
+      if (!o.Get(f).IsNumber()) throw Napi::TypeError::New(env, std::string("MlaLayer.") + f + ": expected a number");
+      return (float)o.Get(f).As<Napi::Number>().DoubleValue();
+    };
+    s_.hidden = dim("hidden");
+    s_.heads = dim("heads");
+    s_.nope = dim("nope");
+    s_.rope = dim("rope", 2);
+    s_.rank = dim("rank");
+    s_.v_dim = dim("vDim");
+    if (s_.rope % 2) throw Napi::RangeError::New(env, "MlaLayer.rope: must be even");
+    s_.eps = num("eps");
+    s_.mla_eps = num("mlaEps");
+    s_.scale = num("scale");
+    s_.rope_scale = num("ropeScale");
+    s_.interleaved = o.Get("interleaved").ToBoolean().Value();
+    const int64_t H = s_.heads, D = s_.hidden;
+    vector(env, o, "invFreq", s_.rope / 2, inv_freq_);
+    vector(env, o, "inputNorm", D, input_norm_);
+    vector(env, o, "kvANorm", s_.rank, kv_a_norm_);
+    vector(env, o, "postNorm", D, post_norm_);
+    if (o.Has("q") && !o.Get("q").IsUndefined()) {
+      matrix(env, o, "q", 1, H * (s_.nope + s_.rope), D, q_);
+    } else {
+      matrix(env, o, "qA", 1, -1, D, q_a_);
+      const int64_t qr = weight_arg(env, q_a_.ref.Value(), "MlaLayer.qA").n();
+      vector(env, o, "qANorm", qr, q_a_norm_);
+      matrix(env, o, "qB", 1, H * (s_.nope + s_.rope), qr, q_b_);
+    }
+    matrix(env, o, "kvA", 1, s_.rank + s_.rope, D, kv_a_);
+    matrix(env, o, "embedQ", H, s_.rank, s_.nope, embed_q_);
+    matrix(env, o, "unembedOut", H, s_.v_dim, s_.rank, unembed_out_);
+    matrix(env, o, "oProj", 1, D, H * s_.v_dim, o_proj_);
+    if (o.Has("mlp") && o.Get("mlp").IsObject()) {
+      Napi::Object m = o.Get("mlp").As<Napi::Object>();
+      matrix(env, m, "gate", 1, -1, D, mlp_gate_);
+      const int64_t inter = weight_arg(env, mlp_gate_.ref.Value(), "MlaLayer.mlp.gate").n();
+      matrix(env, m, "up", 1, inter, D, mlp_up_);
+      matrix(env, m, "down", 1, D, inter, mlp_down_);
+    }
+    if (o.Has("moe") && o.Get("moe").IsObject()) {
+      Napi::Object m = o.Get("moe").As<Napi::Object>();
+      matrix(env, m, "router", 1, -1, D, router_);
+      const int64_t E = weight_arg(env, router_.ref.Value(), "MlaLayer.moe.router").n();
+      vector(env, m, "bias", E, router_bias_);
+      matrix(env, m, "gate", E, -1, D, experts_gate_);
+      const int64_t inter = weight_arg(env, experts_gate_.ref.Value(), "MlaLayer.moe.gate").n();
+      matrix(env, m, "up", E, inter, D, experts_up_);
+      matrix(env, m, "down", E, D, inter, experts_down_);
+      auto opt = [&](const char* f, int64_t max) { return integer_arg(env, m.Get(f), std::string("MlaLayer.moe.") + f, 1, max); };
+      s_.route.top_k = opt("topK", E);
+      s_.route.n_group = opt("nGroup", E);
+      s_.route.topk_group = opt("topkGroup", s_.route.n_group);
+      if (E % s_.route.n_group) throw Napi::RangeError::New(env, "MlaLayer.moe: " + std::to_string(E) + " experts do not split into " + std::to_string(s_.route.n_group) + " groups");
+      s_.route.norm_topk_prob = m.Get("normTopkProb").ToBoolean().Value();
+      if (!m.Get("routedScalingFactor").IsNumber()) throw Napi::TypeError::New(env, "MlaLayer.moe.routedScalingFactor: expected a number");
+      s_.route.routed_scaling_factor = m.Get("routedScalingFactor").As<Napi::Number>().DoubleValue();
+    } else if (!mlp_gate_.present()) {
+      throw Napi::TypeError::New(env, "MlaLayer: expected an mlp or a moe feed-forward");
+    }
+  }
+
+  int64_t hidden() const { return s_.hidden; }
+  int64_t cache_row() const { return s_.rank + s_.rope; }
+
+  /** The spec with every weight resolved now (released weights and closed files are refused). */
+  const MlaLayerSpec& resolve(Napi::Env env) {
+    auto w = [&](const Held& h, const char* what) { return h.present() ? &weight_arg(env, h.ref.Value(), std::string("mlaDecode: ") + what) : nullptr; };
+    auto v = [&](const Held& h, const char* what) {
+      return h.present() ? typed_array<float>(env, h.ref.Value(), napi_float32_array, (size_t)h.length, std::string("mlaDecode: ") + what) : nullptr;
+    };
+    s_.inv_freq = v(inv_freq_, "invFreq");
+    s_.input_norm = v(input_norm_, "inputNorm");
+    s_.q_a_norm = v(q_a_norm_, "qANorm");
+    s_.kv_a_norm = v(kv_a_norm_, "kvANorm");
+    s_.post_norm = v(post_norm_, "postNorm");
+    s_.router_bias = v(router_bias_, "moe.bias");
+    s_.q = w(q_, "q");
+    s_.q_a = w(q_a_, "qA");
+    s_.q_b = w(q_b_, "qB");
+    s_.kv_a = w(kv_a_, "kvA");
+    s_.embed_q = w(embed_q_, "embedQ");
+    s_.unembed_out = w(unembed_out_, "unembedOut");
+    s_.o_proj = w(o_proj_, "oProj");
+    s_.mlp_gate = w(mlp_gate_, "mlp.gate");
+    s_.mlp_up = w(mlp_up_, "mlp.up");
+    s_.mlp_down = w(mlp_down_, "mlp.down");
+    s_.router = w(router_, "moe.router");
+    s_.experts_gate = w(experts_gate_, "moe.gate");
+    s_.experts_up = w(experts_up_, "moe.up");
+    s_.experts_down = w(experts_down_, "moe.down");
+    return s_;
+  }
+
+ private:
+  static void vector(Napi::Env env, Napi::Object o, const char* f, int64_t length, Held& out) {
+    typed_array<float>(env, o.Get(f), napi_float32_array, (size_t)length, std::string("MlaLayer.") + f);
+    out.ref = Napi::Persistent(o.Get(f).As<Napi::Object>());
+    out.length = length;
+  }
+
+  /** A Weight of `experts` matrices [n, k] (n < 0: any). */
+  static void matrix(Napi::Env env, Napi::Object o, const char* f, int64_t experts, int64_t n, int64_t k, Held& out) {
+    const std::string what = std::string("MlaLayer.") + f;
+    const ModelWeight& w = weight_arg(env, o.Get(f), what);
+    if (w.experts != experts || (n >= 0 && w.n() != n) || w.k() != k)
+      throw Napi::RangeError::New(env, what + ": a weight of " + std::to_string(w.experts) + " × [" + std::to_string(w.n()) + ", " + std::to_string(w.k()) +
+                                           "], expected " + std::to_string(experts) + " × [" + (n >= 0 ? std::to_string(n) : "n") + ", " + std::to_string(k) + "]");
+    out.ref = Napi::Persistent(o.Get(f).As<Napi::Object>());
+  }
+
+  MlaLayerSpec s_;
+  Held inv_freq_, input_norm_, q_a_norm_, kv_a_norm_, post_norm_, router_bias_;
+  Held q_, q_a_, q_b_, kv_a_, embed_q_, unembed_out_, o_proj_, mlp_gate_, mlp_up_, mlp_down_, router_, experts_gate_, experts_up_, experts_down_;
+};
+
+// opMlaDecode(layers MlaLayer[L], x Float32Array [B·hidden], batch, positions Int32Array[B],
+//             caches Float32Array[L·B] (layer-major: each sequence's latent buffer of that layer), out Float32Array [B·hidden], activationBits)
+Napi::Value OpMlaDecode(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsArray() || !info[4].IsArray()) throw Napi::TypeError::New(env, "mlaDecode: expected arrays of layers and caches");
+  Napi::Array la = info[0].As<Napi::Array>(), ca = info[4].As<Napi::Array>();
+  const uint32_t L = la.Length();
+  const int64_t B = integer_arg(env, info[2], "mlaDecode: batch", 1, (int64_t)1 << 20);
+  if (L < 1) throw Napi::RangeError::New(env, "mlaDecode: no layers");
+  if ((int64_t)ca.Length() != (int64_t)L * B) throw Napi::RangeError::New(env, "mlaDecode: " + std::to_string(ca.Length()) + " cache buffers for " + std::to_string(L) + " layers × " + std::to_string(B) + " sequences");
+  const int32_t* positions = typed_array<int32_t>(env, info[3], napi_int32_array, (size_t)B, "mlaDecode: positions");
+  for (int64_t b = 0; b < B; ++b)
+    if (positions[b] < 0 || positions[b] >= (1 << 30)) throw Napi::RangeError::New(env, "mlaDecode: positions[" + std::to_string(b) + "] = " + std::to_string(positions[b]) + " is outside [0, 2^30)");
+  const Napi::Function ctor = env.GetInstanceData<AddonData>()->mla_layer.Value();
+  std::vector<MlaLayer*> layers(L);
+  for (uint32_t l = 0; l < L; ++l) {
+    Napi::Value v = la.Get(l);
+    if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(ctor)) throw Napi::TypeError::New(env, "mlaDecode: layers[" + std::to_string(l) + "]: expected an MlaLayer");
+    layers[l] = MlaLayer::Unwrap(v.As<Napi::Object>());
+    if (layers[l]->hidden() != layers[0]->hidden()) throw Napi::RangeError::New(env, "mlaDecode: layers of different hidden sizes");
+  }
+  const int64_t D = layers[0]->hidden();
+  const float* x = typed_array<float>(env, info[1], napi_float32_array, (size_t)(B * D), "mlaDecode: x");
+  float* out = typed_array<float>(env, info[5], napi_float32_array, (size_t)(B * D), "mlaDecode: out");
+  const int planes = planes_of(info, 6, "mlaDecode");
+  std::vector<float*> caches((size_t)L * (size_t)B);
+  for (uint32_t l = 0; l < L; ++l)
+    for (int64_t b = 0; b < B; ++b) {
+      const size_t i = (size_t)l * (size_t)B + (size_t)b;
+      caches[i] = typed_array<float>(env, ca.Get((uint32_t)i), napi_float32_array, (size_t)((positions[b] + 1) * layers[l]->cache_row()),
+                                     "mlaDecode: caches[" + std::to_string(i) + "]");
+    }
+  // Layer outputs alternate between two buffers; the last layer writes `out`.
+  thread_local std::vector<float> ping, pong;
+  ping.resize((size_t)(B * D));
+  pong.resize((size_t)(B * D));
+  const float* in = x;
+  for (uint32_t l = 0; l < L; ++l) {
+    float* dst = l + 1 == L ? out : (l % 2 ? pong.data() : ping.data());
+    mla_decode_layer(layers[l]->resolve(env), in, B, positions, caches.data() + (size_t)l * (size_t)B, dst, planes);
+    in = dst;
+  }
+  return env.Undefined();
+}
+
+}  // namespace
+
+void register_mla_ops(Napi::Env env, Napi::Object exports, AddonData* data) {
+  Napi::Function layer = MlaLayer::Define(env);
+  data->mla_layer = Napi::Persistent(layer);
+  exports.Set("MlaLayer", layer);
+  export_functions(env, exports, {{"opMlaDecode", OpMlaDecode}});
+}
+
+}  // namespace mlxk
