@@ -69,10 +69,11 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 
 async function main(): Promise<void> {
   const { model } = await loadModel(dir!, new NativeOps());
-  // The second instance: its moe calls record how many distinct experts the step's tokens picked.
+  // The second instance: its moe calls record how many distinct experts the step's tokens picked
+  // (op by op: a fused decode layer routes inside the addon).
   const seen: number[] = [];
   let recording = false;
-  const counting = (await loadModel(dir!, new Proxy(new NativeOps(), {
+  const counting = (await loadModel(dir!, new Proxy(new NativeOps({ fusedLayers: false }), {
     get(target, prop, receiver) {
       const v = Reflect.get(target, prop, receiver) as unknown;
       if (typeof v !== 'function') return v;

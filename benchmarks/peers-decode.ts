@@ -7,7 +7,8 @@
 // rounds. Decode is also given as the weights a token reads × tokens/s, as a share of the read
 // bandwidth measured in the same round (the physical limit of a memory-bound decode).
 //   node dist/benchmarks/peers-decode.js --models WORKDIR --gguf NAME [--peers /work/scratch/peers]
-//        [--bits 8,4,3,2] [--rounds 3] [--threads 2] [--out FILE.md]
+//        [--bits 8,4,3,2] [--rounds 3] [--threads 2] [--op-by-op] [--out FILE.md]
+// --op-by-op adds mlxk with its decode layers run op by op (MLXK_FUSED_LAYERS=0) as a baseline row.
 // WORKDIR holds mlxk's models q8, q4, q3, q2 (as benchmarks/decode.ts makes them); the peers'
 // files are PEERS/gguf/<peer>/NAME-<TYPE>.gguf and PEERS/build/<peer>/bin/llama-bench.
 import { execFileSync } from 'node:child_process';
@@ -38,6 +39,8 @@ interface Engine {
   /** null: mlxk itself. */
   bench: string | null;
   dir: string;
+  /** mlxk only: extra environment of its child process. */
+  env?: Record<string, string>;
   flags: string[];
 }
 
@@ -61,11 +64,13 @@ async function child(dir: string, vocab: number): Promise<void> {
   process.stdout.write(JSON.stringify(out));
 }
 
-function runMlxk(dir: string, nThreads: number): Speed {
+function runMlxk(dir: string, nThreads: number, extra: Record<string, string> = {}): Speed {
   const vocab = Number((JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { vocab_size: number }).vocab_size);
   const env: NodeJS.ProcessEnv = { ...process.env, MLXK_THREADS: String(nThreads) };
   delete env.MLXK_BACKEND;
   delete env.MLXK_ACTIVATION_BITS;
+  delete env.MLXK_FUSED_LAYERS;
+  Object.assign(env, extra);
   const json = execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--child', dir, String(vocab)], { encoding: 'utf8', env, maxBuffer: 1 << 24 });
   return JSON.parse(json) as Speed;
 }
@@ -94,6 +99,7 @@ async function main(): Promise<void> {
   // ik's speed path for MLA/MoE models (its recommended flags); -rtr repacks rows at load.
   const candidates: Engine[] = [
     { label: 'mlxk', bench: null, dir: '', flags: [] },
+    ...(args.includes('--op-by-op') ? [{ label: 'mlxk, layers op by op', bench: null, dir: '', flags: [], env: { MLXK_FUSED_LAYERS: '0' } }] : []),
     { label: 'ik_llama.cpp', bench: ik, dir: 'ik', flags: ['-mla', '3', '-fa', '1', '-fmoe', '1'] },
     { label: 'ik_llama.cpp -rtr 1', bench: ik, dir: 'ik', flags: ['-mla', '3', '-fa', '1', '-fmoe', '1', '-rtr', '1'] },
     { label: 'llama.cpp', bench: mainline, dir: 'mainline', flags: [] },
@@ -109,7 +115,7 @@ async function main(): Promise<void> {
     for (const b of bits) {
       for (const e of engines) {
         loads.push(loadavg()[0]!);
-        const s = e.bench === null ? runMlxk(join(models, `q${b}`), nThreads) : runPeer(e, ggufOf(e, b), nThreads);
+        const s = e.bench === null ? runMlxk(join(models, `q${b}`), nThreads, e.env) : runPeer(e, ggufOf(e, b), nThreads);
         const key = `${b}/${e.label}`;
         samples.set(key, [...(samples.get(key) ?? []), s]);
         console.log(`round ${r + 1} ${b}-bit ${e.label}: pp${PP} ${s.pp.toFixed(1)}, tg${TG} ${s.tg.toFixed(1)} tok/s (load ${loads.at(-1)!.toFixed(1)})`);

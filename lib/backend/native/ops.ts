@@ -2,7 +2,8 @@
 // synchronous: activations are float32 host arrays ({data, shape, strides}: tensor.ts),
 // weights are used in place inside the memory-mapped safetensors files, and every
 // layer is one addon call (one per linear, one per attention, one per MoE block) that
-// spreads its work over the kernels' thread pool.
+// spreads its work over the kernels' thread pool — except DeepSeek/Kimi decode steps, whose
+// layers all run in one call (mlaDecode.ts).
 //
 // Products with quantized weights quantize the activations to int8 per 32 values by
 // default (`activationBits: 8`, ≈0.5 % relative error per product); `activationBits: 16`
