@@ -72,15 +72,6 @@ inline void load_scales(const uint8_t* p, int64_t count, int t, float* out) {
   }
 }
 
-inline float dot_f32(const float* a, const float* b, int64_t count) {
-  __m512 acc = _mm512_setzero_ps();
-  for (int64_t i = 0; i < count; i += 16) {
-    const __mmask16 m = (__mmask16)((1u << (int)min64(16, count - i)) - 1);
-    acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), acc);
-  }
-  return _mm512_reduce_add_ps(acc);
-}
-
 // Lanes 0-7 of a 64-value chunk's vpdpbusd result cover block 2c, lanes 8-15 block 2c+1.
 inline __m512 block_pair_lanes(const float* v, __mmask16 m) {
   const __m512i idx = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);

@@ -8,15 +8,10 @@ namespace mlxk {
 namespace avx512 {
 namespace {
 
-struct ScaleScratch {
-  float* s;  // kGemvRows × groups
-  float* b;
-};
-
 // Scales and biases of rows n … n+R−1 into s/b (row r at r·stride), prefetching those of the
 // tiles kScalePrefetchTiles ahead: the weight prefetch alone leaves the scale lines cold.
 template <int R>
-inline void tile_scales(const QuantMatrix& w, int64_t n, int64_t groups, float* s, float* b, int64_t stride) {
+inline void prefetch_scales(const QuantMatrix& w, int64_t n) {
   const size_t srb = scale_row_bytes(w);
   const uint8_t* ps = w.scales + (n + R * kScalePrefetchTiles) * srb;
   const uint8_t* pb = w.biases + (n + R * kScalePrefetchTiles) * srb;
@@ -24,20 +19,53 @@ inline void tile_scales(const QuantMatrix& w, int64_t n, int64_t groups, float* 
     _mm_prefetch((const char*)ps + off, _MM_HINT_T0);
     _mm_prefetch((const char*)pb + off, _MM_HINT_T0);
   }
-  for (int r = 0; r < R; ++r) {
-    load_scales(w.scales + (n + r) * srb, groups, w.scale_type, s + r * stride);
-    load_scales(w.biases + (n + r) * srb, groups, w.scale_type, b + r * stride);
+}
+
+// Scales of rows n … n+R−1 as floats into s (row r at r·stride); the biases are read where they
+// lie by finish_tile, once per row.
+template <int R>
+inline void tile_scales(const QuantMatrix& w, int64_t n, int64_t groups, float* s, int64_t stride) {
+  prefetch_scales<R>(w, n);
+  const size_t srb = scale_row_bytes(w);
+  for (int r = 0; r < R; ++r) load_scales(w.scales + (n + r) * srb, groups, w.scale_type, s + r * stride);
+}
+
+// The end of a tile: out[m][n + r] = Σ lanes of acc[m][r] + Σ_g bias[r][g]·Σx[m][g]. The bias term
+// is folded into the accumulator and a tile of 4 rows is reduced by one add tree into 4 adjacent
+// outputs: at k = 256 these two horizontal sums per row cost as much as the row's products.
+template <int M, int R>
+inline void finish_tile(__m512 (&acc)[M][R], const QuantMatrix& w, int64_t groups, const ActRow* acts, float* const* out, int64_t n) {
+  const size_t srb = scale_row_bytes(w);
+  for (int r = 0; r < R; ++r)
+    for (int64_t g = 0; g < groups; g += 16) {
+      const __mmask16 lanes = first_lanes(groups - g);
+      const __m512 b = load_f32x16(w.biases + (n + r) * srb, g, lanes, w.scale_type);
+      for (int m = 0; m < M; ++m) acc[m][r] = _mm512_fmadd_ps(b, _mm512_maskz_loadu_ps(lanes, acts[m].sx + g), acc[m][r]);
+    }
+  for (int m = 0; m < M; ++m) {
+    if (R != 4) {
+      for (int r = 0; r < R; ++r) out[m][n + r] = _mm512_reduce_add_ps(acc[m][r]);
+      continue;
+    }
+    __m256 h[4];
+    for (int r = 0; r < 4; ++r) {
+      const __m512 a = acc[m][r < R ? r : 0];
+      h[r] = _mm256_add_ps(_mm512_castps512_ps256(a), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1)));
+    }
+    // hadd(h0, h1) = [h0 pairs, h1 pairs] per 128-bit half; twice gives each row's 4-sum per half.
+    const __m256 q = _mm256_hadd_ps(_mm256_hadd_ps(h[0], h[1]), _mm256_hadd_ps(h[2], h[3]));
+    _mm_storeu_ps(out[m] + n, _mm_add_ps(_mm256_castps256_ps128(q), _mm256_extractf128_ps(q, 1)));
   }
 }
 
 template <int B, int GS, int M, int R, int PL>
 void gemv_tile(const QuantMatrix& w, const Unpacker& u, const ActRow* acts, float* const* out, int64_t n,
-               const ScaleScratch& ss) {
+               float* scales) {
   const int64_t k = w.k, groups = k / GS, chunks = (k + 63) / 64, full = k / 64;
   const size_t rb = row_bytes(w);
   const uint8_t* rows[R];
   const uint8_t* pf = w.w + n * rb + kPrefetchBytes;
-  tile_scales<R>(w, n, groups, ss.s, ss.b, groups);
+  tile_scales<R>(w, n, groups, scales, groups);
   for (int r = 0; r < R; ++r) rows[r] = w.w + (n + r) * rb;
   __m512 acc[M][R];
   for (int m = 0; m < M; ++m)
@@ -52,7 +80,7 @@ void gemv_tile(const QuantMatrix& w, const Unpacker& u, const ActRow* acts, floa
     for (int r = 0; r < R; ++r) {
       const uint8_t* p = rows[r] + c * 8 * B;
       q[r] = unpack64<B>(u, p, lm);
-      const float* s = ss.s + r * groups;
+      const float* s = scales + r * groups;
       if (GS == 32) sl[r] = block_pair_lanes(s + 2 * c, whole ? 0x3 : 0x1);
       else if (GS == 64) sl[r] = _mm512_set1_ps(s[c]);
       else sl[r] = _mm512_set1_ps(s[c >> 1]);
@@ -67,19 +95,16 @@ void gemv_tile(const QuantMatrix& w, const Unpacker& u, const ActRow* acts, floa
       }
     }
   }
-  for (int m = 0; m < M; ++m)
-    for (int r = 0; r < R; ++r)
-      out[m][n + r] = _mm512_reduce_add_ps(acc[m][r]) + dot_f32(ss.b + r * groups, acts[m].sx, groups);
+  finish_tile<M, R>(acc, w, groups, acts, out, n);
 }
 
 template <int B, int GS, int M, int PL>
 void gemv_rows(const QuantMatrix& w, const ActRow* acts, float* const* out, int64_t n0, int64_t n1, void* scratch) {
   const Unpacker u = make_unpacker<B>();
-  const int64_t groups = w.k / GS;
-  ScaleScratch ss{static_cast<float*>(scratch), static_cast<float*>(scratch) + kGemvRows * groups};
+  float* scales = static_cast<float*>(scratch);  // kGemvRows × groups
   int64_t n = n0;
-  for (; n + kGemvRows <= n1; n += kGemvRows) gemv_tile<B, GS, M, kGemvRows, PL>(w, u, acts, out, n, ss);
-  for (; n < n1; ++n) gemv_tile<B, GS, M, 1, PL>(w, u, acts, out, n, ss);
+  for (; n + kGemvRows <= n1; n += kGemvRows) gemv_tile<B, GS, M, kGemvRows, PL>(w, u, acts, out, n, scales);
+  for (; n < n1; ++n) gemv_tile<B, GS, M, 1, PL>(w, u, acts, out, n, scales);
 }
 
 
@@ -103,7 +128,6 @@ struct WideScratch {
   int8_t* xq2; // the same for the second plane
   float* dl;   // M × lines × 16 block scales per lane
   float* s;    // kGemvRows × (groups + 16) row scales (padded for 16-wide loads)
-  float* b;
 };
 
 template <int B>
@@ -114,7 +138,7 @@ int64_t wide_lines(int64_t k) {
 template <int B>
 size_t wide_scratch_bytes(int64_t k, int gs) {
   const size_t lines = (size_t)wide_lines<B>(k);
-  return kGemvMaxM * lines * (2 * Wide<B>::P * 64 + 64) + 2 * sizeof(float) * kGemvRows * (size_t)(k / gs + 16) + 128;
+  return kGemvMaxM * lines * (2 * Wide<B>::P * 64 + 64) + sizeof(float) * kGemvRows * (size_t)(k / gs + 16) + 128;
 }
 
 template <int B>
@@ -124,7 +148,7 @@ WideScratch wide_scratch(void* p, int64_t k, int gs) {
   int8_t* xq2 = xq + kGemvMaxM * lines * Wide<B>::P * 64;
   float* dl = reinterpret_cast<float*>(xq2 + kGemvMaxM * lines * Wide<B>::P * 64);
   float* sc = dl + kGemvMaxM * lines * 16;
-  return WideScratch{xq, xq2, dl, sc, sc + kGemvRows * (k / gs + 16)};
+  return WideScratch{xq, xq2, dl, sc};
 }
 
 template <int B>
@@ -149,7 +173,9 @@ void wide_activations(const ActRow& a, int64_t kpad, int64_t lines, int8_t* xq, 
   }
 }
 
-template <int B, int GS, int M, int R, int PL>
+// kShort: rows of at most 16 groups keep all their scales in one register each (at k = 256 staging
+// them through memory cost ~15 % of the product); longer rows stage them as floats per tile.
+template <int B, int GS, int M, int R, int PL, bool kShort>
 void gemv_wide_tile(const QuantMatrix& w, const WideScratch& ws, int64_t lines, const ActRow* acts, float* const* out,
                     int64_t n) {
   using W = Wide<B>;
@@ -157,7 +183,13 @@ void gemv_wide_tile(const QuantMatrix& w, const WideScratch& ws, int64_t lines, 
   const size_t rb = row_bytes(w);
   const uint8_t* rows[R];
   const uint8_t* pf = w.w + n * rb + kPrefetchBytes;
-  tile_scales<R>(w, n, groups, ws.s, ws.b, sstride);
+  __m512 srow[R];
+  if (kShort) {
+    prefetch_scales<R>(w, n);
+    for (int r = 0; r < R; ++r) srow[r] = load_f32x16(w.scales + (n + r) * scale_row_bytes(w), 0, first_lanes(groups), w.scale_type);
+  } else {
+    tile_scales<R>(w, n, groups, ws.s, sstride);
+  }
   for (int r = 0; r < R; ++r) rows[r] = w.w + (n + r) * rb;
   // Lane l of a line belongs to block l / LANES, i.e. to group (l / LANES) / (GS / 32) of the line.
   alignas(64) int32_t gidx[16];
@@ -182,7 +214,8 @@ void gemv_wide_tile(const QuantMatrix& w, const WideScratch& ws, int64_t lines, 
     for (int line = 0; line < R * 64; line += 64) _mm_prefetch((const char*)pf + c * R * 64 + line, _MM_HINT_T0);
     for (int r = 0; r < R; ++r) {
       const __m512i raw = _mm512_maskz_loadu_epi8(lm, rows[r] + 64 * c);
-      const __m512 sl = _mm512_permutexvar_ps(group_lanes, _mm512_maskz_loadu_ps(sm, ws.s + r * sstride + g0));
+      const __m512 sl = kShort ? _mm512_permutexvar_ps(_mm512_add_epi32(group_lanes, _mm512_set1_epi32((int)g0)), srow[r])
+                               : _mm512_permutexvar_ps(group_lanes, _mm512_maskz_loadu_ps(sm, ws.s + r * sstride + g0));
       __m512i q[W::P];
       for (int i = 0; i < W::P; ++i) q[i] = _mm512_and_si512(_mm512_multishift_epi64_epi8(ctrl[i], raw), mask);
       for (int m = 0; m < M; ++m) {
@@ -199,9 +232,7 @@ void gemv_wide_tile(const QuantMatrix& w, const WideScratch& ws, int64_t lines, 
       }
     }
   }
-  for (int m = 0; m < M; ++m)
-    for (int r = 0; r < R; ++r)
-      out[m][n + r] = _mm512_reduce_add_ps(acc[m][r]) + dot_f32(ws.b + r * sstride, acts[m].sx, groups);
+  finish_tile<M, R>(acc, w, groups, acts, out, n);
 }
 
 template <int B, int GS, int M, int PL>
@@ -212,8 +243,13 @@ void gemv_wide(const QuantMatrix& w, const ActRow* acts, float* const* out, int6
     wide_activations<B>(acts[m], pad64(w.k), lines, ws.xq + m * lines * Wide<B>::P * 64,
                         ws.xq2 + m * lines * Wide<B>::P * 64, ws.dl + m * lines * 16);
   int64_t n = n0;
-  for (; n + kGemvRows <= n1; n += kGemvRows) gemv_wide_tile<B, GS, M, kGemvRows, PL>(w, ws, lines, acts, out, n);
-  for (; n < n1; ++n) gemv_wide_tile<B, GS, M, 1, PL>(w, ws, lines, acts, out, n);
+  if (w.k / GS <= 16) {
+    for (; n + kGemvRows <= n1; n += kGemvRows) gemv_wide_tile<B, GS, M, kGemvRows, PL, true>(w, ws, lines, acts, out, n);
+    for (; n < n1; ++n) gemv_wide_tile<B, GS, M, 1, PL, true>(w, ws, lines, acts, out, n);
+    return;
+  }
+  for (; n + kGemvRows <= n1; n += kGemvRows) gemv_wide_tile<B, GS, M, kGemvRows, PL, false>(w, ws, lines, acts, out, n);
+  for (; n < n1; ++n) gemv_wide_tile<B, GS, M, 1, PL, false>(w, ws, lines, acts, out, n);
 }
 
 template <int B, int GS, int PL>
