@@ -66,6 +66,31 @@ test('every kernel set agrees with the float64 references for all widths, group 
   assert.is(cases, 54);
 });
 
+test('GEMV rows of 15, 16 and 17 groups (the AVX-512 2/4-bit path keeps ≤ 16 groups of scales in registers), M = 1…4, a partial tile', () => {
+  for (const bits of [2, 4] as const) {
+    for (const gs of [32, 64] as const) {
+      for (const groups of [15, 16, 17]) {
+        for (const dtype of DTYPES) {
+          const seed = freshSeed();
+          const rand = rng(seed);
+          const [n, k] = [7, gs * groups];
+          const p = randomWeights(rand, n, k, bits, gs, dtype);
+          for (let m = 1; m <= 4; m++) {
+            const x = randomActivations(rand, m, k);
+            const act = quantizeActivationsJs(x, m, k, 8);
+            for (const isa of ISAS) {
+              setIsa(isa);
+              const out = qmatmul(x, m, p.ref, new Float32Array(m * n).fill(NaN));
+              check(`[seed ${seed}] ${isa} ${bits}-bit g${gs} ${dtype} ${groups} groups m=${m}`, out, m, p, x, act);
+            }
+          }
+        }
+      }
+    }
+  }
+  setIsa('auto');
+});
+
 test('the activation quantization is bit-identical to the documented scheme on every kernel set', () => {
   const seed = freshSeed();
   const rand = rng(seed);
