@@ -85,11 +85,8 @@ export interface ExpertWeights {
   down: Weight;
 }
 
-/**
- * One DeepSeek-V3 decoder layer as Ops.mlaDecode takes it: lib/models/deepseek_v3.ts's weights
- * (MLX names in comments) and shapes. Norm weights and the router bias are 1-D weights.
- */
-export interface MlaDecodeLayer {
+/** The sizes and constants of a DeepSeek-V3 decoder layer (MlaDecodeLayer, and the native addon's descriptor). */
+export interface MlaDims {
   hidden: number;
   heads: number;
   /** qk_nope_head_dim, qk_rope_head_dim, kv_lora_rank, v_head_dim */
@@ -102,6 +99,13 @@ export interface MlaDecodeLayer {
   mlaEps: number;
   /** softmax scale */
   scale: number;
+}
+
+/**
+ * One DeepSeek-V3 decoder layer as Ops.mlaDecode takes it: lib/models/deepseek_v3.ts's weights
+ * (MLX names in comments) and shapes. Norm weights and the router bias are 1-D weights.
+ */
+export interface MlaDecodeLayer extends MlaDims {
   ropeTable: RopeTable;
   inputNorm: Weight;
   /** q_proj, or q_a_proj → q_a_layernorm → q_b_proj */

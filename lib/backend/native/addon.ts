@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { MlxkError } from '../../io/errors.js';
 import type { Bits } from '../../quant/affine.js';
+import type { MlaDims } from '../ops.js';
 
 export type ScaleDtype = 'bf16' | 'f16' | 'f32';
 export type Isa = 'avx512' | 'avx2' | 'neon' | 'scalar';
@@ -128,16 +129,7 @@ export interface AddonMlaLayer {
   readonly __mlaLayer: unique symbol;
 }
 
-export interface MlaLayerDescriptor {
-  hidden: number;
-  heads: number;
-  nope: number;
-  rope: number;
-  rank: number;
-  vDim: number;
-  eps: number;
-  mlaEps: number;
-  scale: number;
+export interface MlaLayerDescriptor extends MlaDims {
   invFreq: Float32Array;
   ropeScale: number;
   interleaved: boolean;
