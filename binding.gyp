@@ -24,7 +24,7 @@
         "native/src/gptq_linalg.cc",
         "native/src/kernels_scalar.cc",
         "native/src/mapped_file.cc",
-        "native/src/mla_decode.cc",
+        "native/src/mla_layers.cc",
         "native/src/model_ops.cc",
         "native/src/model_route.cc",
         "native/src/operands.cc",

@@ -7,7 +7,7 @@
 // one empty N-API crossing.
 // "JS between ops" = the step's wall time minus the time inside Ops calls (model code, cache
 // bookkeeping, sampling).
-// DeepSeek/Kimi decode steps run every layer in one call (Ops.mlaDecode, one row of the table);
+// DeepSeek/Kimi decode steps run every layer in one call (Ops.mlaLayers, one row of the table);
 // MLXK_FUSED_LAYERS=0 gives the op-by-op breakdown by op and weight class.
 //   npm run build && node dist/benchmarks/profile-decode.js MODEL_DIR [--tokens 64] [--batch 1]
 import { loadavg } from 'node:os';

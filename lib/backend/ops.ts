@@ -85,7 +85,7 @@ export interface ExpertWeights {
   down: Weight;
 }
 
-/** The sizes and constants of a DeepSeek-V3 decoder layer (MlaDecodeLayer, and the native addon's descriptor). */
+/** The sizes and constants of a DeepSeek-V3 decoder layer (MlaLayerWeights, and the native addon's descriptor). */
 export interface MlaDims {
   hidden: number;
   heads: number;
@@ -102,10 +102,10 @@ export interface MlaDims {
 }
 
 /**
- * One DeepSeek-V3 decoder layer as Ops.mlaDecode takes it: lib/models/deepseek_v3.ts's weights
+ * One DeepSeek-V3 decoder layer as Ops.mlaLayers takes it: lib/models/deepseek_v3.ts's weights
  * (MLX names in comments) and shapes. Norm weights and the router bias are 1-D weights.
  */
-export interface MlaDecodeLayer extends MlaDims {
+export interface MlaLayerWeights extends MlaDims {
   ropeTable: RopeTable;
   inputNorm: Weight;
   /** q_proj, or q_a_proj → q_a_layernorm → q_b_proj */
@@ -261,14 +261,14 @@ export interface Ops {
 
   // ---- whole layers (optional: backends that gain from fewer, larger calls) ----
   /**
-   * DeepSeek-V3 decoder layers for a step in which each of B sequences decodes one token:
-   * x [B, hidden], sequence b at positions[b]. caches[l][b] is sequence b's latent buffer for
-   * layers[l] ([capacity > positions[b], 1, rank + rope], rows before positions[b] its cache);
-   * row positions[b] is written (normed latent, then the roped key) and, as with writeRows, the
-   * buffers are consumed: the returned ones replace them. Computes what the model's composed
-   * layers compute, op for op (lib/models/deepseek_v3.ts), so results are identical.
+   * DeepSeek-V3 decoder layers over a batched step: x [Σ tokens, hidden], segment b's rows at
+   * positions offset…offset+tokens−1 (decoding sequences and prompts alike). caches[l][b] is
+   * sequence b's latent buffer for layers[l] ([capacity ≥ offset + tokens, 1, rank + rope], rows
+   * before offset its cache); its new rows are written (normed latent, then the roped key) and, as
+   * with writeRows, the buffers are consumed: the returned ones replace them. Computes what the
+   * model's composed layers compute, op for op (lib/models/deepseek_v3.ts), so results are identical.
    */
-  mlaDecode?(x: Tensor, layers: readonly MlaDecodeLayer[], caches: readonly (readonly Tensor[])[], positions: readonly number[]): { out: Tensor; caches: Tensor[][] };
+  mlaLayers?(x: Tensor, layers: readonly MlaLayerWeights[], caches: readonly (readonly Tensor[])[], segments: readonly Segment[]): { out: Tensor; caches: Tensor[][] };
 }
 
 /** Each row's position for rope over segments (Σ tokens must be `rows`). */

@@ -38,7 +38,7 @@ export function tapOps(ops: Ops, tap: OpsTap): Ops {
       }
       if (prop === 'moe' && tap.moe) return tap.moe;
       // A fused layer would run the products out of the tap's sight: models fall back to the composed ops.
-      if (prop === 'mlaDecode') return undefined;
+      if (prop === 'mlaLayers') return undefined;
       const v = Reflect.get(target, prop, recv);
       return typeof v === 'function' ? v.bind(target) : v;
     },

@@ -50,7 +50,7 @@ export class KvCache {
 
   /**
    * This layer's buffers (one per stream, each row of shape rowShapes[i]) with room for n more
-   * rows, grown by whole blocks: for a backend op that writes the rows itself (Ops.mlaDecode),
+   * rows, grown by whole blocks: for a backend op that writes the rows itself (Ops.mlaLayers),
    * which consumes them like writeRows; hand the written ones back with `store`.
    */
   reserve(layer: number, n: number, rowShapes: readonly number[][]): Tensor[] {

@@ -3,7 +3,7 @@
 // Output layout follows mlx_lm/models/deepseek_v3.py after sanitize: experts
 // stacked into switch_mlp, kv_b_proj split into embed_q / unembed_out, MTP
 // layers (index ≥ num_hidden_layers) dropped.
-import type { MlaDecodeLayer, Ops, RopeTable, Segment, Tensor } from '../backend/ops.js';
+import type { MlaLayerWeights, Ops, RopeTable, Segment, Tensor } from '../backend/ops.js';
 import { KvCache } from '../engine/kvCache.js';
 import type { JsonObject } from '../io/checkpoint.js';
 import { MlxkError } from '../io/errors.js';
@@ -187,22 +187,24 @@ export class DeepseekV3Model implements CausalLM {
     const segments = segmentsOf(items);
     const caches = items.map((i) => i.cache);
     let x = this.ops.embedding(this.w.get(`${p}model.embed_tokens.weight`), this.ops.ids(items.flatMap((i) => i.ids)));
-    if (this.ops.mlaDecode && segments.every((s) => s.tokens === 1)) x = this.decodeFused(x, caches, segments);
-    else for (let l = 0; l < this.c.layers; l++) x = this.layer(l, x, caches, segments);
+    for (let l = 0; l < this.c.layers; l++) x = this.ops.mlaLayers ? this.layerFused(l, x, caches, segments) : this.layer(l, x, caches, segments);
     return lmHead(this.ops, this.w, p, x, this.c.eps, opts, segments);
   }
 
-  /** Every layer of a decode step in one backend call (Ops.mlaDecode), computing what `layer` computes. */
-  private decodeFused(x: Tensor, caches: readonly KvCache[], segments: readonly Segment[]): Tensor {
+  /**
+   * `layer` in one backend call (Ops.mlaLayers). One call per layer rather than per step: streamed
+   * weights (lib/models/streamedWeights.ts) hold one layer at a time, and a crossing per layer is
+   * noise beside a layer's kernels.
+   */
+  private layerFused(l: number, x: Tensor, caches: readonly KvCache[], segments: readonly Segment[]): Tensor {
     const row = [[1, this.c.kvLoraRank + this.c.rope]];
-    const layers = Array.from({ length: this.c.layers }, (_, l) => this.decodeLayer(l));
-    const buffers = layers.map((_, l) => caches.map((c) => c.reserve(l, 1, row)[0]!));
-    const r = this.ops.mlaDecode!(x, layers, buffers, segments.map((s) => s.offset));
-    r.caches.forEach((perSeq, l) => perSeq.forEach((buf, b) => caches[b]!.store(l, [buf], 1)));
+    const buffers = caches.map((c, b) => c.reserve(l, segments[b]!.tokens, row)[0]!);
+    const r = this.ops.mlaLayers!(x, [this.layerWeights(l)], [buffers], segments);
+    r.caches[0]!.forEach((buf, b) => caches[b]!.store(l, [buf], segments[b]!.tokens));
     return r.out;
   }
 
-  private decodeLayer(l: number): MlaDecodeLayer {
+  private layerWeights(l: number): MlaLayerWeights {
     const { w, c } = this;
     const L = `${this.prefix}model.layers.${l}`;
     const A = `${L}.self_attn`;

@@ -1,11 +1,11 @@
-// N-API surface of the fused decoder layers (mla_decode.h) for lib/backend/native/mlaDecode.ts:
+// N-API surface of the fused decoder layers (mla_layers.h) for lib/backend/native/mlaLayers.ts:
 // an MlaLayer is prepared once per layer (its weights' and vectors' references, its shapes checked
-// against each other), then opMlaDecode runs any number of them over a batch in one call.
+// against each other), then opMlaLayers runs any number of them over a batch of sequences in one call.
 #include <string>
 #include <vector>
 
 #include "addon_ops.h"
-#include "mla_decode.h"
+#include "mla_layers.h"
 
 namespace mlxk {
 namespace {
@@ -96,9 +96,9 @@ class MlaLayer : public Napi::ObjectWrap<MlaLayer> {
 
   /** The spec with every weight resolved now (released weights and closed files are refused). */
   const MlaLayerSpec& resolve(Napi::Env env) {
-    auto w = [&](const Held& h, const char* what) { return h.present() ? &weight_arg(env, h.ref.Value(), std::string("mlaDecode: ") + what) : nullptr; };
+    auto w = [&](const Held& h, const char* what) { return h.present() ? &weight_arg(env, h.ref.Value(), std::string("mlaLayers: ") + what) : nullptr; };
     auto v = [&](const Held& h, const char* what) {
-      return h.present() ? typed_array<float>(env, h.ref.Value(), napi_float32_array, (size_t)h.length, std::string("mlaDecode: ") + what) : nullptr;
+      return h.present() ? typed_array<float>(env, h.ref.Value(), napi_float32_array, (size_t)h.length, std::string("mlaLayers: ") + what) : nullptr;
     };
     s_.inv_freq = v(inv_freq_, "invFreq");
     s_.input_norm = v(input_norm_, "inputNorm");
@@ -145,48 +145,55 @@ class MlaLayer : public Napi::ObjectWrap<MlaLayer> {
   Held q_, q_a_, q_b_, kv_a_, embed_q_, unembed_out_, o_proj_, mlp_gate_, mlp_up_, mlp_down_, router_, experts_gate_, experts_up_, experts_down_;
 };
 
-// opMlaDecode(layers MlaLayer[L], x Float32Array [B·hidden], batch, positions Int32Array[B],
-//             caches Float32Array[L·B] (layer-major: each sequence's latent buffer of that layer), out Float32Array [B·hidden], activationBits)
-Napi::Value OpMlaDecode(const Napi::CallbackInfo& info) {
+// opMlaLayers(layers MlaLayer[L], x Float32Array [N·hidden], tokens Int32Array[B], offsets Int32Array[B],
+//             caches Float32Array[L·B] (layer-major: each sequence's latent buffer of that layer), out Float32Array [N·hidden], activationBits)
+Napi::Value OpMlaLayers(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsArray() || !info[4].IsArray()) throw Napi::TypeError::New(env, "mlaDecode: expected arrays of layers and caches");
+  if (!info[0].IsArray() || !info[4].IsArray()) throw Napi::TypeError::New(env, "mlaLayers: expected arrays of layers and caches");
+  if (!info[2].IsTypedArray()) throw Napi::TypeError::New(env, "mlaLayers: tokens: expected an Int32Array");
   Napi::Array la = info[0].As<Napi::Array>(), ca = info[4].As<Napi::Array>();
   const uint32_t L = la.Length();
-  const int64_t B = integer_arg(env, info[2], "mlaDecode: batch", 1, (int64_t)1 << 20);
-  if (L < 1) throw Napi::RangeError::New(env, "mlaDecode: no layers");
-  if ((int64_t)ca.Length() != (int64_t)L * B) throw Napi::RangeError::New(env, "mlaDecode: " + std::to_string(ca.Length()) + " cache buffers for " + std::to_string(L) + " layers × " + std::to_string(B) + " sequences");
-  const int32_t* positions = typed_array<int32_t>(env, info[3], napi_int32_array, (size_t)B, "mlaDecode: positions");
-  for (int64_t b = 0; b < B; ++b)
-    if (positions[b] < 0 || positions[b] >= (1 << 30)) throw Napi::RangeError::New(env, "mlaDecode: positions[" + std::to_string(b) + "] = " + std::to_string(positions[b]) + " is outside [0, 2^30)");
+  const int64_t B = (int64_t)info[2].As<Napi::TypedArray>().ElementLength();
+  if (L < 1 || B < 1) throw Napi::RangeError::New(env, "mlaLayers: no layers or no sequences");
+  if ((int64_t)ca.Length() != (int64_t)L * B) throw Napi::RangeError::New(env, "mlaLayers: " + std::to_string(ca.Length()) + " cache buffers for " + std::to_string(L) + " layers × " + std::to_string(B) + " sequences");
+  const int32_t* tokens = typed_array<int32_t>(env, info[2], napi_int32_array, (size_t)B, "mlaLayers: tokens");
+  const int32_t* offsets = typed_array<int32_t>(env, info[3], napi_int32_array, (size_t)B, "mlaLayers: offsets");
+  int64_t N = 0;
+  for (int64_t b = 0; b < B; ++b) {
+    if (tokens[b] < 1 || offsets[b] < 0 || (int64_t)offsets[b] + tokens[b] > (1 << 30))
+      throw Napi::RangeError::New(env, "mlaLayers: sequence " + std::to_string(b) + ": " + std::to_string(tokens[b]) + " tokens at " + std::to_string(offsets[b]) + " (expected ≥ 1 token, positions in [0, 2^30))");
+    N += tokens[b];
+  }
   const Napi::Function ctor = env.GetInstanceData<AddonData>()->mla_layer.Value();
   std::vector<MlaLayer*> layers(L);
   for (uint32_t l = 0; l < L; ++l) {
     Napi::Value v = la.Get(l);
-    if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(ctor)) throw Napi::TypeError::New(env, "mlaDecode: layers[" + std::to_string(l) + "]: expected an MlaLayer");
+    if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(ctor)) throw Napi::TypeError::New(env, "mlaLayers: layers[" + std::to_string(l) + "]: expected an MlaLayer");
     layers[l] = MlaLayer::Unwrap(v.As<Napi::Object>());
-    if (layers[l]->hidden() != layers[0]->hidden()) throw Napi::RangeError::New(env, "mlaDecode: layers of different hidden sizes");
+    if (layers[l]->hidden() != layers[0]->hidden()) throw Napi::RangeError::New(env, "mlaLayers: layers of different hidden sizes");
   }
   const int64_t D = layers[0]->hidden();
-  const float* x = typed_array<float>(env, info[1], napi_float32_array, (size_t)(B * D), "mlaDecode: x");
-  float* out = typed_array<float>(env, info[5], napi_float32_array, (size_t)(B * D), "mlaDecode: out");
-  const int planes = planes_of(info, 6, "mlaDecode");
+  const float* x = typed_array<float>(env, info[1], napi_float32_array, (size_t)(N * D), "mlaLayers: x");
+  float* out = typed_array<float>(env, info[5], napi_float32_array, (size_t)(N * D), "mlaLayers: out");
+  const int planes = planes_of(info, 6, "mlaLayers");
   std::vector<float*> caches((size_t)L * (size_t)B);
   for (uint32_t l = 0; l < L; ++l)
     for (int64_t b = 0; b < B; ++b) {
       const size_t i = (size_t)l * (size_t)B + (size_t)b;
-      caches[i] = typed_array<float>(env, ca.Get((uint32_t)i), napi_float32_array, (size_t)((positions[b] + 1) * layers[l]->cache_row()),
-                                     "mlaDecode: caches[" + std::to_string(i) + "]");
+      caches[i] = typed_array<float>(env, ca.Get((uint32_t)i), napi_float32_array, (size_t)(((int64_t)offsets[b] + tokens[b]) * layers[l]->cache_row()),
+                                     "mlaLayers: caches[" + std::to_string(i) + "]");
     }
-  // Layer outputs alternate between two buffers; the last layer writes `out`.
+  // Layer outputs alternate between two buffers; the last layer writes `out`. A prompt's are let go after.
   thread_local std::vector<float> ping, pong;
-  ping.resize((size_t)(B * D));
-  pong.resize((size_t)(B * D));
+  ping.resize((size_t)(N * D));
+  pong.resize((size_t)(N * D));
   const float* in = x;
   for (uint32_t l = 0; l < L; ++l) {
     float* dst = l + 1 == L ? out : (l % 2 ? pong.data() : ping.data());
-    mla_decode_layer(layers[l]->resolve(env), in, B, positions, caches.data() + (size_t)l * (size_t)B, dst, planes);
+    mla_layer(layers[l]->resolve(env), in, B, tokens, offsets, caches.data() + (size_t)l * (size_t)B, dst, planes);
     in = dst;
   }
+  if (N > kKeptScratchRows) ping = std::vector<float>(), pong = std::vector<float>();
   return env.Undefined();
 }
 
@@ -196,7 +203,7 @@ void register_mla_ops(Napi::Env env, Napi::Object exports, AddonData* data) {
   Napi::Function layer = MlaLayer::Define(env);
   data->mla_layer = Napi::Persistent(layer);
   exports.Set("MlaLayer", layer);
-  export_functions(env, exports, {{"opMlaDecode", OpMlaDecode}});
+  export_functions(env, exports, {{"opMlaLayers", OpMlaLayers}});
 }
 
 }  // namespace mlxk

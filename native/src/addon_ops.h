@@ -26,7 +26,7 @@ const ModelWeight& weight_arg(Napi::Env env, Napi::Value v, const std::string& w
 /** activationBits argument i (8 or 16) as the kernels' activation planes (1 or 2). */
 int planes_of(const Napi::CallbackInfo& info, size_t i, const std::string& what);
 
-/** The fused decoder layers (addon_mla.cc): MlaLayer and opMlaDecode. */
+/** The fused decoder layers (addon_mla.cc): MlaLayer and opMlaLayers. */
 void register_mla_ops(Napi::Env env, Napi::Object exports, AddonData* data);
 
 }  // namespace mlxk

@@ -61,6 +61,7 @@ async function reference(ops: Ops, dir: string) {
   let embedQ: string | null = null;
   const rec: Ops = new Proxy(ops, {
     get: (t, prop, recv) => {
+      if (prop === 'mlaLayers') return undefined; // recorded op by op
       if (prop === 'linear') return (x: Tensor, w: Weight, b?: Weight) => {
         const m = names.get(w)!;
         const s = t.weightShape(w);

@@ -6,6 +6,8 @@ import type { NoAuxRouteOptions, Ops, Route, Tensor, Weight } from '../../lib/ba
 export function recording<B extends new (...args: any[]) => Ops>(Base: B) {
   return class extends Base {
     routes: Route[] = [];
+    /** Op by op: a fused layer routes inside its backend call. */
+    override mlaLayers = undefined;
 
     override routeNoAuxTc(logits: Tensor, bias: Weight, opts: NoAuxRouteOptions): Route {
       const r = super.routeNoAuxTc(logits, bias, opts);

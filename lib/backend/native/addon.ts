@@ -119,10 +119,10 @@ export interface ModelOpsAddon {
   opRouteNoAuxTc(logits: Float32Array, tokens: number, experts: number, bias: Float32Array, topK: number, nGroup: number, topkGroup: number, normTopkProb: boolean, routedScalingFactor: number, indices: Int32Array, weights: Float32Array): void;
   opRouteSoftmaxTopK(logits: Float32Array, tokens: number, experts: number, topK: number, norm: boolean, indices: Int32Array, weights: Float32Array): void;
   opMoe(x: Float32Array, tokens: number, indices: Int32Array, weights: Float32Array, k: number, gate: AddonWeight, up: AddonWeight, down: AddonWeight, out: Float32Array, activationBits: ActivationBits): void;
-  /** A DeepSeek-V3 decoder layer prepared for opMlaDecode (native/src/addon_mla.cc). */
+  /** A DeepSeek-V3 decoder layer prepared for opMlaLayers (native/src/addon_mla.cc). */
   MlaLayer: new (desc: MlaLayerDescriptor) => AddonMlaLayer;
-  /** layers over x [B, hidden] at positions; caches[l·B + b] is sequence b's latent buffer for layer l, written at row positions[b]. */
-  opMlaDecode(layers: AddonMlaLayer[], x: Float32Array, batch: number, positions: Int32Array, caches: Float32Array[], out: Float32Array, activationBits: ActivationBits): void;
+  /** layers over x [Σ tokens, hidden]: sequence b's tokens[b] rows at positions offsets[b]…; caches[l·B + b] is its latent buffer for layer l, written at those positions. */
+  opMlaLayers(layers: AddonMlaLayer[], x: Float32Array, tokens: Int32Array, offsets: Int32Array, caches: Float32Array[], out: Float32Array, activationBits: ActivationBits): void;
 }
 
 export interface AddonMlaLayer {

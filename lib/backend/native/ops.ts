@@ -2,8 +2,8 @@
 // synchronous: activations are float32 host arrays ({data, shape, strides}: tensor.ts),
 // weights are used in place inside the memory-mapped safetensors files, and every
 // layer is one addon call (one per linear, one per attention, one per MoE block) that
-// spreads its work over the kernels' thread pool — except DeepSeek/Kimi decode steps, whose
-// layers all run in one call (mlaDecode.ts).
+// spreads its work over the kernels' thread pool — except DeepSeek/Kimi models, whose layers
+// all run in one call per step (mlaLayers.ts).
 //
 // Products with quantized weights quantize the activations to int8 per 32 values by
 // default (`activationBits: 8`, ≈0.5 % relative error per product); `activationBits: 16`
@@ -13,7 +13,7 @@ import { MlxkError } from '../../io/errors.js';
 import { type AffineParts, checkSegments, type KeptTensors, type ExpertWeights, type NoAuxRouteOptions, type Ops, type RopeSpec, type RopeTable, type Route, type Segment, type Tensor, tokenPositions, type Weight } from '../ops.js';
 import { type ActivationBits, modelOps, type ModelOpsAddon } from './addon.js';
 import { keepTensors } from './keptMemory.js';
-import { MlaDecoder } from './mlaDecode.js';
+import { MlaLayerRunner } from './mlaLayers.js';
 import { MappedSafetensors } from './mapped.js';
 import * as plumbing from './plumbing.js';
 import { collector } from '../gc.js';
@@ -23,7 +23,7 @@ import { affineWeight, denseWeight, type NativeWeight } from './weights.js';
 export interface NativeOpsOptions {
   /** Activation precision of quantized products: 8 (default, fastest) or 16. */
   activationBits?: ActivationBits;
-  /** Whole decoder layers per call where a model offers them (Ops.mlaDecode); default MLXK_FUSED_LAYERS, else true. */
+  /** Whole decoder layers per call where a model offers them (Ops.mlaLayers); default MLXK_FUSED_LAYERS, else true. */
   fusedLayers?: boolean;
 }
 
@@ -63,11 +63,11 @@ export class NativeOps implements Ops {
     this.addon = modelOps();
     this.activationBits = opts.activationBits ?? defaultActivationBits();
     if (this.activationBits !== 8 && this.activationBits !== 16) throw new MlxkError(`activationBits must be 8 or 16, got ${String(this.activationBits)}`);
-    if (!(opts.fusedLayers ?? defaultFusedLayers())) this.mlaDecode = undefined;
+    if (!(opts.fusedLayers ?? defaultFusedLayers())) this.mlaLayers = undefined;
   }
 
-  mlaDecode?: Ops['mlaDecode'] = (x, layers, caches, positions) => (this.decoder ??= new MlaDecoder(this.addon, this.activationBits)).run(x, layers, caches, positions);
-  private decoder: MlaDecoder | undefined;
+  mlaLayers?: Ops['mlaLayers'] = (x, layers, caches, segments) => (this.layerRunner ??= new MlaLayerRunner(this.addon, this.activationBits)).run(x, layers, caches, segments);
+  private layerRunner: MlaLayerRunner | undefined;
 
   ids(ids: readonly number[]): Tensor {
     for (const id of ids) if (!Number.isInteger(id) || id < 0 || id >= 2 ** 31) throw new MlxkError(`token id ${id} is not an integer in 0..2^31`);

@@ -1,10 +1,10 @@
-// Ops.mlaDecode on the native backend: all of a DeepSeek-V3 model's decoder layers for one
-// decode step in a single addon call (native/src/mla_decode.cc), instead of ~35 calls per layer
-// with their JS views, copies and allocations. Each layer is prepared once into an addon
-// MlaLayer (weights resolved, shapes checked) and reused while the model hands over the same
-// weights and shapes.
+// Ops.mlaLayers on the native backend: DeepSeek-V3 decoder layers over one batched step
+// (decoding sequences, prompts, or both) in a single addon call (native/src/mla_layers.cc),
+// instead of ~35 calls per layer with their JS views, copies and allocations. Each layer is
+// prepared once into an addon MlaLayer (weights resolved, shapes checked) and reused while the
+// model hands over the same weights and shapes.
 import { MlxkError } from '../../io/errors.js';
-import type { MlaDecodeLayer, Tensor, Weight } from '../ops.js';
+import type { MlaLayerWeights, Segment, Tensor, Weight } from '../ops.js';
 import type { ActivationBits, AddonMlaLayer, AddonWeight, ModelOpsAddon } from './addon.js';
 import type { NativeRope } from './ops.js';
 import { writableRows } from './plumbing.js';
@@ -20,7 +20,7 @@ interface Prepared {
 const nt = (t: Tensor) => t as unknown as NativeTensor;
 
 /** Every value the native layer is built from, in a fixed order. */
-function layerKey(l: MlaDecodeLayer): unknown[] {
+function layerKey(l: MlaLayerWeights): unknown[] {
   const { mlp, moe } = l;
   return [
     l.hidden, l.heads, l.nope, l.rope, l.rank, l.vDim, l.eps, l.mlaEps, l.scale, l.ropeTable, l.inputNorm, l.q, l.qA, l.qANorm, l.qB, l.kvA, l.kvANorm,
@@ -31,49 +31,54 @@ function layerKey(l: MlaDecodeLayer): unknown[] {
 
 const sameKey = (a: unknown[], b: unknown[]) => a.length === b.length && a.every((v, i) => v === b[i]);
 
-export class MlaDecoder {
+export class MlaLayerRunner {
   /** Keyed by the layer's input norm weight: one entry per layer of each model in use. */
   private readonly prepared = new WeakMap<Weight, Prepared>();
 
   constructor(private readonly addon: ModelOpsAddon, private readonly activationBits: ActivationBits) {}
 
-  run(x: Tensor, layers: readonly MlaDecodeLayer[], caches: readonly (readonly Tensor[])[], positions: readonly number[]): { out: Tensor; caches: Tensor[][] } {
+  run(x: Tensor, layers: readonly MlaLayerWeights[], caches: readonly (readonly Tensor[])[], segments: readonly Segment[]): { out: Tensor; caches: Tensor[][] } {
     const t = nt(x);
-    const B = positions.length;
+    const B = segments.length;
+    const N = segments.reduce((a, s) => a + s.tokens, 0);
     const hidden = layers[0]?.hidden;
-    if (hidden === undefined || t.shape.length !== 2 || t.shape[0] !== B || t.shape[1] !== hidden) throw new MlxkError(`mlaDecode: x [${t.shape}] for ${B} sequences over ${layers.length} layers of width ${hidden}`);
-    if (caches.length !== layers.length || caches.some((c) => c.length !== B)) throw new MlxkError(`mlaDecode: caches for ${caches.length} layers × ${caches.map((c) => c.length).join('/')} sequences; expected ${layers.length} × ${B}`);
+    if (hidden === undefined || B === 0 || t.shape.length !== 2 || t.shape[0] !== N || t.shape[1] !== hidden) {
+      throw new MlxkError(`mlaLayers: x [${t.shape}] for ${B} sequences of ${N} tokens over ${layers.length} layers of width ${hidden}`);
+    }
+    if (caches.length !== layers.length || caches.some((c) => c.length !== B)) throw new MlxkError(`mlaLayers: caches for ${caches.length} layers × ${caches.map((c) => c.length).join('/')} sequences; expected ${layers.length} × ${B}`);
     const written: HostTensor[][] = caches.map((perSeq, l) =>
       perSeq.map((buf, b) => {
         const row = layers[l]!.rank + layers[l]!.rope;
-        const pos = positions[b]!;
+        const { tokens, offset } = segments[b]!;
         const s = nt(buf).shape;
-        if (s.length !== 3 || s[1] !== 1 || s[2] !== row || !(Number.isInteger(pos) && pos >= 0 && pos < s[0]!)) {
-          throw new MlxkError(`mlaDecode: cache buffer [${s}] of layer ${l} cannot take a row [1, ${row}] at ${pos}`);
+        if (s.length !== 3 || s[1] !== 1 || s[2] !== row || !(Number.isInteger(offset) && Number.isInteger(tokens) && offset >= 0 && tokens >= 1 && offset + tokens <= s[0]!)) {
+          throw new MlxkError(`mlaLayers: cache buffer [${s}] of layer ${l} cannot take ${tokens} rows [1, ${row}] at ${offset}`);
         }
-        const w = writableRows(nt(buf), pos, 1);
-        if (w.dtype !== 'F32' || !w.contiguous) throw new MlxkError(`mlaDecode: cache buffer of layer ${l} is not a contiguous float32 array`);
+        const w = writableRows(nt(buf), offset, tokens);
+        if (w.dtype !== 'F32' || !w.contiguous) throw new MlxkError(`mlaLayers: cache buffer of layer ${l} is not a contiguous float32 array`);
         return w;
       }),
     );
     const arrays = written.flatMap((perSeq) => perSeq.map((w) => (w.storage.data as Float32Array).subarray(w.offset, w.offset + w.size)));
-    const out = new Float32Array(B * hidden);
-    this.addon.opMlaDecode(layers.map((l) => this.native(l)), f32Data(t), B, Int32Array.from(positions), arrays, out, this.activationBits);
-    return { out: f32(out, [B, hidden]) as unknown as Tensor, caches: written as unknown as Tensor[][] };
+    const out = new Float32Array(N * hidden);
+    const tokens = Int32Array.from(segments, (s) => s.tokens);
+    const offsets = Int32Array.from(segments, (s) => s.offset);
+    this.addon.opMlaLayers(layers.map((l) => this.native(l)), f32Data(t), tokens, offsets, arrays, out, this.activationBits);
+    return { out: f32(out, [N, hidden]) as unknown as Tensor, caches: written as unknown as Tensor[][] };
   }
 
-  private native(l: MlaDecodeLayer): AddonMlaLayer {
+  private native(l: MlaLayerWeights): AddonMlaLayer {
     const key = layerKey(l);
     const had = this.prepared.get(l.inputNorm);
     if (had && sameKey(had.key, key)) return had.native;
     const m = (w: Weight, what: string): AddonWeight => {
       const n = w as unknown as NativeWeight;
-      if (n.kind !== 'matrix') throw new MlxkError(`mlaDecode: ${what} is a vector [${n.shape}]; expected a matrix`);
+      if (n.kind !== 'matrix') throw new MlxkError(`mlaLayers: ${what} is a vector [${n.shape}]; expected a matrix`);
       return n.handle;
     };
     const v = (w: Weight, what: string): Float32Array => {
       const n = w as unknown as NativeWeight;
-      if (n.kind !== 'vector') throw new MlxkError(`mlaDecode: ${what} is a matrix [${n.shape}]; expected a vector`);
+      if (n.kind !== 'vector') throw new MlxkError(`mlaLayers: ${what} is a matrix [${n.shape}]; expected a vector`);
       return n.data;
     };
     const rope = l.ropeTable as unknown as NativeRope;

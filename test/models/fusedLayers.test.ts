@@ -1,9 +1,10 @@
-// The native backend's whole-layer decode (Ops.mlaDecode, native/src/mla_decode.cc) against
+// The native backend's whole-layer steps (Ops.mlaLayers, native/src/mla_layers.cc) against
 // the same model run op by op (NativeOps({fusedLayers: false})): it calls the same kernels on
-// the same values in the same order, so logits must be bit-identical, step after step, for
-// B = 1…8 sequences at different cache lengths (one crossing the cache's 256-token growth
-// block), with and without q_lora_rank, quantized or not, dense and MoE layers; and the cache
-// writes it makes in place must leave forks and trimmed caches as writeRows leaves them.
+// the same values in the same order, so logits must be bit-identical, step after step: prompts
+// (every position's logits), B = 1…8 sequences decoding at different cache lengths (one
+// crossing the cache's 256-token growth block), steps mixing new prompts with decoding
+// sequences, with and without q_lora_rank, quantized or not, dense and MoE layers; and the
+// cache writes it makes in place must leave forks and trimmed caches as writeRows leaves them.
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -63,7 +64,7 @@ for (const c of CASES) {
   test(`${c.name}: whole-layer decode gives the op-by-op logits bit for bit, B = 1…8`, async () => {
     const fused = (await loadModel(c.dir, new NativeOps({ activationBits: c.activationBits }))).model;
     const plain = (await loadModel(c.dir, new NativeOps({ activationBits: c.activationBits, fusedLayers: false }))).model;
-    assert.ok(fused.ops.mlaDecode && !plain.ops.mlaDecode);
+    assert.ok(fused.ops.mlaLayers && !plain.ops.mlaLayers);
     for (let B = 1; B <= 8; B++) {
       const len = (b: number) => 1 + ((b * 7 + B) % 13);
       assertIdentical(decodeRun(fused, B, 3, len), decodeRun(plain, B, 3, len), `B ${B}`);
@@ -73,6 +74,37 @@ for (const c of CASES) {
     assertIdentical(decodeRun(fused, 3, 6, across), decodeRun(plain, 3, 6, across), 'across the growth block');
   });
 }
+
+/** B sequences joining a running batch at rounds b % 3 (prompts of different lengths beside one-token steps), `rounds` steps: every step's logits. */
+function mixedRun(model: CausalLM, B: number, rounds: number): Float32Array[] {
+  const V = model.info.vocabSize;
+  const caches: (KvCache | null)[] = Array.from({ length: B }, () => null);
+  const next: number[] = new Array<number>(B).fill(0);
+  const out: Float32Array[] = [];
+  for (let round = 0; round < rounds; round++) {
+    const items = caches.flatMap((c, b) => {
+      if (b % 3 > round) return [];
+      if (c) return [{ b, ids: [next[b]!], cache: c }];
+      const cache = (caches[b] = model.newCache());
+      return [{ b, ids: Array.from({ length: 2 + 3 * b }, (_, i) => (i * 131 + b * 17 + 5) % V), cache }];
+    });
+    const logits = model.ops.read(model.forwardBatch(items));
+    out.push(logits);
+    items.forEach((it, i) => (next[it.b] = argmax(logits, i * V, V)));
+  }
+  return out;
+}
+
+test('prompts (every position) and steps mixing prompts with decoding sequences, bit for bit', async () => {
+  for (const c of CASES) {
+    const fused = (await loadModel(c.dir, new NativeOps({ activationBits: c.activationBits }))).model;
+    const plain = (await loadModel(c.dir, new NativeOps({ activationBits: c.activationBits, fusedLayers: false }))).model;
+    const prompt = Array.from({ length: 37 }, (_, i) => (i * 53 + 11) % fused.info.vocabSize);
+    const all = (m: CausalLM) => [m.ops.read(m.forward(prompt, m.newCache(), { allLogits: true }))];
+    assertIdentical(all(fused), all(plain), `${c.name}: a 37-token prompt, all logits`);
+    for (const B of [2, 5, 8]) assertIdentical(mixedRun(fused, B, 5), mixedRun(plain, B, 5), `${c.name}: B ${B}, mixed steps`);
+  }
+});
 
 test('in-place cache rows: a fork and a trimmed cache decode as with writeRows', async () => {
   const fused = (await loadModel(TINY_KIMI, new NativeOps())).model;
@@ -100,7 +132,7 @@ test('calibration taps see every op: a tapped native backend decodes op by op', 
   const ops = new NativeOps();
   let linears = 0;
   const tapped = tapOps(ops, { linear: () => void linears++ });
-  assert.is(tapped.mlaDecode, undefined);
+  assert.is(tapped.mlaLayers, undefined);
   const { model } = await loadModel(TINY_KIMI, tapped);
   const cache = model.newCache();
   model.forward([1, 2, 3], cache);
@@ -115,14 +147,18 @@ test('bad layer descriptors and cache buffers are refused with what was expected
   const cache = model.newCache();
   model.forward([1, 2, 3], cache);
   const x = ops.constant(new Float32Array(256), [1, 256]);
-  const layer = (model as unknown as { decodeLayer(l: number): import('../../lib/backend/ops.js').MlaDecodeLayer }).decodeLayer(1);
+  const layer = (model as unknown as { layerWeights(l: number): import('../../lib/backend/ops.js').MlaLayerWeights }).layerWeights(1);
+  const at3 = [{ tokens: 1, offset: 3 }];
   // A cache buffer without room for the row.
-  assert.throws(() => ops.mlaDecode!(x, [layer], [[ops.zeros([3, 1, 80])]], [3]), /cache buffer \[3,1,80\] of layer 0 cannot take a row \[1, 80\] at 3/);
+  assert.throws(() => ops.mlaLayers!(x, [layer], [[ops.zeros([3, 1, 80])]], at3), /cache buffer \[3,1,80\] of layer 0 cannot take 1 rows \[1, 80\] at 3/);
+  // Rows of x that the segments do not account for.
+  assert.throws(() => ops.mlaLayers!(x, [layer], [[ops.zeros([256, 1, 80])]], [{ tokens: 2, offset: 3 }]), /x \[1,256\] for 1 sequences of 2 tokens/);
   // Shapes that do not fit each other: kv_a_proj where o_proj belongs.
-  assert.throws(() => ops.mlaDecode!(x, [{ ...layer, oProj: layer.kvA }], [[ops.zeros([256, 1, 80])]], [3]), /MlaLayer.oProj: a weight of 1 × \[80, 256\], expected 1 × \[256, /);
-  // The addon itself checks a buffer's length against the position.
+  assert.throws(() => ops.mlaLayers!(x, [{ ...layer, oProj: layer.kvA }], [[ops.zeros([256, 1, 80])]], at3), /MlaLayer.oProj: a weight of 1 × \[80, 256\], expected 1 × \[256, /);
+  // The addon itself checks its arguments (lengths against positions, token counts).
   const addon = modelOps();
-  assert.throws(() => addon.opMlaDecode([], new Float32Array(256), 1, new Int32Array([0]), [], new Float32Array(256), 8), /no layers/);
+  assert.throws(() => addon.opMlaLayers([], new Float32Array(256), new Int32Array([1]), new Int32Array([0]), [], new Float32Array(256), 8), /no layers/);
+  assert.throws(() => addon.opMlaLayers([], new Float32Array(256), new Int32Array([0]), new Int32Array([0]), [], new Float32Array(256), 8), /no layers|0 tokens/);
 });
 
 test.run();
