@@ -83,6 +83,8 @@ async function main(): Promise<void> {
   const crossingNs = Number(process.hrtime.bigint() - t0) / N;
 
   const vocab = loaded.model.info.vocabSize;
+  const longest = 32 + 8 * (BATCH - 1) + 5 + TOKENS;
+  if (longest > loaded.model.info.maxContext) throw new Error(`profile-decode: --tokens ${TOKENS} takes the longest sequence to ${longest} tokens, past the model's context of ${loaded.model.info.maxContext}`);
   const seqs = Array.from({ length: BATCH }, () => new Sequence(loaded.model));
   for (const [b, s] of seqs.entries()) await s.prefill(Array.from({ length: 32 + 8 * b }, (_, i) => (i * 7919 + 13 + b) % vocab));
   // Warm-up steps, then the measured ones. Greedy through the engine's sampler, as generate and
