@@ -116,6 +116,7 @@ void prefill_rows(const MlaLayerSpec& s, int64_t first, int64_t T, int64_t offse
     std::memcpy(keys.data() + p * qk, k_nope.data() + p * s.nope, (size_t)s.nope * sizeof(float));
     std::memcpy(keys.data() + p * qk + s.nope, cache + (p / H) * row + s.rank, (size_t)s.rope * sizeof(float));
   }
+  std::vector<float>().swap(k_nope);  // the keys hold it now; the attention needs only keys and values
   for (int64_t p = 0; p < T * H; ++p) {
     std::memcpy(q.data() + p * qk, q_nope + (first * H + p) * s.nope, (size_t)s.nope * sizeof(float));
     std::memcpy(q.data() + p * qk + s.nope, q_pe_r + (first * H + p) * s.rope, (size_t)s.rope * sizeof(float));
