@@ -103,7 +103,9 @@ export interface MlaDims {
 
 /**
  * One DeepSeek-V3 decoder layer as Ops.mlaLayers takes it: lib/models/deepseek_v3.ts's weights
- * (MLX names in comments) and shapes. Norm weights and the router bias are 1-D weights.
+ * (MLX names in comments) and shapes. Norm weights and the router bias are 1-D weights. A descriptor
+ * is never changed once made (a backend may remember what it prepared from the object); a changed
+ * layer is a new object.
  */
 export interface MlaLayerWeights extends MlaDims {
   ropeTable: RopeTable;

@@ -166,6 +166,8 @@ export class DeepseekV3Model implements CausalLM {
   readonly info: ModelInfo;
   private readonly rope: RopeTable;
   private readonly scale: number;
+  /** layerWeights' last result per layer, reused while the layer's weights are the same objects. */
+  private readonly fused: { inputNorm: string; weights?: MlaLayerWeights }[] = [];
 
   constructor(readonly ops: Ops, private readonly w: ModelWeights, private readonly c: DeepseekV3Config, modelType: string, private readonly prefix = '') {
     this.info = { arch: 'deepseek_v3', modelType, vocabSize: c.vocab, numLayers: c.layers, maxContext: c.maxContext };
@@ -204,7 +206,19 @@ export class DeepseekV3Model implements CausalLM {
     return r.out;
   }
 
+  /**
+   * Layer l's weights for Ops.mlaLayers. Built once and reused while the layer's input norm is the same
+   * object: a layer's weights are loaded and let go together (lib/models/streamedWeights.ts), so a new
+   * norm means a new set. Building it every step would cost ~20 name lookups per layer per token.
+   */
   private layerWeights(l: number): MlaLayerWeights {
+    const slot = (this.fused[l] ??= { inputNorm: `${this.prefix}model.layers.${l}.input_layernorm.weight` });
+    const norm = this.w.get(slot.inputNorm);
+    if (slot.weights?.inputNorm !== norm) slot.weights = this.buildLayerWeights(l);
+    return slot.weights;
+  }
+
+  private buildLayerWeights(l: number): MlaLayerWeights {
     const { w, c } = this;
     const L = `${this.prefix}model.layers.${l}`;
     const A = `${L}.self_attn`;

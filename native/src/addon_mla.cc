@@ -10,10 +10,11 @@
 namespace mlxk {
 namespace {
 
-/** A held JS value: a Weight or a Float32Array of a known length. */
+/** A held JS value: a Weight (and its wrapper) or a Float32Array of a known length. */
 struct Held {
   Napi::ObjectReference ref;
-  int64_t length = 0;  // Float32Array elements
+  const void* weight = nullptr;  // weight_handle of a Weight
+  int64_t length = 0;            // Float32Array elements
   bool present() const { return !ref.IsEmpty(); }
 };
 
@@ -96,9 +97,17 @@ class MlaLayer : public Napi::ObjectWrap<MlaLayer> {
 
   /** The spec with every weight resolved now (released weights and closed files are refused). */
   const MlaLayerSpec& resolve(Napi::Env env) {
-    auto w = [&](const Held& h, const char* what) { return h.present() ? &weight_arg(env, h.ref.Value(), std::string("mlaLayers: ") + what) : nullptr; };
-    auto v = [&](const Held& h, const char* what) {
-      return h.present() ? typed_array<float>(env, h.ref.Value(), napi_float32_array, (size_t)h.length, std::string("mlaLayers: ") + what) : nullptr;
+    auto w = [&](const Held& h, const char* what) { return h.present() ? &resolve_weight(env, h.weight, what) : nullptr; };
+    // A held array still of its length (a detached one has none) is used as is; otherwise typed_array says what is wrong.
+    auto v = [&](const Held& h, const char* what) -> const float* {
+      if (!h.present()) return nullptr;
+      const Napi::Value a = h.ref.Value();
+      if (a.IsTypedArray()) {
+        const Napi::TypedArray t = a.As<Napi::TypedArray>();
+        if (t.TypedArrayType() == napi_float32_array && (int64_t)t.ElementLength() >= h.length)
+          return reinterpret_cast<const float*>(static_cast<const uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset());
+      }
+      return typed_array<float>(env, a, napi_float32_array, (size_t)h.length, std::string("mlaLayers: ") + what);
     };
     s_.inv_freq = v(inv_freq_, "invFreq");
     s_.input_norm = v(input_norm_, "inputNorm");
@@ -106,20 +115,20 @@ class MlaLayer : public Napi::ObjectWrap<MlaLayer> {
     s_.kv_a_norm = v(kv_a_norm_, "kvANorm");
     s_.post_norm = v(post_norm_, "postNorm");
     s_.router_bias = v(router_bias_, "moe.bias");
-    s_.q = w(q_, "q");
-    s_.q_a = w(q_a_, "qA");
-    s_.q_b = w(q_b_, "qB");
-    s_.kv_a = w(kv_a_, "kvA");
-    s_.embed_q = w(embed_q_, "embedQ");
-    s_.unembed_out = w(unembed_out_, "unembedOut");
-    s_.o_proj = w(o_proj_, "oProj");
-    s_.mlp_gate = w(mlp_gate_, "mlp.gate");
-    s_.mlp_up = w(mlp_up_, "mlp.up");
-    s_.mlp_down = w(mlp_down_, "mlp.down");
-    s_.router = w(router_, "moe.router");
-    s_.experts_gate = w(experts_gate_, "moe.gate");
-    s_.experts_up = w(experts_up_, "moe.up");
-    s_.experts_down = w(experts_down_, "moe.down");
+    s_.q = w(q_, "mlaLayers: q");
+    s_.q_a = w(q_a_, "mlaLayers: qA");
+    s_.q_b = w(q_b_, "mlaLayers: qB");
+    s_.kv_a = w(kv_a_, "mlaLayers: kvA");
+    s_.embed_q = w(embed_q_, "mlaLayers: embedQ");
+    s_.unembed_out = w(unembed_out_, "mlaLayers: unembedOut");
+    s_.o_proj = w(o_proj_, "mlaLayers: oProj");
+    s_.mlp_gate = w(mlp_gate_, "mlaLayers: mlp.gate");
+    s_.mlp_up = w(mlp_up_, "mlaLayers: mlp.up");
+    s_.mlp_down = w(mlp_down_, "mlaLayers: mlp.down");
+    s_.router = w(router_, "mlaLayers: moe.router");
+    s_.experts_gate = w(experts_gate_, "mlaLayers: moe.gate");
+    s_.experts_up = w(experts_up_, "mlaLayers: moe.up");
+    s_.experts_down = w(experts_down_, "mlaLayers: moe.down");
     return s_;
   }
 
@@ -138,6 +147,7 @@ class MlaLayer : public Napi::ObjectWrap<MlaLayer> {
       throw Napi::RangeError::New(env, what + ": a weight of " + std::to_string(w.experts) + " × [" + std::to_string(w.n()) + ", " + std::to_string(w.k()) +
                                            "], expected " + std::to_string(experts) + " × [" + (n >= 0 ? std::to_string(n) : "n") + ", " + std::to_string(k) + "]");
     out.ref = Napi::Persistent(o.Get(f).As<Napi::Object>());
+    out.weight = weight_handle(env, o.Get(f), what);
   }
 
   MlaLayerSpec s_;

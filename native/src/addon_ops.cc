@@ -58,6 +58,14 @@ class Weight : public Napi::ObjectWrap<Weight> {
     return w_;
   }
 
+  /** get's checks without building a message: null when get would throw. */
+  const ModelWeight* usable() const {
+    if (released_) return nullptr;
+    for (const MappedFile* f : files_)
+      if (f->closed()) return nullptr;
+    return &w_;
+  }
+
  private:
   void keep(Napi::Env env, Napi::Value v) {
     Napi::Value owner = v;
@@ -288,9 +296,19 @@ Napi::Value OpMoe(const Napi::CallbackInfo& info) {
 }  // namespace
 
 const ModelWeight& weight_arg(Napi::Env env, Napi::Value v, const std::string& what) {
+  return static_cast<const Weight*>(weight_handle(env, v, what))->get(env, what);
+}
+
+const void* weight_handle(Napi::Env env, Napi::Value v, const std::string& what) {
   if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(env.GetInstanceData<AddonData>()->weight.Value()))
     throw Napi::TypeError::New(env, what + ": expected a Weight");
-  return Weight::Unwrap(v.As<Napi::Object>())->get(env, what);
+  return Weight::Unwrap(v.As<Napi::Object>());
+}
+
+const ModelWeight& resolve_weight(Napi::Env env, const void* handle, const char* what) {
+  const Weight* w = static_cast<const Weight*>(handle);
+  const ModelWeight* m = w->usable();
+  return m ? *m : w->get(env, what);
 }
 
 int planes_of(const Napi::CallbackInfo& info, size_t i, const std::string& what) {

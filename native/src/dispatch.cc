@@ -132,11 +132,25 @@ void set_threads(int n) {
 }
 
 void qmatmul(const float* x, int64_t m, const QuantMatrix& w, float* out, int planes) {
-  const int32_t zero = 0;
-  std::vector<int32_t> rows(m), experts(m, zero);
-  for (int64_t i = 0; i < m; ++i) rows[i] = (int32_t)i;
+  thread_local std::vector<int32_t> rows, experts;
+  if ((int64_t)rows.size() < m) {
+    rows.resize((size_t)m);
+    experts.assign((size_t)m, 0);
+    for (int64_t i = 0; i < m; ++i) rows[(size_t)i] = (int32_t)i;
+  }
   moe_qmatmul(x, m, rows.data(), experts.data(), m, w, 1, out, planes);
 }
+
+namespace {
+/** moe_qmatmul's bookkeeping, kept per calling thread so a decode step allocates nothing. */
+struct MoeScratch {
+  std::vector<int64_t> start, fill;
+  std::vector<ActRow> acts;
+  std::vector<float*> outs;
+  std::vector<Job> jobs;
+};
+thread_local MoeScratch tls_moe;
+}  // namespace
 
 void moe_qmatmul(const float* x, int64_t rows, const int32_t* row_index, const int32_t* expert_index, int64_t pairs,
                  const QuantMatrix& w, int64_t experts, float* out, int planes) {
@@ -148,22 +162,25 @@ void moe_qmatmul(const float* x, int64_t rows, const int32_t* row_index, const i
   const ActBuffer act = quantize(r, x, rows, w.k, w.group_size, planes);
 
   // Pairs grouped by expert (counting sort keeps each expert's pairs in input order).
-  std::vector<int64_t> start(experts + 1, 0);
+  MoeScratch& b = tls_moe;
+  std::vector<int64_t>& start = b.start;
+  start.assign((size_t)experts + 1, 0);
   for (int64_t p = 0; p < pairs; ++p) ++start[expert_index[p] + 1];
   for (int64_t e = 0; e < experts; ++e) start[e + 1] += start[e];
-  std::vector<int64_t> fill(start.begin(), start.end() - 1);
-  std::vector<ActRow> acts(pairs);
-  std::vector<float*> outs(pairs);
+  b.fill.assign(start.begin(), start.end() - 1);
+  b.acts.resize((size_t)pairs);
+  b.outs.resize((size_t)pairs);
   for (int64_t p = 0; p < pairs; ++p) {
-    const int64_t slot = fill[expert_index[p]]++;
-    acts[slot] = act_row(act, row_index[p]);
-    outs[slot] = out + p * w.n;
+    const int64_t slot = b.fill[expert_index[p]]++;
+    b.acts[slot] = act_row(act, row_index[p]);
+    b.outs[slot] = out + p * w.n;
   }
 
   int64_t used = 0;
   for (int64_t e = 0; e < experts; ++e) used += start[e + 1] > start[e];
   const int64_t target = std::max<int64_t>(1, (int64_t)pool.size() * kTasksPerThread / std::max<int64_t>(1, used));
-  std::vector<Job> jobs;
+  std::vector<Job>& jobs = b.jobs;
+  jobs.clear();
   for (int64_t e = 0; e < experts; ++e) {
     const int64_t count = start[e + 1] - start[e];
     if (count == 0) continue;
@@ -171,6 +188,8 @@ void moe_qmatmul(const float* x, int64_t rows, const int32_t* row_index, const i
     else split_rows(e, w.n, kern.gemm_panel_rows, kern.gemm_panel_rows, target, jobs);
   }
   const size_t scratch = kern.scratch_bytes(w.k, w.group_size);
+  const ActRow* acts = b.acts.data();
+  float* const* outs = b.outs.data();
   pool.run((int64_t)jobs.size(), [&](int64_t task, int thread) {
     const Job& job = jobs[task];
     const int64_t first = start[job.expert], count = start[job.expert + 1] - first;

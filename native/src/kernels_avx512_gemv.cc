@@ -58,6 +58,19 @@ inline void finish_tile(__m512 (&acc)[M][R], const QuantMatrix& w, int64_t group
   }
 }
 
+/** out[m][n … n+3] = the lane sums of acc[m][0 … 3], by one add tree. */
+template <int M>
+inline void store_row_sums4(__m512 (&acc)[M][kGemvRows], float* const* out, int64_t n) {
+  for (int m = 0; m < M; ++m) {
+    __m256 h[4];
+    for (int r = 0; r < 4; ++r)
+      h[r] = _mm256_add_ps(_mm512_castps512_ps256(acc[m][r]), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[m][r]), 1)));
+    // hadd(h0, h1) = [h0 pairs, h1 pairs] per 128-bit half; twice gives each row's 4-sum per half.
+    const __m256 q = _mm256_hadd_ps(_mm256_hadd_ps(h[0], h[1]), _mm256_hadd_ps(h[2], h[3]));
+    _mm_storeu_ps(out[m] + n, _mm_add_ps(_mm256_castps256_ps128(q), _mm256_extractf128_ps(q, 1)));
+  }
+}
+
 template <int B, int GS, int M, int R, int PL>
 void gemv_tile(const QuantMatrix& w, const Unpacker& u, const ActRow* acts, float* const* out, int64_t n,
                float* scales) {
@@ -98,15 +111,74 @@ void gemv_tile(const QuantMatrix& w, const Unpacker& u, const ActRow* acts, floa
   finish_tile<M, R>(acc, w, groups, acts, out, n);
 }
 
+// Rows of at most 16 groups: a row's scales and biases are one register each, the bias term
+// Σ_g b_g·Σx_g starts the accumulator as b ⊙ Σx, and the per-matrix constants are computed once per
+// call (at k = 256 a tile is four chunks, and a per-tile prologue costs as much as they do).
+template <int B, int GS, int M, int R, int PL>
+__attribute__((always_inline)) inline void gemv_short_rows_tile(const QuantMatrix& w, const Unpacker& u, const ActRow* acts,
+                                                                const __m512 (&sx)[M], size_t rb, size_t srb, __mmask16 gmask,
+                                                                float* const* out, int64_t n) {
+  const int64_t chunks = (w.k + 63) / 64, full = w.k / 64;
+  const uint8_t* rows[R];
+  const uint8_t* pf = w.w + n * rb + kPrefetchBytes;
+  prefetch_scales<R>(w, n);
+  __m512 srow[R];
+  __m512 acc[M][R];
+  for (int r = 0; r < R; ++r) {
+    rows[r] = w.w + (n + r) * rb;
+    srow[r] = load_f32x16(w.scales + (n + r) * srb, 0, gmask, w.scale_type);
+    const __m512 b = load_f32x16(w.biases + (n + r) * srb, 0, gmask, w.scale_type);
+    for (int m = 0; m < M; ++m) acc[m][r] = _mm512_mul_ps(b, sx[m]);
+  }
+  // The group of each lane of a 64-value chunk: lanes 0-7 hold block 2c, lanes 8-15 block 2c+1.
+  const __m512i half = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+  const __m512i zero = _mm512_setzero_si512();
+  for (int64_t c = 0; c < chunks; ++c) {
+    const bool whole = c < full;
+    const __mmask64 lm = whole ? chunk_mask<B>(64) : chunk_mask<B>(32);
+    for (int line = 0; line < R * 8 * B; line += 64) _mm_prefetch((const char*)pf + c * R * 8 * B + line, _MM_HINT_T0);
+    const __m512i lanes = GS == 32 ? _mm512_add_epi32(half, _mm512_set1_epi32((int)(2 * c))) : _mm512_set1_epi32((int)(GS == 64 ? c : c >> 1));
+    __m512 dl[M];
+    __m512i xv[M];
+    for (int m = 0; m < M; ++m) {
+      xv[m] = _mm512_loadu_si512(acts[m].q + 64 * c);
+      dl[m] = block_pair_lanes(acts[m].d + 2 * c, 0x3);
+    }
+    for (int r = 0; r < R; ++r) {
+      const __m512i q = unpack64<B>(u, rows[r] + c * 8 * B, lm);
+      const __m512 sl = _mm512_permutexvar_ps(lanes, srow[r]);
+      for (int m = 0; m < M; ++m) {
+        __m512i isum = _mm512_dpbusd_epi32(zero, q, xv[m]);
+        if (PL == 2) isum = _mm512_dpbusd_epi32(_mm512_slli_epi32(isum, 8), q, _mm512_loadu_si512(acts[m].q2 + 64 * c));
+        acc[m][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(sl, dl[m]), acc[m][r]);
+      }
+    }
+  }
+  if constexpr (R == kGemvRows) {
+    store_row_sums4<M>(acc, out, n);
+  } else {
+    for (int m = 0; m < M; ++m) out[m][n] = _mm512_reduce_add_ps(acc[m][0]);
+  }
+}
+
 template <int B, int GS, int M, int PL>
 void gemv_rows(const QuantMatrix& w, const ActRow* acts, float* const* out, int64_t n0, int64_t n1, void* scratch) {
   const Unpacker u = make_unpacker<B>();
-  float* scales = static_cast<float*>(scratch);  // kGemvRows × groups
   int64_t n = n0;
+  const int64_t groups = w.k / GS;
+  if (groups <= 16) {
+    const __mmask16 gmask = first_lanes(groups);
+    const size_t rb = row_bytes(w), srb = (size_t)groups * mlxk_scale_bytes(w.scale_type);
+    __m512 sx[M];
+    for (int m = 0; m < M; ++m) sx[m] = _mm512_maskz_loadu_ps(gmask, acts[m].sx);
+    for (; n + kGemvRows <= n1; n += kGemvRows) gemv_short_rows_tile<B, GS, M, kGemvRows, PL>(w, u, acts, sx, rb, srb, gmask, out, n);
+    for (; n < n1; ++n) gemv_short_rows_tile<B, GS, M, 1, PL>(w, u, acts, sx, rb, srb, gmask, out, n);
+    return;
+  }
+  float* scales = static_cast<float*>(scratch);  // kGemvRows × groups
   for (; n + kGemvRows <= n1; n += kGemvRows) gemv_tile<B, GS, M, kGemvRows, PL>(w, u, acts, out, n, scales);
   for (; n < n1; ++n) gemv_tile<B, GS, M, 1, PL>(w, u, acts, out, n, scales);
 }
-
 
 // ---- GEMV for 2- and 4-bit: whole 64-byte lines, no byte permute -------------------
 // A qword of packed weights holds P = 8/B whole packs. vpmultishiftqb with control i pulls
@@ -173,62 +245,117 @@ void wide_activations(const ActRow& a, int64_t kpad, int64_t lines, int8_t* xq, 
   }
 }
 
-// kShort: rows of at most 16 groups keep all their scales in one register each (at k = 256 staging
-// them through memory cost ~15 % of the product); longer rows stage them as floats per tile.
-template <int B, int GS, int M, int R, int PL, bool kShort>
-void gemv_wide_tile(const QuantMatrix& w, const WideScratch& ws, int64_t lines, const ActRow* acts, float* const* out,
-                    int64_t n) {
+// Per-matrix constants of the wide tiles, computed once per call rather than once per tile (at
+// k = 256 a tile is two lines, and its prologue's divisions and branches cost as much as they do).
+template <int B>
+struct WideRows {
   using W = Wide<B>;
-  const int64_t groups = w.k / GS, sstride = groups + 16;
-  const size_t rb = row_bytes(w);
+  const QuantMatrix& w;
+  int64_t groups, lines;
+  size_t rb, srb;
+  __mmask64 last_line;  // bytes of a row's last 64-byte line
+  __mmask16 group_mask; // the first `groups` lanes (rows of ≤ 16 groups)
+  __m512i ctrl[W::P], mask, group_lanes;
+  WideRows(const QuantMatrix& m, int gs) : w(m), groups(m.k / gs), lines(wide_lines<B>(m.k)), rb(row_bytes(m)), srb(scale_row_bytes(m)) {
+    const int64_t tail = (int64_t)rb - 64 * (lines - 1);
+    last_line = tail >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << tail) - 1);
+    group_mask = first_lanes(groups);
+    // Lane l of a line belongs to block l / LANES, i.e. to group (l / LANES) / (gs / 32) of the line.
+    alignas(64) int32_t gidx[16];
+    for (int l = 0; l < 16; ++l) gidx[l] = (l / W::LANES) / (gs / kActBlock);
+    group_lanes = _mm512_load_si512(gidx);
+    for (int i = 0; i < W::P; ++i) {
+      alignas(64) uint8_t c[64];
+      for (int j = 0; j < 64; ++j) c[j] = (uint8_t)(8 * B * i + B * (j % 8));
+      ctrl[i] = _mm512_load_si512(c);
+    }
+    mask = _mm512_set1_epi8((char)((1 << B) - 1));
+  }
+};
+
+/** The P vectors of line c of a packed row, lane-ordered as the activations of wide_activations. */
+template <int B>
+inline void wide_unpack(const WideRows<B>& wr, const uint8_t* row, int64_t c, __m512i (&q)[Wide<B>::P]) {
+  const __m512i raw = _mm512_maskz_loadu_epi8(c + 1 < wr.lines ? ~(__mmask64)0 : wr.last_line, row + 64 * c);
+  for (int i = 0; i < Wide<B>::P; ++i) q[i] = _mm512_and_si512(_mm512_multishift_epi64_epi8(wr.ctrl[i], raw), wr.mask);
+}
+
+/** Σ_i vpdpbusd(q[i], activations of line c, row m), with the second plane's when PL = 2. */
+template <int B, int PL>
+inline __m512i wide_dot(const WideScratch& ws, int64_t lines, int m, int64_t c, const __m512i (&q)[Wide<B>::P]) {
+  constexpr int P = Wide<B>::P;
+  const int8_t* xq = ws.xq + (m * lines + c) * P * 64;
+  __m512i isum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[0], _mm512_loadu_si512(xq));
+  for (int i = 1; i < P; ++i) isum = _mm512_dpbusd_epi32(isum, q[i], _mm512_loadu_si512(xq + 64 * i));
+  if (PL == 2) {
+    const int8_t* xq2 = ws.xq2 + (m * lines + c) * P * 64;
+    isum = _mm512_slli_epi32(isum, 8);
+    for (int i = 0; i < P; ++i) isum = _mm512_dpbusd_epi32(isum, q[i], _mm512_loadu_si512(xq2 + 64 * i));
+  }
+  return isum;
+}
+
+// Rows of at most 16 groups: a row's scales and biases are one register each, and the bias term
+// Σ_g b_g·Σx_g starts the accumulator as b ⊙ Σx (the Σx vector loaded once per call, not per row).
+template <int B, int GS, int M, int R, int PL>
+__attribute__((always_inline)) inline void gemv_short_tile(const WideRows<B>& wr, const WideScratch& ws, const __m512 (&sx)[M],
+                                                           float* const* out, int64_t n) {
+  const QuantMatrix& w = wr.w;
   const uint8_t* rows[R];
-  const uint8_t* pf = w.w + n * rb + kPrefetchBytes;
+  const uint8_t* pf = w.w + n * wr.rb + kPrefetchBytes;
+  prefetch_scales<R>(w, n);
   __m512 srow[R];
-  if (kShort) {
-    prefetch_scales<R>(w, n);
-    for (int r = 0; r < R; ++r) srow[r] = load_f32x16(w.scales + (n + r) * scale_row_bytes(w), 0, first_lanes(groups), w.scale_type);
+  __m512 acc[M][R == kGemvRows ? kGemvRows : 1];
+  for (int r = 0; r < R; ++r) {
+    rows[r] = w.w + (n + r) * wr.rb;
+    srow[r] = load_f32x16(w.scales + (n + r) * wr.srb, 0, wr.group_mask, w.scale_type);
+    const __m512 b = load_f32x16(w.biases + (n + r) * wr.srb, 0, wr.group_mask, w.scale_type);
+    for (int m = 0; m < M; ++m) acc[m][r] = _mm512_mul_ps(b, sx[m]);
+  }
+  constexpr int kGroupsPerLine = Wide<B>::BLOCKS / (GS / kActBlock);
+  for (int64_t c = 0; c < wr.lines; ++c) {
+    for (int line = 0; line < R * 64; line += 64) _mm_prefetch((const char*)pf + c * R * 64 + line, _MM_HINT_T0);
+    const __m512i lanes = _mm512_add_epi32(wr.group_lanes, _mm512_set1_epi32((int)(kGroupsPerLine * c)));
+    for (int r = 0; r < R; ++r) {
+      __m512i q[Wide<B>::P];
+      wide_unpack<B>(wr, rows[r], c, q);
+      const __m512 sl = _mm512_permutexvar_ps(lanes, srow[r]);
+      for (int m = 0; m < M; ++m) {
+        const __m512 dl = _mm512_load_ps(ws.dl + (m * wr.lines + c) * 16);
+        acc[m][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(wide_dot<B, PL>(ws, wr.lines, m, c, q)), _mm512_mul_ps(sl, dl), acc[m][r]);
+      }
+    }
+  }
+  if constexpr (R == kGemvRows) {
+    store_row_sums4<M>(acc, out, n);
   } else {
-    tile_scales<R>(w, n, groups, ws.s, sstride);
+    for (int m = 0; m < M; ++m) out[m][n] = _mm512_reduce_add_ps(acc[m][0]);
   }
-  for (int r = 0; r < R; ++r) rows[r] = w.w + (n + r) * rb;
-  // Lane l of a line belongs to block l / LANES, i.e. to group (l / LANES) / (GS / 32) of the line.
-  alignas(64) int32_t gidx[16];
-  for (int l = 0; l < 16; ++l) gidx[l] = (l / W::LANES) / (GS / kActBlock);
-  const __m512i group_lanes = _mm512_load_si512(gidx);
-  constexpr int kGroupsPerLine = W::BLOCKS / (GS / kActBlock);
-  __m512i ctrl[W::P];
-  for (int i = 0; i < W::P; ++i) {
-    alignas(64) uint8_t c[64];
-    for (int j = 0; j < 64; ++j) c[j] = (uint8_t)(8 * B * i + B * (j % 8));
-    ctrl[i] = _mm512_load_si512(c);
-  }
-  const __m512i mask = _mm512_set1_epi8((char)((1 << B) - 1));
+}
+
+template <int B, int GS, int M, int R, int PL>
+void gemv_wide_tile(const WideRows<B>& wr, const WideScratch& ws, const ActRow* acts, float* const* out, int64_t n) {
+  const QuantMatrix& w = wr.w;
+  const int64_t groups = wr.groups, sstride = groups + 16, lines = wr.lines;
+  const uint8_t* rows[R];
+  const uint8_t* pf = w.w + n * wr.rb + kPrefetchBytes;
+  tile_scales<R>(w, n, groups, ws.s, sstride);
+  for (int r = 0; r < R; ++r) rows[r] = w.w + (n + r) * wr.rb;
+  constexpr int kGroupsPerLine = Wide<B>::BLOCKS / (GS / kActBlock);
   __m512 acc[M][R];
   for (int m = 0; m < M; ++m)
     for (int r = 0; r < R; ++r) acc[m][r] = _mm512_setzero_ps();
   for (int64_t c = 0; c < lines; ++c) {
-    const int64_t left = (int64_t)rb - 64 * c;
-    const __mmask64 lm = left >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << left) - 1);
     const int64_t g0 = kGroupsPerLine * c;
     const __mmask16 sm = (__mmask16)((1u << (int)min64(kGroupsPerLine, groups - g0)) - 1);
     for (int line = 0; line < R * 64; line += 64) _mm_prefetch((const char*)pf + c * R * 64 + line, _MM_HINT_T0);
     for (int r = 0; r < R; ++r) {
-      const __m512i raw = _mm512_maskz_loadu_epi8(lm, rows[r] + 64 * c);
-      const __m512 sl = kShort ? _mm512_permutexvar_ps(_mm512_add_epi32(group_lanes, _mm512_set1_epi32((int)g0)), srow[r])
-                               : _mm512_permutexvar_ps(group_lanes, _mm512_maskz_loadu_ps(sm, ws.s + r * sstride + g0));
-      __m512i q[W::P];
-      for (int i = 0; i < W::P; ++i) q[i] = _mm512_and_si512(_mm512_multishift_epi64_epi8(ctrl[i], raw), mask);
+      __m512i q[Wide<B>::P];
+      wide_unpack<B>(wr, rows[r], c, q);
+      const __m512 sl = _mm512_permutexvar_ps(wr.group_lanes, _mm512_maskz_loadu_ps(sm, ws.s + r * sstride + g0));
       for (int m = 0; m < M; ++m) {
-        const int8_t* xq = ws.xq + (m * lines + c) * W::P * 64;
-        __m512i isum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[0], _mm512_loadu_si512(xq));
-        for (int i = 1; i < W::P; ++i) isum = _mm512_dpbusd_epi32(isum, q[i], _mm512_loadu_si512(xq + 64 * i));
-        if (PL == 2) {
-          const int8_t* xq2 = ws.xq2 + (m * lines + c) * W::P * 64;
-          isum = _mm512_slli_epi32(isum, 8);
-          for (int i = 0; i < W::P; ++i) isum = _mm512_dpbusd_epi32(isum, q[i], _mm512_loadu_si512(xq2 + 64 * i));
-        }
         const __m512 dl = _mm512_load_ps(ws.dl + (m * lines + c) * 16);
-        acc[m][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(sl, dl), acc[m][r]);
+        acc[m][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(wide_dot<B, PL>(ws, lines, m, c, q)), _mm512_mul_ps(sl, dl), acc[m][r]);
       }
     }
   }
@@ -237,19 +364,21 @@ void gemv_wide_tile(const QuantMatrix& w, const WideScratch& ws, int64_t lines, 
 
 template <int B, int GS, int M, int PL>
 void gemv_wide(const QuantMatrix& w, const ActRow* acts, float* const* out, int64_t n0, int64_t n1, void* scratch) {
-  const int64_t lines = wide_lines<B>(w.k);
+  const WideRows<B> wr(w, GS);
   const WideScratch ws = wide_scratch<B>(scratch, w.k, GS);
   for (int m = 0; m < M; ++m)
-    wide_activations<B>(acts[m], pad64(w.k), lines, ws.xq + m * lines * Wide<B>::P * 64,
-                        ws.xq2 + m * lines * Wide<B>::P * 64, ws.dl + m * lines * 16);
+    wide_activations<B>(acts[m], pad64(w.k), wr.lines, ws.xq + m * wr.lines * Wide<B>::P * 64,
+                        ws.xq2 + m * wr.lines * Wide<B>::P * 64, ws.dl + m * wr.lines * 16);
   int64_t n = n0;
-  if (w.k / GS <= 16) {
-    for (; n + kGemvRows <= n1; n += kGemvRows) gemv_wide_tile<B, GS, M, kGemvRows, PL, true>(w, ws, lines, acts, out, n);
-    for (; n < n1; ++n) gemv_wide_tile<B, GS, M, 1, PL, true>(w, ws, lines, acts, out, n);
+  if (wr.groups <= 16) {
+    __m512 sx[M];
+    for (int m = 0; m < M; ++m) sx[m] = _mm512_maskz_loadu_ps(wr.group_mask, acts[m].sx);
+    for (; n + kGemvRows <= n1; n += kGemvRows) gemv_short_tile<B, GS, M, kGemvRows, PL>(wr, ws, sx, out, n);
+    for (; n < n1; ++n) gemv_short_tile<B, GS, M, 1, PL>(wr, ws, sx, out, n);
     return;
   }
-  for (; n + kGemvRows <= n1; n += kGemvRows) gemv_wide_tile<B, GS, M, kGemvRows, PL, false>(w, ws, lines, acts, out, n);
-  for (; n < n1; ++n) gemv_wide_tile<B, GS, M, 1, PL, false>(w, ws, lines, acts, out, n);
+  for (; n + kGemvRows <= n1; n += kGemvRows) gemv_wide_tile<B, GS, M, kGemvRows, PL>(wr, ws, acts, out, n);
+  for (; n < n1; ++n) gemv_wide_tile<B, GS, M, 1, PL>(wr, ws, acts, out, n);
 }
 
 template <int B, int GS, int PL>

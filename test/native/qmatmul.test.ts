@@ -66,22 +66,24 @@ test('every kernel set agrees with the float64 references for all widths, group 
   assert.is(cases, 54);
 });
 
-test('GEMV rows of 15, 16 and 17 groups (the AVX-512 2/4-bit path keeps ≤ 16 groups of scales in registers), M = 1…4, a partial tile', () => {
-  for (const bits of [2, 4] as const) {
-    for (const gs of [32, 64] as const) {
+test('GEMV rows of 15, 16 and 17 groups (AVX-512 keeps the scales of rows of ≤ 16 groups in registers), every width and group size, 8- and 16-bit activations, M = 1…4, a partial tile', () => {
+  let cases = 0;
+  for (const bits of SUPPORTED_BITS) {
+    for (const gs of SUPPORTED_GROUP_SIZES) {
       for (const groups of [15, 16, 17]) {
-        for (const dtype of DTYPES) {
-          const seed = freshSeed();
-          const rand = rng(seed);
-          const [n, k] = [7, gs * groups];
-          const p = randomWeights(rand, n, k, bits, gs, dtype);
-          for (let m = 1; m <= 4; m++) {
-            const x = randomActivations(rand, m, k);
-            const act = quantizeActivationsJs(x, m, k, 8);
+        const dtype = DTYPES[cases++ % DTYPES.length]!;
+        const seed = freshSeed();
+        const rand = rng(seed);
+        const [n, k] = [7, gs * groups];
+        const p = randomWeights(rand, n, k, bits, gs, dtype);
+        for (let m = 1; m <= 4; m++) {
+          const x = randomActivations(rand, m, k);
+          for (const activationBits of [8, 16] as const) {
+            const act = quantizeActivationsJs(x, m, k, activationBits);
             for (const isa of ISAS) {
               setIsa(isa);
-              const out = qmatmul(x, m, p.ref, new Float32Array(m * n).fill(NaN));
-              check(`[seed ${seed}] ${isa} ${bits}-bit g${gs} ${dtype} ${groups} groups m=${m}`, out, m, p, x, act);
+              const out = qmatmul(x, m, p.ref, new Float32Array(m * n).fill(NaN), { activationBits });
+              check(`[seed ${seed}] ${isa} ${bits}-bit g${gs} ${dtype} a${activationBits} ${groups} groups m=${m}`, out, m, p, x, act);
             }
           }
         }
@@ -89,6 +91,7 @@ test('GEMV rows of 15, 16 and 17 groups (the AVX-512 2/4-bit path keeps ≤ 16 g
     }
   }
   setIsa('auto');
+  assert.is(cases, SUPPORTED_BITS.length * SUPPORTED_GROUP_SIZES.length * 3);
 });
 
 test('the activation quantization is bit-identical to the documented scheme on every kernel set', () => {

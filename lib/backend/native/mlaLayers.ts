@@ -12,6 +12,8 @@ import { f32, f32Data, type HostTensor, type NativeTensor } from './tensor.js';
 import type { NativeWeight } from './weights.js';
 
 interface Prepared {
+  /** The descriptor last seen for this layer: the same object is the same layer without comparing keys. */
+  from: MlaLayerWeights;
   /** What the layer was made from (layerKey), to tell a changed layer from the same one. */
   key: unknown[];
   native: AddonMlaLayer;
@@ -68,9 +70,13 @@ export class MlaLayerRunner {
   }
 
   private native(l: MlaLayerWeights): AddonMlaLayer {
-    const key = layerKey(l);
     const had = this.prepared.get(l.inputNorm);
-    if (had && sameKey(had.key, key)) return had.native;
+    if (had?.from === l) return had.native;
+    const key = layerKey(l);
+    if (had && sameKey(had.key, key)) {
+      had.from = l;
+      return had.native;
+    }
     const m = (w: Weight, what: string): AddonWeight => {
       const n = w as unknown as NativeWeight;
       if (n.kind !== 'matrix') throw new MlxkError(`mlaLayers: ${what} is a vector [${n.shape}]; expected a matrix`);
@@ -97,7 +103,7 @@ export class MlaLayerRunner {
         },
       }),
     });
-    this.prepared.set(l.inputNorm, { key, native });
+    this.prepared.set(l.inputNorm, { from: l, key, native });
     return native;
   }
 }
