@@ -2,6 +2,8 @@
 // the int8 activations, per-lane (scale · block scale) applied once per 64 values, and a
 // software prefetch 16 KiB ahead. 2- and 4-bit take the "whole 64-byte lines" path below,
 // which needs no byte permute.
+#include <algorithm>
+
 #include "avx512_common.h"
 
 namespace mlxk {
@@ -199,7 +201,6 @@ struct WideScratch {
   int8_t* xq;  // M × lines × P × 64 activation bytes in vector order
   int8_t* xq2; // the same for the second plane
   float* dl;   // M × lines × 16 block scales per lane
-  float* s;    // kGemvRows × (groups + 16) row scales (padded for 16-wide loads)
 };
 
 template <int B>
@@ -208,19 +209,18 @@ int64_t wide_lines(int64_t k) {
 }
 
 template <int B>
-size_t wide_scratch_bytes(int64_t k, int gs) {
+size_t wide_scratch_bytes(int64_t k) {
   const size_t lines = (size_t)wide_lines<B>(k);
-  return kGemvMaxM * lines * (2 * Wide<B>::P * 64 + 64) + sizeof(float) * kGemvRows * (size_t)(k / gs + 16) + 128;
+  return kGemvMaxM * lines * (2 * Wide<B>::P * 64 + 64) + 128;
 }
 
 template <int B>
-WideScratch wide_scratch(void* p, int64_t k, int gs) {
+WideScratch wide_scratch(void* p, int64_t k) {
   const int64_t lines = wide_lines<B>(k);
   int8_t* xq = static_cast<int8_t*>(p);
   int8_t* xq2 = xq + kGemvMaxM * lines * Wide<B>::P * 64;
   float* dl = reinterpret_cast<float*>(xq2 + kGemvMaxM * lines * Wide<B>::P * 64);
-  float* sc = dl + kGemvMaxM * lines * 16;
-  return WideScratch{xq, xq2, dl, sc};
+  return WideScratch{xq, xq2, dl};
 }
 
 template <int B>
@@ -333,39 +333,58 @@ __attribute__((always_inline)) inline void gemv_short_tile(const WideRows<B>& wr
   }
 }
 
+// Rows of more than 16 groups are walked in segments of 16: a segment's scales are one register per
+// row, and its bias term Σ_g b_g·Σx_g enters the accumulator as one b ⊙ Σx product as it starts
+// (staging every tile's scales through memory and summing the biases in a pass of their own cost
+// ~7 % at k = 2048).
 template <int B, int GS, int M, int R, int PL>
 void gemv_wide_tile(const WideRows<B>& wr, const WideScratch& ws, const ActRow* acts, float* const* out, int64_t n) {
   const QuantMatrix& w = wr.w;
-  const int64_t groups = wr.groups, sstride = groups + 16, lines = wr.lines;
+  constexpr int kGroupsPerLine = Wide<B>::BLOCKS / (GS / kActBlock);
+  constexpr int64_t kSegmentLines = 16 / kGroupsPerLine;
   const uint8_t* rows[R];
   const uint8_t* pf = w.w + n * wr.rb + kPrefetchBytes;
-  tile_scales<R>(w, n, groups, ws.s, sstride);
+  prefetch_scales<R>(w, n);
   for (int r = 0; r < R; ++r) rows[r] = w.w + (n + r) * wr.rb;
-  constexpr int kGroupsPerLine = Wide<B>::BLOCKS / (GS / kActBlock);
   __m512 acc[M][R];
   for (int m = 0; m < M; ++m)
     for (int r = 0; r < R; ++r) acc[m][r] = _mm512_setzero_ps();
-  for (int64_t c = 0; c < lines; ++c) {
-    const int64_t g0 = kGroupsPerLine * c;
-    const __mmask16 sm = (__mmask16)((1u << (int)min64(kGroupsPerLine, groups - g0)) - 1);
-    for (int line = 0; line < R * 64; line += 64) _mm_prefetch((const char*)pf + c * R * 64 + line, _MM_HINT_T0);
+  for (int64_t c0 = 0, g0 = 0; c0 < wr.lines; c0 += kSegmentLines, g0 += 16) {
+    const __mmask16 gm = first_lanes(wr.groups - g0);
+    __m512 srow[R];
+    __m512 sx[M];
+    for (int m = 0; m < M; ++m) sx[m] = _mm512_maskz_loadu_ps(gm, acts[m].sx + g0);
     for (int r = 0; r < R; ++r) {
-      __m512i q[Wide<B>::P];
-      wide_unpack<B>(wr, rows[r], c, q);
-      const __m512 sl = _mm512_permutexvar_ps(wr.group_lanes, _mm512_maskz_loadu_ps(sm, ws.s + r * sstride + g0));
-      for (int m = 0; m < M; ++m) {
-        const __m512 dl = _mm512_load_ps(ws.dl + (m * lines + c) * 16);
-        acc[m][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(wide_dot<B, PL>(ws, lines, m, c, q)), _mm512_mul_ps(sl, dl), acc[m][r]);
+      srow[r] = load_f32x16(w.scales + (n + r) * wr.srb, g0, gm, w.scale_type);
+      const __m512 b = load_f32x16(w.biases + (n + r) * wr.srb, g0, gm, w.scale_type);
+      for (int m = 0; m < M; ++m) acc[m][r] = _mm512_fmadd_ps(b, sx[m], acc[m][r]);
+    }
+    const int64_t c1 = min64(wr.lines, c0 + kSegmentLines);
+    for (int64_t c = c0; c < c1; ++c) {
+      for (int line = 0; line < R * 64; line += 64) _mm_prefetch((const char*)pf + c * R * 64 + line, _MM_HINT_T0);
+      const __m512i lanes = _mm512_add_epi32(wr.group_lanes, _mm512_set1_epi32((int)(kGroupsPerLine * (c - c0))));
+      for (int r = 0; r < R; ++r) {
+        __m512i q[Wide<B>::P];
+        wide_unpack<B>(wr, rows[r], c, q);
+        const __m512 sl = _mm512_permutexvar_ps(lanes, srow[r]);
+        for (int m = 0; m < M; ++m) {
+          const __m512 dl = _mm512_load_ps(ws.dl + (m * wr.lines + c) * 16);
+          acc[m][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(wide_dot<B, PL>(ws, wr.lines, m, c, q)), _mm512_mul_ps(sl, dl), acc[m][r]);
+        }
       }
     }
   }
-  finish_tile<M, R>(acc, w, groups, acts, out, n);
+  if constexpr (R == kGemvRows) {
+    store_row_sums4<M>(acc, out, n);
+  } else {
+    for (int m = 0; m < M; ++m) out[m][n] = _mm512_reduce_add_ps(acc[m][0]);
+  }
 }
 
 template <int B, int GS, int M, int PL>
 void gemv_wide(const QuantMatrix& w, const ActRow* acts, float* const* out, int64_t n0, int64_t n1, void* scratch) {
   const WideRows<B> wr(w, GS);
-  const WideScratch ws = wide_scratch<B>(scratch, w.k, GS);
+  const WideScratch ws = wide_scratch<B>(scratch, w.k);
   for (int m = 0; m < M; ++m)
     wide_activations<B>(acts[m], pad64(w.k), wr.lines, ws.xq + m * wr.lines * Wide<B>::P * 64,
                         ws.xq2 + m * wr.lines * Wide<B>::P * 64, ws.dl + m * wr.lines * 16);
@@ -418,8 +437,9 @@ void gemv_gs(const QuantMatrix& w, const ActRow* acts, int mcount, float* const*
 }  // namespace
 
 size_t gemv_scratch_bytes(int64_t k, int gs) {
-  const size_t a = wide_scratch_bytes<2>(k, gs), b = wide_scratch_bytes<4>(k, gs);
-  return a > b ? a : b;
+  // gemv_rows stages kGemvRows rows of scales for rows of more than 16 groups (gemv_tile).
+  const size_t a = wide_scratch_bytes<2>(k), b = wide_scratch_bytes<4>(k), rows = sizeof(float) * kGemvRows * (size_t)(k / gs) + 64;
+  return std::max(std::max(a, b), rows);
 }
 
 void gemv(const QuantMatrix& w, const ActRow* acts, int mcount, float* const* out, int64_t n0, int64_t n1,
