@@ -1,7 +1,7 @@
 // AVX-512 GEMV (M ≤ 4, decode). 4 weight rows at a time: vpdpbusd of unpacked bytes with
 // the int8 activations, per-lane (scale · block scale) applied once per 64 values, and a
-// software prefetch 16 KiB ahead. 2- and 4-bit take the "whole 64-byte lines" path below,
-// which needs no byte permute.
+// software prefetch 16 KiB ahead. 2-, 3- and 4-bit take the "lines of whole packs" path below;
+// 5, 6 and 8 bits unpack 64 values at a time.
 #include <algorithm>
 
 #include "avx512_common.h"
@@ -182,17 +182,20 @@ void gemv_rows(const QuantMatrix& w, const ActRow* acts, float* const* out, int6
   for (; n < n1; ++n) gemv_tile<B, GS, M, 1, PL>(w, u, acts, out, n, scales);
 }
 
-// ---- GEMV for 2- and 4-bit: whole 64-byte lines, no byte permute -------------------
-// A qword of packed weights holds P = 8/B whole packs. vpmultishiftqb with control i pulls
-// pack i of every qword out as 8 bytes (vector i), so a 64-byte line becomes P vectors with
-// one load and P shift+mask pairs. In every vector, dword lane l covers values of 32-block
-// l / (16/BLOCKS) of the line, so the P vpdpbusd products share one accumulator; the
+// ---- GEMV for 2-, 3- and 4-bit: "lines" of whole packs ---------------------------
+// A qword of packed weights holds P whole packs of 8 values (2 and 4 bits: 8/B packs, the whole
+// qword; 3 bits: two 3-byte packs, which one byte permute places in each qword of a 48-byte line).
+// vpmultishiftqb with control i pulls pack i of every qword out as 8 bytes (vector i), so a line
+// becomes P vectors with one load and P shift+mask pairs (plus one permute at 3 bits, against
+// two permutes per 128 values on the 64-value path). In every vector, dword lane l covers values
+// of 32-block l / (16/BLOCKS) of the line, so the P vpdpbusd products share one accumulator; the
 // activations are permuted into the same order once per task.
 
 template <int B>
 struct Wide {
-  static constexpr int P = 8 / B;               // packs per qword = vectors per line
-  static constexpr int V = 512 / B;             // values per 64-byte line
+  static constexpr int P = B == 3 ? 2 : 8 / B;  // packs per qword = vectors per line
+  static constexpr int V = 64 * P;              // values per line
+  static constexpr int LB = V * B / 8;          // bytes per line: 64, or 48 at 3 bits
   static constexpr int BLOCKS = V / kActBlock;  // 32-blocks per line
   static constexpr int LANES = 16 / BLOCKS;     // dword lanes per block
 };
@@ -253,12 +256,17 @@ struct WideRows {
   const QuantMatrix& w;
   int64_t groups, lines;
   size_t rb, srb;
-  __mmask64 last_line;  // bytes of a row's last 64-byte line
-  __mmask16 group_mask; // the first `groups` lanes (rows of ≤ 16 groups)
-  __m512i ctrl[W::P], mask, group_lanes;
+  __mmask64 line_bytes, last_line;  // the bytes of a line, and of a row's last line
+  __mmask16 group_mask;             // the first `groups` lanes (rows of ≤ 16 groups)
+  __m512i ctrl[W::P], mask, group_lanes, packs;
   WideRows(const QuantMatrix& m, int gs) : w(m), groups(m.k / gs), lines(wide_lines<B>(m.k)), rb(row_bytes(m)), srb(scale_row_bytes(m)) {
-    const int64_t tail = (int64_t)rb - 64 * (lines - 1);
+    const int64_t tail = (int64_t)rb - W::LB * (lines - 1);
+    line_bytes = W::LB >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << W::LB) - 1);
     last_line = tail >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << tail) - 1);
+    // 3 bits: qword q takes line bytes 6q … 6q+5 (packs 2q and 2q+1).
+    alignas(64) uint8_t pk[64];
+    for (int j = 0; j < 64; ++j) pk[j] = (uint8_t)(6 * (j / 8) + (j % 8 < 6 ? j % 8 : 5));
+    packs = _mm512_load_si512(pk);
     group_mask = first_lanes(groups);
     // Lane l of a line belongs to block l / LANES, i.e. to group (l / LANES) / (gs / 32) of the line.
     alignas(64) int32_t gidx[16];
@@ -276,7 +284,8 @@ struct WideRows {
 /** The P vectors of line c of a packed row, lane-ordered as the activations of wide_activations. */
 template <int B>
 inline void wide_unpack(const WideRows<B>& wr, const uint8_t* row, int64_t c, __m512i (&q)[Wide<B>::P]) {
-  const __m512i raw = _mm512_maskz_loadu_epi8(c + 1 < wr.lines ? ~(__mmask64)0 : wr.last_line, row + 64 * c);
+  __m512i raw = _mm512_maskz_loadu_epi8(c + 1 < wr.lines ? wr.line_bytes : wr.last_line, row + Wide<B>::LB * c);
+  if (B == 3) raw = _mm512_permutexvar_epi8(wr.packs, raw);
   for (int i = 0; i < Wide<B>::P; ++i) q[i] = _mm512_and_si512(_mm512_multishift_epi64_epi8(wr.ctrl[i], raw), wr.mask);
 }
 
@@ -314,7 +323,7 @@ __attribute__((always_inline)) inline void gemv_short_tile(const WideRows<B>& wr
   }
   constexpr int kGroupsPerLine = Wide<B>::BLOCKS / (GS / kActBlock);
   for (int64_t c = 0; c < wr.lines; ++c) {
-    for (int line = 0; line < R * 64; line += 64) _mm_prefetch((const char*)pf + c * R * 64 + line, _MM_HINT_T0);
+    for (int line = 0; line < R * Wide<B>::LB; line += 64) _mm_prefetch((const char*)pf + c * R * Wide<B>::LB + line, _MM_HINT_T0);
     const __m512i lanes = _mm512_add_epi32(wr.group_lanes, _mm512_set1_epi32((int)(kGroupsPerLine * c)));
     for (int r = 0; r < R; ++r) {
       __m512i q[Wide<B>::P];
@@ -361,7 +370,7 @@ void gemv_wide_tile(const WideRows<B>& wr, const WideScratch& ws, const ActRow* 
     }
     const int64_t c1 = min64(wr.lines, c0 + kSegmentLines);
     for (int64_t c = c0; c < c1; ++c) {
-      for (int line = 0; line < R * 64; line += 64) _mm_prefetch((const char*)pf + c * R * 64 + line, _MM_HINT_T0);
+      for (int line = 0; line < R * Wide<B>::LB; line += 64) _mm_prefetch((const char*)pf + c * R * Wide<B>::LB + line, _MM_HINT_T0);
       const __m512i lanes = _mm512_add_epi32(wr.group_lanes, _mm512_set1_epi32((int)(kGroupsPerLine * (c - c0))));
       for (int r = 0; r < R; ++r) {
         __m512i q[Wide<B>::P];
@@ -402,8 +411,8 @@ void gemv_wide(const QuantMatrix& w, const ActRow* acts, float* const* out, int6
 
 template <int B, int GS, int PL>
 void gemv_m(const QuantMatrix& w, const ActRow* acts, int mcount, float* const* out, int64_t n0, int64_t n1, void* s) {
-  if (B == 2 || B == 4) {
-    constexpr int BW = B == 2 ? 2 : 4;  // keeps Wide<> instantiated for 2 and 4 only
+  if (B <= 4) {
+    constexpr int BW = B <= 4 ? B : 4;  // keeps Wide<> instantiated for 2, 3 and 4 only
     switch (mcount) {
       case 1: return gemv_wide<BW, GS, 1, PL>(w, acts, out, n0, n1, s);
       case 2: return gemv_wide<BW, GS, 2, PL>(w, acts, out, n0, n1, s);
