@@ -178,7 +178,10 @@ void moe_qmatmul(const float* x, int64_t rows, const int32_t* row_index, const i
 
   int64_t used = 0;
   for (int64_t e = 0; e < experts; ++e) used += start[e + 1] > start[e];
-  const int64_t target = std::max<int64_t>(1, (int64_t)pool.size() * kTasksPerThread / std::max<int64_t>(1, used));
+  // A job run on the caller alone takes each expert's rows in one task: more tasks would only
+  // repeat the kernel's per-call setup (activation permute, constants).
+  const bool alone = pairs * w.n * w.k < kMinPooledWork;
+  const int64_t target = alone ? 1 : std::max<int64_t>(1, (int64_t)pool.size() * kTasksPerThread / std::max<int64_t>(1, used));
   std::vector<Job>& jobs = b.jobs;
   jobs.clear();
   for (int64_t e = 0; e < experts; ++e) {
@@ -197,7 +200,7 @@ void moe_qmatmul(const float* x, int64_t rows, const int32_t* row_index, const i
     void* s = pool.scratch(thread, scratch);
     if (count <= kGemvMaxM) kern.gemv(we, &acts[first], (int)count, &outs[first], job.n0, job.n1, s);
     else kern.gemm(we, &acts[first], (int)count, &outs[first], job.n0, job.n1, s);
-  }, pairs * w.n * w.k < kMinPooledWork);
+  }, alone);
 }
 
 void dense_matmul(const float* x, int64_t m, const DenseMatrix& w, float* out) {
