@@ -73,6 +73,17 @@ inline void store_row_sums4(__m512 (&acc)[M][kGemvRows], float* const* out, int6
   }
 }
 
+/** out[m][n … n+R−1] = the lane sums of acc[m][0 … R−1]: a 4-row tile by store_row_sums4, a single row directly. */
+template <int M, int R>
+inline void store_tile(__m512 (&acc)[M][R], float* const* out, int64_t n) {
+  if constexpr (R == kGemvRows) {
+    store_row_sums4<M>(acc, out, n);
+  } else {
+    for (int m = 0; m < M; ++m)
+      for (int r = 0; r < R; ++r) out[m][n + r] = _mm512_reduce_add_ps(acc[m][r]);
+  }
+}
+
 template <int B, int GS, int M, int R, int PL>
 void gemv_tile(const QuantMatrix& w, const Unpacker& u, const ActRow* acts, float* const* out, int64_t n,
                float* scales) {
@@ -156,11 +167,7 @@ __attribute__((always_inline)) inline void gemv_short_rows_tile(const QuantMatri
       }
     }
   }
-  if constexpr (R == kGemvRows) {
-    store_row_sums4<M>(acc, out, n);
-  } else {
-    for (int m = 0; m < M; ++m) out[m][n] = _mm512_reduce_add_ps(acc[m][0]);
-  }
+  store_tile<M, R>(acc, out, n);
 }
 
 template <int B, int GS, int M, int PL>
@@ -304,6 +311,27 @@ inline __m512i wide_dot(const WideScratch& ws, int64_t lines, int m, int64_t c, 
   return isum;
 }
 
+/**
+ * Line c of rows[0 … R−1] into acc: unpack, the dot products, and (scale · block scale) per lane,
+ * the scales taken from srow (the row's current 16 groups; cs: the line's place among them).
+ */
+template <int B, int GS, int M, int R, int PL>
+__attribute__((always_inline)) inline void wide_line(const WideRows<B>& wr, const WideScratch& ws, const uint8_t* const (&rows)[R], const uint8_t* pf,
+                                                     int64_t c, int64_t cs, const __m512 (&srow)[R], __m512 (&acc)[M][R]) {
+  constexpr int kGroupsPerLine = Wide<B>::BLOCKS / (GS / kActBlock);
+  for (int line = 0; line < R * Wide<B>::LB; line += 64) _mm_prefetch((const char*)pf + c * R * Wide<B>::LB + line, _MM_HINT_T0);
+  const __m512i lanes = _mm512_add_epi32(wr.group_lanes, _mm512_set1_epi32((int)(kGroupsPerLine * cs)));
+  for (int r = 0; r < R; ++r) {
+    __m512i q[Wide<B>::P];
+    wide_unpack<B>(wr, rows[r], c, q);
+    const __m512 sl = _mm512_permutexvar_ps(lanes, srow[r]);
+    for (int m = 0; m < M; ++m) {
+      const __m512 dl = _mm512_load_ps(ws.dl + (m * wr.lines + c) * 16);
+      acc[m][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(wide_dot<B, PL>(ws, wr.lines, m, c, q)), _mm512_mul_ps(sl, dl), acc[m][r]);
+    }
+  }
+}
+
 // Rows of at most 16 groups: a row's scales and biases are one register each, and the bias term
 // Σ_g b_g·Σx_g starts the accumulator as b ⊙ Σx (the Σx vector loaded once per call, not per row).
 template <int B, int GS, int M, int R, int PL>
@@ -314,32 +342,15 @@ __attribute__((always_inline)) inline void gemv_short_tile(const WideRows<B>& wr
   const uint8_t* pf = w.w + n * wr.rb + kPrefetchBytes;
   prefetch_scales<R>(w, n);
   __m512 srow[R];
-  __m512 acc[M][R == kGemvRows ? kGemvRows : 1];
+  __m512 acc[M][R];
   for (int r = 0; r < R; ++r) {
     rows[r] = w.w + (n + r) * wr.rb;
     srow[r] = load_f32x16(w.scales + (n + r) * wr.srb, 0, wr.group_mask, w.scale_type);
     const __m512 b = load_f32x16(w.biases + (n + r) * wr.srb, 0, wr.group_mask, w.scale_type);
     for (int m = 0; m < M; ++m) acc[m][r] = _mm512_mul_ps(b, sx[m]);
   }
-  constexpr int kGroupsPerLine = Wide<B>::BLOCKS / (GS / kActBlock);
-  for (int64_t c = 0; c < wr.lines; ++c) {
-    for (int line = 0; line < R * Wide<B>::LB; line += 64) _mm_prefetch((const char*)pf + c * R * Wide<B>::LB + line, _MM_HINT_T0);
-    const __m512i lanes = _mm512_add_epi32(wr.group_lanes, _mm512_set1_epi32((int)(kGroupsPerLine * c)));
-    for (int r = 0; r < R; ++r) {
-      __m512i q[Wide<B>::P];
-      wide_unpack<B>(wr, rows[r], c, q);
-      const __m512 sl = _mm512_permutexvar_ps(lanes, srow[r]);
-      for (int m = 0; m < M; ++m) {
-        const __m512 dl = _mm512_load_ps(ws.dl + (m * wr.lines + c) * 16);
-        acc[m][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(wide_dot<B, PL>(ws, wr.lines, m, c, q)), _mm512_mul_ps(sl, dl), acc[m][r]);
-      }
-    }
-  }
-  if constexpr (R == kGemvRows) {
-    store_row_sums4<M>(acc, out, n);
-  } else {
-    for (int m = 0; m < M; ++m) out[m][n] = _mm512_reduce_add_ps(acc[m][0]);
-  }
+  for (int64_t c = 0; c < wr.lines; ++c) wide_line<B, GS, M, R, PL>(wr, ws, rows, pf, c, c, srow, acc);
+  store_tile<M, R>(acc, out, n);
 }
 
 // Rows of more than 16 groups are walked in segments of 16: a segment's scales are one register per
@@ -369,25 +380,9 @@ void gemv_wide_tile(const WideRows<B>& wr, const WideScratch& ws, const ActRow* 
       for (int m = 0; m < M; ++m) acc[m][r] = _mm512_fmadd_ps(b, sx[m], acc[m][r]);
     }
     const int64_t c1 = min64(wr.lines, c0 + kSegmentLines);
-    for (int64_t c = c0; c < c1; ++c) {
-      for (int line = 0; line < R * Wide<B>::LB; line += 64) _mm_prefetch((const char*)pf + c * R * Wide<B>::LB + line, _MM_HINT_T0);
-      const __m512i lanes = _mm512_add_epi32(wr.group_lanes, _mm512_set1_epi32((int)(kGroupsPerLine * (c - c0))));
-      for (int r = 0; r < R; ++r) {
-        __m512i q[Wide<B>::P];
-        wide_unpack<B>(wr, rows[r], c, q);
-        const __m512 sl = _mm512_permutexvar_ps(lanes, srow[r]);
-        for (int m = 0; m < M; ++m) {
-          const __m512 dl = _mm512_load_ps(ws.dl + (m * wr.lines + c) * 16);
-          acc[m][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(wide_dot<B, PL>(ws, wr.lines, m, c, q)), _mm512_mul_ps(sl, dl), acc[m][r]);
-        }
-      }
-    }
+    for (int64_t c = c0; c < c1; ++c) wide_line<B, GS, M, R, PL>(wr, ws, rows, pf, c, c - c0, srow, acc);
   }
-  if constexpr (R == kGemvRows) {
-    store_row_sums4<M>(acc, out, n);
-  } else {
-    for (int m = 0; m < M; ++m) out[m][n] = _mm512_reduce_add_ps(acc[m][0]);
-  }
+  store_tile<M, R>(acc, out, n);
 }
 
 template <int B, int GS, int M, int PL>
