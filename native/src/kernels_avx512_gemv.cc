@@ -194,9 +194,10 @@ void gemv_rows(const QuantMatrix& w, const ActRow* acts, float* const* out, int6
 // qword; 3 bits: two 3-byte packs, which one byte permute places in each qword of a 48-byte line).
 // vpmultishiftqb with control i pulls pack i of every qword out as 8 bytes (vector i), so a line
 // becomes P vectors with one load and P shift+mask pairs (plus one permute at 3 bits, against
-// two permutes per 128 values on the 64-value path). In every vector, dword lane l covers values
-// of 32-block l / (16/BLOCKS) of the line, so the P vpdpbusd products share one accumulator; the
-// activations are permuted into the same order once per task.
+// two permutes per 128 values on the 64-value path); 4 bits split each byte's nibbles instead
+// (vector 0 the line's even values, vector 1 its odd ones). In every vector, dword lane l covers
+// values of 32-block l / (16/BLOCKS) of the line, so the P vpdpbusd products share one
+// accumulator; the activations are permuted into the same order once per task.
 
 template <int B>
 struct Wide {
@@ -233,11 +234,25 @@ WideScratch wide_scratch(void* p, int64_t k) {
   return WideScratch{xq, xq2, dl};
 }
 
+/** 4 bits: the even and odd values of a line's 128 activations, as wide_unpack splits the weights' nibbles. */
+inline void nibble_order(const int8_t* x, int64_t first, int64_t kpad, int8_t* even, int8_t* odd) {
+  alignas(64) uint8_t ie[64], io[64];
+  for (int j = 0; j < 64; ++j) ie[j] = (uint8_t)(2 * j), io[j] = (uint8_t)(2 * j + 1);
+  const __m512i lo = _mm512_loadu_si512(x + first);
+  const __m512i hi = first + 64 < kpad ? _mm512_loadu_si512(x + first + 64) : _mm512_setzero_si512();
+  _mm512_storeu_si512(even, _mm512_permutex2var_epi8(lo, _mm512_load_si512(ie), hi));
+  _mm512_storeu_si512(odd, _mm512_permutex2var_epi8(lo, _mm512_load_si512(io), hi));
+}
+
 template <int B>
 void wide_activations(const ActRow& a, int64_t kpad, int64_t lines, int8_t* xq, int8_t* xq2, float* dl) {
   using W = Wide<B>;
   for (int64_t c = 0; c < lines; ++c) {
-    for (int i = 0; i < W::P; ++i) {
+    if constexpr (B == 4) {
+      nibble_order(a.q, W::V * c, kpad, xq + 2 * c * 64, xq + (2 * c + 1) * 64);
+      if (a.q2) nibble_order(a.q2, W::V * c, kpad, xq2 + 2 * c * 64, xq2 + (2 * c + 1) * 64);
+    } else {
+     for (int i = 0; i < W::P; ++i) {
       for (int q = 0; q < 8; ++q) {
         const int64_t src = W::V * c + 8 * (W::P * q + i);
         int8_t* dst = xq + (c * W::P + i) * 64 + 8 * q;
@@ -247,6 +262,7 @@ void wide_activations(const ActRow& a, int64_t kpad, int64_t lines, int8_t* xq, 
         if (a.q2 && src < kpad) std::memcpy(dst2, a.q2 + src, 8);
         else if (a.q2) std::memset(dst2, 0, 8);
       }
+     }
     }
     for (int l = 0; l < 16; ++l) {
       const int64_t block = W::BLOCKS * c + l / W::LANES;
@@ -265,7 +281,7 @@ struct WideRows {
   size_t rb, srb;
   __mmask64 line_bytes, last_line;  // the bytes of a line, and of a row's last line
   __mmask16 group_mask;             // the first `groups` lanes (rows of ≤ 16 groups)
-  __m512i ctrl[W::P], mask, group_lanes, packs;
+  __m512i ctrl[W::P], mask, group_lanes, packs;  // ctrl: vpmultishiftqb controls (not 4 bits); packs: 3 bits
   WideRows(const QuantMatrix& m, int gs) : w(m), groups(m.k / gs), lines(wide_lines<B>(m.k)), rb(row_bytes(m)), srb(scale_row_bytes(m)) {
     const int64_t tail = (int64_t)rb - W::LB * (lines - 1);
     line_bytes = W::LB >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << W::LB) - 1);
@@ -279,7 +295,7 @@ struct WideRows {
     alignas(64) int32_t gidx[16];
     for (int l = 0; l < 16; ++l) gidx[l] = (l / W::LANES) / (gs / kActBlock);
     group_lanes = _mm512_load_si512(gidx);
-    for (int i = 0; i < W::P; ++i) {
+    for (int i = 0; i < W::P && B != 4; ++i) {
       alignas(64) uint8_t c[64];
       for (int j = 0; j < 64; ++j) c[j] = (uint8_t)(8 * B * i + B * (j % 8));
       ctrl[i] = _mm512_load_si512(c);
@@ -292,6 +308,13 @@ struct WideRows {
 template <int B>
 inline void wide_unpack(const WideRows<B>& wr, const uint8_t* row, int64_t c, __m512i (&q)[Wide<B>::P]) {
   __m512i raw = _mm512_maskz_loadu_epi8(c + 1 < wr.lines ? wr.line_bytes : wr.last_line, row + Wide<B>::LB * c);
+  if constexpr (B == 4) {
+    // Low and high nibbles (values 2j and 2j+1 of the line): one shift instead of a second
+    // vpmultishiftqb, which shares its port with the scale permute.
+    q[0] = _mm512_and_si512(raw, wr.mask);
+    q[1] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), wr.mask);
+    return;
+  }
   if (B == 3) raw = _mm512_permutexvar_epi8(wr.packs, raw);
   for (int i = 0; i < Wide<B>::P; ++i) q[i] = _mm512_and_si512(_mm512_multishift_epi64_epi8(wr.ctrl[i], raw), wr.mask);
 }
