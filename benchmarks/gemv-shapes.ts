@@ -7,11 +7,10 @@
 // includes one N-API crossing (~0.1 µs, benchmarks/profile-decode.ts measures it) but no
 // descriptor parsing.
 //   npm run build && node dist/benchmarks/gemv-shapes.js [--bits 2,3,4,8] [--out FILE.md]
-import { randomFillSync } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { isa, modelOps, setThreads, type AddonWeight } from '../lib/backend/native/addon.js';
-import { f32ToBf16Bits } from '../lib/io/dtype.js';
+import { randomQuantMatrix } from '../lib/bench/randomQuant.js';
 import { SUPPORTED_BITS, type Bits } from '../lib/quant/affine.js';
 
 const GS = 64;
@@ -27,15 +26,7 @@ const BATCHES = 15;
 const callsFor = (n: number, k: number) => Math.max(4, Math.round(2e6 / (n * k * 0.02)));
 
 function matrix(n: number, k: number, bits: Bits): AddonWeight {
-  const groups = n * (k / GS);
-  const s = new Uint16Array(groups);
-  const b = new Uint16Array(groups);
-  for (let g = 0; g < groups; g++) {
-    s[g] = f32ToBf16Bits((Math.random() - 0.5) * 0.02);
-    b[g] = f32ToBf16Bits((Math.random() - 0.5) * 0.1);
-  }
-  const weights = randomFillSync(new Uint8Array((n * k * bits) / 8));
-  return new (modelOps().Weight)({ kind: 'quant', weights, scales: new Uint8Array(s.buffer), biases: new Uint8Array(b.buffer), n, k, bits, groupSize: GS, scaleDtype: 'bf16' });
+  return new (modelOps().Weight)({ kind: 'quant', ...randomQuantMatrix(n, k, bits, GS) });
 }
 
 function fastestCall(n: number, k: number, bits: Bits): number {

@@ -4,13 +4,13 @@
 // Every figure is the median of several repetitions in this one run.
 //   npm run build && node dist/benchmarks/kernels.js [--out benchmarks/results/kernels.md]
 import { execFileSync } from 'node:child_process';
-import { randomFillSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { denseMatmul, isa, qmatmul, readBandwidth, setThreads, threads, type QuantTensorRef } from '../lib/backend/native/addon.js';
 import { loadMlx } from '../lib/backend/mlx/load.js';
 import { f32ToBf16Bits } from '../lib/io/dtype.js';
+import { randomQuantMatrix } from '../lib/bench/randomQuant.js';
 import { SUPPORTED_BITS, type Bits } from '../lib/quant/affine.js';
 
 const K = 4096;
@@ -28,19 +28,10 @@ function timeIt(fn: () => void): number {
   return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
-/** Random packed weights (any bit pattern is a valid q) with small bf16 scales and biases. */
+/** Random packed weights with small bf16 scales and biases, and the views the MLX comparison writes out. */
 function quantMatrix(bits: Bits): { ref: QuantTensorRef; bytes: number; w: Uint8Array; s: Uint8Array; b: Uint8Array } {
-  const w = randomFillSync(new Uint8Array((N * K * bits) / 8));
-  const groups = N * (K / GS);
-  const s = new Uint16Array(groups);
-  const b = new Uint16Array(groups);
-  for (let g = 0; g < groups; g++) {
-    s[g] = f32ToBf16Bits((Math.random() - 0.5) * 0.02);
-    b[g] = f32ToBf16Bits((Math.random() - 0.5) * 0.1);
-  }
-  const s8 = new Uint8Array(s.buffer);
-  const b8 = new Uint8Array(b.buffer);
-  return { ref: { weights: w, scales: s8, biases: b8, n: N, k: K, bits, groupSize: GS, scaleDtype: 'bf16' }, bytes: w.length + 2 * s8.length, w, s: s8, b: b8 };
+  const ref = randomQuantMatrix(N, K, bits, GS);
+  return { ref, bytes: ref.weights.length + 2 * ref.scales.length, w: ref.weights, s: ref.scales, b: ref.biases };
 }
 
 /** A safetensors file for mx.load (MLX cannot take TypedArrays directly). */
