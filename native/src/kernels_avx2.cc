@@ -7,26 +7,21 @@
 // (dropping the bits above it) and a shift by 16-B brings it down (dropping the
 // bits below). Weight rows are unpacked into a small buffer once and dotted with
 // the int8 activations (sign-extended to 16 bits) by vpmaddwd: no overflow, any width.
-#include <immintrin.h>
-
+// This is the GEMM, and the GEMV of 3, 5 and 6 bits; kernels_avx2_gemv.cc has the
+// GEMV of 2, 4 and 8 bits, which works on the packed bytes directly.
 #include <cstring>
 
-#include "kernels.h"
+#include "avx2_common.h"
 
 namespace mlxk {
 namespace {
 
+using avx2::hsum8;
+using avx2::load_scales;
+using avx2::min64;
+
 #define MLXK_DENSE_FMA(a, b, c) __builtin_fmaf(a, b, c)
 #include "dense_impl.h"
-
-inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-
-inline float hsum8(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
 
 // ---- activations ---------------------------------------------------------
 
@@ -115,22 +110,7 @@ void unpack_row(const Unpacker& u, const uint8_t* row, int64_t k, int16_t* out) 
     _mm256_storeu_si256((__m256i*)(out + 16 * t), unpack16<B>(u, tail + 2 * B * (t - direct)));
 }
 
-// ---- scales ----------------------------------------------------------------
-
-void load_scales(const uint8_t* p, int64_t count, int t, float* out) {
-  int64_t i = 0;
-  for (; i + 8 <= count; i += 8) {
-    __m256 v;
-    if (t == MLXK_SCALE_F32) {
-      v = _mm256_loadu_ps((const float*)(p + 4 * i));
-    } else {
-      const __m128i h = _mm_loadu_si128((const __m128i*)(p + 2 * i));
-      v = t == MLXK_SCALE_BF16 ? _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)) : _mm256_cvtph_ps(h);
-    }
-    _mm256_storeu_ps(out + i, v);
-  }
-  for (; i < count; ++i) out[i] = mlxk_load_scale(p, (mlxk_u64)i, t);
-}
+// ---- float dot ---------------------------------------------------------------
 
 float dot_f32(const float* a, const float* b, int64_t count) {
   __m256 acc = _mm256_setzero_ps();
@@ -203,6 +183,17 @@ void rows_avx2(const QuantMatrix& w, const ActRow* acts, int mcount, float* cons
   with_bits(w.bits, [&](auto b) { rows_bits<b.value>(w, acts, mcount, out, n0, n1, s); });
 }
 
+void gemv_avx2(const QuantMatrix& w, const ActRow* acts, int mcount, float* const* out, int64_t n0, int64_t n1,
+               void* s) {
+  if (avx2::gemv_handles(w.bits)) avx2::gemv(w, acts, mcount, out, n0, n1, s);
+  else rows_avx2(w, acts, mcount, out, n0, n1, s);
+}
+
+size_t scratch_bytes(int64_t k, int gs) {
+  const size_t a = Scratch::bytes(k, gs), b = avx2::gemv_scratch_bytes(k, gs);
+  return a > b ? a : b;
+}
+
 double read_pass_avx2(const uint8_t* p, size_t bytes) {
   __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
   for (size_t i = 0; i + 128 <= bytes; i += 128) {
@@ -219,7 +210,7 @@ double read_pass_avx2(const uint8_t* p, size_t bytes) {
 }
 
 const Kernels kAvx2 = {
-    "avx2", quantize_rows_avx2, rows_avx2, rows_avx2, kRows, Scratch::bytes, read_pass_avx2, dense_rows, attend_portable,
+    "avx2", quantize_rows_avx2, gemv_avx2, rows_avx2, kRows, scratch_bytes, read_pass_avx2, dense_rows, attend_portable,
 };
 
 }  // namespace

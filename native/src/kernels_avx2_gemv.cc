@@ -1,0 +1,314 @@
+// AVX2 GEMV (M ≤ 4, decode) for 2-, 4- and 8-bit weights, straight from the packed bytes.
+//
+// One 32-byte load of a weight row is a "line" that becomes P byte vectors of values without
+// leaving registers: 4 bits split each byte's nibbles (vector 0 the line's even values, vector 1
+// its odd ones), 2 bits take the four 2-bit fields of each byte (vector i: values 4j+i). The
+// activations are permuted into the same order once per call, so vpmaddubsw (unsigned weights ×
+// signed activations, pairs → int16) and vpmaddwd by ones (→ int32) give per-lane integer dot
+// products; dword lane l covers 32-block l / LANES of the line, and (scale · block scale) is applied
+// per lane once per line. 8 bits keep the natural order and split each byte into nibbles instead,
+// because 255·127·2 would saturate vpmaddubsw's int16. (kernels_avx2.cc's unpack-to-int16 rows
+// remain the GEMM and the GEMV of 3, 5 and 6 bits.)
+#include <cstring>
+
+#include "avx2_common.h"
+
+namespace mlxk {
+namespace avx2 {
+namespace {
+
+template <int B>
+struct Line {
+  static constexpr int P = B == 8 ? 1 : 8 / B;  // byte vectors per line
+  static constexpr int V = 256 / B;             // values per line
+  static constexpr int BLOCKS = V / kActBlock;  // 32-blocks per line
+  static constexpr int LANES = 8 / BLOCKS;      // dword lanes per block
+};
+
+// Prefetch distance in the matrix: the tile's rows are contiguous, so one linear address moving at
+// the tile's consumption rate covers them all (Zen 1's stream prefetcher tracks few streams).
+constexpr int kPrefetchBytes = 8192;
+constexpr int kScalePrefetchTiles = 8;
+
+inline int64_t pad8(int64_t n) { return (n + 7) / 8 * 8; }
+
+template <int B>
+int64_t line_count(int64_t k) {
+  return (k + Line<B>::V - 1) / Line<B>::V;
+}
+
+/** Per-call scratch: activations in line order, per-lane block scales and Σx. */
+struct Scratch {
+  int8_t* xq;   // M × lines × P × 32
+  int8_t* xq2;  // the second plane, same layout
+  float* dl;    // M × lines × 8
+  float* sx;    // M × gpad
+};
+
+size_t line_bytes_max(int64_t k) { return (size_t)(pad64(k) + 128); }  // P·32·lines at 2 and 4 bits
+size_t lane_scales_max(int64_t k) { return (size_t)8 * (size_t)(pad64(k) / 64 + 1); }
+
+Scratch scratch_at(void* p, int64_t k) {
+  const size_t xb = kGemvMaxM * line_bytes_max(k);
+  int8_t* xq = static_cast<int8_t*>(p);
+  float* dl = reinterpret_cast<float*>(xq + 2 * xb);
+  return Scratch{xq, xq + xb, dl, dl + kGemvMaxM * lane_scales_max(k)};
+}
+
+/** The first `count` (≤ 8) scales or biases of dtype t at p as 8 float lanes, the rest 0. */
+inline __m256 load_scales8(const uint8_t* p, int64_t count, int t) {
+  if (t == MLXK_SCALE_F32) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_maskload_ps((const float*)p, _mm256_cmpgt_epi32(_mm256_set1_epi32((int)count), lane));
+  }
+  __m128i h;
+  if (count >= 8) {
+    h = _mm_loadu_si128((const __m128i*)p);
+  } else if (count == 4) {
+    h = _mm_loadl_epi64((const __m128i*)p);
+  } else {
+    alignas(16) uint16_t part[8] = {0};
+    std::memcpy(part, p, 2 * (size_t)count);
+    h = _mm_load_si128((const __m128i*)part);
+  }
+  return t == MLXK_SCALE_BF16 ? _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)) : _mm256_cvtph_ps(h);
+}
+
+// ---- activations in line order ---------------------------------------------------
+
+/** 4 bits: per 64 values, the 32 even ones then the 32 odd ones. */
+void nibble_order(const int8_t* x, int64_t lines, int8_t* out) {
+  // Within each 16-byte half: evens to bytes 0-7, odds to 8-15.
+  const __m256i split = _mm256_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15,
+                                         0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+  for (int64_t c = 0; c < lines; ++c) {
+    // qwords [e0 o0 e1 o1] → [e0 e1 o0 o1]: the evens of 32 values, then their odds.
+    const __m256i a = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i*)(x + 64 * c)), split), 0xD8);
+    const __m256i b = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i*)(x + 64 * c + 32)), split), 0xD8);
+    _mm256_storeu_si256((__m256i*)(out + 64 * c), _mm256_permute2x128_si256(a, b, 0x20));
+    _mm256_storeu_si256((__m256i*)(out + 64 * c + 32), _mm256_permute2x128_si256(a, b, 0x31));
+  }
+}
+
+/** 2 bits: per 128 values, four vectors; byte j of vector i is value 4j + i. Values past kpad are zero. */
+void crumb_order(const int8_t* x, int64_t kpad, int64_t lines, int8_t* out) {
+  // Within each 16-byte half (values 4j … 4j+15): dword i gathers the four values ≡ i (mod 4).
+  const __m256i gather = _mm256_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,
+                                          0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  // Dwords [L0i0 L0i1 L0i2 L0i3 L1i0 …] → qword i = [L0 i, L1 i].
+  const __m256i pair = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  for (int64_t c = 0; c < lines; ++c) {
+    __m256i v[4];
+    for (int t = 0; t < 4; ++t) {
+      const int64_t at = 128 * c + 32 * t;
+      v[t] = at < kpad ? _mm256_permutevar8x32_epi32(_mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i*)(x + at)), gather), pair)
+                       : _mm256_setzero_si256();
+    }
+    // A 4×4 transpose of qwords: vector i = qword i of v[0 … 3].
+    const __m256i lo01 = _mm256_unpacklo_epi64(v[0], v[1]), hi01 = _mm256_unpackhi_epi64(v[0], v[1]);
+    const __m256i lo23 = _mm256_unpacklo_epi64(v[2], v[3]), hi23 = _mm256_unpackhi_epi64(v[2], v[3]);
+    int8_t* o = out + 128 * c;
+    _mm256_storeu_si256((__m256i*)o, _mm256_permute2x128_si256(lo01, lo23, 0x20));
+    _mm256_storeu_si256((__m256i*)(o + 32), _mm256_permute2x128_si256(hi01, hi23, 0x20));
+    _mm256_storeu_si256((__m256i*)(o + 64), _mm256_permute2x128_si256(lo01, lo23, 0x31));
+    _mm256_storeu_si256((__m256i*)(o + 96), _mm256_permute2x128_si256(hi01, hi23, 0x31));
+  }
+}
+
+template <int B>
+void line_activations(const ActRow& a, int64_t kpad, int64_t lines, int8_t* xq, int8_t* xq2, float* dl) {
+  using L = Line<B>;
+  if constexpr (B == 4) {
+    nibble_order(a.q, lines, xq);
+    if (a.q2) nibble_order(a.q2, lines, xq2);
+  } else {
+    crumb_order(a.q, kpad, lines, xq);
+    if (a.q2) crumb_order(a.q2, kpad, lines, xq2);
+  }
+  for (int64_t c = 0; c < lines; ++c)
+    for (int l = 0; l < 8; ++l) {
+      const int64_t block = L::BLOCKS * c + l / L::LANES;
+      dl[8 * c + l] = block < kpad / kActBlock ? a.d[block] : 0.0f;
+    }
+}
+
+// ---- tiles ---------------------------------------------------------------------
+
+/** Per-call constants of a matrix. */
+struct Rows {
+  const QuantMatrix& w;
+  int64_t groups, gpad, lines, whole_lines;  // whole_lines: lines lying entirely inside a row
+  size_t rb, srb;
+};
+
+template <int B>
+inline __m256i load_line(const Rows& mr, const uint8_t* row, int64_t c) {
+  if (c < mr.whole_lines) return _mm256_loadu_si256((const __m256i*)(row + 32 * c));
+  // A row's last, partial line: nothing past the row is read (it may end the mapping).
+  alignas(32) uint8_t tail[32] = {0};
+  std::memcpy(tail, row + 32 * c, mr.rb - 32 * (size_t)c);
+  return _mm256_load_si256((const __m256i*)tail);
+}
+
+/** Σ over the line's P vectors of (weights · activations), as 8 int32 lanes. */
+template <int B>
+inline __m256i line_dot(__m256i raw, const int8_t* x) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  if constexpr (B == 8) {
+    const __m256i nib = _mm256_set1_epi8(0x0f), xv = _mm256_loadu_si256((const __m256i*)x);
+    const __m256i lo = _mm256_and_si256(raw, nib), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), nib);
+    return _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(hi, xv), _mm256_set1_epi16(16)),
+                            _mm256_madd_epi16(_mm256_maddubs_epi16(lo, xv), ones));
+  } else {
+    // Per int16 pair at most P·2·(2^B−1)·127 (7,620 at 4 bits, 3,048 at 2): no saturation.
+    const __m256i mask = _mm256_set1_epi8((char)((1 << B) - 1));
+    __m256i s16 = _mm256_maddubs_epi16(_mm256_and_si256(raw, mask), _mm256_loadu_si256((const __m256i*)x));
+    for (int i = 1; i < Line<B>::P; ++i)
+      s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(raw, B * i), mask),
+                                                       _mm256_loadu_si256((const __m256i*)(x + 32 * i))));
+    return _mm256_madd_epi16(s16, ones);
+  }
+}
+
+template <int M, int R>
+inline void store_tile(__m256 (&acc)[M][R], float* const* out, int64_t n) {
+  for (int m = 0; m < M; ++m) {
+    if constexpr (R == 4) {
+      // hadd twice leaves each row's sum of a 128-bit half in lane r of that half.
+      const __m256 q = _mm256_hadd_ps(_mm256_hadd_ps(acc[m][0], acc[m][1]), _mm256_hadd_ps(acc[m][2], acc[m][3]));
+      _mm_storeu_ps(out[m] + n, _mm_add_ps(_mm256_castps256_ps128(q), _mm256_extractf128_ps(q, 1)));
+    } else {
+      for (int r = 0; r < R; ++r) out[m][n + r] = hsum8(acc[m][r]);
+    }
+  }
+}
+
+/**
+ * Rows n … n+R−1 for M activation rows. The row's groups are walked in segments of 8, whose scales
+ * are one register per row, loaded where they lie (staging a tile's scales through memory cost as
+ * much as the products at k = 256); a segment's bias term Σ_g b_g·Σx_g enters the accumulator as
+ * one b ⊙ Σx product.
+ */
+template <int B, int GS, int M, int R, int PL>
+void tile(const Rows& mr, const Scratch& sc, const ActRow* acts, float* const* out, int64_t n) {
+  using L = Line<B>;
+  constexpr int kSegmentLines = 8 * GS / L::V;
+  constexpr bool kUniform = GS >= L::V;  // a line lies inside one group
+  constexpr int kShift = GS == 32 ? 0 : GS == 64 ? 1 : 2;
+  const QuantMatrix& w = mr.w;
+  const int sb = mlxk_scale_bytes(w.scale_type);
+  const uint8_t* rows[R];
+  for (int r = 0; r < R; ++r) rows[r] = w.w + (n + r) * mr.rb;
+  // The scale lines of the tiles ahead: the weights' prefetch alone leaves them cold.
+  for (size_t off = 0; off < R * mr.srb; off += 64) {
+    _mm_prefetch((const char*)w.scales + (n + R * kScalePrefetchTiles) * mr.srb + off, _MM_HINT_T0);
+    _mm_prefetch((const char*)w.biases + (n + R * kScalePrefetchTiles) * mr.srb + off, _MM_HINT_T0);
+  }
+  const uint8_t* pf = w.w + n * mr.rb + kPrefetchBytes;
+  const __m256i block_lanes = _mm256_setr_epi32(0 / L::LANES, 1 / L::LANES, 2 / L::LANES, 3 / L::LANES, 4 / L::LANES,
+                                                5 / L::LANES, 6 / L::LANES, 7 / L::LANES);
+  __m256 acc[M][R];
+  for (int m = 0; m < M; ++m)
+    for (int r = 0; r < R; ++r) acc[m][r] = _mm256_setzero_ps();
+  for (int64_t g0 = 0, c0 = 0; g0 < mr.groups; g0 += 8, c0 += kSegmentLines) {
+    const int64_t count = min64(8, mr.groups - g0);
+    __m256 srow[R];
+    for (int r = 0; r < R; ++r) {
+      const size_t at = (n + r) * mr.srb + (size_t)g0 * sb;
+      const __m256 b = load_scales8(w.biases + at, count, w.scale_type);
+      for (int m = 0; m < M; ++m) acc[m][r] = _mm256_fmadd_ps(b, _mm256_loadu_ps(sc.sx + m * mr.gpad + g0), acc[m][r]);
+      srow[r] = load_scales8(w.scales + at, count, w.scale_type);
+    }
+    const int64_t c1 = min64(mr.lines, c0 + kSegmentLines);
+    for (int64_t c = c0; c < c1; ++c) {
+      for (int line = 0; line < R * 32; line += 64) _mm_prefetch((const char*)pf + c * R * 32 + line, _MM_HINT_T0);
+      // The group (within the segment) of each lane: one for the whole line when groups are that long.
+      const __m256i lanes = kUniform ? _mm256_set1_epi32((int)((c - c0) * L::V / GS))
+                                     : _mm256_srli_epi32(_mm256_add_epi32(block_lanes, _mm256_set1_epi32((int)(L::BLOCKS * (c - c0)))), kShift);
+      for (int r = 0; r < R; ++r) {
+        const __m256i raw = load_line<B>(mr, rows[r], c);
+        const __m256 sl = _mm256_permutevar8x32_ps(srow[r], lanes);
+        for (int m = 0; m < M; ++m) {
+          __m256i isum;
+          __m256 dl;
+          if constexpr (B == 8) {
+            isum = line_dot<B>(raw, acts[m].q + 32 * c);
+            if (PL == 2) isum = _mm256_add_epi32(_mm256_slli_epi32(isum, 8), line_dot<B>(raw, acts[m].q2 + 32 * c));
+            dl = _mm256_broadcast_ss(acts[m].d + c);
+          } else {
+            const size_t at = ((size_t)m * mr.lines + c) * L::P * 32;
+            isum = line_dot<B>(raw, sc.xq + at);
+            if (PL == 2) isum = _mm256_add_epi32(_mm256_slli_epi32(isum, 8), line_dot<B>(raw, sc.xq2 + at));
+            dl = _mm256_loadu_ps(sc.dl + ((size_t)m * mr.lines + c) * 8);
+          }
+          acc[m][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(sl, dl), acc[m][r]);
+        }
+      }
+    }
+  }
+  store_tile<M, R>(acc, out, n);
+}
+
+template <int B, int GS, int M, int PL>
+void gemv_m(const QuantMatrix& w, const ActRow* acts, float* const* out, int64_t n0, int64_t n1, void* scratch) {
+  // Sixteen ymm registers: four rows per tile for one activation row, fewer as M grows.
+  constexpr int R = M == 1 ? 4 : M == 2 ? 2 : 1;
+  const int64_t groups = w.k / GS;
+  const Rows mr{w, groups, pad8(groups), line_count<B>(w.k), (int64_t)(row_bytes(w) / 32), row_bytes(w), scale_row_bytes(w)};
+  const Scratch sc = scratch_at(scratch, w.k);
+  for (int m = 0; m < M; ++m) {
+    if constexpr (B != 8)
+      line_activations<B>(acts[m], pad64(w.k), mr.lines, sc.xq + (size_t)m * mr.lines * Line<B>::P * 32,
+                          sc.xq2 + (size_t)m * mr.lines * Line<B>::P * 32, sc.dl + (size_t)m * mr.lines * 8);
+    std::memcpy(sc.sx + m * mr.gpad, acts[m].sx, sizeof(float) * (size_t)groups);
+    for (int64_t g = groups; g < mr.gpad; ++g) sc.sx[m * mr.gpad + g] = 0.0f;
+  }
+  int64_t n = n0;
+  for (; n + R <= n1; n += R) tile<B, GS, M, R, PL>(mr, sc, acts, out, n);
+  for (; n < n1; ++n) tile<B, GS, M, 1, PL>(mr, sc, acts, out, n);
+}
+
+template <int B, int GS, int PL>
+void gemv_pl(const QuantMatrix& w, const ActRow* acts, int mcount, float* const* out, int64_t n0, int64_t n1, void* s) {
+  switch (mcount) {
+    case 1: return gemv_m<B, GS, 1, PL>(w, acts, out, n0, n1, s);
+    case 2: return gemv_m<B, GS, 2, PL>(w, acts, out, n0, n1, s);
+    case 3: return gemv_m<B, GS, 3, PL>(w, acts, out, n0, n1, s);
+    default: return gemv_m<B, GS, 4, PL>(w, acts, out, n0, n1, s);
+  }
+}
+
+template <int B, int GS>
+void gemv_gs(const QuantMatrix& w, const ActRow* acts, int mcount, float* const* out, int64_t n0, int64_t n1, void* s) {
+  if (acts[0].q2) gemv_pl<B, GS, 2>(w, acts, mcount, out, n0, n1, s);
+  else gemv_pl<B, GS, 1>(w, acts, mcount, out, n0, n1, s);
+}
+
+template <int B>
+void gemv_bits(const QuantMatrix& w, const ActRow* acts, int mcount, float* const* out, int64_t n0, int64_t n1, void* s) {
+  switch (w.group_size) {
+    case 32: return gemv_gs<B, 32>(w, acts, mcount, out, n0, n1, s);
+    case 64: return gemv_gs<B, 64>(w, acts, mcount, out, n0, n1, s);
+    default: return gemv_gs<B, 128>(w, acts, mcount, out, n0, n1, s);
+  }
+}
+
+}  // namespace
+
+bool gemv_handles(int bits) { return bits == 2 || bits == 4 || bits == 8; }
+
+size_t gemv_scratch_bytes(int64_t k, int gs) {
+  const size_t gpad = (size_t)pad8(k / gs);
+  return 2 * kGemvMaxM * line_bytes_max(k) + sizeof(float) * (kGemvMaxM * lane_scales_max(k) + kGemvMaxM * gpad) + 64;
+}
+
+void gemv(const QuantMatrix& w, const ActRow* acts, int mcount, float* const* out, int64_t n0, int64_t n1, void* s) {
+  switch (w.bits) {
+    case 2: return gemv_bits<2>(w, acts, mcount, out, n0, n1, s);
+    case 4: return gemv_bits<4>(w, acts, mcount, out, n0, n1, s);
+    default: return gemv_bits<8>(w, acts, mcount, out, n0, n1, s);
+  }
+}
+
+}  // namespace avx2
+}  // namespace mlxk
