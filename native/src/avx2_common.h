@@ -41,5 +41,8 @@ bool gemv_handles(int bits);
 void gemv(const QuantMatrix& w, const ActRow* acts, int mcount, float* const* out, int64_t n0, int64_t n1, void* scratch);
 size_t gemv_scratch_bytes(int64_t k, int gs);
 
+/** Attention of a block of query heads (kernels.h AttendBlock): kernels_avx2_attend.cc. */
+void attend(const AttendBlock& a);
+
 }  // namespace avx2
 }  // namespace mlxk

@@ -210,7 +210,7 @@ double read_pass_avx2(const uint8_t* p, size_t bytes) {
 }
 
 const Kernels kAvx2 = {
-    "avx2", quantize_rows_avx2, gemv_avx2, rows_avx2, kRows, scratch_bytes, read_pass_avx2, dense_rows, attend_portable,
+    "avx2", quantize_rows_avx2, gemv_avx2, rows_avx2, kRows, scratch_bytes, read_pass_avx2, dense_rows, avx2::attend,
 };
 
 }  // namespace
