@@ -18,11 +18,12 @@ namespace {
 // few enough that each task still streams a long contiguous run of weight rows.
 constexpr int kTasksPerThread = 8;
 constexpr int64_t kMinGemvRowsPerTask = 16;
-// Below this many multiply-adds a job runs on the calling thread: a second thread would save at
-// most ~7 µs of it on an idle machine (2^19 take ~14 µs in a dense bf16 product on one core), while
-// publishing the job and waiting for a worker costs a few µs idle and ~60 µs of wall per job under
-// load (profile-decode, load 13). tiny-kimi's products below lm_head are all under it at B = 1.
-constexpr int64_t kMinPooledWork = int64_t(1) << 19;
+// Below this many multiply-adds a job runs on the calling thread: publishing a job and waiting for a
+// worker costs a few µs idle and ~60 µs of wall per job under load (profile-decode, load 13), while
+// 2^17 take ~12 µs in a quantized GEMV on one core (AVX2 at k = 256). 2^17 pools tiny-kimi's expert
+// products (4 experts × 256 × 256 at B = 1) but not its single 256 × 256 ones: tg128 on one idle
+// Zen 1 went from ~975 to ~1,000–1,120 tokens/s (2^16 was no better, 2^19 kept every product alone).
+constexpr int64_t kMinPooledWork = int64_t(1) << 17;
 
 struct Runtime {
   std::mutex mu;
