@@ -36,7 +36,7 @@ inline void load_scales(const uint8_t* p, int64_t count, int t, float* out) {
 
 }  // namespace
 
-/** GEMV (M ≤ kGemvMaxM) for 2-, 4- and 8-bit weights: kernels_avx2_gemv.cc. */
+/** GEMV (M ≤ kGemvMaxM) for 2-, 3-, 4- and 8-bit weights: kernels_avx2_gemv.cc. */
 bool gemv_handles(int bits);
 void gemv(const QuantMatrix& w, const ActRow* acts, int mcount, float* const* out, int64_t n0, int64_t n1, void* scratch);
 size_t gemv_scratch_bytes(int64_t k, int gs);

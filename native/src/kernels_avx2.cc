@@ -7,8 +7,8 @@
 // (dropping the bits above it) and a shift by 16-B brings it down (dropping the
 // bits below). Weight rows are unpacked into a small buffer once and dotted with
 // the int8 activations (sign-extended to 16 bits) by vpmaddwd: no overflow, any width.
-// This is the GEMM, and the GEMV of 3, 5 and 6 bits; kernels_avx2_gemv.cc has the
-// GEMV of 2, 4 and 8 bits, which works on the packed bytes directly.
+// This is the GEMM, and the GEMV of 5 and 6 bits; kernels_avx2_gemv.cc has the
+// GEMV of 2, 3, 4 and 8 bits, which works on the packed bytes directly.
 #include <cstring>
 
 #include "avx2_common.h"

@@ -1,4 +1,4 @@
-// AVX2 GEMV (M ≤ 4, decode) for 2-, 4- and 8-bit weights, straight from the packed bytes.
+// AVX2 GEMV (M ≤ 4, decode) for 2-, 3-, 4- and 8-bit weights, straight from the packed bytes.
 //
 // One 32-byte load of a weight row is a "line" that becomes P byte vectors of values without
 // leaving registers: 4 bits split each byte's nibbles (vector 0 the line's even values, vector 1
@@ -7,8 +7,15 @@
 // signed activations, pairs → int16) and vpmaddwd by ones (→ int32) give per-lane integer dot
 // products; dword lane l covers 32-block l / LANES of the line, and (scale · block scale) is applied
 // per lane once per line. 8 bits keep the natural order and split each byte into nibbles instead,
-// because 255·127·2 would saturate vpmaddubsw's int16. (kernels_avx2.cc's unpack-to-int16 rows
-// remain the GEMM and the GEMV of 3, 5 and 6 bits.)
+// because 255·127·2 would saturate vpmaddubsw's int16.
+//
+// 3 bits: a line is 12 bytes (32 values, 4 packs of 8), broadcast to both 128-bit halves. One
+// vpshufb puts into each 16-bit word the two bytes holding one value, and a mask keeps its 3 bits
+// where they lie: the word is v·2^o, o = 3i mod 8 for value i of its pack. Dword lane d pairs value
+// d of two packs (the same o), so vpmaddwd with int16 activations gives 2^o_d times the lane's dot
+// product, and 2^−o_d is folded into the lane's activation block scale: no multiply or variable
+// shift per value (Zen 1 runs vpmullw, like every integer multiply, on one pipe).
+// (kernels_avx2.cc's unpack-to-int16 rows remain the GEMM and the GEMV of 5 and 6 bits.)
 #include <cstring>
 
 #include "avx2_common.h"
@@ -19,11 +26,16 @@ namespace {
 
 template <int B>
 struct Line {
-  static constexpr int P = B == 8 ? 1 : 8 / B;  // byte vectors per line
-  static constexpr int V = 256 / B;             // values per line
-  static constexpr int BLOCKS = V / kActBlock;  // 32-blocks per line
-  static constexpr int LANES = 8 / BLOCKS;      // dword lanes per block
+  static constexpr int P = B == 8 ? 1 : B == 3 ? 2 : 8 / B;  // activation vectors per line (3 bits: int16)
+  static constexpr int V = B == 3 ? 32 : 256 / B;            // values per line
+  static constexpr int LB = V * B / 8;                       // packed bytes per line
+  static constexpr int LOAD = B == 3 ? 16 : 32;              // bytes one line's load reads
+  static constexpr int BLOCKS = V / kActBlock;               // 32-blocks per line
+  static constexpr int LANES = 8 / BLOCKS;                   // dword lanes per block
 };
+
+/** 3 bits: o = 3d mod 8, the bit offset of value d in its pack and of dword lane d's words. */
+constexpr int crumb3_offset(int d) { return 3 * d % 8; }
 
 // Prefetch distance in the matrix: the tile's rows are contiguous, so one linear address moving at
 // the tile's consumption rate covers them all (Zen 1's stream prefetcher tracks few streams).
@@ -45,8 +57,8 @@ struct Scratch {
   float* sx;    // M × gpad
 };
 
-size_t line_bytes_max(int64_t k) { return (size_t)(pad64(k) + 128); }  // P·32·lines at 2 and 4 bits
-size_t lane_scales_max(int64_t k) { return (size_t)8 * (size_t)(pad64(k) / 64 + 1); }
+size_t line_bytes_max(int64_t k) { return (size_t)(2 * pad64(k) + 128); }  // P·32·lines: 2 bytes per value at 3 bits
+size_t lane_scales_max(int64_t k) { return (size_t)8 * (size_t)(pad64(k) / kActBlock + 1); }  // 8 per line, ≤ one line per block
 
 Scratch scratch_at(void* p, int64_t k) {
   const size_t xb = kGemvMaxM * line_bytes_max(k);
@@ -115,10 +127,29 @@ void crumb_order(const int8_t* x, int64_t kpad, int64_t lines, int8_t* out) {
   }
 }
 
+/**
+ * 3 bits: per 32 values, two vectors of 16 int16. Word w of vector h (h = 0, 1): half L = w / 8,
+ * dword j = (w % 8) / 2, pack 2h + w % 2; it holds value 4L + j of that pack (line value 8·pack + 4L + j).
+ */
+void pack3_order(const int8_t* x, int64_t lines, int16_t* out) {
+  for (int64_t c = 0; c < lines; ++c)
+    for (int h = 0; h < 2; ++h)
+      for (int w = 0; w < 16; ++w) {
+        const int pack = 2 * h + w % 2, v = 4 * (w / 8) + (w % 8) / 2;
+        out[32 * c + 16 * h + w] = x[32 * c + 8 * pack + v];
+      }
+}
+
 template <int B>
 void line_activations(const ActRow& a, int64_t kpad, int64_t lines, int8_t* xq, int8_t* xq2, float* dl) {
   using L = Line<B>;
-  if constexpr (B == 4) {
+  if constexpr (B == 3) {
+    pack3_order(a.q, lines, reinterpret_cast<int16_t*>(xq));
+    if (a.q2) pack3_order(a.q2, lines, reinterpret_cast<int16_t*>(xq2));
+    for (int64_t c = 0; c < lines; ++c)
+      for (int d = 0; d < 8; ++d) dl[8 * c + d] = a.d[c] / (float)(1 << crumb3_offset(d));
+    return;
+  } else if constexpr (B == 4) {
     nibble_order(a.q, lines, xq);
     if (a.q2) nibble_order(a.q2, lines, xq2);
   } else {
@@ -137,24 +168,64 @@ void line_activations(const ActRow& a, int64_t kpad, int64_t lines, int8_t* xq, 
 /** Per-call constants of a matrix. */
 struct Rows {
   const QuantMatrix& w;
-  int64_t groups, gpad, lines, whole_lines;  // whole_lines: lines lying entirely inside a row
+  int64_t groups, gpad, lines, direct_lines;  // direct_lines: lines whose load stays inside the row
   size_t rb, srb;
 };
 
 template <int B>
-inline __m256i load_line(const Rows& mr, const uint8_t* row, int64_t c) {
-  if (c < mr.whole_lines) return _mm256_loadu_si256((const __m256i*)(row + 32 * c));
-  // A row's last, partial line: nothing past the row is read (it may end the mapping).
-  alignas(32) uint8_t tail[32] = {0};
-  std::memcpy(tail, row + 32 * c, mr.rb - 32 * (size_t)c);
-  return _mm256_load_si256((const __m256i*)tail);
+inline __m256i load_bytes(const uint8_t* p) {
+  if constexpr (B == 3) return _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)p));
+  else return _mm256_loadu_si256((const __m256i*)p);
 }
+
+template <int B>
+inline __m256i load_line(const Rows& mr, const uint8_t* row, int64_t c) {
+  using L = Line<B>;
+  if (c < mr.direct_lines) return load_bytes<B>(row + L::LB * c);
+  // A row's last lines: nothing past the row is read (it may end the mapping).
+  alignas(32) uint8_t tail[32] = {0};
+  std::memcpy(tail, row + L::LB * c, mr.rb - L::LB * (size_t)c < (size_t)L::LB ? mr.rb - L::LB * (size_t)c : (size_t)L::LB);
+  return load_bytes<B>(tail);
+}
+
+/** Lines of a row of rb bytes whose LOAD-byte read ends inside it. */
+template <int B>
+int64_t direct_lines(size_t rb, int64_t lines) {
+  using L = Line<B>;
+  const int64_t n = rb >= (size_t)L::LOAD ? (int64_t)((rb - L::LOAD) / L::LB) + 1 : 0;
+  return n < lines ? n : lines;
+}
+
+// 3 bits: the vpshufb controls of the two vectors (word w: the bytes holding value 4L + j of pack
+// 2h + w % 2, see pack3_order) and the mask of each word's 3 bits.
+struct Pack3 {
+  __m256i shuffle[2], mask;
+  Pack3() {
+    alignas(32) uint8_t sh[2][32];
+    alignas(32) uint16_t mk[16];
+    for (int h = 0; h < 2; ++h)
+      for (int w = 0; w < 16; ++w) {
+        const int pack = 2 * h + w % 2, v = 4 * (w / 8) + (w % 8) / 2, bit = 24 * pack + 3 * v;
+        sh[h][2 * w] = (uint8_t)(bit / 8);
+        sh[h][2 * w + 1] = (uint8_t)(bit / 8 + 1);  // ≤ 12: inside the 16 loaded bytes
+        mk[w] = (uint16_t)(7u << (bit % 8));
+      }
+    shuffle[0] = _mm256_load_si256((const __m256i*)sh[0]);
+    shuffle[1] = _mm256_load_si256((const __m256i*)sh[1]);
+    mask = _mm256_load_si256((const __m256i*)mk);
+  }
+};
 
 /** Σ over the line's P vectors of (weights · activations), as 8 int32 lanes. */
 template <int B>
-inline __m256i line_dot(__m256i raw, const int8_t* x) {
+inline __m256i line_dot(__m256i raw, const int8_t* x, const Pack3& p3) {
   const __m256i ones = _mm256_set1_epi16(1);
-  if constexpr (B == 8) {
+  if constexpr (B == 3) {
+    const __m256i wa = _mm256_and_si256(_mm256_shuffle_epi8(raw, p3.shuffle[0]), p3.mask);
+    const __m256i wb = _mm256_and_si256(_mm256_shuffle_epi8(raw, p3.shuffle[1]), p3.mask);
+    return _mm256_add_epi32(_mm256_madd_epi16(wa, _mm256_loadu_si256((const __m256i*)x)),
+                            _mm256_madd_epi16(wb, _mm256_loadu_si256((const __m256i*)(x + 32))));
+  } else if constexpr (B == 8) {
     const __m256i nib = _mm256_set1_epi8(0x0f), xv = _mm256_loadu_si256((const __m256i*)x);
     const __m256i lo = _mm256_and_si256(raw, nib), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), nib);
     return _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(hi, xv), _mm256_set1_epi16(16)),
@@ -190,7 +261,7 @@ inline void store_tile(__m256 (&acc)[M][R], float* const* out, int64_t n) {
  * one b ⊙ Σx product.
  */
 template <int B, int GS, int M, int R, int PL>
-void tile(const Rows& mr, const Scratch& sc, const ActRow* acts, float* const* out, int64_t n) {
+void tile(const Rows& mr, const Scratch& sc, const Pack3& p3, const ActRow* acts, float* const* out, int64_t n) {
   using L = Line<B>;
   constexpr int kSegmentLines = 8 * GS / L::V;
   constexpr bool kUniform = GS >= L::V;  // a line lies inside one group
@@ -221,7 +292,7 @@ void tile(const Rows& mr, const Scratch& sc, const ActRow* acts, float* const* o
     }
     const int64_t c1 = min64(mr.lines, c0 + kSegmentLines);
     for (int64_t c = c0; c < c1; ++c) {
-      for (int line = 0; line < R * 32; line += 64) _mm_prefetch((const char*)pf + c * R * 32 + line, _MM_HINT_T0);
+      for (int line = 0; line < R * L::LB; line += 64) _mm_prefetch((const char*)pf + c * R * L::LB + line, _MM_HINT_T0);
       // The group (within the segment) of each lane: one for the whole line when groups are that long.
       const __m256i lanes = kUniform ? _mm256_set1_epi32((int)((c - c0) * L::V / GS))
                                      : _mm256_srli_epi32(_mm256_add_epi32(block_lanes, _mm256_set1_epi32((int)(L::BLOCKS * (c - c0)))), kShift);
@@ -232,13 +303,13 @@ void tile(const Rows& mr, const Scratch& sc, const ActRow* acts, float* const* o
           __m256i isum;
           __m256 dl;
           if constexpr (B == 8) {
-            isum = line_dot<B>(raw, acts[m].q + 32 * c);
-            if (PL == 2) isum = _mm256_add_epi32(_mm256_slli_epi32(isum, 8), line_dot<B>(raw, acts[m].q2 + 32 * c));
+            isum = line_dot<B>(raw, acts[m].q + 32 * c, p3);
+            if (PL == 2) isum = _mm256_add_epi32(_mm256_slli_epi32(isum, 8), line_dot<B>(raw, acts[m].q2 + 32 * c, p3));
             dl = _mm256_broadcast_ss(acts[m].d + c);
           } else {
             const size_t at = ((size_t)m * mr.lines + c) * L::P * 32;
-            isum = line_dot<B>(raw, sc.xq + at);
-            if (PL == 2) isum = _mm256_add_epi32(_mm256_slli_epi32(isum, 8), line_dot<B>(raw, sc.xq2 + at));
+            isum = line_dot<B>(raw, sc.xq + at, p3);
+            if (PL == 2) isum = _mm256_add_epi32(_mm256_slli_epi32(isum, 8), line_dot<B>(raw, sc.xq2 + at, p3));
             dl = _mm256_loadu_ps(sc.dl + ((size_t)m * mr.lines + c) * 8);
           }
           acc[m][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(sl, dl), acc[m][r]);
@@ -254,7 +325,9 @@ void gemv_m(const QuantMatrix& w, const ActRow* acts, float* const* out, int64_t
   // Sixteen ymm registers: four rows per tile for one activation row, fewer as M grows.
   constexpr int R = M == 1 ? 4 : M == 2 ? 2 : 1;
   const int64_t groups = w.k / GS;
-  const Rows mr{w, groups, pad8(groups), line_count<B>(w.k), (int64_t)(row_bytes(w) / 32), row_bytes(w), scale_row_bytes(w)};
+  const int64_t lines = line_count<B>(w.k);
+  const Rows mr{w, groups, pad8(groups), lines, direct_lines<B>(row_bytes(w), lines), row_bytes(w), scale_row_bytes(w)};
+  static const Pack3 p3;
   const Scratch sc = scratch_at(scratch, w.k);
   for (int m = 0; m < M; ++m) {
     if constexpr (B != 8)
@@ -264,8 +337,8 @@ void gemv_m(const QuantMatrix& w, const ActRow* acts, float* const* out, int64_t
     for (int64_t g = groups; g < mr.gpad; ++g) sc.sx[m * mr.gpad + g] = 0.0f;
   }
   int64_t n = n0;
-  for (; n + R <= n1; n += R) tile<B, GS, M, R, PL>(mr, sc, acts, out, n);
-  for (; n < n1; ++n) tile<B, GS, M, 1, PL>(mr, sc, acts, out, n);
+  for (; n + R <= n1; n += R) tile<B, GS, M, R, PL>(mr, sc, p3, acts, out, n);
+  for (; n < n1; ++n) tile<B, GS, M, 1, PL>(mr, sc, p3, acts, out, n);
 }
 
 template <int B, int GS, int PL>
@@ -295,7 +368,7 @@ void gemv_bits(const QuantMatrix& w, const ActRow* acts, int mcount, float* cons
 
 }  // namespace
 
-bool gemv_handles(int bits) { return bits == 2 || bits == 4 || bits == 8; }
+bool gemv_handles(int bits) { return bits == 2 || bits == 3 || bits == 4 || bits == 8; }
 
 size_t gemv_scratch_bytes(int64_t k, int gs) {
   const size_t gpad = (size_t)pad8(k / gs);
@@ -305,6 +378,7 @@ size_t gemv_scratch_bytes(int64_t k, int gs) {
 void gemv(const QuantMatrix& w, const ActRow* acts, int mcount, float* const* out, int64_t n0, int64_t n1, void* s) {
   switch (w.bits) {
     case 2: return gemv_bits<2>(w, acts, mcount, out, n0, n1, s);
+    case 3: return gemv_bits<3>(w, acts, mcount, out, n0, n1, s);
     case 4: return gemv_bits<4>(w, acts, mcount, out, n0, n1, s);
     default: return gemv_bits<8>(w, acts, mcount, out, n0, n1, s);
   }
