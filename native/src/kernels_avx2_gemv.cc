@@ -132,12 +132,13 @@ void crumb_order(const int8_t* x, int64_t kpad, int64_t lines, int8_t* out) {
  * dword j = (w % 8) / 2, pack 2h + w % 2; it holds value 4L + j of that pack (line value 8·pack + 4L + j).
  */
 void pack3_order(const int8_t* x, int64_t lines, int16_t* out) {
+  // Vector h takes its 16 values from bytes 16h … 16h+15 of the line: word w ← byte 8(w % 2) + 4(w / 8) + (w % 8) / 2.
+  const __m128i order = _mm_setr_epi8(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
   for (int64_t c = 0; c < lines; ++c)
-    for (int h = 0; h < 2; ++h)
-      for (int w = 0; w < 16; ++w) {
-        const int pack = 2 * h + w % 2, v = 4 * (w / 8) + (w % 8) / 2;
-        out[32 * c + 16 * h + w] = x[32 * c + 8 * pack + v];
-      }
+    for (int h = 0; h < 2; ++h) {
+      const __m128i v = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i*)(x + 32 * c + 16 * h)), order);
+      _mm256_storeu_si256((__m256i*)(out + 32 * c + 16 * h), _mm256_cvtepi8_epi16(v));
+    }
 }
 
 template <int B>
