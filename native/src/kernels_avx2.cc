@@ -7,8 +7,8 @@
 // (dropping the bits above it) and a shift by 16-B brings it down (dropping the
 // bits below). Weight rows are unpacked into a small buffer once and dotted with
 // the int8 activations (sign-extended to 16 bits) by vpmaddwd: no overflow, any width.
-// This is the GEMM, and the GEMV of 5 and 6 bits; kernels_avx2_gemv.cc has the
-// GEMV of 2, 3, 4 and 8 bits, which works on the packed bytes directly.
+// This is the GEMM and GEMV of 5 and 6 bits; kernels_avx2_gemv.cc has the GEMV
+// of 2, 3, 4 and 8 bits, which works on the packed bytes directly (and their GEMM).
 #include <cstring>
 
 #include "avx2_common.h"
@@ -189,12 +189,12 @@ void gemv_avx2(const QuantMatrix& w, const ActRow* acts, int mcount, float* cons
   else rows_avx2(w, acts, mcount, out, n0, n1, s);
 }
 
-// 2, 3 and 4 bits: the GEMV kernel on four activation rows at a time. A task's rows stay in L1/L2
+// 2, 3, 4 and 8 bits: the GEMV kernel on four activation rows at a time. A task's rows stay in L1/L2
 // across the passes, and splitting a line's bytes once per four rows beats unpacking a row to
 // int16 once for all of them (vpmaddubsw takes 32 products per instruction, vpmaddwd 16).
 void gemm_avx2(const QuantMatrix& w, const ActRow* acts, int mcount, float* const* out, int64_t n0, int64_t n1,
                void* s) {
-  if (!avx2::gemv_handles(w.bits) || w.bits == 8) return rows_avx2(w, acts, mcount, out, n0, n1, s);
+  if (!avx2::gemv_handles(w.bits)) return rows_avx2(w, acts, mcount, out, n0, n1, s);
   for (int m = 0; m < mcount; m += kGemvMaxM)
     avx2::gemv(w, acts + m, mcount - m < kGemvMaxM ? mcount - m : kGemvMaxM, out + m, n0, n1, s);
 }

@@ -6,8 +6,8 @@
 // activations are permuted into the same order once per call, so vpmaddubsw (unsigned weights ×
 // signed activations, pairs → int16) and vpmaddwd by ones (→ int32) give per-lane integer dot
 // products; dword lane l covers 32-block l / LANES of the line, and (scale · block scale) is applied
-// per lane once per line. 8 bits keep the natural order and split each byte into nibbles instead,
-// because 255·127·2 would saturate vpmaddubsw's int16.
+// per lane once per line. 8 bits, whose 255·127·2 would saturate vpmaddubsw's int16, widen the
+// bytes to words in place (vpunpck{l,h}bw with zero) for vpmaddwd with int16 activations.
 //
 // 3 bits: a line is 12 bytes (32 values, 4 packs of 8), broadcast to both 128-bit halves. One
 // vpshufb puts into each 16-bit word the two bytes holding one value, and a mask keeps its 3 bits
@@ -26,7 +26,7 @@ namespace {
 
 template <int B>
 struct Line {
-  static constexpr int P = B == 8 ? 1 : B == 3 ? 2 : 8 / B;  // activation vectors per line (3 bits: int16)
+  static constexpr int P = B == 8 || B == 3 ? 2 : 8 / B;  // activation vectors per line (3 and 8 bits: int16)
   static constexpr int V = B == 3 ? 32 : 256 / B;            // values per line
   static constexpr int LB = V * B / 8;                       // packed bytes per line
   static constexpr int LOAD = B == 3 ? 16 : 32;              // bytes one line's load reads
@@ -141,10 +141,25 @@ void pack3_order(const int8_t* x, int64_t lines, int16_t* out) {
     }
 }
 
+/** 8 bits: per 32 values, int16 vectors of values [0 … 7, 16 … 23] and [8 … 15, 24 … 31], as vpunpck{l,h}bw leave the bytes. */
+void byte_order(const int8_t* x, int64_t lines, int16_t* out) {
+  for (int64_t c = 0; c < lines; ++c) {
+    const __m128i lo = _mm_loadu_si128((const __m128i*)(x + 32 * c)), hi = _mm_loadu_si128((const __m128i*)(x + 32 * c + 16));
+    _mm256_storeu_si256((__m256i*)(out + 32 * c), _mm256_cvtepi8_epi16(_mm_unpacklo_epi64(lo, hi)));
+    _mm256_storeu_si256((__m256i*)(out + 32 * c + 16), _mm256_cvtepi8_epi16(_mm_unpackhi_epi64(lo, hi)));
+  }
+}
+
 template <int B>
 void line_activations(const ActRow& a, int64_t kpad, int64_t lines, int8_t* xq, int8_t* xq2, float* dl) {
   using L = Line<B>;
-  if constexpr (B == 3) {
+  if constexpr (B == 8) {
+    byte_order(a.q, lines, reinterpret_cast<int16_t*>(xq));
+    if (a.q2) byte_order(a.q2, lines, reinterpret_cast<int16_t*>(xq2));
+    for (int64_t c = 0; c < lines; ++c)
+      for (int l = 0; l < 8; ++l) dl[8 * c + l] = a.d[c];
+    return;
+  } else if constexpr (B == 3) {
     pack3_order(a.q, lines, reinterpret_cast<int16_t*>(xq));
     if (a.q2) pack3_order(a.q2, lines, reinterpret_cast<int16_t*>(xq2));
     for (int64_t c = 0; c < lines; ++c)
@@ -227,10 +242,9 @@ inline __m256i line_dot(__m256i raw, const int8_t* x, const Pack3& p3) {
     return _mm256_add_epi32(_mm256_madd_epi16(wa, _mm256_loadu_si256((const __m256i*)x)),
                             _mm256_madd_epi16(wb, _mm256_loadu_si256((const __m256i*)(x + 32))));
   } else if constexpr (B == 8) {
-    const __m256i nib = _mm256_set1_epi8(0x0f), xv = _mm256_loadu_si256((const __m256i*)x);
-    const __m256i lo = _mm256_and_si256(raw, nib), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), nib);
-    return _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(hi, xv), _mm256_set1_epi16(16)),
-                            _mm256_madd_epi16(_mm256_maddubs_epi16(lo, xv), ones));
+    const __m256i zero = _mm256_setzero_si256();
+    return _mm256_add_epi32(_mm256_madd_epi16(_mm256_unpacklo_epi8(raw, zero), _mm256_loadu_si256((const __m256i*)x)),
+                            _mm256_madd_epi16(_mm256_unpackhi_epi8(raw, zero), _mm256_loadu_si256((const __m256i*)(x + 32))));
   } else {
     // Per int16 pair at most P·2·(2^B−1)·127 (7,620 at 4 bits, 3,048 at 2): no saturation.
     const __m256i mask = _mm256_set1_epi8((char)((1 << B) - 1));
@@ -307,16 +321,10 @@ void tile(const Rows& mr, const Scratch& sc, const Pack3& p3, const ActRow* acts
         for (int m = 0; m < M; ++m) {
           __m256i isum;
           __m256 dl;
-          if constexpr (B == 8) {
-            isum = line_dot<B>(raw, acts[m].q + 32 * c, p3);
-            if (PL == 2) isum = _mm256_add_epi32(_mm256_slli_epi32(isum, 8), line_dot<B>(raw, acts[m].q2 + 32 * c, p3));
-            dl = _mm256_broadcast_ss(acts[m].d + c);
-          } else {
-            const size_t at = ((size_t)m * mr.lines + c) * L::P * 32;
-            isum = line_dot<B>(raw, sc.xq + at, p3);
-            if (PL == 2) isum = _mm256_add_epi32(_mm256_slli_epi32(isum, 8), line_dot<B>(raw, sc.xq2 + at, p3));
-            dl = _mm256_loadu_ps(sc.dl + ((size_t)m * mr.lines + c) * 8);
-          }
+          const size_t at = ((size_t)m * mr.lines + c) * L::P * 32;
+          isum = line_dot<B>(raw, sc.xq + at, p3);
+          if (PL == 2) isum = _mm256_add_epi32(_mm256_slli_epi32(isum, 8), line_dot<B>(raw, sc.xq2 + at, p3));
+          dl = _mm256_loadu_ps(sc.dl + ((size_t)m * mr.lines + c) * 8);
           acc[m][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(sl, dl), acc[m][r]);
         }
       }
@@ -335,9 +343,8 @@ void gemv_m(const QuantMatrix& w, const ActRow* acts, float* const* out, int64_t
   static const Pack3 p3;
   const Scratch sc = scratch_at(scratch, w.k);
   for (int m = 0; m < M; ++m) {
-    if constexpr (B != 8)
-      line_activations<B>(acts[m], pad64(w.k), mr.lines, sc.xq + (size_t)m * mr.lines * Line<B>::P * 32,
-                          sc.xq2 + (size_t)m * mr.lines * Line<B>::P * 32, sc.dl + (size_t)m * mr.lines * 8);
+    line_activations<B>(acts[m], pad64(w.k), mr.lines, sc.xq + (size_t)m * mr.lines * Line<B>::P * 32,
+                        sc.xq2 + (size_t)m * mr.lines * Line<B>::P * 32, sc.dl + (size_t)m * mr.lines * 8);
     std::memcpy(sc.sx + m * mr.gpad, acts[m].sx, sizeof(float) * (size_t)groups);
     for (int64_t g = groups; g < mr.gpad; ++g) sc.sx[m * mr.gpad + g] = 0.0f;
   }
