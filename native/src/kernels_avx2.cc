@@ -190,8 +190,9 @@ void gemv_avx2(const QuantMatrix& w, const ActRow* acts, int mcount, float* cons
 }
 
 // 2, 3, 4 and 8 bits: the GEMV kernel on four activation rows at a time. A task's rows stay in L1/L2
-// across the passes, and splitting a line's bytes once per four rows beats unpacking a row to
-// int16 once for all of them (vpmaddubsw takes 32 products per instruction, vpmaddwd 16).
+// across the passes, and opening a line's bytes in registers once per four rows beats unpacking a
+// row to int16 memory once for all of them (tiny-kimi pp512 on Zen 1: +40 % at 2 and 4 bits, where
+// vpmaddubsw takes 32 products per instruction, +22 % at 8, even at 3).
 void gemm_avx2(const QuantMatrix& w, const ActRow* acts, int mcount, float* const* out, int64_t n0, int64_t n1,
                void* s) {
   if (!avx2::gemv_handles(w.bits)) return rows_avx2(w, acts, mcount, out, n0, n1, s);
