@@ -17,13 +17,16 @@ namespace {
 // Tasks per thread: enough that a thread slowed by other load takes fewer of them,
 // few enough that each task still streams a long contiguous run of weight rows.
 constexpr int kTasksPerThread = 8;
+// Below this many multiply-adds, one task per thread: each task repeats the kernel's per-call
+// setup, and each claim moves the task counter's cache line between cores.
+constexpr int64_t kSmallJobWork = int64_t(1) << 20;
 constexpr int64_t kMinGemvRowsPerTask = 16;
-// Below this many multiply-adds a job runs on the calling thread: publishing a job and waiting for a
-// worker costs a few µs idle and ~60 µs of wall per job under load (profile-decode, load 13), while
-// 2^17 take ~12 µs in a quantized GEMV on one core (AVX2 at k = 256). 2^17 pools tiny-kimi's expert
-// products (4 experts × 256 × 256 at B = 1) but not its single 256 × 256 ones: tg128 on one idle
-// Zen 1 went from ~975 to ~1,000–1,120 tokens/s (2^16 was no better, 2^19 kept every product alone).
-constexpr int64_t kMinPooledWork = int64_t(1) << 17;
+// Below this many multiply-adds a job runs on the calling thread. An empty two-task job costs
+// ~0.8 µs on an idle Zen 1 (the workers spin between jobs), 2^15 take ~3 µs in a quantized GEMV
+// there, and jobs this small go out as one task per thread (kSmallJobWork): tiny-kimi tg128 went
+// from ~1,100 (2^19, every product alone) to ~1,250 tokens/s. Under heavy load a job can cost
+// ~60 µs of wall (profile-decode at load 13), which MLXK_THREADS=1 avoids.
+constexpr int64_t kMinPooledWork = int64_t(1) << 15;
 
 struct Runtime {
   std::mutex mu;
@@ -182,7 +185,8 @@ void moe_qmatmul(const float* x, int64_t rows, const int32_t* row_index, const i
   // A job run on the caller alone takes each expert's rows in one task: more tasks would only
   // repeat the kernel's per-call setup (activation permute, constants).
   const bool alone = pairs * w.n * w.k < kMinPooledWork;
-  const int64_t target = alone ? 1 : std::max<int64_t>(1, (int64_t)pool.size() * kTasksPerThread / std::max<int64_t>(1, used));
+  const int64_t per_thread = pairs * w.n * w.k < kSmallJobWork ? 1 : kTasksPerThread;
+  const int64_t target = alone ? 1 : std::max<int64_t>(1, (int64_t)pool.size() * per_thread / std::max<int64_t>(1, used));
   std::vector<Job>& jobs = b.jobs;
   jobs.clear();
   for (int64_t e = 0; e < experts; ++e) {
