@@ -52,7 +52,7 @@
         {
           "target_name": "mlxk_avx2",
           "type": "static_library",
-          "sources": ["native/src/kernels_avx2.cc", "native/src/kernels_avx2_gemv.cc", "native/src/kernels_avx2_attend.cc"],
+          "sources": ["native/src/kernels_avx2.cc", "native/src/kernels_avx2_gemv.cc", "native/src/kernels_avx2_attend.cc", "native/src/kernels_avx2_dense.cc"],
           "include_dirs": ["native/include"],
           "cflags_cc": ["<@(common_cflags)", "-std=c++17", "-mavx2", "-mfma", "-mf16c"],
           "cflags_cc!": ["-std=gnu++17"],

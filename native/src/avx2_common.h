@@ -41,6 +41,10 @@ bool gemv_handles(int bits);
 void gemv(const QuantMatrix& w, const ActRow* acts, int mcount, float* const* out, int64_t n0, int64_t n1, void* scratch);
 size_t gemv_scratch_bytes(int64_t k, int gs);
 
+/** Dense bf16 products (kernels.h Kernels::dense) when dense_handles: kernels_avx2_dense.cc. */
+bool dense_handles(const DenseMatrix& w);
+void dense(const DenseMatrix& w, const float* const* x, int mcount, float* const* out, int64_t n0, int64_t n1);
+
 /** Attention of a block of query heads (kernels.h AttendBlock): kernels_avx2_attend.cc. */
 void attend(const AttendBlock& a);
 

@@ -253,6 +253,11 @@ void gemm_avx2(const QuantMatrix& w, const ActRow* acts, int mcount, float* cons
     avx2::gemv(w, acts + m, mcount - m < kGemvMaxM ? mcount - m : kGemvMaxM, out + m, n0, n1, s);
 }
 
+void dense_avx2(const DenseMatrix& w, const float* const* x, int mcount, float* const* out, int64_t n0, int64_t n1) {
+  if (avx2::dense_handles(w)) avx2::dense(w, x, mcount, out, n0, n1);
+  else dense_rows(w, x, mcount, out, n0, n1);
+}
+
 size_t scratch_bytes(int64_t k, int gs) {
   const size_t a = Scratch::bytes(k, gs), b = (avx2::gemv_scratch_bytes(k, gs) + 63) / 64 * 64 + repack_bytes(k);
   return a > b ? a : b;
@@ -274,7 +279,7 @@ double read_pass_avx2(const uint8_t* p, size_t bytes) {
 }
 
 const Kernels kAvx2 = {
-    "avx2", quantize_rows_avx2, gemv_avx2, gemm_avx2, kRows, scratch_bytes, read_pass_avx2, dense_rows, avx2::attend,
+    "avx2", quantize_rows_avx2, gemv_avx2, gemm_avx2, kRows, scratch_bytes, read_pass_avx2, dense_avx2, avx2::attend,
 };
 
 }  // namespace
