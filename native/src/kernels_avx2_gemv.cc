@@ -198,7 +198,12 @@ template <int B>
 inline __m256i load_line(const Rows& mr, const uint8_t* row, int64_t c) {
   using L = Line<B>;
   if (c < mr.direct_lines) return load_bytes<B>(row + L::LB * c);
-  // A row's last lines: nothing past the row is read (it may end the mapping).
+  // A row's last lines: nothing past the row is read (it may end the mapping). 3 bits: the last
+  // line's 16-byte read ends at the row's end and each half shifts its 12 bytes down into place.
+  if constexpr (B == 3) {
+    if (L::LB * (c + 1) == (int64_t)mr.rb && mr.rb >= (size_t)L::LOAD)
+      return _mm256_srli_si256(load_bytes<B>(row + mr.rb - L::LOAD), L::LOAD - L::LB);
+  }
   alignas(32) uint8_t tail[32] = {0};
   std::memcpy(tail, row + L::LB * c, mr.rb - L::LB * (size_t)c < (size_t)L::LB ? mr.rb - L::LB * (size_t)c : (size_t)L::LB);
   return load_bytes<B>(tail);
