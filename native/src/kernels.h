@@ -66,6 +66,42 @@ static inline void with_bits(int bits, F&& f) {
   }
 }
 
+/** f(std::integral_constant<int, GS>{}) for an MLX group size (32, 64, else 128). */
+template <class F>
+static inline void with_group_size(int gs, F&& f) {
+  switch (gs) {
+    case 32: return f(std::integral_constant<int, 32>{});
+    case 64: return f(std::integral_constant<int, 64>{});
+    default: return f(std::integral_constant<int, 128>{});
+  }
+}
+
+/** f(std::integral_constant<int, M>{}) for a GEMV's activation-row count 1 … kGemvMaxM (4). */
+template <class F>
+static inline void with_gemv_rows(int mcount, F&& f) {
+  switch (mcount) {
+    case 1: return f(std::integral_constant<int, 1>{});
+    case 2: return f(std::integral_constant<int, 2>{});
+    case 3: return f(std::integral_constant<int, 3>{});
+    default: return f(std::integral_constant<int, 4>{});
+  }
+}
+
+/** f(std::integral_constant<int, NH>{}) for an attention block's head count 1 … kAttendMaxHeads (8). */
+template <class F>
+static inline void with_heads(int64_t nh, F&& f) {
+  switch (nh) {
+    case 1: return f(std::integral_constant<int, 1>{});
+    case 2: return f(std::integral_constant<int, 2>{});
+    case 3: return f(std::integral_constant<int, 3>{});
+    case 4: return f(std::integral_constant<int, 4>{});
+    case 5: return f(std::integral_constant<int, 5>{});
+    case 6: return f(std::integral_constant<int, 6>{});
+    case 7: return f(std::integral_constant<int, 7>{});
+    default: return f(std::integral_constant<int, 8>{});
+  }
+}
+
 /** A dense weight matrix [N, K] of bf16, f16 or f32 (MlxkScaleType codes), any alignment. */
 struct DenseMatrix {
   const uint8_t* w;
@@ -181,6 +217,11 @@ struct AttendBlock {
 };
 
 constexpr int kAttendMaxHeads = 8;
+
+// Cephes' expf, shared by the SIMD softmaxes: n = round(x·log2 e), r = x − n·ln 2 (ln 2 split in
+// two for precision), e^x = 2^n · (1 + r + r²·P(r)) with P's coefficients highest first.
+constexpr float kExpLog2e = 1.44269504088896341f, kExpLn2Hi = 0.693359375f, kExpLn2Lo = -2.12194440e-4f;
+constexpr float kExpPoly[6] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
 
 /** The portable attention (kernels_scalar.cc; vectorized by the compiler): every ISA without its own. */
 void attend_portable(const AttendBlock& a);

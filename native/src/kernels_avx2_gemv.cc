@@ -358,29 +358,14 @@ void gemv_m(const QuantMatrix& w, const ActRow* acts, float* const* out, int64_t
   for (; n < n1; ++n) tile<B, GS, M, 1, PL>(mr, sc, p3, acts, out, n);
 }
 
-template <int B, int GS, int PL>
-void gemv_pl(const QuantMatrix& w, const ActRow* acts, int mcount, float* const* out, int64_t n0, int64_t n1, void* s) {
-  switch (mcount) {
-    case 1: return gemv_m<B, GS, 1, PL>(w, acts, out, n0, n1, s);
-    case 2: return gemv_m<B, GS, 2, PL>(w, acts, out, n0, n1, s);
-    case 3: return gemv_m<B, GS, 3, PL>(w, acts, out, n0, n1, s);
-    default: return gemv_m<B, GS, 4, PL>(w, acts, out, n0, n1, s);
-  }
-}
-
-template <int B, int GS>
-void gemv_gs(const QuantMatrix& w, const ActRow* acts, int mcount, float* const* out, int64_t n0, int64_t n1, void* s) {
-  if (acts[0].q2) gemv_pl<B, GS, 2>(w, acts, mcount, out, n0, n1, s);
-  else gemv_pl<B, GS, 1>(w, acts, mcount, out, n0, n1, s);
-}
-
 template <int B>
 void gemv_bits(const QuantMatrix& w, const ActRow* acts, int mcount, float* const* out, int64_t n0, int64_t n1, void* s) {
-  switch (w.group_size) {
-    case 32: return gemv_gs<B, 32>(w, acts, mcount, out, n0, n1, s);
-    case 64: return gemv_gs<B, 64>(w, acts, mcount, out, n0, n1, s);
-    default: return gemv_gs<B, 128>(w, acts, mcount, out, n0, n1, s);
-  }
+  with_group_size(w.group_size, [&](auto gs) {
+    with_gemv_rows(mcount, [&](auto m) {
+      if (acts[0].q2) gemv_m<B, gs.value, m.value, 2>(w, acts, out, n0, n1, s);
+      else gemv_m<B, gs.value, m.value, 1>(w, acts, out, n0, n1, s);
+    });
+  });
 }
 
 }  // namespace
