@@ -51,56 +51,35 @@ static inline QuantMatrix stack_entry(const QuantMatrix& w, int64_t e) {
 }
 
 /**
- * Calls f(std::integral_constant<int, B>{}) for a supported bit width, so the kernels are
- * instantiated per width from one switch: with_bits(w.bits, [&](auto b) { run<b.value>(…); }).
+ * Calls f(std::integral_constant<int, V>{}) for the first V of Vs equal to v, the last one when
+ * none is, so a kernel is instantiated per value from one runtime choice:
+ * with_one_of<32, 64, 128>(gs, [&](auto g) { run<g.value>(…); }).
  */
-template <class F>
-static inline void with_bits(int bits, F&& f) {
-  switch (bits) {
-    case 2: return f(std::integral_constant<int, 2>{});
-    case 3: return f(std::integral_constant<int, 3>{});
-    case 4: return f(std::integral_constant<int, 4>{});
-    case 5: return f(std::integral_constant<int, 5>{});
-    case 6: return f(std::integral_constant<int, 6>{});
-    default: return f(std::integral_constant<int, 8>{});
+template <int V, int... Rest, class F>
+static inline void with_one_of(int64_t v, F&& f) {
+  if constexpr (sizeof...(Rest) == 0) {
+    f(std::integral_constant<int, V>{});
+  } else {
+    if (v == V) f(std::integral_constant<int, V>{});
+    else with_one_of<Rest...>(v, static_cast<F&&>(f));
   }
 }
 
-/** f(std::integral_constant<int, GS>{}) for an MLX group size (32, 64, else 128). */
+/** A supported bit width (anything else: 8). */
 template <class F>
-static inline void with_group_size(int gs, F&& f) {
-  switch (gs) {
-    case 32: return f(std::integral_constant<int, 32>{});
-    case 64: return f(std::integral_constant<int, 64>{});
-    default: return f(std::integral_constant<int, 128>{});
-  }
-}
+static inline void with_bits(int bits, F&& f) { with_one_of<2, 3, 4, 5, 6, 8>(bits, static_cast<F&&>(f)); }
 
-/** f(std::integral_constant<int, M>{}) for a GEMV's activation-row count 1 … kGemvMaxM (4). */
+/** An MLX group size (32, 64, else 128). */
 template <class F>
-static inline void with_gemv_rows(int mcount, F&& f) {
-  switch (mcount) {
-    case 1: return f(std::integral_constant<int, 1>{});
-    case 2: return f(std::integral_constant<int, 2>{});
-    case 3: return f(std::integral_constant<int, 3>{});
-    default: return f(std::integral_constant<int, 4>{});
-  }
-}
+static inline void with_group_size(int gs, F&& f) { with_one_of<32, 64, 128>(gs, static_cast<F&&>(f)); }
 
-/** f(std::integral_constant<int, NH>{}) for an attention block's head count 1 … kAttendMaxHeads (8). */
+/** A GEMV's activation-row count 1 … kGemvMaxM (4). */
 template <class F>
-static inline void with_heads(int64_t nh, F&& f) {
-  switch (nh) {
-    case 1: return f(std::integral_constant<int, 1>{});
-    case 2: return f(std::integral_constant<int, 2>{});
-    case 3: return f(std::integral_constant<int, 3>{});
-    case 4: return f(std::integral_constant<int, 4>{});
-    case 5: return f(std::integral_constant<int, 5>{});
-    case 6: return f(std::integral_constant<int, 6>{});
-    case 7: return f(std::integral_constant<int, 7>{});
-    default: return f(std::integral_constant<int, 8>{});
-  }
-}
+static inline void with_gemv_rows(int mcount, F&& f) { with_one_of<1, 2, 3, 4>(mcount, static_cast<F&&>(f)); }
+
+/** An attention block's head count 1 … kAttendMaxHeads (8). */
+template <class F>
+static inline void with_heads(int64_t nh, F&& f) { with_one_of<1, 2, 3, 4, 5, 6, 7, 8>(nh, static_cast<F&&>(f)); }
 
 /** A dense weight matrix [N, K] of bf16, f16 or f32 (MlxkScaleType codes), any alignment. */
 struct DenseMatrix {
@@ -222,6 +201,23 @@ constexpr int kAttendMaxHeads = 8;
 // two for precision), e^x = 2^n · (1 + r + r²·P(r)) with P's coefficients highest first.
 constexpr float kExpLog2e = 1.44269504088896341f, kExpLn2Hi = 0.693359375f, kExpLn2Lo = -2.12194440e-4f;
 constexpr float kExpPoly[6] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
+
+// The order in which the SIMD attention kernels walk a block, whatever their vector width: key rows
+// in tiles of 4 then one by one (tile(kr, s), kr an integral_constant 4 or 1, s the first row), and
+// query heads in pairs then a last single one (pair(nh, h), nh 2 or 1, h the first head).
+template <class Tile>
+static inline void for_key_tiles(int64_t visible, Tile&& tile) {
+  int64_t s = 0;
+  for (; s + 4 <= visible; s += 4) tile(std::integral_constant<int, 4>{}, s);
+  for (; s < visible; ++s) tile(std::integral_constant<int, 1>{}, s);
+}
+
+template <int NH, class Pair>
+static inline void for_head_pairs(Pair&& pair) {
+  int64_t h = 0;
+  for (; h + 2 <= NH; h += 2) pair(std::integral_constant<int, 2>{}, h);
+  if (h < NH) pair(std::integral_constant<int, 1>{}, h);
+}
 
 /** The portable attention (kernels_scalar.cc; vectorized by the compiler): every ISA without its own. */
 void attend_portable(const AttendBlock& a);

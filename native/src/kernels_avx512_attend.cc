@@ -66,9 +66,7 @@ inline void score_tile(const AttendBlock& a, const float* q, const float* k, flo
 
 template <int NH>
 void scores_for(const AttendBlock& a, const float* q, float* scores) {
-  int64_t s = 0;
-  for (; s + 4 <= a.visible; s += 4) score_tile<NH, 4>(a, q, a.k + s * a.k_stride, scores, s);
-  for (; s < a.visible; ++s) score_tile<NH, 1>(a, q, a.k + s * a.k_stride, scores, s);
+  for_key_tiles(a.visible, [&](auto kr, int64_t s) { score_tile<NH, kr.value>(a, q, a.k + s * a.k_stride, scores, s); });
 }
 
 void softmax_row(float* sc, int64_t n) {
@@ -114,9 +112,7 @@ void values_for(const AttendBlock& a) {
 
 template <int NH>
 void attend_heads(const AttendBlock& a) {
-  int64_t h = 0;
-  for (; h + 2 <= NH; h += 2) scores_for<2>(a, a.q + h * a.d, a.scores + h * a.visible);
-  if (h < NH) scores_for<1>(a, a.q + h * a.d, a.scores + h * a.visible);
+  for_head_pairs<NH>([&](auto nh, int64_t h) { scores_for<nh.value>(a, a.q + h * a.d, a.scores + h * a.visible); });
   for (int64_t i = 0; i < NH; ++i) softmax_row(a.scores + i * a.visible, a.visible);
   values_for<NH>(a);
 }
