@@ -27,6 +27,7 @@
         "native/src/mla_layers.cc",
         "native/src/model_ops.cc",
         "native/src/model_route.cc",
+        "native/src/moe_block.cc",
         "native/src/operands.cc",
         "native/src/quantize.cc",
         "native/src/threadpool.cc",

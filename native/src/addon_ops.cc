@@ -288,7 +288,8 @@ Napi::Value OpMoe(const Napi::CallbackInfo& info) {
     throw Napi::RangeError::New(env, "moe: expected gate and up [E, inter, hidden] and down [E, hidden, inter] of one E");
   const int32_t* idx = ints(info, 2, t * k, "moe: indices");
   check_indices(env, idx, t * k, gate.experts, "moe: indices");
-  model_moe(floats(info, 0, t * hidden, "moe: x"), t, idx, floats(info, 3, t * k, "moe: weights"), k, gate, up, down,
+  const MlpWeights routed{&gate, &up, &down};
+  model_moe(floats(info, 0, t * hidden, "moe: x"), t, idx, floats(info, 3, t * k, "moe: weights"), k, &routed, nullptr,
             floats(info, 8, t * hidden, "moe: out"), planes_of(info, 9, "moe"));
   return env.Undefined();
 }

@@ -58,32 +58,28 @@ Runtime& ready() {
   return r;
 }
 
-// Quantized activations of the current call; one buffer per calling thread, reused.
-struct ActStorage {
-  std::vector<uint64_t> mem;
-  ActBuffer make(int64_t rows, int64_t k, int gs, int planes) {
-    const int64_t kpad = pad64(k);
-    const size_t qb = (size_t)(rows * kpad) * (size_t)planes, db = (size_t)(rows * (kpad / kActBlock)) * 4, sb = (size_t)(rows * (k / gs)) * 4;
-    const size_t words = (qb + db + sb + 64) / 8 + 8;
-    if (mem.size() < words) mem.resize(words);
-    uint8_t* base = reinterpret_cast<uint8_t*>(mem.data());
-    ActBuffer a;
-    a.rows = rows;
-    a.k = k;
-    a.kpad = kpad;
-    a.group_size = gs;
-    a.q = reinterpret_cast<int8_t*>(base);
-    a.q2 = planes == 2 ? a.q + rows * kpad : nullptr;
-    a.d = reinterpret_cast<float*>(base + (qb + 3) / 4 * 4);
-    a.sx = a.d + rows * (kpad / kActBlock);
-    return a;
-  }
-};
+/** The layout of quantized activations in `mem` (grown as needed). */
+ActBuffer act_layout(std::vector<uint64_t>& mem, int64_t rows, int64_t k, int gs, int planes) {
+  const int64_t kpad = pad64(k);
+  const size_t qb = (size_t)(rows * kpad) * (size_t)planes, db = (size_t)(rows * (kpad / kActBlock)) * 4, sb = (size_t)(rows * (k / gs)) * 4;
+  const size_t words = (qb + db + sb + 64) / 8 + 8;
+  if (mem.size() < words) mem.resize(words);
+  uint8_t* base = reinterpret_cast<uint8_t*>(mem.data());
+  ActBuffer a;
+  a.rows = rows;
+  a.k = k;
+  a.kpad = kpad;
+  a.group_size = gs;
+  a.q = reinterpret_cast<int8_t*>(base);
+  a.q2 = planes == 2 ? a.q + rows * kpad : nullptr;
+  a.d = reinterpret_cast<float*>(base + (qb + 3) / 4 * 4);
+  a.sx = a.d + rows * (kpad / kActBlock);
+  return a;
+}
 
-thread_local ActStorage tls_acts;
-
-ActBuffer quantize(Runtime& r, const float* x, int64_t rows, int64_t k, int gs, int planes) {
-  ActBuffer act = tls_acts.make(rows, k, gs, planes);
+/** Quantizes x into act's rows, on the pool when there are enough of them. */
+void quantize_into(Runtime& r, const float* x, const ActBuffer& act) {
+  const int64_t rows = act.rows, k = act.k, gs = act.group_size;
   const int64_t per_task = std::max<int64_t>(1, (rows + r.pool->size() - 1) / r.pool->size());
   const Kernels* kern = r.kernels;
   r.pool->run((rows + per_task - 1) / per_task, [&](int64_t task, int) {
@@ -96,19 +92,15 @@ ActBuffer quantize(Runtime& r, const float* x, int64_t rows, int64_t k, int gs, 
     part.sx += r0 * (k / gs);
     kern->quantize_rows(x + r0 * k, n, k, part);
   }, rows * k * 4 < kMinPooledWork);
-  return act;
 }
 
-struct Job {
-  int64_t expert;
-  int64_t n0, n1;
-};
+// Quantized activations of the current call; one buffer per calling thread, reused.
+thread_local std::vector<uint64_t> tls_acts;
 
-// Splits rows [0, n) into jobs aligned to `align` rows, about `target` jobs.
-void split_rows(int64_t expert, int64_t n, int64_t align, int64_t min_rows, int64_t target, std::vector<Job>& jobs) {
-  int64_t per = std::max<int64_t>(min_rows, (n + target - 1) / std::max<int64_t>(1, target));
-  per = (per + align - 1) / align * align;
-  for (int64_t n0 = 0; n0 < n; n0 += per) jobs.push_back(Job{expert, n0, std::min(n, n0 + per)});
+ActBuffer quantize(Runtime& r, const float* x, int64_t rows, int64_t k, int gs, int planes) {
+  const ActBuffer act = act_layout(tls_acts, rows, k, gs, planes);
+  quantize_into(r, x, act);
+  return act;
 }
 
 }  // namespace
@@ -145,13 +137,49 @@ void qmatmul(const float* x, int64_t m, const QuantMatrix& w, float* out, int pl
   moe_qmatmul(x, m, rows.data(), experts.data(), m, w, 1, out, planes);
 }
 
+ActBuffer QuantizedRows::quantize(const float* x, int64_t rows, int64_t k, int gs, int planes) {
+  Runtime& r = ready();
+  std::lock_guard<std::mutex> running(r.run_mu);
+  const ActBuffer act = act_layout(mem_, rows, k, gs, planes);
+  quantize_into(r, x, act);
+  return act;
+}
+
+void product_row_ranges(bool quantized, int64_t count, int64_t n, int64_t target, std::vector<RowRange>& out) {
+  const bool gemv = count <= kGemvMaxM;
+  const int64_t panel = quantized ? active_kernels().gemm_panel_rows : 32;  // dense GEMM: 32-row panels
+  const int64_t align = gemv ? 4 : panel, min_rows = quantized && !gemv ? panel : kMinGemvRowsPerTask;
+  int64_t per = std::max<int64_t>(min_rows, (n + target - 1) / std::max<int64_t>(1, target));
+  per = (per + align - 1) / align * align;
+  for (int64_t n0 = 0; n0 < n; n0 += per) out.push_back(RowRange{n0, std::min(n, n0 + per)});
+}
+
+int64_t ranges_per_thread(int64_t work) { return work < kSmallJobWork ? 1 : kTasksPerThread; }
+
+void quant_product_rows(const QuantMatrix& w, const ActRow* acts, int64_t count, float* const* outs, int64_t n0, int64_t n1, int thread) {
+  const Runtime& r = rt();
+  void* s = r.pool->scratch(thread, r.kernels->scratch_bytes(w.k, w.group_size));
+  if (count <= kGemvMaxM) r.kernels->gemv(w, acts, (int)count, outs, n0, n1, s);
+  else r.kernels->gemm(w, acts, (int)count, outs, n0, n1, s);
+}
+
+void dense_product_rows(const DenseMatrix& w, const float* const* xs, int64_t count, float* const* outs, int64_t n0, int64_t n1) {
+  rt().kernels->dense(w, xs, (int)count, outs, n0, n1);
+}
+
 namespace {
+struct ExpertRange {
+  int64_t expert;
+  RowRange rows;
+};
+
 /** moe_qmatmul's bookkeeping, kept per calling thread so a decode step allocates nothing. */
 struct MoeScratch {
   std::vector<int64_t> start, fill;
   std::vector<ActRow> acts;
   std::vector<float*> outs;
-  std::vector<Job> jobs;
+  std::vector<RowRange> ranges;
+  std::vector<ExpertRange> jobs;
 };
 thread_local MoeScratch tls_moe;
 }  // namespace
@@ -161,7 +189,6 @@ void moe_qmatmul(const float* x, int64_t rows, const int32_t* row_index, const i
   if (pairs <= 0) return;
   Runtime& r = ready();
   std::lock_guard<std::mutex> running(r.run_mu);
-  const Kernels& kern = *r.kernels;
   ThreadPool& pool = *r.pool;
   const ActBuffer act = quantize(r, x, rows, w.k, w.group_size, planes);
 
@@ -184,45 +211,37 @@ void moe_qmatmul(const float* x, int64_t rows, const int32_t* row_index, const i
   for (int64_t e = 0; e < experts; ++e) used += start[e + 1] > start[e];
   // A job run on the caller alone takes each expert's rows in one task: more tasks would only
   // repeat the kernel's per-call setup (activation permute, constants).
-  const bool alone = pairs * w.n * w.k < kMinPooledWork;
-  const int64_t per_thread = pairs * w.n * w.k < kSmallJobWork ? 1 : kTasksPerThread;
-  const int64_t target = alone ? 1 : std::max<int64_t>(1, (int64_t)pool.size() * per_thread / std::max<int64_t>(1, used));
-  std::vector<Job>& jobs = b.jobs;
-  jobs.clear();
+  const int64_t work = pairs * w.n * w.k;
+  const bool alone = work < kMinPooledWork;
+  const int64_t target = alone ? 1 : std::max<int64_t>(1, (int64_t)pool.size() * ranges_per_thread(work) / std::max<int64_t>(1, used));
+  b.jobs.clear();
   for (int64_t e = 0; e < experts; ++e) {
     const int64_t count = start[e + 1] - start[e];
     if (count == 0) continue;
-    if (count <= kGemvMaxM) split_rows(e, w.n, 4, kMinGemvRowsPerTask, target, jobs);
-    else split_rows(e, w.n, kern.gemm_panel_rows, kern.gemm_panel_rows, target, jobs);
+    b.ranges.clear();
+    product_row_ranges(true, count, w.n, target, b.ranges);
+    for (const RowRange& rr : b.ranges) b.jobs.push_back(ExpertRange{e, rr});
   }
-  const size_t scratch = kern.scratch_bytes(w.k, w.group_size);
-  const ActRow* acts = b.acts.data();
-  float* const* outs = b.outs.data();
-  pool.run((int64_t)jobs.size(), [&](int64_t task, int thread) {
-    const Job& job = jobs[task];
-    const int64_t first = start[job.expert], count = start[job.expert + 1] - first;
-    const QuantMatrix we = stack_entry(w, job.expert);
-    void* s = pool.scratch(thread, scratch);
-    if (count <= kGemvMaxM) kern.gemv(we, &acts[first], (int)count, &outs[first], job.n0, job.n1, s);
-    else kern.gemm(we, &acts[first], (int)count, &outs[first], job.n0, job.n1, s);
+  pool.run((int64_t)b.jobs.size(), [&](int64_t task, int thread) {
+    const ExpertRange& job = b.jobs[task];
+    const int64_t first = start[job.expert];
+    quant_product_rows(stack_entry(w, job.expert), &b.acts[first], start[job.expert + 1] - first, &b.outs[first], job.rows.n0, job.rows.n1, thread);
   }, alone);
 }
 
 void dense_matmul(const float* x, int64_t m, const DenseMatrix& w, float* out) {
   Runtime& r = ready();
   std::lock_guard<std::mutex> running(r.run_mu);
-  const Kernels& kern = *r.kernels;
   std::vector<const float*> xs(m);
   std::vector<float*> outs(m);
   for (int64_t i = 0; i < m; ++i) {
     xs[i] = x + i * w.k;
     outs[i] = out + i * w.n;
   }
-  std::vector<Job> jobs;
-  const int64_t align = m > kGemvMaxM ? 32 : 4;  // whole 32-row panels for the GEMM path
-  split_rows(0, w.n, align, kMinGemvRowsPerTask, (int64_t)r.pool->size() * kTasksPerThread, jobs);
-  r.pool->run((int64_t)jobs.size(), [&](int64_t task, int) {
-    kern.dense(w, xs.data(), (int)m, outs.data(), jobs[task].n0, jobs[task].n1);
+  std::vector<RowRange> ranges;
+  product_row_ranges(false, m, w.n, (int64_t)r.pool->size() * kTasksPerThread, ranges);
+  r.pool->run((int64_t)ranges.size(), [&](int64_t task, int) {
+    dense_product_rows(w, xs.data(), m, outs.data(), ranges[task].n0, ranges[task].n1);
   }, m * w.n * w.k < kMinPooledWork);
 }
 

@@ -2,9 +2,11 @@
 // rows into tasks for the thread pool, and call the selected kernel set.
 #pragma once
 #include <cstddef>
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "kernels.h"
 
@@ -31,6 +33,40 @@ void qmatmul(const float* x, int64_t m, const QuantMatrix& w, float* out, int pl
 void moe_qmatmul(const float* x, int64_t rows, const int32_t* row_index, const int32_t* expert_index, int64_t pairs,
                  const QuantMatrix& w, int64_t experts, float* out, int planes);
 
+/**
+ * Activations quantized for the kernels (see quantize_activations), held in storage this object
+ * owns and reuses: a fused block keeps several inputs alive across its pool jobs.
+ */
+class QuantizedRows {
+ public:
+  /** x [rows, k] for products of group size gs (planes 1 or 2); valid until the next call on this object. */
+  ActBuffer quantize(const float* x, int64_t rows, int64_t k, int gs, int planes);
+
+ private:
+  std::vector<uint64_t> mem_;
+};
+
+/** One pool task of a product: rows [n0, n1) of W for every activation row of its group. */
+struct RowRange {
+  int64_t n0, n1;
+};
+
+/**
+ * Appends about `target` row ranges covering [0, n), aligned as the kernel that a product of
+ * `count` activation rows runs needs (GEMV tiles, GEMM panels, dense panels). Where the ranges
+ * fall never changes a result: each output row is computed the same way in any of them.
+ */
+void product_row_ranges(bool quantized, int64_t count, int64_t n, int64_t target, std::vector<RowRange>& out);
+
+/** Row ranges per thread for a job of `work` multiply-adds (one for small jobs: each range repeats the kernel's setup). */
+int64_t ranges_per_thread(int64_t work);
+
+/** Rows [n0, n1) of acts·Wᵀ into outs[i] + n0 …, run on pool thread `thread` (inside parallel_for, or thread 0 outside). */
+void quant_product_rows(const QuantMatrix& w, const ActRow* acts, int64_t count, float* const* outs, int64_t n0, int64_t n1, int thread);
+
+/** Rows [n0, n1) of xs·Wᵀ for a dense W. */
+void dense_product_rows(const DenseMatrix& w, const float* const* xs, int64_t count, float* const* outs, int64_t n0, int64_t n1);
+
 /** out[m, n] = Σ_k x[m, k] · W[n, k] for dense bf16/f16/f32 W, float32 throughout. */
 void dense_matmul(const float* x, int64_t m, const DenseMatrix& w, float* out);
 
@@ -47,6 +83,19 @@ void quantize_activations(const float* x, int64_t m, int64_t k, int group_size, 
  * `work` (multiply-adds, or a like measure): a small job runs on the calling thread alone.
  */
 void parallel_for(int64_t tasks, const std::function<void(int64_t task, int thread)>& fn, int64_t work = INT64_MAX);
+
+/** fn(begin, end) over [0, n) in pool tasks of at least `min_chunk` items (inline when one task suffices). */
+template <class F>
+void for_chunks(int64_t n, int64_t min_chunk, F&& fn) {
+  if (n <= 0) return;
+  const int64_t tasks = std::min<int64_t>((int64_t)thread_count() * 4, (n + min_chunk - 1) / min_chunk);
+  if (tasks <= 1) return fn((int64_t)0, n);
+  const int64_t per = (n + tasks - 1) / tasks;
+  parallel_for((n + per - 1) / per, [&](int64_t t, int) { fn(t * per, std::min(n, (t + 1) * per)); });
+}
+
+/** Elementwise work below this many elements per task stays on one thread. */
+constexpr int64_t kMinElementsPerTask = 16384;
 
 /** Whether a job of `work` multiply-adds goes to the pool's workers (parallel_for runs smaller ones inline). */
 bool worth_pooling(int64_t work);

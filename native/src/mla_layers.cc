@@ -9,7 +9,7 @@ namespace {
 /** The layer's intermediates, grown to the largest decode batch seen and then reused: no allocation per token. */
 struct Scratch {
   std::vector<float> h, qa, qa_n, q, q_nope, q_pe, q_pe_r, kv, latent_in, latent, k_pe_in, k_pe, q_latent, q_full, attn, heads_out,
-      proj, x2, h2, gate, up, ffn, shared, logits, weights, step_nope, step_pe, step_out;
+      proj, x2, h2, ffn, logits, weights, step_nope, step_pe, step_out;
   std::vector<int32_t> positions, pair_row, pair_head, indices;
   std::vector<int64_t> start, stepping;
   std::vector<AttentionSegment> segs;
@@ -24,18 +24,6 @@ float* sized(std::vector<float>& v, int64_t n) {
 /** Columns [c0, c0 + width) of rows [rows, stride] as a contiguous [rows, width] (what the composed path's slices copy). */
 void columns(const float* src, int64_t rows, int64_t stride, int64_t c0, int64_t width, float* dst) {
   for (int64_t r = 0; r < rows; ++r) std::memcpy(dst + r * width, src + r * stride + c0, (size_t)width * sizeof(float));
-}
-
-/** silu(gate(x)) · up(x) → down, as lib/models/model.ts swigluMlp. */
-void swiglu_mlp(Scratch& b, const float* x, int64_t batch, const ModelWeight& gate, const ModelWeight& up, const ModelWeight& down,
-                float* out, int planes) {
-  const int64_t inter = gate.n();
-  float* g = sized(b.gate, batch * inter);
-  float* u = sized(b.up, batch * inter);
-  model_linear(x, batch, gate, nullptr, g, planes);
-  model_linear(x, batch, up, nullptr, u, planes);
-  model_swiglu(g, u, batch * inter, g);
-  model_linear(g, batch, down, nullptr, out, planes);
 }
 
 /**
@@ -192,7 +180,8 @@ void mla_layer(const MlaLayerSpec& s, const float* x, int64_t count, const int32
   model_rms_norm(x2, N, D, s.post_norm, s.eps, h2);
   float* ffn = sized(b.ffn, N * D);
   if (!s.router) {
-    swiglu_mlp(b, h2, N, *s.mlp_gate, *s.mlp_up, *s.mlp_down, ffn, planes);
+    const MlpWeights mlp{s.mlp_gate, s.mlp_up, s.mlp_down};
+    model_mlp(h2, N, mlp, ffn, planes);
   } else {
     const int64_t E = s.router->n(), k = s.route.top_k;
     float* logits = sized(b.logits, N * E);
@@ -200,12 +189,8 @@ void mla_layer(const MlaLayerSpec& s, const float* x, int64_t count, const int32
     b.indices.resize((size_t)(N * k));
     float* weights = sized(b.weights, N * k);
     model_route_noaux_tc(logits, N, E, s.router_bias, s.route, b.indices.data(), weights);
-    model_moe(h2, N, b.indices.data(), weights, k, *s.experts_gate, *s.experts_up, *s.experts_down, ffn, planes);
-    if (s.mlp_gate) {
-      float* shared = sized(b.shared, N * D);
-      swiglu_mlp(b, h2, N, *s.mlp_gate, *s.mlp_up, *s.mlp_down, shared, planes);
-      model_add(ffn, shared, N * D, ffn);
-    }
+    const MlpWeights routed{s.experts_gate, s.experts_up, s.experts_down}, shared{s.mlp_gate, s.mlp_up, s.mlp_down};
+    model_moe(h2, N, b.indices.data(), weights, k, &routed, s.mlp_gate ? &shared : nullptr, ffn, planes);
   }
   model_add(x2, ffn, N * D, out);
   // A prompt's rows would keep their scratch for good: only a decode batch's is worth keeping.

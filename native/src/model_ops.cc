@@ -12,24 +12,6 @@
 namespace mlxk {
 namespace {
 
-constexpr int64_t kMinElementsPerTask = 16384;
-
-/** fn(begin, end) over [0, n) in pool tasks of at least `min_chunk` items (inline when one task suffices). */
-template <class F>
-void for_chunks(int64_t n, int64_t min_chunk, F&& fn) {
-  if (n <= 0) return;
-  const int64_t tasks = std::min<int64_t>((int64_t)thread_count() * 4, (n + min_chunk - 1) / min_chunk);
-  if (tasks <= 1) return fn((int64_t)0, n);
-  const int64_t per = (n + tasks - 1) / tasks;
-  parallel_for((n + per - 1) / per, [&](int64_t t, int) { fn(t * per, std::min(n, (t + 1) * per)); });
-}
-
-DenseMatrix dense_entry(const DenseMatrix& w, int64_t e) {
-  DenseMatrix m = w;
-  m.w += (size_t)e * (size_t)w.n * (size_t)w.k * (size_t)mlxk_scale_bytes(w.dtype);
-  return m;
-}
-
 template <int B>
 void dequant_row_bits(const QuantMatrix& w, int64_t r, float* out) {
   const uint8_t* row = w.w + (size_t)r * row_bytes(w);
@@ -60,10 +42,6 @@ void weight_row(const ModelWeight& w, const QuantMatrix& q, const DenseMatrix& d
   with_bits(q.bits, [&](auto b) { dequant_row_bits<b.value>(q, r, out); });
 }
 
-struct Job {
-  int64_t expert, n0, n1;
-};
-
 /** Pairs grouped by expert (counting sort: each expert's pairs stay in input order). */
 struct Grouping {
   std::vector<int64_t> start;  // experts + 1
@@ -89,20 +67,23 @@ void dense_gathered(const float* x, int64_t k, const int32_t* row_index, const i
   int64_t used = 0;
   for (int64_t e = 0; e < experts; ++e) used += g.start[(size_t)e + 1] > g.start[(size_t)e];
   const int64_t target = std::max<int64_t>(1, (int64_t)thread_count() * 8 / std::max<int64_t>(1, used));
+  struct Job {
+    int64_t expert;
+    RowRange rows;
+  };
   std::vector<Job> jobs;
+  std::vector<RowRange> ranges;
   for (int64_t e = 0; e < experts; ++e) {
     const int64_t count = g.start[(size_t)e + 1] - g.start[(size_t)e];
     if (count == 0) continue;
-    const int64_t align = count > kGemvMaxM ? 32 : 4;  // the dense GEMM path works on whole 32-row panels
-    int64_t per = std::max<int64_t>(16, (w.n + target - 1) / target);
-    per = (per + align - 1) / align * align;
-    for (int64_t n0 = 0; n0 < w.n; n0 += per) jobs.push_back(Job{e, n0, std::min(w.n, n0 + per)});
+    ranges.clear();
+    product_row_ranges(false, count, w.n, target, ranges);
+    for (const RowRange& r : ranges) jobs.push_back(Job{e, r});
   }
-  const Kernels& kern = active_kernels();
   parallel_for((int64_t)jobs.size(), [&](int64_t task, int) {
     const Job& j = jobs[(size_t)task];
     const int64_t first = g.start[(size_t)j.expert], count = g.start[(size_t)j.expert + 1] - first;
-    kern.dense(dense_entry(w, j.expert), &xs[(size_t)first], (int)count, &outs[(size_t)first], j.n0, j.n1);
+    dense_product_rows(dense_entry(w, j.expert), &xs[(size_t)first], count, &outs[(size_t)first], j.rows.n0, j.rows.n1);
   }, pairs * w.n * w.k);
 }
 
@@ -115,12 +96,6 @@ void axpy_rows(const float* x, int64_t x_step, int64_t rows, const float* w_row,
     for (int64_t i = 0; i < k; ++i) o[i] += a * w_row[i];
   }
 }
-
-struct MoeBuffers {
-  std::vector<int32_t> rows, ident;
-  std::vector<float> gate, up, down;
-};
-thread_local MoeBuffers tls_moe;
 
 }  // namespace
 
@@ -241,48 +216,20 @@ void model_attention(const float* q, int64_t hq, int64_t d, const AttentionSegme
   }, work);
 }
 
+void swiglu_span(const float* gate, const float* up, int64_t n, float* out) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    out[i] = g / (1.0f + std::exp(-g)) * up[i];
+  }
+}
+
 void model_swiglu(const float* gate, const float* up, int64_t n, float* out) {
-  for_chunks(n, kMinElementsPerTask, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
-      const float g = gate[i];
-      out[i] = g / (1.0f + std::exp(-g)) * up[i];
-    }
-  });
+  for_chunks(n, kMinElementsPerTask, [&](int64_t i0, int64_t i1) { swiglu_span(gate + i0, up + i0, i1 - i0, out + i0); });
 }
 
 void model_add(const float* a, const float* b, int64_t n, float* out) {
   for_chunks(n, kMinElementsPerTask * 4, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) out[i] = a[i] + b[i];
-  });
-}
-
-void model_moe(const float* x, int64_t tokens, const int32_t* indices, const float* weights, int64_t k,
-               const ModelWeight& gate, const ModelWeight& up, const ModelWeight& down, float* out, int planes) {
-  MoeBuffers& b = tls_moe;
-  const int64_t pairs = tokens * k, inter = gate.n(), hidden = down.n();
-  b.rows.resize((size_t)pairs);
-  b.ident.resize((size_t)pairs);
-  for (int64_t p = 0; p < pairs; ++p) {
-    b.rows[(size_t)p] = (int32_t)(p / k);
-    b.ident[(size_t)p] = (int32_t)p;
-  }
-  b.gate.resize((size_t)(pairs * inter));
-  b.up.resize((size_t)(pairs * inter));
-  b.down.resize((size_t)(pairs * hidden));
-  model_gathered(x, tokens, b.rows.data(), indices, pairs, gate, b.gate.data(), planes);
-  model_gathered(x, tokens, b.rows.data(), indices, pairs, up, b.up.data(), planes);
-  model_swiglu(b.gate.data(), b.up.data(), pairs * inter, b.gate.data());
-  model_gathered(b.gate.data(), pairs, b.ident.data(), indices, pairs, down, b.down.data(), planes);
-  for_chunks(tokens, std::max<int64_t>(1, kMinElementsPerTask / (hidden * k)), [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {
-      float* o = out + t * hidden;
-      std::fill(o, o + hidden, 0.0f);
-      for (int64_t j = 0; j < k; ++j) {
-        const float wj = weights[t * k + j];
-        const float* dr = b.down.data() + (t * k + j) * hidden;
-        for (int64_t i = 0; i < hidden; ++i) o[i] += wj * dr[i];
-      }
-    }
   });
 }
 

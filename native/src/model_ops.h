@@ -21,6 +21,13 @@ struct ModelWeight {
   int64_t k() const { return quantized ? q.k : d.k; }
 };
 
+/** Matrix e of a dense stack [E, N, K]. */
+inline DenseMatrix dense_entry(const DenseMatrix& w, int64_t e) {
+  DenseMatrix m = w;
+  m.w += (size_t)e * (size_t)w.n * (size_t)w.k * (size_t)mlxk_scale_bytes(w.dtype);
+  return m;
+}
+
 /** out[m, n] = x[m, k]·Wᵀ (+ bias[n]); w.experts == 1. planes: 1 = int8 activations, 2 = 16-bit. */
 void model_linear(const float* x, int64_t m, const ModelWeight& w, const float* bias, float* out, int planes);
 
@@ -60,6 +67,8 @@ void model_attention(const float* q, int64_t hq, int64_t d, const AttentionSegme
                      int64_t dv, float scale, float* out);
 
 void model_swiglu(const float* gate, const float* up, int64_t n, float* out);
+/** out[i] = silu(gate[i])·up[i] on the calling thread (model_swiglu's element, for fused blocks). */
+void swiglu_span(const float* gate, const float* up, int64_t n, float* out);
 void model_add(const float* a, const float* b, int64_t n, float* out);
 
 struct NoAuxOptions {
@@ -76,8 +85,24 @@ void model_route_noaux_tc(const float* logits, int64_t tokens, int64_t experts, 
 void model_route_softmax_topk(const float* logits, int64_t tokens, int64_t experts, int64_t top_k, bool norm,
                               int32_t* indices, float* weights);
 
-/** Σ_j weights[t, j] · down(silu(gate(x_t)) · up(x_t)) over experts indices[t, j]; x and out [T, hidden]. */
-void model_moe(const float* x, int64_t tokens, const int32_t* indices, const float* weights, int64_t k,
-               const ModelWeight& gate, const ModelWeight& up, const ModelWeight& down, float* out, int planes);
+/** A SwiGLU MLP's three weights: stacks [E, inter, hidden] ×2 and [E, hidden, inter] for experts, E = 1 for a plain MLP. */
+struct MlpWeights {
+  const ModelWeight *gate, *up, *down;
+};
+
+/**
+ * Σ_j weights[t, j] · down(silu(gate(x_t)) · up(x_t)) over experts indices[t, j], plus, when `shared`
+ * is set, the shared experts' down(silu(gate(x_t)) · up(x_t)) added after; experts == nullptr (k
+ * ignored): the `shared` MLP alone. x and out [T, hidden] (moe_block.cc). The same floats as the
+ * routed experts through model_gathered and model_swiglu, the shared MLP through model_linear and
+ * model_swiglu, then model_add.
+ */
+void model_moe(const float* x, int64_t tokens, const int32_t* indices, const float* weights, int64_t k, const MlpWeights* experts,
+               const MlpWeights* shared, float* out, int planes);
+
+/** A SwiGLU MLP in model_moe's two pool jobs: the floats of model_linear, model_swiglu, model_linear. */
+inline void model_mlp(const float* x, int64_t tokens, const MlpWeights& mlp, float* out, int planes) {
+  model_moe(x, tokens, nullptr, nullptr, 0, nullptr, &mlp, out, planes);
+}
 
 }  // namespace mlxk

@@ -14,7 +14,9 @@ import { tapOps } from '../../lib/calib/tap.js';
 import type { KvCache } from '../../lib/engine/kvCache.js';
 import { loadModel } from '../../lib/models/load.js';
 import type { CausalLM } from '../../lib/models/model.js';
-import { REPO, TINY_KIMI } from '../helpers.js';
+import { convert } from '../../lib/quant/convert.js';
+import { parsePreset } from '../../lib/quant/preset.js';
+import { REPO, TINY_KIMI, tmpDir } from '../helpers.js';
 
 const FIXTURES = join(REPO, 'test', 'fixtures', 'models');
 
@@ -74,6 +76,40 @@ for (const c of CASES) {
     assertIdentical(decodeRun(fused, 3, 6, across), decodeRun(plain, 3, 6, across), 'across the growth block');
   });
 }
+
+// The MoE block runs the routed and shared experts' products together (native/src/moe_block.cc),
+// quantizing its input once per group size: here every MLP weight has its own width and group
+// size, and some stay bf16, so each product takes another input and kernel.
+test('an MoE block whose weights differ in bits, group size and dtype: the op-by-op logits bit for bit', async () => {
+  const preset = parsePreset(
+    {
+      name: 'mixed-mlp',
+      description: 'every MLP weight of its own layout',
+      default: { bits: 4, group_size: 64 },
+      rules: [
+        { pattern: 'switch_mlp\\.up_proj', bits: 3, group_size: 128 },
+        { pattern: 'switch_mlp\\.down_proj', bits: 2, group_size: 32 },
+        { pattern: 'shared_experts\\.gate_proj', bits: 8, group_size: 32 },
+        { pattern: 'shared_experts\\.up_proj', keep: true },
+        { pattern: 'shared_experts\\.down_proj', bits: 6, group_size: 128 },
+        { pattern: 'layers\\.0\\.mlp\\.(gate|up)_proj', bits: 5, group_size: 32 },
+        { pattern: 'layers\\.0\\.mlp\\.down_proj', keep: true },
+      ],
+    },
+    'fusedLayers.test',
+  );
+  const dir = join(tmpDir(), 'mixed-mlp');
+  await convert({ src: TINY_KIMI, dst: dir, preset, threads: 1 });
+  const fused = (await loadModel(dir, new NativeOps())).model;
+  const plain = (await loadModel(dir, new NativeOps({ fusedLayers: false }))).model;
+  for (const B of [1, 3, 8]) {
+    const len = (b: number) => 1 + ((b * 5 + B) % 11);
+    assertIdentical(decodeRun(fused, B, 3, len), decodeRun(plain, B, 3, len), `B ${B}`);
+  }
+  const prompt = Array.from({ length: 21 }, (_, i) => (i * 29 + 7) % fused.info.vocabSize);
+  const all = (m: CausalLM) => [m.ops.read(m.forward(prompt, m.newCache(), { allLogits: true }))];
+  assertIdentical(all(fused), all(plain), 'a 21-token prompt, all logits');
+});
 
 /** B sequences joining a running batch at rounds b % 3 (prompts of different lengths beside one-token steps), `rounds` steps: every step's logits. */
 function mixedRun(model: CausalLM, B: number, rounds: number): Float32Array[] {
