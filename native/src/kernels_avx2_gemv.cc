@@ -67,6 +67,26 @@ Scratch scratch_at(void* p, int64_t k) {
   return Scratch{xq, xq + xb, dl, dl + kGemvMaxM * lane_scales_max(k)};
 }
 
+/**
+ * count (< 8, not 4) 16-bit scales at p in the low words, by scalar and 64-bit loads of exactly those
+ * bytes: assembled in memory instead (a zeroed stack buffer, memcpy, one 16-byte load) the load
+ * cannot take its bytes from the pending stores and waits for them, ~30 cycles a row; [256, 128]
+ * (2 groups of 64) ran at a third of [256, 256]'s rate. Out of line: inlined, it slowed the common
+ * paths' loop by ~10 %.
+ */
+__attribute__((noinline)) __m128i partial_scales(const uint8_t* p, int64_t count) {
+  const auto u16 = [p](int i) { uint16_t v; std::memcpy(&v, p + 2 * i, 2); return (int)v; };
+  const auto u32 = [p](int i) { uint32_t v; std::memcpy(&v, p + 2 * i, 4); return (int)v; };
+  switch (count) {
+    case 7: return _mm_insert_epi16(_mm_insert_epi32(_mm_loadl_epi64((const __m128i*)p), u32(4), 2), u16(6), 6);
+    case 6: return _mm_insert_epi32(_mm_loadl_epi64((const __m128i*)p), u32(4), 2);
+    case 5: return _mm_insert_epi16(_mm_loadl_epi64((const __m128i*)p), u16(4), 4);
+    case 3: return _mm_insert_epi16(_mm_cvtsi32_si128(u32(0)), u16(2), 2);
+    case 2: return _mm_cvtsi32_si128(u32(0));
+    default: return _mm_cvtsi32_si128(u16(0));
+  }
+}
+
 /** The first `count` (≤ 8) scales or biases of dtype t at p as 8 float lanes, the rest 0. */
 inline __m256 load_scales8(const uint8_t* p, int64_t count, int t) {
   if (t == MLXK_SCALE_F32) {
@@ -79,9 +99,7 @@ inline __m256 load_scales8(const uint8_t* p, int64_t count, int t) {
   } else if (count == 4) {
     h = _mm_loadl_epi64((const __m128i*)p);
   } else {
-    alignas(16) uint16_t part[8] = {0};
-    std::memcpy(part, p, 2 * (size_t)count);
-    h = _mm_load_si128((const __m128i*)part);
+    h = partial_scales(p, count);
   }
   return t == MLXK_SCALE_BF16 ? _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)) : _mm256_cvtph_ps(h);
 }
@@ -194,6 +212,19 @@ inline __m256i load_bytes(const uint8_t* p) {
   else return _mm256_loadu_si256((const __m256i*)p);
 }
 
+/**
+ * A row's last line when it has only `bytes` (a multiple of 4: k is a multiple of 32) left, by a
+ * masked load that reads nothing past them (copied through a stack buffer, the load stalled on
+ * the copy's stores). Out of line, to keep the hot loop's code as it was.
+ */
+template <int B>
+__attribute__((noinline)) __m256i partial_line(const uint8_t* p, int64_t bytes) {
+  const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(bytes / 4)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  const int* at = reinterpret_cast<const int*>(p);
+  if constexpr (B == 3) return _mm256_broadcastsi128_si256(_mm_maskload_epi32(at, _mm256_castsi256_si128(mask)));
+  else return _mm256_maskload_epi32(at, mask);
+}
+
 template <int B>
 inline __m256i load_line(const Rows& mr, const uint8_t* row, int64_t c) {
   using L = Line<B>;
@@ -204,9 +235,7 @@ inline __m256i load_line(const Rows& mr, const uint8_t* row, int64_t c) {
     if (L::LB * (c + 1) == (int64_t)mr.rb && mr.rb >= (size_t)L::LOAD)
       return _mm256_srli_si256(load_bytes<B>(row + mr.rb - L::LOAD), L::LOAD - L::LB);
   }
-  alignas(32) uint8_t tail[32] = {0};
-  std::memcpy(tail, row + L::LB * c, mr.rb - L::LB * (size_t)c < (size_t)L::LB ? mr.rb - L::LB * (size_t)c : (size_t)L::LB);
-  return load_bytes<B>(tail);
+  return partial_line<B>(row + L::LB * c, min64((int64_t)mr.rb - L::LB * c, L::LB));
 }
 
 /** Lines of a row of rb bytes whose LOAD-byte read ends inside it. */

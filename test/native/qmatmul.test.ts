@@ -66,11 +66,11 @@ test('every kernel set agrees with the float64 references for all widths, group 
   assert.is(cases, 54);
 });
 
-test('GEMV rows of 15, 16, 17 and 33 groups (AVX-512 holds scales in registers 16 groups at a time), every width and group size, 8- and 16-bit activations, M = 1…4, a partial tile', () => {
+test('GEMV rows of 1, 2, 3, 15, 16, 17 and 33 groups (AVX-512 holds scales in registers 16 groups at a time; AVX2 loads a partial segment\'s scales and a row\'s short last line apart), every width and group size, 8- and 16-bit activations, M = 1…4, a partial tile', () => {
   let cases = 0;
   for (const bits of SUPPORTED_BITS) {
     for (const gs of SUPPORTED_GROUP_SIZES) {
-      for (const groups of [15, 16, 17, 33]) {
+      for (const groups of [1, 2, 3, 15, 16, 17, 33]) {
         const dtype = DTYPES[cases++ % DTYPES.length]!;
         const seed = freshSeed();
         const rand = rng(seed);
@@ -91,7 +91,7 @@ test('GEMV rows of 15, 16, 17 and 33 groups (AVX-512 holds scales in registers 1
     }
   }
   setIsa('auto');
-  assert.is(cases, SUPPORTED_BITS.length * SUPPORTED_GROUP_SIZES.length * 4);
+  assert.is(cases, SUPPORTED_BITS.length * SUPPORTED_GROUP_SIZES.length * 7);
 });
 
 test('the activation quantization is bit-identical to the documented scheme on every kernel set', () => {
