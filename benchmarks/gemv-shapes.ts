@@ -1,11 +1,11 @@
 // Decode-shaped quantized GEMV (M = 1) on one thread, not a test: the per-call time of the native
-// qmatmul at the matrix shapes a decode step multiplies (tiny-kimi's 256-wide matrices, the 3 B
-// synthetic model's 2048-wide ones, a Kimi-sized 7168 × 2048), with the weights cycled through
-// the cache as a model's would be only when they fit. Each figure is the fastest of many timed
-// batches, so the machine's other tenants show less (they only ever slow a batch). Calls go
-// through a prepared Weight (opLinear, the path a decode step's products take), so the time
-// includes one N-API crossing (~0.1 µs, benchmarks/profile-decode.ts measures it) but no
-// descriptor parsing.
+// qmatmul at the matrix shapes a decode step multiplies (tiny-kimi's 256-wide matrices, the short
+// rows of per-head products, the 3 B synthetic model's 2048-wide ones, a Kimi-sized 7168 × 2048),
+// with the weights cycled through the cache as a model's would be only when they fit. Each figure
+// is the fastest of many timed batches, so the machine's other tenants show less (they only ever
+// slow a batch). Calls go through a prepared Weight (opLinear, the path a decode step's products
+// take), so the time includes one N-API crossing (~0.1 µs, benchmarks/profile-decode.ts measures
+// it) but no descriptor parsing.
 //   npm run build && node dist/benchmarks/gemv-shapes.js [--bits 2,3,4,8] [--out FILE.md]
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -15,6 +15,8 @@ import { SUPPORTED_BITS, type Bits } from '../lib/quant/affine.js';
 
 const GS = 64;
 const SHAPES: [number, number][] = [
+  [256, 128], // tiny-kimi's o_proj: two groups a row
+  [512, 128], // one head of Kimi-K2's absorbed q (embed_q: kv_lora_rank × qk_nope_head_dim)
   [256, 256],
   [1024, 256],
   [256, 1024],
