@@ -3,7 +3,9 @@
 // in 8-lane vectors, with masked loads (vmaskmovps) for widths that are not a multiple of 8:
 //   scores: 2 heads × 4 key rows per step, 8 accumulators, each q and key chunk loaded once per tile;
 //   softmax: vector max, exp (Cephes' expf polynomial) and sum;
-//   values:  16 output values of 4 heads in registers while the value rows stream past.
+//   values:  16 output values of 4 heads in registers while the value rows stream past;
+//   both passes over a long cache in spans of keys that stay in L2 (kSpanBytes).
+#include <algorithm>
 #include <cmath>
 
 #include "avx2_common.h"
@@ -62,9 +64,21 @@ inline void score_tile(const AttendBlock& a, const float* q, const float* k, flo
   }
 }
 
+// A long cache is walked in spans of keys whose rows stay in L2 (512 KiB a core on Zen 1) while
+// every head pair takes its scores and every head quad and 16-value chunk its sums: the rows come
+// from memory once, where a pass per head pair and per chunk over all keys read them 2–4 times.
+// On Zen 1, one block of 8 heads of the 3 B model (d 288, dv 256): 16K keys 19.8 → 5.8 ms, 1K keys
+// 0.32 → 0.26 ms (/tmp harness over the kernel table; 192 KiB spans were slower at 1K keys).
+constexpr int64_t kSpanBytes = 384 * 1024;
+
+inline int64_t span_keys(int64_t row_floats) {
+  const int64_t n = kSpanBytes / (4 * (row_floats > 0 ? row_floats : 1)) / 4 * 4;
+  return n < 4 ? 4 : n;
+}
+
 template <int NH>
-void scores_for(const AttendBlock& a, const float* q, float* scores) {
-  for_key_tiles(a.visible, [&](auto kr, int64_t s) { score_tile<NH, kr.value>(a, q, a.k + s * a.k_stride, scores, s); });
+void scores_span(const AttendBlock& a, const float* q, float* scores, int64_t s0, int64_t s1) {
+  for_key_tiles(s1 - s0, [&](auto kr, int64_t s) { score_tile<NH, kr.value>(a, q, a.k + (s0 + s) * a.k_stride, scores, s0 + s); });
 }
 
 inline float hmax8(__m256 v) {
@@ -73,15 +87,21 @@ inline float hmax8(__m256 v) {
   return _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
 }
 
-void softmax_row(float* sc, int64_t n) {
+float max_of(const float* sc, int64_t n) {
   __m256 mx = _mm256_set1_ps(-INFINITY);
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) mx = _mm256_max_ps(mx, _mm256_loadu_ps(sc + i));
   float m = hmax8(mx);
   for (int64_t j = i; j < n; ++j) m = std::max(m, sc[j]);
+  return m;
+}
+
+/** sc[i] ← e^(sc[i] − m) for i < n (every sc[i] ≤ m), returning their sum. */
+float exp_sum(float* sc, int64_t n, float m) {
   const __m256 mv = _mm256_set1_ps(m);
   __m256 z = _mm256_setzero_ps();
-  for (i = 0; i + 8 <= n; i += 8) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
     const __m256 e = exp_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(sc + i), mv));
     _mm256_storeu_ps(sc + i, e);
     z = _mm256_add_ps(z, e);
@@ -93,23 +113,32 @@ void softmax_row(float* sc, int64_t n) {
     _mm256_maskstore_ps(sc + i, k, e);
     z = _mm256_add_ps(z, e);
   }
-  const __m256 inv = _mm256_set1_ps(1.0f / hsum8(z));
-  for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(sc + i, _mm256_mul_ps(_mm256_loadu_ps(sc + i), inv));
+  return hsum8(z);
+}
+
+/** v[i] ← v[i] · f for i < n. */
+void scale_row(float* v, int64_t n, float f) {
+  const __m256 fv = _mm256_set1_ps(f);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(v + i, _mm256_mul_ps(_mm256_loadu_ps(v + i), fv));
   if (i < n) {
     const __m256i k = first_lanes(n - i);
-    _mm256_maskstore_ps(sc + i, k, _mm256_mul_ps(_mm256_maskload_ps(sc + i, k), inv));
+    _mm256_maskstore_ps(v + i, k, _mm256_mul_ps(_mm256_maskload_ps(v + i, k), fv));
   }
 }
 
-/** out[h][c .. c+16) = Σ_s p[h][s] · v[s][c .. c+16) for heads h0 … h0+NH−1 (masked past dv unless FULL). */
+/**
+ * out[h][c .. c+16) += Σ_{s0 ≤ s < s1} p[h][s] · v[s][c .. c+16) for heads h0 … h0+NH−1 (masked past dv
+ * unless FULL); out holds zeros before the first span.
+ */
 template <int NH, bool FULL>
-void values_chunk(const AttendBlock& a, int64_t h0, int64_t c) {
+__attribute__((always_inline)) inline void values_chunk(const AttendBlock& a, int64_t h0, int64_t c, int64_t s0, int64_t s1) {
   const __m256i m0 = first_lanes(a.dv - c), m1 = first_lanes(a.dv - c - 8 > 0 ? a.dv - c - 8 : 0);
   __m256 acc[NH][2];
   for (int h = 0; h < NH; ++h) acc[h][0] = acc[h][1] = _mm256_setzero_ps();
-  const float* vr = a.v + c;
+  const float* vr = a.v + s0 * a.v_stride + c;
   const float* p = a.scores + h0 * a.visible;
-  for (int64_t s = 0; s < a.visible; ++s, vr += a.v_stride) {
+  for (int64_t s = s0; s < s1; ++s, vr += a.v_stride) {
     const __m256 v0 = FULL ? _mm256_loadu_ps(vr) : _mm256_maskload_ps(vr, m0);
     const __m256 v1 = FULL ? _mm256_loadu_ps(vr + 8) : _mm256_maskload_ps(vr + 8, m1);
     for (int h = 0; h < NH; ++h) {
@@ -118,27 +147,56 @@ void values_chunk(const AttendBlock& a, int64_t h0, int64_t c) {
       acc[h][1] = _mm256_fmadd_ps(ph, v1, acc[h][1]);
     }
   }
+  // The span's sums added to the earlier spans' (zeros before the first): loaded only after the
+  // loop, and unconditionally, or GCC keeps the accumulators on the stack inside it.
   for (int h = 0; h < NH; ++h) {
-    _mm256_maskstore_ps(a.out + (h0 + h) * a.dv + c, m0, acc[h][0]);
-    _mm256_maskstore_ps(a.out + (h0 + h) * a.dv + c + 8, m1, acc[h][1]);
+    float* o = a.out + (h0 + h) * a.dv + c;
+    _mm256_maskstore_ps(o, m0, _mm256_add_ps(acc[h][0], _mm256_maskload_ps(o, m0)));
+    _mm256_maskstore_ps(o + 8, m1, _mm256_add_ps(acc[h][1], _mm256_maskload_ps(o + 8, m1)));
   }
 }
 
 template <int NH>
-void values_for(const AttendBlock& a, int64_t h0) {
+void values_span(const AttendBlock& a, int64_t h0, int64_t s0, int64_t s1) {
   int64_t c = 0;
-  for (; c + 16 <= a.dv; c += 16) values_chunk<NH, true>(a, h0, c);
-  if (c < a.dv) values_chunk<NH, false>(a, h0, c);
+  for (; c + 16 <= a.dv; c += 16) values_chunk<NH, true>(a, h0, c, s0, s1);
+  if (c < a.dv) values_chunk<NH, false>(a, h0, c, s0, s1);
 }
 
+/**
+ * The keys in spans (span_keys) with the softmax kept online, as flash attention does: a span's
+ * scores for every head, then e^(score − running max) and, when a head's max rises, its sums so
+ * far rescaled; then the span's value sums while its rows are still in L2. For absorbed MLA the
+ * value rows are the key rows just read.
+ */
 template <int NH>
 void attend_heads(const AttendBlock& a) {
-  for_head_pairs<NH>([&](auto nh, int64_t h) { scores_for<nh.value>(a, a.q + h * a.d, a.scores + h * a.visible); });
-  for (int64_t i = 0; i < NH; ++i) softmax_row(a.scores + i * a.visible, a.visible);
+  const int64_t span = span_keys(a.d > a.dv ? a.d : a.dv);
+  float m[NH] = {}, z[NH] = {};
   // Four heads' 16 values are 8 accumulators: sixteen ymm registers hold no more.
   constexpr int kFirst = NH < 4 ? NH : 4;
-  values_for<kFirst>(a, 0);
-  if constexpr (NH > 4) values_for<NH - 4>(a, 4);
+  std::fill(a.out, a.out + NH * a.dv, 0.0f);
+  for (int64_t s0 = 0; s0 < a.visible; s0 += span) {
+    const int64_t s1 = min64(a.visible, s0 + span);
+    for_head_pairs<NH>([&](auto nh, int64_t h) { scores_span<nh.value>(a, a.q + h * a.d, a.scores + h * a.visible, s0, s1); });
+    for (int h = 0; h < NH; ++h) {
+      float* sc = a.scores + h * a.visible + s0;
+      const float mx = max_of(sc, s1 - s0);
+      if (s0 == 0) {
+        m[h] = mx;
+        z[h] = 0.0f;
+      } else if (mx > m[h]) {
+        const float f = std::exp(m[h] - mx);
+        z[h] *= f;
+        scale_row(a.out + h * a.dv, a.dv, f);
+        m[h] = mx;
+      }
+      z[h] += exp_sum(sc, s1 - s0, m[h]);
+    }
+    values_span<kFirst>(a, 0, s0, s1);
+    if constexpr (NH > 4) values_span<NH - 4>(a, 4, s0, s1);
+  }
+  for (int h = 0; h < NH; ++h) scale_row(a.out + h * a.dv, a.dv, 1.0f / z[h]);
 }
 
 }  // namespace

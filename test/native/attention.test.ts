@@ -4,7 +4,7 @@
 // and a prefill chunk over a cached prefix with GQA, against softmax(scale·q·Kᵀ)·V in float64.
 // Shapes cover the AVX-512 kernel's edges: head blocks of 1 … 8 (the dispatcher splits heads when
 // few rows leave threads idle), key counts that are not a multiple of its 4-key tile, widths d and
-// dv that are not multiples of 16 / 32.
+// dv that are not multiples of 16 / 32, caches long enough for the AVX2 kernel's spans.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { setIsa, supportedIsas } from '../../lib/backend/native/addon.js';
@@ -94,6 +94,35 @@ test('every cache length 1 … 72 with every head block 1 … 8, flat and peaked
           const got = ops.read(ops.raggedAttention(ops.constant(q, [B, Hq, D]), caches, caches.map((c) => ops.slice(c, 2, 0, Dv)), segments, scale));
           check(got, want, `[seed ${seed}] ${isa} Hq ${Hq} D ${D} Dv ${Dv} sharpness ${sharpness}`);
         }
+      }
+    }
+  }
+  setIsa('auto');
+});
+
+test('long caches, walked in spans with the softmax kept online (a head\'s running max rising mid-cache), on every kernel set', () => {
+  // The AVX2 kernel walks keys in spans of ~384 KiB of rows (340 keys at D = 288, 1228 at D = 80):
+  // these lengths take 2–8 spans, the last one partial. Peaked scores (q × 6) move a head's max
+  // from span to span; the largest key is put late in one sequence so its max rises in the last span.
+  for (const [D, Dv, Hq, lengths] of [[288, 256, 8, [341, 700, 2047]], [80, 64, 4, [1229, 2460, 5000]], [40, 24, 3, [3001]]] as const) {
+    for (const sharpness of [1, 6]) {
+      const seed = freshSeed();
+      const rand = rng(seed);
+      const normal = (n: number) => Float32Array.from({ length: n }, () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand()));
+      const B = lengths.length;
+      const rows = lengths.map((S) => normal(S * D));
+      const q = normal(B * Hq * D).map((x) => x * sharpness);
+      // Sequence 0's last key row along its first head's query: that head's max arrives at the end.
+      const last = rows[0]!.subarray((lengths[0]! - 1) * D, lengths[0]! * D);
+      for (let i = 0; i < D; i++) last[i] = q[i]! * 3;
+      const scale = 1 / Math.sqrt(D);
+      const want = Float64Array.from(lengths.flatMap((S, b) => [...reference(q.subarray(b * Hq * D, (b + 1) * Hq * D), 1, rows[b]!, rows[b]!, S, Hq, 1, D, Dv, scale, D, D, 0)]));
+      const segments: Segment[] = lengths.map((S) => ({ tokens: 1, offset: S - 1 }));
+      for (const isa of supportedIsas()) {
+        setIsa(isa);
+        const caches = lengths.map((S, b) => ops.constant(rows[b]!, [S, 1, D]));
+        const got = ops.read(ops.raggedAttention(ops.constant(q, [B, Hq, D]), caches, caches.map((c) => ops.slice(c, 2, 0, Dv)), segments, scale));
+        check(got, want, `[seed ${seed}] ${isa} Hq ${Hq} D ${D} Dv ${Dv} lengths ${lengths.join('/')} sharpness ${sharpness}`);
       }
     }
   }
