@@ -47,11 +47,28 @@ function check(got: Float32Array, want: Float64Array, what: string): void {
   }
 }
 
+/** N(0, 1) floats from rand (Box–Muller). */
+const normals = (rand: () => number) => (n: number) => Float32Array.from({ length: n }, () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand()));
+
+/** One decode row per sequence over its cache rows (keys of D floats, the values their first Dv), on every kernel set. */
+function checkMqaDecode(lengths: readonly number[], rows: Float32Array[], q: Float32Array, Hq: number, D: number, Dv: number, what: string): void {
+  const scale = 1 / Math.sqrt(D);
+  const want = Float64Array.from(lengths.flatMap((S, b) => [...reference(q.subarray(b * Hq * D, (b + 1) * Hq * D), 1, rows[b]!, rows[b]!, S, Hq, 1, D, Dv, scale, D, D, 0)]));
+  const segments: Segment[] = lengths.map((S) => ({ tokens: 1, offset: S - 1 }));
+  for (const isa of supportedIsas()) {
+    setIsa(isa);
+    const caches = lengths.map((S, b) => ops.constant(rows[b]!, [S, 1, D]));
+    const got = ops.read(ops.raggedAttention(ops.constant(q, [lengths.length, Hq, D]), caches, caches.map((c) => ops.slice(c, 2, 0, Dv)), segments, scale));
+    check(got, want, `${what} ${isa}`);
+  }
+  setIsa('auto');
+}
+
 test('MQA decode rows of B sequences (absorbed MLA: keys and values are one latent row) on every kernel set', () => {
   for (const [B, Hq, D, Dv] of [[1, 4, 80, 64], [8, 4, 80, 64], [3, 16, 288, 256], [2, 20, 17, 33], [1, 1, 16, 32], [5, 7, 48, 8]] as const) {
     const seed = freshSeed();
     const rand = rng(seed);
-    const normal = (n: number) => Float32Array.from({ length: n }, () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand()));
+    const normal = normals(rand);
     const lengths = Array.from({ length: B }, (_, b) => [1, 5, 63, 300, 4, 129, 2, 17][b % 8]!);
     // One cache row holds the key (D values, of which the first Dv are the value) as absorbed MLA's latent row does.
     const W = Math.max(D, Dv);
@@ -80,24 +97,13 @@ test('every cache length 1 … 72 with every head block 1 … 8, flat and peaked
       for (const sharpness of [1, 6]) {
         if (D === 288 && Hq % 3 !== 0 && Hq !== 8) continue;
         const seed = freshSeed();
-        const rand = rng(seed);
-        const normal = (n: number) => Float32Array.from({ length: n }, () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand()));
-        const B = lengths.length;
+        const normal = normals(rng(seed));
         const rows = lengths.map((S) => normal(S * D));
-        const q = normal(B * Hq * D).map((x) => x * sharpness);
-        const scale = 1 / Math.sqrt(D);
-        const want = Float64Array.from(lengths.flatMap((S, b) => [...reference(q.subarray(b * Hq * D, (b + 1) * Hq * D), 1, rows[b]!, rows[b]!, S, Hq, 1, D, Dv, scale, D, D, 0)]));
-        const segments: Segment[] = lengths.map((S) => ({ tokens: 1, offset: S - 1 }));
-        for (const isa of supportedIsas()) {
-          setIsa(isa);
-          const caches = lengths.map((S, b) => ops.constant(rows[b]!, [S, 1, D]));
-          const got = ops.read(ops.raggedAttention(ops.constant(q, [B, Hq, D]), caches, caches.map((c) => ops.slice(c, 2, 0, Dv)), segments, scale));
-          check(got, want, `[seed ${seed}] ${isa} Hq ${Hq} D ${D} Dv ${Dv} sharpness ${sharpness}`);
-        }
+        const q = normal(lengths.length * Hq * D).map((x) => x * sharpness);
+        checkMqaDecode(lengths, rows, q, Hq, D, Dv, `[seed ${seed}] Hq ${Hq} D ${D} Dv ${Dv} sharpness ${sharpness}`);
       }
     }
   }
-  setIsa('auto');
 });
 
 test('long caches, walked in spans with the softmax kept online (a head\'s running max rising mid-cache), on every kernel set', () => {
@@ -107,33 +113,22 @@ test('long caches, walked in spans with the softmax kept online (a head\'s runni
   for (const [D, Dv, Hq, lengths] of [[288, 256, 8, [341, 700, 2047]], [80, 64, 4, [1229, 2460, 5000]], [40, 24, 3, [3001]]] as const) {
     for (const sharpness of [1, 6]) {
       const seed = freshSeed();
-      const rand = rng(seed);
-      const normal = (n: number) => Float32Array.from({ length: n }, () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand()));
-      const B = lengths.length;
+      const normal = normals(rng(seed));
       const rows = lengths.map((S) => normal(S * D));
-      const q = normal(B * Hq * D).map((x) => x * sharpness);
+      const q = normal(lengths.length * Hq * D).map((x) => x * sharpness);
       // Sequence 0's last key row along its first head's query: that head's max arrives at the end.
       const last = rows[0]!.subarray((lengths[0]! - 1) * D, lengths[0]! * D);
       for (let i = 0; i < D; i++) last[i] = q[i]! * 3;
-      const scale = 1 / Math.sqrt(D);
-      const want = Float64Array.from(lengths.flatMap((S, b) => [...reference(q.subarray(b * Hq * D, (b + 1) * Hq * D), 1, rows[b]!, rows[b]!, S, Hq, 1, D, Dv, scale, D, D, 0)]));
-      const segments: Segment[] = lengths.map((S) => ({ tokens: 1, offset: S - 1 }));
-      for (const isa of supportedIsas()) {
-        setIsa(isa);
-        const caches = lengths.map((S, b) => ops.constant(rows[b]!, [S, 1, D]));
-        const got = ops.read(ops.raggedAttention(ops.constant(q, [B, Hq, D]), caches, caches.map((c) => ops.slice(c, 2, 0, Dv)), segments, scale));
-        check(got, want, `[seed ${seed}] ${isa} Hq ${Hq} D ${D} Dv ${Dv} lengths ${lengths.join('/')} sharpness ${sharpness}`);
-      }
+      checkMqaDecode(lengths, rows, q, Hq, D, Dv, `[seed ${seed}] Hq ${Hq} D ${D} Dv ${Dv} lengths ${lengths.join('/')} sharpness ${sharpness}`);
     }
   }
-  setIsa('auto');
 });
 
 test('a prefill chunk over a cached prefix (GQA, causal) on every kernel set', () => {
   for (const [T, S, Hq, Hkv, D, Dv] of [[7, 19, 12, 3, 40, 24], [5, 5, 2, 1, 96, 96]] as const) {
     const seed = freshSeed();
     const rand = rng(seed);
-    const normal = (n: number) => Float32Array.from({ length: n }, () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand()));
+    const normal = normals(rand);
     const q = normal(T * Hq * D);
     const k = normal(S * Hkv * D);
     const v = normal(S * Hkv * Dv);
