@@ -4,8 +4,7 @@
 //   scores: 2 heads × 4 key rows per step, 8 accumulators, each q and key chunk loaded once per tile;
 //   softmax: vector max, exp (Cephes' expf polynomial) and sum;
 //   values:  16 output values of 4 heads in registers while the value rows stream past;
-//   both passes over a long cache in spans of keys that stay in L2 (kSpanBytes).
-#include <algorithm>
+//   keys in spans that stay in L2, the softmax kept online (kernels.h attend_in_spans).
 #include <cmath>
 
 #include "avx2_common.h"
@@ -62,18 +61,6 @@ inline void score_tile(const AttendBlock& a, const float* q, const float* k, flo
       *out = hsum8(acc[h][0]) * a.scale;
     }
   }
-}
-
-// A long cache is walked in spans of keys whose rows stay in L2 (512 KiB a core on Zen 1) while
-// every head pair takes its scores and every head quad and 16-value chunk its sums: the rows come
-// from memory once, where a pass per head pair and per chunk over all keys read them 2–4 times.
-// On Zen 1, one block of 8 heads of the 3 B model (d 288, dv 256): 16K keys 19.8 → 5.8 ms, 1K keys
-// 0.32 → 0.26 ms (/tmp harness over the kernel table; 192 KiB spans were slower at 1K keys).
-constexpr int64_t kSpanBytes = 384 * 1024;
-
-inline int64_t span_keys(int64_t row_floats) {
-  const int64_t n = kSpanBytes / (4 * (row_floats > 0 ? row_floats : 1)) / 4 * 4;
-  return n < 4 ? 4 : n;
 }
 
 template <int NH>
@@ -163,40 +150,20 @@ void values_span(const AttendBlock& a, int64_t h0, int64_t s0, int64_t s1) {
   if (c < a.dv) values_chunk<NH, false>(a, h0, c, s0, s1);
 }
 
-/**
- * The keys in spans (span_keys) with the softmax kept online, as flash attention does: a span's
- * scores for every head, then e^(score − running max) and, when a head's max rises, its sums so
- * far rescaled; then the span's value sums while its rows are still in L2. For absorbed MLA the
- * value rows are the key rows just read.
- */
 template <int NH>
 void attend_heads(const AttendBlock& a) {
-  const int64_t span = span_keys(a.d > a.dv ? a.d : a.dv);
-  float m[NH] = {}, z[NH] = {};
   // Four heads' 16 values are 8 accumulators: sixteen ymm registers hold no more.
   constexpr int kFirst = NH < 4 ? NH : 4;
-  std::fill(a.out, a.out + NH * a.dv, 0.0f);
-  for (int64_t s0 = 0; s0 < a.visible; s0 += span) {
-    const int64_t s1 = min64(a.visible, s0 + span);
-    for_head_pairs<NH>([&](auto nh, int64_t h) { scores_span<nh.value>(a, a.q + h * a.d, a.scores + h * a.visible, s0, s1); });
-    for (int h = 0; h < NH; ++h) {
-      float* sc = a.scores + h * a.visible + s0;
-      const float mx = max_of(sc, s1 - s0);
-      if (s0 == 0) {
-        m[h] = mx;
-        z[h] = 0.0f;
-      } else if (mx > m[h]) {
-        const float f = std::exp(m[h] - mx);
-        z[h] *= f;
-        scale_row(a.out + h * a.dv, a.dv, f);
-        m[h] = mx;
-      }
-      z[h] += exp_sum(sc, s1 - s0, m[h]);
-    }
-    values_span<kFirst>(a, 0, s0, s1);
-    if constexpr (NH > 4) values_span<NH - 4>(a, 4, s0, s1);
-  }
-  for (int h = 0; h < NH; ++h) scale_row(a.out + h * a.dv, a.dv, 1.0f / z[h]);
+  attend_in_spans<NH>(
+      a,
+      [&](int64_t s0, int64_t s1) {
+        for_head_pairs<NH>([&](auto nh, int64_t h) { scores_span<nh.value>(a, a.q + h * a.d, a.scores + h * a.visible, s0, s1); });
+      },
+      max_of, exp_sum, scale_row,
+      [&](int64_t s0, int64_t s1) {
+        values_span<kFirst>(a, 0, s0, s1);
+        if constexpr (NH > 4) values_span<NH - 4>(a, 4, s0, s1);
+      });
 }
 
 }  // namespace
