@@ -168,7 +168,9 @@ test('distributions and seeded draws equal the plain definition bit for bit, ove
 });
 
 test('a seed reproduces the draws; draws follow the distribution', () => {
-  const logits = normal(64, 1.5, next);
+  // Fixed, nearly flat logits: two seeds give equal 50-draw runs with probability ~ 40^-50,
+  // where seeded random logits can put more than 95 % on one token and make every run equal.
+  const logits = Float32Array.from({ length: 64 }, (_, i) => Math.sin(i));
   const draw = (s: number) => {
     const sampler = new Sampler({ seed: s, temperature: 0.8, topP: 0.95 });
     return Array.from({ length: 50 }, () => sampler.sample(logits));
