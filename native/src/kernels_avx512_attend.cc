@@ -6,7 +6,8 @@
 //           for the tile; the 4 sums of a head reduced together (one shuffle tree, not 4);
 //   softmax: vector max, exp (Cephes' expf polynomial, ≤ 2 ulp) and sum;
 //   values:  32 output values of every head of the block in registers while the value rows
-//            stream past, one broadcast probability per head and row.
+//            stream past, one broadcast probability per head and row;
+//   keys in spans that stay in L2, the softmax kept online (kernels.h attend_in_spans).
 #include <cmath>
 
 #include "avx512_common.h"
@@ -65,37 +66,47 @@ inline void score_tile(const AttendBlock& a, const float* q, const float* k, flo
 }
 
 template <int NH>
-void scores_for(const AttendBlock& a, const float* q, float* scores) {
-  for_key_tiles(a.visible, [&](auto kr, int64_t s) { score_tile<NH, kr.value>(a, q, a.k + s * a.k_stride, scores, s); });
+void scores_span(const AttendBlock& a, const float* q, float* scores, int64_t s0, int64_t s1) {
+  for_key_tiles(s1 - s0, [&](auto kr, int64_t s) { score_tile<NH, kr.value>(a, q, a.k + (s0 + s) * a.k_stride, scores, s0 + s); });
 }
 
-void softmax_row(float* sc, int64_t n) {
+float max_of(const float* sc, int64_t n) {
   __m512 mx = _mm512_set1_ps(-INFINITY);
   for (int64_t i = 0; i < n; i += 16) mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), first_lanes(n - i), sc + i));
-  const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+  return _mm512_reduce_max_ps(mx);
+}
+
+/** sc[i] ← e^(sc[i] − m) for i < n (every sc[i] ≤ m), returning their sum. */
+float exp_sum(float* sc, int64_t n, float m) {
+  const __m512 mv = _mm512_set1_ps(m);
   __m512 z = _mm512_setzero_ps();
   for (int64_t i = 0; i < n; i += 16) {
     const __mmask16 k = first_lanes(n - i);
-    const __m512 e = exp_nonpositive(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, sc + i), m));
+    const __m512 e = exp_nonpositive(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, sc + i), mv));
     _mm512_mask_storeu_ps(sc + i, k, e);
     z = _mm512_add_ps(z, _mm512_maskz_mov_ps(k, e));
   }
-  const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(z));
+  return _mm512_reduce_add_ps(z);
+}
+
+/** v[i] ← v[i] · f for i < n. */
+void scale_row(float* v, int64_t n, float f) {
+  const __m512 fv = _mm512_set1_ps(f);
   for (int64_t i = 0; i < n; i += 16) {
     const __mmask16 k = first_lanes(n - i);
-    _mm512_mask_storeu_ps(sc + i, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, sc + i), inv));
+    _mm512_mask_storeu_ps(v + i, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, v + i), fv));
   }
 }
 
-/** out[h][c .. c+32) = Σ_s p[h][s] · v[s][c .. c+32) for NH heads. */
+/** out[h][c .. c+32) += Σ_{s0 ≤ s < s1} p[h][s] · v[s][c .. c+32) for NH heads; out holds zeros before the first span. */
 template <int NH>
-void values_for(const AttendBlock& a) {
+void values_span(const AttendBlock& a, int64_t s0, int64_t s1) {
   for (int64_t c = 0; c < a.dv; c += 32) {
     const __mmask16 m0 = first_lanes(a.dv - c), m1 = a.dv - c > 16 ? first_lanes(a.dv - c - 16) : 0;
     __m512 acc[NH][2];
     for (int h = 0; h < NH; ++h) acc[h][0] = acc[h][1] = _mm512_setzero_ps();
-    const float* vr = a.v + c;
-    for (int64_t s = 0; s < a.visible; ++s, vr += a.v_stride) {
+    const float* vr = a.v + s0 * a.v_stride + c;
+    for (int64_t s = s0; s < s1; ++s, vr += a.v_stride) {
       const __m512 v0 = _mm512_maskz_loadu_ps(m0, vr), v1 = _mm512_maskz_loadu_ps(m1, vr + 16);
       for (int h = 0; h < NH; ++h) {
         const __m512 p = _mm512_set1_ps(a.scores[h * a.visible + s]);
@@ -103,18 +114,24 @@ void values_for(const AttendBlock& a) {
         acc[h][1] = _mm512_fmadd_ps(p, v1, acc[h][1]);
       }
     }
+    // Added to the earlier spans' sums after the loop, so the accumulators stay in registers in it.
     for (int h = 0; h < NH; ++h) {
-      _mm512_mask_storeu_ps(a.out + h * a.dv + c, m0, acc[h][0]);
-      _mm512_mask_storeu_ps(a.out + h * a.dv + c + 16, m1, acc[h][1]);
+      float* o = a.out + h * a.dv + c;
+      _mm512_mask_storeu_ps(o, m0, _mm512_add_ps(acc[h][0], _mm512_maskz_loadu_ps(m0, o)));
+      _mm512_mask_storeu_ps(o + 16, m1, _mm512_add_ps(acc[h][1], _mm512_maskz_loadu_ps(m1, o + 16)));
     }
   }
 }
 
 template <int NH>
 void attend_heads(const AttendBlock& a) {
-  for_head_pairs<NH>([&](auto nh, int64_t h) { scores_for<nh.value>(a, a.q + h * a.d, a.scores + h * a.visible); });
-  for (int64_t i = 0; i < NH; ++i) softmax_row(a.scores + i * a.visible, a.visible);
-  values_for<NH>(a);
+  // 8 heads' 32 values are 16 of the 32 zmm registers: every head of a block in one pass over the rows.
+  attend_in_spans<NH>(
+      a,
+      [&](int64_t s0, int64_t s1) {
+        for_head_pairs<NH>([&](auto nh, int64_t h) { scores_span<nh.value>(a, a.q + h * a.d, a.scores + h * a.visible, s0, s1); });
+      },
+      max_of, exp_sum, scale_row, [&](int64_t s0, int64_t s1) { values_span<NH>(a, s0, s1); });
 }
 
 }  // namespace

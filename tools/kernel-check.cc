@@ -1,12 +1,16 @@
-// Checks the NEON kernel set against the scalar one on random inputs: activation quantization
-// (one and two planes) bit for bit, and quantized GEMV/GEMM and dense products within float
-// reassociation error, for every bit width × group size × scale dtype, with K not a multiple of
-// 64, N not a multiple of the row tile and outputs poisoned with NaN to catch unwritten elements.
-// No arm64 machine runs CI here, so tools/check-neon.sh builds this with a cross compiler and
-// runs it under qemu-aarch64. Exit status 0 when everything agrees.
+// Checks one SIMD kernel set (CHECKED_SET at compile time: neon or avx512) against the scalar one
+// on random inputs: activation quantization (one and two planes) bit for bit; quantized GEMV/GEMM
+// and dense products within float reassociation error, for every bit width × group size × scale
+// dtype, with K not a multiple of 64, N not a multiple of the row tile; attention against the
+// portable kernel for head counts 1 … 8, widths off the vector widths and key counts up to several
+// of the spans the SIMD kernels walk (kernels.h attend_in_spans); outputs poisoned with NaN to
+// catch unwritten elements. For the sets CI's machine cannot run: tools/check-kernels.sh builds
+// this and runs it under qemu-aarch64 (neon) or with AVX-512 emulated by SIMDe (avx512), or
+// natively where the CPU has the set. Exit status 0 when everything agrees.
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -14,7 +18,15 @@
 
 using namespace mlxk;
 
+#define MLXK_CHECKED_NAME2(set) #set
+#define MLXK_CHECKED_NAME(set) MLXK_CHECKED_NAME2(set)
+#define MLXK_CHECKED_KERNELS2(set) set##_kernels
+#define MLXK_CHECKED_KERNELS(set) MLXK_CHECKED_KERNELS2(set)
+
 namespace {
+
+const char* const kSetName = MLXK_CHECKED_NAME(CHECKED_SET);
+const Kernels& checked_kernels() { return MLXK_CHECKED_KERNELS(CHECKED_SET)(); }
 
 std::mt19937 rng(20261122);
 
@@ -101,7 +113,7 @@ void expect_close(const char* what, const std::vector<float>& a, const std::vect
   for (size_t i = 0; i < a.size(); ++i) {
     const double tol = 1e-4 * scale[i] + 1e-6;
     if (!(std::fabs((double)a[i] - (double)b[i]) <= tol)) {
-      std::printf("FAIL %s: element %zu scalar %.8g neon %.8g (tolerance %.3g)\n", what, i, a[i], b[i], tol);
+      std::printf("FAIL %s: element %zu scalar %.8g %s %.8g (tolerance %.3g)\n", what, i, a[i], kSetName, b[i], tol);
       ++failures;
       return;
     }
@@ -133,7 +145,7 @@ void check_quantized(int bits, int gs, int st, int64_t k, int64_t n) {
     for (bool planes2 : {false, true}) {
       Act as, an;
       quantize(scalar_kernels(), x, m, k, gs, planes2, as);
-      quantize(neon_kernels(), x, m, k, gs, planes2, an);
+      quantize(checked_kernels(), x, m, k, gs, planes2, an);
       char what[160];
       std::snprintf(what, sizeof what, "quantize_rows bits=%d gs=%d k=%lld m=%d planes=%d", bits, gs, (long long)k, m, planes2 ? 2 : 1);
       if (as.q != an.q || (planes2 && as.q2 != an.q2) || as.d != an.d) {
@@ -143,7 +155,7 @@ void check_quantized(int bits, int gs, int st, int64_t k, int64_t n) {
       for (bool gemm : {false, true}) {
         std::snprintf(what, sizeof what, "%s bits=%d gs=%d scale=%s k=%lld n=%lld m=%d planes=%d", gemm ? "gemm" : "gemv", bits, gs,
                       st == MLXK_SCALE_F32 ? "f32" : "bf16", (long long)k, (long long)n, m, planes2 ? 2 : 1);
-        expect_close(what, product(scalar_kernels(), qm, as, m, gemm), product(neon_kernels(), qm, an, m, gemm), mag);
+        expect_close(what, product(scalar_kernels(), qm, as, m, gemm), product(checked_kernels(), qm, an, m, gemm), mag);
       }
     }
   }
@@ -175,7 +187,40 @@ void check_dense(int dtype, int64_t k, int64_t n) {
     };
     char what[96];
     std::snprintf(what, sizeof what, "dense dtype=%s k=%lld n=%lld m=%d", dtype == MLXK_SCALE_F32 ? "f32" : "bf16", (long long)k, (long long)n, m);
-    expect_close(what, run(scalar_kernels()), run(neon_kernels()), mag);
+    expect_close(what, run(scalar_kernels()), run(checked_kernels()), mag);
+  }
+}
+
+int attention_blocks = 0;
+
+void check_attention() {
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  const int64_t shapes[][2] = {{16, 8}, {40, 24}, {80, 64}, {288, 256}, {576, 512}, {17, 33}};
+  for (const auto& shape : shapes) {
+    const int64_t d = shape[0], dv = shape[1], row = d > dv ? d : dv;
+    for (const int64_t visible : {1, 3, 4, 5, 72, 341, 700, 1229, 3001}) {
+      for (int64_t nh = 1; nh <= kAttendMaxHeads; ++nh) {
+        for (const float sharpness : {1.0f, 6.0f}) {
+          std::vector<float> rows((size_t)(visible * row)), q((size_t)(nh * d));
+          for (auto& v : rows) v = dist(rng);
+          for (auto& v : q) v = dist(rng) * sharpness;
+          std::vector<float> want((size_t)(nh * dv), NAN), got(want.size(), NAN), s1((size_t)(nh * visible)), s2(s1.size());
+          const float scale = 1.0f / std::sqrt((float)d);
+          attend_portable(AttendBlock{q.data(), d, nh, rows.data(), row, rows.data(), row, visible, dv, scale, s1.data(), want.data()});
+          checked_kernels().attend(AttendBlock{q.data(), d, nh, rows.data(), row, rows.data(), row, visible, dv, scale, s2.data(), got.data()});
+          ++attention_blocks;
+          for (size_t i = 0; i < want.size(); ++i) {
+            // Weighted means of N(0, 1) values: float32 in another order agrees to ~1e-5 (1e-4 over thousands of keys).
+            if (!(std::fabs(got[i] - want[i]) <= 1e-4f)) {
+              std::printf("FAIL attend d=%ld dv=%ld keys=%ld heads=%ld sharpness=%.0f: out[%zu] portable %g %s %g\n", (long)d, (long)dv,
+                          (long)visible, (long)nh, sharpness, i, want[i], kSetName, got[i]);
+              ++failures;
+              break;
+            }
+          }
+        }
+      }
+    }
   }
 }
 
@@ -195,6 +240,8 @@ int main() {
       check_dense(dtype, k, 29);
       ++cases;
     }
-  std::printf("%d matrix shapes × activation counts × planes: %s\n", cases, failures ? "FAILED" : "NEON equals scalar");
+  check_attention();
+  std::printf("%s: %d matrix shapes × activation counts × planes, %d attention blocks: %s\n", kSetName, cases, attention_blocks,
+              failures ? "FAILED" : "equal to scalar");
   return failures ? 1 : 0;
 }
