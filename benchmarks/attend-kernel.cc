@@ -1,4 +1,4 @@
-// One SIMD set's decode attention alone (no Node, for machines that have a compiler but no
+// One kernel set's decode attention alone (a SIMD set's, or the portable one: kernels_scalar.cc) (no Node, for machines that have a compiler but no
 // toolchain for the addon): 8 query heads over caches of 300 … 32K keys at the 3 B model's shape
 // (d 288, dv 256) and Kimi-K2's absorbed MLA (d 576, dv 512), best of 15 on one thread.
 // Built and run by benchmarks/attend-kernel.sh.
@@ -10,11 +10,16 @@
 
 #include "kernels.h"
 
+#ifdef ATTEND_PORTABLE
+#define ATTEND attend_portable  // kernels.h
+#else
 namespace mlxk {
 namespace ATTEND_SET {
 void attend(const AttendBlock& a);
 }
 }  // namespace mlxk
+#define ATTEND ATTEND_SET::attend
+#endif
 
 using namespace mlxk;
 
@@ -32,7 +37,7 @@ int main(int argc, char** argv) {
       double best = 1e30;
       for (int r = 0; r < 15; ++r) {
         const auto t0 = std::chrono::steady_clock::now();
-        ATTEND_SET::attend(AttendBlock{q.data(), d, nh, rows.data(), d, rows.data(), d, keys, dv, 0.06f, scores.data(), out.data()});
+        ATTEND(AttendBlock{q.data(), d, nh, rows.data(), d, rows.data(), d, keys, dv, 0.06f, scores.data(), out.data()});
         best = std::min(best, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
       }
       std::printf("%s d %ld dv %ld keys %ld: %.3f ms, %.1f ns per (head, key)\n", label, (long)d, (long)dv, (long)keys, best,

@@ -1,12 +1,13 @@
-// Checks one SIMD kernel set (CHECKED_SET at compile time: neon or avx512) against the scalar one
-// on random inputs: activation quantization (one and two planes) bit for bit; quantized GEMV/GEMM
-// and dense products within float reassociation error, for every bit width × group size × scale
-// dtype, with K not a multiple of 64, N not a multiple of the row tile; attention against the
-// portable kernel for head counts 1 … 8, widths off the vector widths and key counts up to several
-// of the spans the SIMD kernels walk (kernels.h attend_in_spans); outputs poisoned with NaN to
-// catch unwritten elements. For the sets CI's machine cannot run: tools/check-kernels.sh builds
+// Checks one SIMD kernel set (CHECKED_SET at compile time: neon or avx512) on random inputs:
+// against the scalar set, activation quantization (one and two planes) bit for bit and quantized
+// GEMV/GEMM and dense products within float reassociation error, for every bit width × group size
+// × scale dtype, with K not a multiple of 64 and N not a multiple of the row tile; against a
+// float64 attention (the NEON set runs the portable kernel), attention of 1 … 8 heads, widths off
+// the vector widths and key counts up to several of the spans the kernels walk (kernels.h
+// attend_in_spans); outputs poisoned with NaN to catch unwritten elements. For the sets CI's machine cannot run: tools/check-kernels.sh builds
 // this and runs it under qemu-aarch64 (neon) or with AVX-512 emulated by SIMDe (avx512), or
 // natively where the CPU has the set. Exit status 0 when everything agrees.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -193,6 +194,24 @@ void check_dense(int dtype, int64_t k, int64_t n) {
 
 int attention_blocks = 0;
 
+/** The attention of a's heads in float64, as the definition reads (one pass, no spans): the reference. */
+std::vector<double> attention_f64(const AttendBlock& a) {
+  std::vector<double> out((size_t)(a.nh * a.dv), 0.0), p((size_t)a.visible);
+  for (int64_t h = 0; h < a.nh; ++h) {
+    double m = -INFINITY, z = 0.0;
+    for (int64_t s = 0; s < a.visible; ++s) {
+      double dot = 0.0;
+      for (int64_t i = 0; i < a.d; ++i) dot += (double)a.q[h * a.d + i] * a.k[s * a.k_stride + i];
+      p[(size_t)s] = dot * a.scale;
+      m = std::max(m, p[(size_t)s]);
+    }
+    for (int64_t s = 0; s < a.visible; ++s) z += p[(size_t)s] = std::exp(p[(size_t)s] - m);
+    for (int64_t s = 0; s < a.visible; ++s)
+      for (int64_t i = 0; i < a.dv; ++i) out[(size_t)(h * a.dv + i)] += p[(size_t)s] / z * a.v[s * a.v_stride + i];
+  }
+  return out;
+}
+
 void check_attention() {
   std::normal_distribution<float> dist(0.0f, 1.0f);
   const int64_t shapes[][2] = {{16, 8}, {40, 24}, {80, 64}, {288, 256}, {576, 512}, {17, 33}};
@@ -204,15 +223,15 @@ void check_attention() {
           std::vector<float> rows((size_t)(visible * row)), q((size_t)(nh * d));
           for (auto& v : rows) v = dist(rng);
           for (auto& v : q) v = dist(rng) * sharpness;
-          std::vector<float> want((size_t)(nh * dv), NAN), got(want.size(), NAN), s1((size_t)(nh * visible)), s2(s1.size());
-          const float scale = 1.0f / std::sqrt((float)d);
-          attend_portable(AttendBlock{q.data(), d, nh, rows.data(), row, rows.data(), row, visible, dv, scale, s1.data(), want.data()});
-          checked_kernels().attend(AttendBlock{q.data(), d, nh, rows.data(), row, rows.data(), row, visible, dv, scale, s2.data(), got.data()});
+          std::vector<float> got((size_t)(nh * dv), NAN), scores((size_t)(nh * visible));
+          const AttendBlock block{q.data(), d, nh, rows.data(), row, rows.data(), row, visible, dv, 1.0f / std::sqrt((float)d), scores.data(), got.data()};
+          checked_kernels().attend(block);
+          const std::vector<double> want = attention_f64(block);
           ++attention_blocks;
           for (size_t i = 0; i < want.size(); ++i) {
-            // Weighted means of N(0, 1) values: float32 in another order agrees to ~1e-5 (1e-4 over thousands of keys).
-            if (!(std::fabs(got[i] - want[i]) <= 1e-4f)) {
-              std::printf("FAIL attend d=%ld dv=%ld keys=%ld heads=%ld sharpness=%.0f: out[%zu] portable %g %s %g\n", (long)d, (long)dv,
+            // Weighted means of N(0, 1) values: float32 agrees to ~1e-5 (1e-4 over thousands of keys).
+            if (!(std::fabs(got[i] - want[i]) <= 1e-4)) {
+              std::printf("FAIL attend d=%ld dv=%ld keys=%ld heads=%ld sharpness=%.0f: out[%zu] float64 %g %s %g\n", (long)d, (long)dv,
                           (long)visible, (long)nh, sharpness, i, want[i], kSetName, got[i]);
               ++failures;
               break;
@@ -241,7 +260,7 @@ int main() {
       ++cases;
     }
   check_attention();
-  std::printf("%s: %d matrix shapes × activation counts × planes, %d attention blocks: %s\n", kSetName, cases, attention_blocks,
-              failures ? "FAILED" : "equal to scalar");
+  std::printf("%s: %d matrix shapes × activation counts × planes equal to scalar, %d attention blocks equal to float64: %s\n",
+              kSetName, cases, attention_blocks, failures ? "FAILED" : "all equal");
   return failures ? 1 : 0;
 }

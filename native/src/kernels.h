@@ -233,23 +233,24 @@ static inline int64_t attend_span_keys(int64_t row_floats) {
 }
 
 /**
- * The SIMD attention kernels' walk over a block of NH heads, span by span, with the softmax kept
+ * The attention kernels' walk over a block of a.nh heads, span by span, with the softmax kept
  * online as flash attention does: scores(s0, s1) writes the span's scores of every head into
  * a.scores; per head, e^(score − running max) replaces them (exp_sum(sc, n, m) returns their sum)
  * and, when the head's max rises, its sums so far are rescaled (scale(v, n, f)); values(s0, s1)
  * adds the span's probability-weighted value rows into a.out, zeros before the first span, while
  * they are still in L2 (absorbed MLA: the key rows just read). max_of(sc, n): the largest score.
+ * Always inlined, so a kernel cloned per target (kernels_scalar.cc) keeps its steps in the clone.
  */
-template <int NH, class Scores, class MaxOf, class ExpSum, class Scale, class Values>
-static inline void attend_in_spans(const AttendBlock& a, Scores&& scores, MaxOf&& max_of, ExpSum&& exp_sum, Scale&& scale,
-                                   Values&& values) {
-  const int64_t span = attend_span_keys(a.d > a.dv ? a.d : a.dv);
-  float m[NH] = {}, z[NH] = {};
-  std::memset(a.out, 0, sizeof(float) * (size_t)(NH * a.dv));
+template <class Scores, class MaxOf, class ExpSum, class Scale, class Values>
+__attribute__((always_inline)) inline void attend_in_spans(const AttendBlock& a, Scores&& scores, MaxOf&& max_of, ExpSum&& exp_sum,
+                                                           Scale&& scale, Values&& values) {
+  const int64_t span = attend_span_keys(a.d > a.dv ? a.d : a.dv), nh = a.nh;
+  float m[kAttendMaxHeads] = {}, z[kAttendMaxHeads] = {};
+  std::memset(a.out, 0, sizeof(float) * (size_t)(nh * a.dv));
   for (int64_t s0 = 0; s0 < a.visible; s0 += span) {
     const int64_t s1 = s0 + span < a.visible ? s0 + span : a.visible;
     scores(s0, s1);
-    for (int h = 0; h < NH; ++h) {
+    for (int64_t h = 0; h < nh; ++h) {
       float* sc = a.scores + h * a.visible + s0;
       const float mx = max_of(sc, s1 - s0);
       if (s0 == 0) {
@@ -264,7 +265,7 @@ static inline void attend_in_spans(const AttendBlock& a, Scores&& scores, MaxOf&
     }
     values(s0, s1);
   }
-  for (int h = 0; h < NH; ++h) scale(a.out + h * a.dv, a.dv, 1.0f / z[h]);
+  for (int64_t h = 0; h < nh; ++h) scale(a.out + h * a.dv, a.dv, 1.0f / z[h]);
 }
 
 /** The portable attention (kernels_scalar.cc; vectorized by the compiler): every ISA without its own. */

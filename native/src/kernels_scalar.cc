@@ -116,44 +116,55 @@ const Kernels kScalar = {
 
 }  // namespace
 
-// Written for the vectorizer (16 independent lane sums per dot product); AVX-512 has its own
-// (kernels_avx512_attend.cc).
+// Written for the vectorizer (16 independent lane sums per dot product), walking long caches in
+// L2-sized spans with the softmax kept online as the SIMD kernels do (kernels.h attend_in_spans):
+// NEON and any CPU without its own kernel read each row from memory once. AVX-512 and AVX2 have
+// their own (kernels_avx512_attend.cc, kernels_avx2_attend.cc).
+#define MLXK_INLINE_LAMBDA __attribute__((always_inline))
 MLXK_SIMD_CLONES
 void attend_portable(const AttendBlock& a) {
   const int64_t d = a.d, nh = a.nh, visible = a.visible, dv = a.dv;
-  // Scores of nh heads against each key row (the row is read once for all heads of the block).
-  for (int64_t s = 0; s < visible; ++s) {
-    const float* kr = a.k + s * a.k_stride;
-    for (int64_t h = 0; h < nh; ++h) {
-      const float* qh = a.q + h * d;
-      float lanes[16] = {0};
-      int64_t i = 0;
-      for (; i + 16 <= d; i += 16)
-        for (int l = 0; l < 16; ++l) lanes[l] += qh[i + l] * kr[i + l];
-      float sum = 0.0f;
-      for (int l = 0; l < 16; ++l) sum += lanes[l];
-      for (; i < d; ++i) sum += qh[i] * kr[i];
-      a.scores[h * visible + s] = sum * a.scale;
+  const auto scores = [&](int64_t s0, int64_t s1) MLXK_INLINE_LAMBDA {
+    // The row is read once for all heads of the block.
+    for (int64_t s = s0; s < s1; ++s) {
+      const float* kr = a.k + s * a.k_stride;
+      for (int64_t h = 0; h < nh; ++h) {
+        const float* qh = a.q + h * d;
+        float lanes[16] = {0};
+        int64_t i = 0;
+        for (; i + 16 <= d; i += 16)
+          for (int l = 0; l < 16; ++l) lanes[l] += qh[i + l] * kr[i + l];
+        float sum = 0.0f;
+        for (int l = 0; l < 16; ++l) sum += lanes[l];
+        for (; i < d; ++i) sum += qh[i] * kr[i];
+        a.scores[h * visible + s] = sum * a.scale;
+      }
     }
-  }
-  for (int64_t h = 0; h < nh; ++h) {
-    float* sc = a.scores + h * visible;
+  };
+  const auto max_of = [](const float* sc, int64_t n) MLXK_INLINE_LAMBDA {
     float m = -INFINITY;
-    for (int64_t s = 0; s < visible; ++s) m = std::max(m, sc[s]);
+    for (int64_t s = 0; s < n; ++s) m = std::max(m, sc[s]);
+    return m;
+  };
+  const auto exp_sum = [](float* sc, int64_t n, float m) MLXK_INLINE_LAMBDA {
     float z = 0.0f;
-    for (int64_t s = 0; s < visible; ++s) z += sc[s] = std::exp(sc[s] - m);
-    const float inv = 1.0f / z;
-    for (int64_t s = 0; s < visible; ++s) sc[s] *= inv;
-  }
-  std::memset(a.out, 0, (size_t)(nh * dv) * sizeof(float));
-  for (int64_t s = 0; s < visible; ++s) {
-    const float* vr = a.v + s * a.v_stride;
-    for (int64_t h = 0; h < nh; ++h) {
-      const float p = a.scores[h * visible + s];
-      float* o = a.out + h * dv;
-      for (int64_t i = 0; i < dv; ++i) o[i] += p * vr[i];
+    for (int64_t s = 0; s < n; ++s) z += sc[s] = std::exp(sc[s] - m);
+    return z;
+  };
+  const auto scale = [](float* v, int64_t n, float f) MLXK_INLINE_LAMBDA {
+    for (int64_t i = 0; i < n; ++i) v[i] *= f;
+  };
+  const auto values = [&](int64_t s0, int64_t s1) MLXK_INLINE_LAMBDA {
+    for (int64_t s = s0; s < s1; ++s) {
+      const float* vr = a.v + s * a.v_stride;
+      for (int64_t h = 0; h < nh; ++h) {
+        const float p = a.scores[h * visible + s];
+        float* o = a.out + h * dv;
+        for (int64_t i = 0; i < dv; ++i) o[i] += p * vr[i];
+      }
     }
-  }
+  };
+  attend_in_spans(a, scores, max_of, exp_sum, scale, values);
 }
 
 const Kernels& scalar_kernels() { return kScalar; }
