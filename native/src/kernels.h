@@ -233,7 +233,7 @@ static inline int64_t attend_span_keys(int64_t row_floats) {
 }
 
 /**
- * The attention kernels' walk over a block of a.nh heads, span by span, with the softmax kept
+ * The attention kernels' walk over a block of heads, span by span, with the softmax kept
  * online as flash attention does: scores(s0, s1) writes the span's scores of every head into
  * a.scores; per head, e^(score − running max) replaces them (exp_sum(sc, n, m) returns their sum)
  * and, when the head's max rises, its sums so far are rescaled (scale(v, n, f)); values(s0, s1)
@@ -241,10 +241,11 @@ static inline int64_t attend_span_keys(int64_t row_floats) {
  * they are still in L2 (absorbed MLA: the key rows just read). max_of(sc, n): the largest score.
  * Always inlined, so a kernel cloned per target (kernels_scalar.cc) keeps its steps in the clone.
  */
-template <class Scores, class MaxOf, class ExpSum, class Scale, class Values>
+template <int NH = 0, class Scores, class MaxOf, class ExpSum, class Scale, class Values>
 __attribute__((always_inline)) inline void attend_in_spans(const AttendBlock& a, Scores&& scores, MaxOf&& max_of, ExpSum&& exp_sum,
                                                            Scale&& scale, Values&& values) {
-  const int64_t span = attend_span_keys(a.d > a.dv ? a.d : a.dv), nh = a.nh;
+  // NH: the head count when a kernel instantiates one walk per count (its loops unroll), 0 for a.nh.
+  const int64_t span = attend_span_keys(a.d > a.dv ? a.d : a.dv), nh = NH > 0 ? NH : a.nh;
   float m[kAttendMaxHeads] = {}, z[kAttendMaxHeads] = {};
   std::memset(a.out, 0, sizeof(float) * (size_t)(nh * a.dv));
   for (int64_t s0 = 0; s0 < a.visible; s0 += span) {

@@ -154,7 +154,7 @@ template <int NH>
 void attend_heads(const AttendBlock& a) {
   // Four heads' 16 values are 8 accumulators: sixteen ymm registers hold no more.
   constexpr int kFirst = NH < 4 ? NH : 4;
-  attend_in_spans(
+  attend_in_spans<NH>(
       a,
       [&](int64_t s0, int64_t s1) {
         for_head_pairs<NH>([&](auto nh, int64_t h) { scores_span<nh.value>(a, a.q + h * a.d, a.scores + h * a.visible, s0, s1); });

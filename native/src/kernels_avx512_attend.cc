@@ -126,7 +126,7 @@ void values_span(const AttendBlock& a, int64_t s0, int64_t s1) {
 template <int NH>
 void attend_heads(const AttendBlock& a) {
   // 8 heads' 32 values are 16 of the 32 zmm registers: every head of a block in one pass over the rows.
-  attend_in_spans(
+  attend_in_spans<NH>(
       a,
       [&](int64_t s0, int64_t s1) {
         for_head_pairs<NH>([&](auto nh, int64_t h) { scores_span<nh.value>(a, a.q + h * a.d, a.scores + h * a.visible, s0, s1); });
