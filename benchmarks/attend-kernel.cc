@@ -37,7 +37,7 @@ int main(int argc, char** argv) {
       double best = 1e30;
       for (int r = 0; r < 15; ++r) {
         const auto t0 = std::chrono::steady_clock::now();
-        ATTEND(AttendBlock{q.data(), d, nh, rows.data(), d, rows.data(), d, keys, dv, 0.06f, scores.data(), out.data()});
+        ATTEND(AttendBlock{q.data(), d, nh, rows.data(), d, rows.data(), d, keys, dv, 0.06f, scores.data(), out.data(), nullptr});
         best = std::min(best, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
       }
       std::printf("%s d %ld dv %ld keys %ld: %.3f ms, %.1f ns per (head, key)\n", label, (long)d, (long)dv, (long)keys, best,

@@ -4,7 +4,8 @@
 // × scale dtype, with K not a multiple of 64 and N not a multiple of the row tile; against a
 // float64 attention (the NEON set runs the portable kernel), attention of 1 … 8 heads, widths off
 // the vector widths and key counts up to several of the spans the kernels walk (kernels.h
-// attend_in_spans); outputs poisoned with NaN to catch unwritten elements. For the sets CI's machine cannot run: tools/check-kernels.sh builds
+// attend_in_spans), whole and as 3 key ranges merged from their statistics (attend_merge);
+// outputs poisoned with NaN to catch unwritten elements. For the sets CI's machine cannot run: tools/check-kernels.sh builds
 // this and runs it under qemu-aarch64 (neon) or with AVX-512 emulated by SIMDe (avx512), or
 // natively where the CPU has the set. Exit status 0 when everything agrees.
 #include <algorithm>
@@ -224,17 +225,32 @@ void check_attention() {
           for (auto& v : rows) v = dist(rng);
           for (auto& v : q) v = dist(rng) * sharpness;
           std::vector<float> got((size_t)(nh * dv), NAN), scores((size_t)(nh * visible));
-          const AttendBlock block{q.data(), d, nh, rows.data(), row, rows.data(), row, visible, dv, 1.0f / std::sqrt((float)d), scores.data(), got.data()};
+          const AttendBlock block{q.data(), d, nh, rows.data(), row, rows.data(), row, visible, dv, 1.0f / std::sqrt((float)d), scores.data(), got.data(), nullptr};
           checked_kernels().attend(block);
           const std::vector<double> want = attention_f64(block);
           ++attention_blocks;
-          for (size_t i = 0; i < want.size(); ++i) {
-            // Weighted means of N(0, 1) values: float32 agrees to ~1e-5 (1e-4 over thousands of keys).
-            if (!(std::fabs(got[i] - want[i]) <= 1e-4)) {
-              std::printf("FAIL attend d=%ld dv=%ld keys=%ld heads=%ld sharpness=%.0f: out[%zu] float64 %g %s %g\n", (long)d, (long)dv,
-                          (long)visible, (long)nh, sharpness, i, want[i], kSetName, got[i]);
-              ++failures;
-              break;
+          // The same keys in 3 ranges, each leaving its softmax statistics, merged (model_attention's split).
+          std::vector<float> merged((size_t)(nh * dv), NAN);
+          if (visible >= 3) {
+            std::vector<float> outs((size_t)(3 * nh * dv), NAN), stats((size_t)(3 * 2 * nh), NAN);
+            for (int64_t j = 0; j < 3; ++j) {
+              const int64_t k0 = visible * j / 3, k1 = visible * (j + 1) / 3;
+              checked_kernels().attend(AttendBlock{q.data(), d, nh, rows.data() + k0 * row, row, rows.data() + k0 * row, row, k1 - k0, dv,
+                                                   block.scale, scores.data(), outs.data() + j * nh * dv, stats.data() + j * 2 * nh});
+            }
+            attend_merge(outs.data(), stats.data(), 3, nh, dv, merged.data());
+          }
+          for (const auto* result : {&got, &merged}) {
+            if (result == &merged && visible < 3) break;
+            for (size_t i = 0; i < want.size(); ++i) {
+              // Weighted means of N(0, 1) values: float32 agrees to ~1e-5 (1e-4 over thousands of keys).
+              if (!(std::fabs((*result)[i] - want[i]) <= 1e-4)) {
+                std::printf("FAIL attend%s d=%ld dv=%ld keys=%ld heads=%ld sharpness=%.0f: out[%zu] float64 %g %s %g\n",
+                            result == &merged ? " in 3 ranges" : "", (long)d, (long)dv, (long)visible, (long)nh, sharpness, i, want[i],
+                            kSetName, (*result)[i]);
+                ++failures;
+                break;
+              }
             }
           }
         }

@@ -13,6 +13,7 @@
 // quantized again with step d/256 (xq2 = clamp(round(r·256/d), ±127)), the integer
 // sum becomes I = 256·Σq·xq + Σq·xq2 (< 2^31) and d holds d/256: the same epilogue.
 #pragma once
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cmath>
@@ -181,7 +182,10 @@ struct UnpackedRows {
 /**
  * Attention of nh query heads (q: nh rows of d floats, contiguous) over `visible` key and value
  * rows (k_stride / v_stride floats apart): out[h] = softmax(scale · q_h · Kᵀ) · V, dv floats per
- * head. `scores` is nh × visible floats of the caller's scratch. nh ≤ kAttendMaxHeads.
+ * head. `scores` is nh × visible floats of the caller's scratch. nh ≤ kAttendMaxHeads. With
+ * `stats`, the rows are one range of a longer cache (model_attention's split of the keys): the
+ * kernel also leaves each head's largest scaled score in stats[h] and Σ e^(score − it) in
+ * stats[nh + h], from which the ranges' outputs are merged.
  */
 struct AttendBlock {
   const float* q;
@@ -194,6 +198,7 @@ struct AttendBlock {
   float scale;
   float* scores;
   float* out;
+  float* stats;
 };
 
 constexpr int kAttendMaxHeads = 8;
@@ -267,6 +272,29 @@ __attribute__((always_inline)) inline void attend_in_spans(const AttendBlock& a,
     values(s0, s1);
   }
   for (int64_t h = 0; h < nh; ++h) scale(a.out + h * a.dv, a.dv, 1.0f / z[h]);
+  if (!a.stats) return;
+  for (int64_t h = 0; h < nh; ++h) a.stats[h] = m[h], a.stats[nh + h] = z[h];
+}
+
+/**
+ * The attention of nh heads over a cache split into `ranges` key ranges, from each range's
+ * normalized output (outs + i·nh·dv) and stats (stats + i·2·nh, as AttendBlock leaves them):
+ * out[h] = Σ_i w_i·out_i[h] / Σ_i w_i with w_i = z_i·e^(m_i − max_j m_j).
+ */
+static inline void attend_merge(const float* outs, const float* stats, int64_t ranges, int64_t nh, int64_t dv, float* out) {
+  for (int64_t h = 0; h < nh; ++h) {
+    float top = stats[h];
+    for (int64_t i = 1; i < ranges; ++i) top = std::max(top, stats[i * 2 * nh + h]);
+    float total = 0.0f;
+    for (int64_t i = 0; i < ranges; ++i) total += stats[i * 2 * nh + nh + h] * std::exp(stats[i * 2 * nh + h] - top);
+    float* o = out + h * dv;
+    std::memset(o, 0, sizeof(float) * (size_t)dv);
+    for (int64_t i = 0; i < ranges; ++i) {
+      const float w = stats[i * 2 * nh + nh + h] * std::exp(stats[i * 2 * nh + h] - top) / total;
+      const float* oi = outs + (i * nh + h) * dv;
+      for (int64_t c = 0; c < dv; ++c) o[c] += w * oi[c];
+    }
+  }
 }
 
 /** The portable attention (kernels_scalar.cc; vectorized by the compiler): every ISA without its own. */

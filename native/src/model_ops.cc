@@ -181,41 +181,95 @@ void model_rope(const float* x, int64_t tokens, int64_t heads, int64_t dims, con
 void model_attention(const float* q, int64_t hq, int64_t d, const AttentionSegment* segs, int64_t count, int64_t hkv,
                      int64_t dv, float scale, float* out) {
   const int64_t group = hq / hkv;
-  // Query row → (segment, row within it), kept between calls (no allocation once grown). The pool's
-  // threads read the caller's vectors through these references (a thread_local named inside the
-  // task would be the worker's own).
-  thread_local std::vector<int32_t> seg_of_kept, row_in_kept;
-  std::vector<int32_t>& seg_of = seg_of_kept;
-  std::vector<int32_t>& row_in = row_in_kept;
-  seg_of.clear();
-  row_in.clear();
-  int64_t work = 0;  // multiply-adds: every visible key of every query row, scores and values
+  // Query heads of one key head share each key row read: as many per block as fit the kernel.
+  int64_t per = std::min<int64_t>(group, kAttendMaxHeads), blocks = (group + per - 1) / per;
+  // Work units, kept between calls (no allocation once grown; the pool's threads read the caller's
+  // vectors through these references, a thread_local named inside a task being the worker's own):
+  // one per query row, or per key range of it when the blocks would leave threads idle.
+  struct Unit {
+    int32_t seg, row, range, ranges;
+    int64_t slot;  // its first partial slot (key ranges of a split row), −1 when not split
+  };
+  thread_local std::vector<Unit> units_kept;
+  thread_local std::vector<float> parts_kept;
+  std::vector<Unit>& units = units_kept;
+  std::vector<float>& parts = parts_kept;
+  units.clear();
+  int64_t work = 0, rows = 0;  // multiply-adds: every visible key of every query row, scores and values
+  for (int64_t s = 0; s < count; ++s) {
+    rows += segs[s].tokens;
+    for (int64_t t = 0; t < segs[s].tokens; ++t) work += (segs[s].keys - segs[s].tokens + t + 1) * hq * (d + dv);
+  }
+  // When the blocks would leave threads idle, a long cache is split into key ranges: every thread
+  // reads a share of its rows from memory once, where splitting the heads made every thread stream
+  // all of them (16K keys of an MQA model: each task 2× the bytes at 2 threads, 8× at 16); the
+  // ranges' outputs are merged from their softmax statistics (kernels.h attend_merge). A range keeps
+  // at least kMinRangeKeys keys, so its merge stays a small part of its work. Only caches too short
+  // to split still have their heads split (the head grouping does not change a float).
+  constexpr int64_t kMinRangeKeys = 512;
+  const int64_t threads = thread_count();
+  const bool pooled = worth_pooling(work);
+  const int64_t want = pooled && rows * hkv * blocks < threads ? (threads + rows * hkv * blocks - 1) / (rows * hkv * blocks) : 1;
   for (int64_t s = 0; s < count; ++s)
     for (int64_t t = 0; t < segs[s].tokens; ++t) {
-      seg_of.push_back((int32_t)s);
-      row_in.push_back((int32_t)t);
-      work += (segs[s].keys - segs[s].tokens + t + 1) * hq * (d + dv);
+      const int64_t visible = segs[s].keys - segs[s].tokens + t + 1;
+      const int32_t ranges = (int32_t)std::max<int64_t>(1, std::min(want, visible / kMinRangeKeys));
+      for (int32_t i = 0; i < ranges; ++i) units.push_back(Unit{(int32_t)s, (int32_t)t, i, ranges, -1});
     }
-  const int64_t rows = (int64_t)seg_of.size();
-  // Query heads of one key head share each key row read: as many per task as fit the kernel,
-  // fewer only when that leaves a thread idle (one decoded sequence of an MQA model is one task)
-  // and the job is large enough to go to the pool at all. Every task streams its rows from memory
-  // once a cache outgrows the caches: 16 heads of one 16K-token sequence in 2 tasks rather than 4
-  // read half as much (the head grouping does not change a float).
-  int64_t per = std::min<int64_t>(group, kAttendMaxHeads);
-  while (worth_pooling(work) && per > 1 && rows * hkv * ((group + per - 1) / per) < (int64_t)thread_count()) per = (per + 1) / 2;
-  const int64_t blocks = (group + per - 1) / per;
+  while (pooled && per > 1 && (int64_t)units.size() * hkv * ((group + per - 1) / per) < threads) per = (per + 1) / 2;
+  blocks = (group + per - 1) / per;
+  int64_t slots = 0;
+  for (Unit& u : units) {
+    if (u.ranges == 1) continue;
+    u.slot = slots;
+    slots += hkv * blocks;
+  }
+  const int64_t slot_floats = per * dv + 2 * per;  // a block's outputs, then its stats
+  if ((int64_t)parts.size() < slots * slot_floats) parts.resize((size_t)(slots * slot_floats));
+  // Query row r of the output: segments' rows in order.
+  const auto out_row = [&](const Unit& u) {
+    int64_t r = u.row;
+    for (int32_t s = 0; s < u.seg; ++s) r += segs[s].tokens;
+    return r;
+  };
   const Kernels& kern = active_kernels();
-  // One pool job over every (query row, key head, head block) of every sequence.
-  parallel_for(rows * hkv * blocks, [&](int64_t task, int thread) {
-    const int64_t r = task / (hkv * blocks), kvh = task / blocks % hkv, b = task % blocks;
-    const AttentionSegment& sg = segs[seg_of[(size_t)r]];
+  // One pool job over every (unit, key head, head block).
+  parallel_for((int64_t)units.size() * hkv * blocks, [&](int64_t task, int thread) {
+    const Unit& u = units[(size_t)(task / (hkv * blocks))];
+    const int64_t kvh = task / blocks % hkv, b = task % blocks, r = out_row(u);
+    const AttentionSegment& sg = segs[u.seg];
     const int64_t h0 = kvh * group + b * per, nh = std::min(per, group - b * per);
-    const int64_t visible = sg.keys - sg.tokens + row_in[(size_t)r] + 1;
-    float* scores = static_cast<float*>(thread_scratch(thread, (size_t)(nh * visible) * sizeof(float)));
-    kern.attend(AttendBlock{q + (r * hq + h0) * d, d, nh, sg.k.p + kvh * sg.k.stride_h, sg.k.stride_s, sg.v.p + kvh * sg.v.stride_h,
-                            sg.v.stride_s, visible, dv, scale, scores, out + (r * hq + h0) * dv});
+    const int64_t visible = sg.keys - sg.tokens + u.row + 1;
+    const int64_t k0 = visible * u.range / u.ranges, k1 = visible * (u.range + 1) / u.ranges;
+    float* scores = static_cast<float*>(thread_scratch(thread, (size_t)(nh * (k1 - k0)) * sizeof(float)));
+    float* slot = u.slot < 0 ? nullptr : parts.data() + (u.slot + kvh * blocks + b) * slot_floats;
+    kern.attend(AttendBlock{q + (r * hq + h0) * d, d, nh, sg.k.p + kvh * sg.k.stride_h + k0 * sg.k.stride_s, sg.k.stride_s,
+                            sg.v.p + kvh * sg.v.stride_h + k0 * sg.v.stride_s, sg.v.stride_s, k1 - k0, dv, scale, scores,
+                            slot ? slot : out + (r * hq + h0) * dv, slot ? slot + per * dv : nullptr});
   }, work);
+  if (slots == 0) return;
+  // Merge each split row's ranges, block by block (slots of one row: range-major, then key head and block).
+  thread_local std::vector<float> merge_kept;
+  std::vector<float>& merge = merge_kept;
+  for (size_t i = 0; i < units.size(); i += (size_t)units[i].ranges) {
+    const Unit& u = units[i];
+    if (u.ranges == 1) continue;
+    const int64_t r = out_row(u);
+    for (int64_t kvh = 0; kvh < hkv; ++kvh)
+      for (int64_t b = 0; b < blocks; ++b) {
+        const int64_t h0 = kvh * group + b * per, nh = std::min(per, group - b * per);
+        // Gather the ranges' outputs and stats of this block contiguously, as attend_merge reads them.
+        merge.resize((size_t)(u.ranges * (nh * dv + 2 * nh)));
+        float* outs = merge.data();
+        float* stats = outs + u.ranges * nh * dv;
+        for (int32_t j = 0; j < u.ranges; ++j) {
+          const float* slot = parts.data() + (u.slot + (j * hkv + kvh) * blocks + b) * slot_floats;
+          std::memcpy(outs + j * nh * dv, slot, sizeof(float) * (size_t)(nh * dv));
+          std::memcpy(stats + j * 2 * nh, slot + per * dv, sizeof(float) * (size_t)(2 * nh));
+        }
+        attend_merge(outs, stats, u.ranges, nh, dv, out + (r * hq + h0) * dv);
+      }
+  }
 }
 
 void swiglu_span(const float* gate, const float* up, int64_t n, float* out) {

@@ -4,10 +4,11 @@
 // and a prefill chunk over a cached prefix with GQA, against softmax(scale·q·Kᵀ)·V in float64.
 // Shapes cover the AVX-512 kernel's edges: head blocks of 1 … 8 (the dispatcher splits heads when
 // few rows leave threads idle), key counts that are not a multiple of its 4-key tile, widths d and
-// dv that are not multiples of 16 / 32, caches long enough for the AVX2 kernel's spans.
+// dv that are not multiples of 16 / 32, caches long enough for the SIMD kernels' spans, and long
+// caches of few sequences split into key ranges across the pool's threads.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { setIsa, supportedIsas } from '../../lib/backend/native/addon.js';
+import { setIsa, setThreads, supportedIsas, threads } from '../../lib/backend/native/addon.js';
 import { NativeOps } from '../../lib/backend/native/ops.js';
 import type { Segment } from '../../lib/backend/ops.js';
 import { freshSeed, rng } from './reference.js';
@@ -127,6 +128,32 @@ test('long caches, walked in spans with the softmax kept online (a head\'s runni
       // unscaled earlier span is off by O(1).
       checkMqaDecode(lengths, rows, q, Hq, D, Dv, `[seed ${seed}] Hq ${Hq} D ${D} Dv ${Dv} lengths ${lengths.join('/')} sharpness ${sharpness}`, 1e-4);
     }
+  }
+});
+
+test('long caches of few sequences split into key ranges across threads, merged from each range\'s softmax statistics, on every kernel set', () => {
+  // With more threads than (sequence, head block) pairs the dispatcher gives each thread a range of
+  // ≥ 512 keys (1 sequence of 5000 keys at 8 threads: 8 ranges), merging the ranges' outputs by
+  // their max and exp sums; a sequence too short to split beside a split one, and heads split when
+  // no cache is long enough. The planted late maximum sits in the last range of sequence 0.
+  const pool = threads();
+  try {
+    for (const n of [2, 3, 8]) {
+      setThreads(n);
+      for (const [D, Dv, Hq, lengths] of [[80, 64, 4, [5000]], [288, 256, 8, [2047]], [40, 24, 3, [3001, 40]], [48, 8, 16, [700]]] as const) {
+        const seed = freshSeed();
+        const normal = normals(rng(seed));
+        const rows = lengths.map((S) => normal(S * D));
+        const q = normal(lengths.length * Hq * D).map((x) => x * 6);
+        const last = rows[0]!.subarray((lengths[0]! - 1) * D, lengths[0]! * D);
+        const q0 = q.subarray(0, D);
+        const t = 31 * Math.sqrt(D) / q0.reduce((a, x) => a + x * x, 0);
+        for (let i = 0; i < D; i++) last[i] = q0[i]! * t;
+        checkMqaDecode(lengths, rows, q, Hq, D, Dv, `[seed ${seed}] ${n} threads Hq ${Hq} D ${D} Dv ${Dv} lengths ${lengths.join('/')}`, 1e-4);
+      }
+    }
+  } finally {
+    setThreads(pool);
   }
 });
 
