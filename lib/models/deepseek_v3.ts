@@ -189,20 +189,28 @@ export class DeepseekV3Model implements CausalLM {
     const segments = segmentsOf(items);
     const caches = items.map((i) => i.cache);
     let x = this.ops.embedding(this.w.get(`${p}model.embed_tokens.weight`), this.ops.ids(items.flatMap((i) => i.ids)));
-    for (let l = 0; l < this.c.layers; l++) x = this.ops.mlaLayers ? this.layerFused(l, x, caches, segments) : this.layer(l, x, caches, segments);
+    const L = this.c.layers;
+    if (!this.ops.mlaLayers) for (let l = 0; l < L; l++) x = this.layer(l, x, caches, segments);
+    else if (this.w.holdsAllLayers) x = this.layersFused(0, L, x, caches, segments);
+    else for (let l = 0; l < L; l++) x = this.layersFused(l, l + 1, x, caches, segments);
     return lmHead(this.ops, this.w, p, x, this.c.eps, opts, segments);
   }
 
   /**
-   * `layer` in one backend call (Ops.mlaLayers). One call per layer rather than per step: streamed
-   * weights (lib/models/streamedWeights.ts) hold one layer at a time, and a crossing per layer is
-   * noise beside a layer's kernels.
+   * Layers [from, to) as `layer` in one backend call (Ops.mlaLayers): every layer of a step at once
+   * (a call's JS and N-API work cost ~28 µs a layer on the bundled model, a quarter of its kernels),
+   * or one at a time while weights are streamed (lib/models/streamedWeights.ts holds one layer).
    */
-  private layerFused(l: number, x: Tensor, caches: readonly KvCache[], segments: readonly Segment[]): Tensor {
+  private layersFused(from: number, to: number, x: Tensor, caches: readonly KvCache[], segments: readonly Segment[]): Tensor {
     const row = [[1, this.c.kvLoraRank + this.c.rope]];
-    const buffers = caches.map((c, b) => c.reserve(l, segments[b]!.tokens, row)[0]!);
-    const r = this.ops.mlaLayers!(x, [this.layerWeights(l)], [buffers], segments);
-    r.caches[0]!.forEach((buf, b) => caches[b]!.store(l, [buf], segments[b]!.tokens));
+    const layers: MlaLayerWeights[] = [];
+    const buffers: Tensor[][] = [];
+    for (let l = from; l < to; l++) {
+      layers.push(this.layerWeights(l));
+      buffers.push(caches.map((c, b) => c.reserve(l, segments[b]!.tokens, row)[0]!));
+    }
+    const r = this.ops.mlaLayers!(x, layers, buffers, segments);
+    r.caches.forEach((perSeq, i) => perSeq.forEach((buf, b) => caches[b]!.store(from + i, [buf], segments[b]!.tokens)));
     return r.out;
   }
 

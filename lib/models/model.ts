@@ -86,6 +86,11 @@ export class ModelWeights {
     return this.map.size;
   }
 
+  /** Whether every layer's weights are held at once (streamed weights hold one layer at a time). */
+  get holdsAllLayers(): boolean {
+    return true;
+  }
+
   /** The weights held now (all of them unless streamed: lib/models/streamedWeights.ts). */
   all(): Weight[] {
     return [...this.map.values()];

@@ -32,6 +32,10 @@ export class StreamedWeights extends ModelWeights {
     this.onLoad = opts.onLoad;
   }
 
+  override get holdsAllLayers(): boolean {
+    return false;
+  }
+
   override get(name: string): Weight {
     this.hold(name);
     return super.get(name);

@@ -10,11 +10,10 @@
 namespace mlxk {
 namespace {
 
-/** A held JS value: a Weight (and its wrapper) or a Float32Array of a known length. */
+/** A held Weight (and its wrapper). */
 struct Held {
   Napi::ObjectReference ref;
   const void* weight = nullptr;  // weight_handle of a Weight
-  int64_t length = 0;            // Float32Array elements
   bool present() const { return !ref.IsEmpty(); }
 };
 
@@ -47,16 +46,16 @@ class MlaLayer : public Napi::ObjectWrap<MlaLayer> {
     s_.rope_scale = num("ropeScale");
     s_.interleaved = o.Get("interleaved").ToBoolean().Value();
     const int64_t H = s_.heads, D = s_.hidden;
-    vector(env, o, "invFreq", s_.rope / 2, inv_freq_);
-    vector(env, o, "inputNorm", D, input_norm_);
-    vector(env, o, "kvANorm", s_.rank, kv_a_norm_);
-    vector(env, o, "postNorm", D, post_norm_);
+    vector(env, o, "invFreq", s_.rope / 2, inv_freq_, s_.inv_freq);
+    vector(env, o, "inputNorm", D, input_norm_, s_.input_norm);
+    vector(env, o, "kvANorm", s_.rank, kv_a_norm_, s_.kv_a_norm);
+    vector(env, o, "postNorm", D, post_norm_, s_.post_norm);
     if (o.Has("q") && !o.Get("q").IsUndefined()) {
       matrix(env, o, "q", 1, H * (s_.nope + s_.rope), D, q_);
     } else {
       matrix(env, o, "qA", 1, -1, D, q_a_);
       const int64_t qr = weight_arg(env, q_a_.ref.Value(), "MlaLayer.qA").n();
-      vector(env, o, "qANorm", qr, q_a_norm_);
+      vector(env, o, "qANorm", qr, q_a_norm_, s_.q_a_norm);
       matrix(env, o, "qB", 1, H * (s_.nope + s_.rope), qr, q_b_);
     }
     matrix(env, o, "kvA", 1, s_.rank + s_.rope, D, kv_a_);
@@ -74,7 +73,7 @@ class MlaLayer : public Napi::ObjectWrap<MlaLayer> {
       Napi::Object m = o.Get("moe").As<Napi::Object>();
       matrix(env, m, "router", 1, -1, D, router_);
       const int64_t E = weight_arg(env, router_.ref.Value(), "MlaLayer.moe.router").n();
-      vector(env, m, "bias", E, router_bias_);
+      vector(env, m, "bias", E, router_bias_, s_.router_bias);
       matrix(env, m, "gate", E, -1, D, experts_gate_);
       const int64_t inter = weight_arg(env, experts_gate_.ref.Value(), "MlaLayer.moe.gate").n();
       matrix(env, m, "up", E, inter, D, experts_up_);
@@ -98,23 +97,6 @@ class MlaLayer : public Napi::ObjectWrap<MlaLayer> {
   /** The spec with every weight resolved now (released weights and closed files are refused). */
   const MlaLayerSpec& resolve(Napi::Env env) {
     auto w = [&](const Held& h, const char* what) { return h.present() ? &resolve_weight(env, h.weight, what) : nullptr; };
-    // A held array still of its length (a detached one has none) is used as is; otherwise typed_array says what is wrong.
-    auto v = [&](const Held& h, const char* what) -> const float* {
-      if (!h.present()) return nullptr;
-      const Napi::Value a = h.ref.Value();
-      if (a.IsTypedArray()) {
-        const Napi::TypedArray t = a.As<Napi::TypedArray>();
-        if (t.TypedArrayType() == napi_float32_array && (int64_t)t.ElementLength() >= h.length)
-          return reinterpret_cast<const float*>(static_cast<const uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset());
-      }
-      return typed_array<float>(env, a, napi_float32_array, (size_t)h.length, std::string("mlaLayers: ") + what);
-    };
-    s_.inv_freq = v(inv_freq_, "invFreq");
-    s_.input_norm = v(input_norm_, "inputNorm");
-    s_.q_a_norm = v(q_a_norm_, "qANorm");
-    s_.kv_a_norm = v(kv_a_norm_, "kvANorm");
-    s_.post_norm = v(post_norm_, "postNorm");
-    s_.router_bias = v(router_bias_, "moe.bias");
     s_.q = w(q_, "mlaLayers: q");
     s_.q_a = w(q_a_, "mlaLayers: qA");
     s_.q_b = w(q_b_, "mlaLayers: qB");
@@ -133,10 +115,15 @@ class MlaLayer : public Napi::ObjectWrap<MlaLayer> {
   }
 
  private:
-  static void vector(Napi::Env env, Napi::Object o, const char* f, int64_t length, Held& out) {
-    typed_array<float>(env, o.Get(f), napi_float32_array, (size_t)length, std::string("MlaLayer.") + f);
-    out.ref = Napi::Persistent(o.Get(f).As<Napi::Object>());
-    out.length = length;
+  /**
+   * A copy of the first `length` floats (norm weights, frequencies, a bias: at most a hidden size),
+   * set in the spec: looking a typed array up through N-API on every call cost more than a small
+   * layer's norms (issue 14).
+   */
+  static void vector(Napi::Env env, Napi::Object o, const char* f, int64_t length, std::vector<float>& out, const float*& in_spec) {
+    const float* p = typed_array<float>(env, o.Get(f), napi_float32_array, (size_t)length, std::string("MlaLayer.") + f);
+    out.assign(p, p + length);
+    in_spec = out.data();
   }
 
   /** A Weight of `experts` matrices [n, k] (n < 0: any). */
@@ -151,7 +138,7 @@ class MlaLayer : public Napi::ObjectWrap<MlaLayer> {
   }
 
   MlaLayerSpec s_;
-  Held inv_freq_, input_norm_, q_a_norm_, kv_a_norm_, post_norm_, router_bias_;
+  std::vector<float> inv_freq_, input_norm_, q_a_norm_, kv_a_norm_, post_norm_, router_bias_;
   Held q_, q_a_, q_b_, kv_a_, embed_q_, unembed_out_, o_proj_, mlp_gate_, mlp_up_, mlp_down_, router_, experts_gate_, experts_up_, experts_down_;
 };
 
@@ -190,8 +177,15 @@ Napi::Value OpMlaLayers(const Napi::CallbackInfo& info) {
   for (uint32_t l = 0; l < L; ++l)
     for (int64_t b = 0; b < B; ++b) {
       const size_t i = (size_t)l * (size_t)B + (size_t)b;
-      caches[i] = typed_array<float>(env, ca.Get((uint32_t)i), napi_float32_array, (size_t)(((int64_t)offsets[b] + tokens[b]) * layers[l]->cache_row()),
-                                     "mlaLayers: caches[" + std::to_string(i) + "]");
+      const Napi::Value v = ca.Get((uint32_t)i);
+      const size_t need = (size_t)(((int64_t)offsets[b] + tokens[b]) * layers[l]->cache_row());
+      // The message is only built for a buffer that fails (L·B of them a step).
+      if (v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_float32_array && v.As<Napi::TypedArray>().ElementLength() >= need) {
+        const Napi::TypedArray t = v.As<Napi::TypedArray>();
+        caches[i] = reinterpret_cast<float*>(static_cast<uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset());
+      } else {
+        caches[i] = typed_array<float>(env, v, napi_float32_array, need, "mlaLayers: caches[" + std::to_string(i) + "]");
+      }
     }
   // Layer outputs alternate between two buffers; the last layer writes `out`. A prompt's are let go after.
   thread_local std::vector<float> ping, pong;

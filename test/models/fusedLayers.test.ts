@@ -67,6 +67,13 @@ for (const c of CASES) {
     const fused = (await loadModel(c.dir, new NativeOps({ activationBits: c.activationBits }))).model;
     const plain = (await loadModel(c.dir, new NativeOps({ activationBits: c.activationBits, fusedLayers: false }))).model;
     assert.ok(fused.ops.mlaLayers && !plain.ops.mlaLayers);
+    // With every layer's weights held, a step's layers go to the backend in one call (streamed
+    // weights, one call per layer, are test/models/streamedWeights.test.ts's).
+    const calls: number[] = [];
+    const mla = fused.ops.mlaLayers.bind(fused.ops);
+    fused.ops.mlaLayers = (x, layers, caches, segments) => (calls.push(layers.length), mla(x, layers, caches, segments));
+    fused.forward([1, 2, 3], fused.newCache());
+    assert.equal(calls, [fused.info.numLayers]);
     for (let B = 1; B <= 8; B++) {
       const len = (b: number) => 1 + ((b * 7 + B) % 13);
       assertIdentical(decodeRun(fused, B, 3, len), decodeRun(plain, B, 3, len), `B ${B}`);

@@ -36,6 +36,11 @@ const sameKey = (a: unknown[], b: unknown[]) => a.length === b.length && a.every
 export class MlaLayerRunner {
   /** Keyed by the layer's input norm weight: one entry per layer of each model in use. */
   private readonly prepared = new WeakMap<Weight, Prepared>();
+  /**
+   * Each step's token counts then offsets, reused: a fresh Int32Array of a few values lives in V8's
+   * heap, and N-API copies it out to a buffer of its own on every call.
+   */
+  private positions = new Int32Array(64);
 
   constructor(private readonly addon: ModelOpsAddon, private readonly activationBits: ActivationBits) {}
 
@@ -63,8 +68,10 @@ export class MlaLayerRunner {
     );
     const arrays = written.flatMap((perSeq) => perSeq.map((w) => (w.storage.data as Float32Array).subarray(w.offset, w.offset + w.size)));
     const out = new Float32Array(N * hidden);
-    const tokens = Int32Array.from(segments, (s) => s.tokens);
-    const offsets = Int32Array.from(segments, (s) => s.offset);
+    if (this.positions.length < 2 * B) this.positions = new Int32Array(2 * B);
+    const tokens = this.positions.subarray(0, B);
+    const offsets = this.positions.subarray(B, 2 * B);
+    segments.forEach((s, b) => ((tokens[b] = s.tokens), (offsets[b] = s.offset)));
     this.addon.opMlaLayers(layers.map((l) => this.native(l)), f32Data(t), tokens, offsets, arrays, out, this.activationBits);
     return { out: f32(out, [N, hidden]) as unknown as Tensor, caches: written as unknown as Tensor[][] };
   }
