@@ -111,7 +111,7 @@ async function main(): Promise<void> {
   lines.push(`step: ${perStep(wallNs).toFixed(1)} µs (${((BATCH * steps * 1e9) / wallNs).toFixed(1)} tokens/s); inside Ops calls ${perStep(inOps).toFixed(1)} µs; JS between ops ${perStep(wallNs - inOps).toFixed(1)} µs (${((100 * (wallNs - inOps)) / wallNs).toFixed(1)} %)`);
   lines.push(`Ops calls per step: ${(calls / steps).toFixed(0)}; one empty N-API crossing: ${crossingNs.toFixed(0)} ns (× calls = ${((crossingNs * calls) / steps / 1000).toFixed(1)} µs per step)`);
   lines.push(`process CPU per step: ${((cpu.user + cpu.system) / steps).toFixed(1)} µs (all threads; with MLXK_THREADS=1 the work a step costs, whatever the load)`);
-  lines.push(`pool per step: ${(pool.jobs / steps).toFixed(1)} jobs over the workers (${perStep(pool.jobNs).toFixed(1)} µs wall, of which the caller waited ${perStep(pool.waitNs).toFixed(1)} µs for the others), ${(pool.inlineJobs / steps).toFixed(1)} inline, ${(pool.wakeups / steps).toFixed(2)} worker wake-ups from sleep`);
+  lines.push(`pool per step: ${(pool.jobs / steps).toFixed(1)} jobs over the workers (${perStep(pool.jobNs).toFixed(1)} µs wall, of which the caller waited ${perStep(pool.waitNs).toFixed(1)} µs for the others), ${(pool.inlineJobs / steps).toFixed(1)} inline, ${(pool.wakeups / steps).toFixed(2)} worker wake-ups from sleep, ${(pool.blockedWaits / steps).toFixed(3)} waits that blocked for a late (likely preempted) task`);
   lines.push('');
   lines.push('| op (weight class) | calls per step | µs per step | % of step |');
   lines.push('|---|---|---|---|');

@@ -129,6 +129,7 @@ Napi::Value PoolStatsFn(const Napi::CallbackInfo& info) {
   o.Set("jobNs", Napi::Number::New(env, (double)s.job_ns));
   o.Set("waitNs", Napi::Number::New(env, (double)s.wait_ns));
   o.Set("wakeups", Napi::Number::New(env, (double)s.wakeups));
+  o.Set("blockedWaits", Napi::Number::New(env, (double)s.blocked_waits));
   return o;
 }
 

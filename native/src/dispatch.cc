@@ -259,7 +259,7 @@ PoolStats pool_stats(bool reset) {
   std::lock_guard<std::mutex> running(r.run_mu);
   const ThreadPool::Stats s = r.pool->stats();
   if (reset) r.pool->reset_stats();
-  return PoolStats{s.jobs, s.inline_jobs, s.job_ns, s.wait_ns, s.wakeups};
+  return PoolStats{s.jobs, s.inline_jobs, s.job_ns, s.wait_ns, s.wakeups, s.blocked_waits};
 }
 
 void* thread_scratch(int thread, size_t bytes) { return rt().pool->scratch(thread, bytes); }

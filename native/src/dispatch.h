@@ -105,7 +105,7 @@ void* thread_scratch(int thread, size_t bytes);
 
 /** The pool's counters (see ThreadPool::Stats), then zeroed when `reset`. */
 struct PoolStats {
-  uint64_t jobs, inline_jobs, job_ns, wait_ns, wakeups;
+  uint64_t jobs, inline_jobs, job_ns, wait_ns, wakeups, blocked_waits;
 };
 PoolStats pool_stats(bool reset);
 

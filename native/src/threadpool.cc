@@ -1,5 +1,6 @@
 #include "threadpool.h"
 
+#include <algorithm>
 #include <chrono>
 
 #ifdef __APPLE__
@@ -44,17 +45,25 @@ void* ThreadPool::scratch(int thread, size_t bytes) {
   return reinterpret_cast<void*>((p + 63) & ~uintptr_t(63));
 }
 
-// Claims tasks of job `generation` until none are left. A claim is a CAS on the
-// counter that also checks the generation, so it fails once a newer job is published.
-void ThreadPool::work(uint64_t generation, int thread) {
+// Claims tasks of job `generation` until none are left; returns how many it ran. A claim is a
+// CAS on the counter that also checks the generation, so it fails once a newer job is published.
+int64_t ThreadPool::work(uint64_t generation, int thread) {
   uint64_t v = counter_.load(std::memory_order_acquire);
+  int64_t ran = 0;
   for (;;) {
-    if ((v >> 32) != (generation & kTaskMask)) return;
+    if ((v >> 32) != (generation & kTaskMask)) return ran;
     const int64_t task = (int64_t)(v & kTaskMask);
-    if (task >= tasks_.load(std::memory_order_acquire)) return;
+    const int64_t tasks = tasks_.load(std::memory_order_acquire);
+    if (task >= tasks) return ran;
     if (!counter_.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel)) continue;
     fn_(ctx_, task, thread);
-    done_.fetch_add(1, std::memory_order_acq_rel);
+    ++ran;
+    // seq_cst with the caller's caller_waiting_ store and done_ load (run_raw): either this
+    // thread sees the caller waiting or the caller sees the job done.
+    if (done_.fetch_add(1) + 1 == tasks && caller_waiting_.load()) {
+      std::lock_guard<std::mutex> lock(done_mu_);
+      done_cv_.notify_one();
+    }
     v = counter_.load(std::memory_order_acquire);
   }
 }
@@ -85,11 +94,24 @@ void ThreadPool::run_raw(int64_t tasks, TaskFn fn, void* ctx, bool alone) {
     std::lock_guard<std::mutex> lock(mu_);
     wake_.notify_all();
   }
-  work(gen, 0);
+  const int64_t own = work(gen, 0);
   const auto t1 = std::chrono::steady_clock::now();
+  // Spin for the other threads' last tasks, about as long as a few of this thread's tasks took;
+  // past that a worker has likely been preempted mid-task (on two vCPUs a V8 helper thread
+  // takes a core for a scheduler tick, 4 ms: 1-2 % of tiny-kimi's steps took 4-9 ms). Blocking
+  // then leaves this core idle, and the kernel's idle balancing moves the preempted worker onto
+  // it; spinning on kept it from running anywhere until the tick.
+  const auto patience = std::chrono::microseconds(20) + (t1 - t0) * 3 / std::max<int64_t>(1, own);
   for (int spins = 0; done_.load(std::memory_order_acquire) != tasks; ++spins) {
-    if (spins < 100000) MLXK_PAUSE();
-    else std::this_thread::yield();
+    MLXK_PAUSE();
+    if ((spins & 63) == 63 && std::chrono::steady_clock::now() - t1 > patience) {
+      std::unique_lock<std::mutex> lock(done_mu_);
+      caller_waiting_.store(true);
+      done_cv_.wait(lock, [&] { return done_.load() == tasks; });
+      caller_waiting_.store(false);
+      blocked_waits_.fetch_add(1, std::memory_order_relaxed);
+      break;
+    }
   }
   const auto t2 = std::chrono::steady_clock::now();
   jobs_.fetch_add(1, std::memory_order_relaxed);
@@ -104,11 +126,12 @@ ThreadPool::Stats ThreadPool::stats() const {
   s.job_ns = job_ns_.load();
   s.wait_ns = wait_ns_.load();
   s.wakeups = wakeups_.load();
+  s.blocked_waits = blocked_waits_.load();
   return s;
 }
 
 void ThreadPool::reset_stats() {
-  for (auto* c : {&jobs_, &inline_jobs_, &job_ns_, &wait_ns_, &wakeups_}) c->store(0);
+  for (auto* c : {&jobs_, &inline_jobs_, &job_ns_, &wait_ns_, &wakeups_, &blocked_waits_}) c->store(0);
 }
 
 void ThreadPool::worker_main(int thread) {
@@ -122,10 +145,17 @@ void ThreadPool::worker_main(int thread) {
     uint64_t gen = generation_.load();
     if (gen == seen) {
       const auto until = std::chrono::steady_clock::now() + kSpin;
+      // Yielding as it spins lets another thread runnable on this core (V8's compiler and GC
+      // helpers, on two vCPUs) run now, between jobs, instead of preempting a task at the next
+      // scheduler tick; tiny-kimi's steps over twice the median took 13-19 % of decode time, 3-9 %
+      // with the yield.
       for (int spins = 0; gen == seen; ++spins) {
         MLXK_PAUSE();
         gen = generation_.load();
-        if ((spins & 255) == 255 && std::chrono::steady_clock::now() > until) break;
+        if ((spins & 63) == 63) {
+          if (std::chrono::steady_clock::now() > until) break;
+          std::this_thread::yield();
+        }
       }
     }
     if (gen == seen) {

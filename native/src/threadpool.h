@@ -4,7 +4,9 @@
 // worker that wakes late can never claim a task of a newer job by mistake, and the
 // caller waits for the job's tasks to finish, never for idle workers to wake up
 // (waking a sleeping vCPU can take a millisecond). Workers spin about a millisecond
-// after a job so back-to-back kernels (one per layer in decode) find them awake.
+// after a job so back-to-back kernels (one per layer in decode) find them awake, yielding
+// as they spin; a caller whose wait for the last tasks outlasts a few of its own blocks
+// (threadpool.cc says why; tools/pool-check.cc tests both).
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -43,6 +45,7 @@ class ThreadPool {
     uint64_t job_ns = 0;       // wall time inside those jobs
     uint64_t wait_ns = 0;      // the caller's wait for other threads after its own last task
     uint64_t wakeups = 0;      // workers woken from sleep (not found spinning)
+    uint64_t blocked_waits = 0;  // jobs whose caller stopped spinning and blocked for the last tasks
   };
   Stats stats() const;
   void reset_stats();
@@ -53,7 +56,7 @@ class ThreadPool {
  private:
   using TaskFn = void (*)(void*, int64_t, int);
   void run_raw(int64_t tasks, TaskFn fn, void* ctx, bool alone);
-  void work(uint64_t generation, int thread);
+  int64_t work(uint64_t generation, int thread);
   void worker_main(int thread);
 
   std::vector<std::thread> workers_;
@@ -67,7 +70,11 @@ class ThreadPool {
   std::atomic<int64_t> done_{0};
   std::atomic<int> sleeping_{0};
   std::atomic<bool> stop_{false};
-  std::atomic<uint64_t> jobs_{0}, inline_jobs_{0}, job_ns_{0}, wait_ns_{0}, wakeups_{0};
+  // The caller blocked for the job's last tasks (see run_raw), and what wakes it.
+  std::atomic<bool> caller_waiting_{false};
+  std::mutex done_mu_;
+  std::condition_variable done_cv_;
+  std::atomic<uint64_t> jobs_{0}, inline_jobs_{0}, job_ns_{0}, wait_ns_{0}, wakeups_{0}, blocked_waits_{0};
   TaskFn fn_ = nullptr;
   void* ctx_ = nullptr;
 };

@@ -274,13 +274,14 @@ export function mapFile(path: string): MappedFile {
   return call(() => new (addon().MappedFile)(path));
 }
 
-/** The kernels' thread pool since the last reset: jobs spread over the workers (and their wall time), jobs run inline, the caller's wait for the other threads, workers woken from sleep. */
+/** The kernels' thread pool since the last reset: jobs spread over the workers (and their wall time), jobs run inline, the caller's wait for the other threads, workers woken from sleep, jobs whose caller blocked for a late task. */
 export interface PoolStats {
   jobs: number;
   inlineJobs: number;
   jobNs: number;
   waitNs: number;
   wakeups: number;
+  blockedWaits: number;
 }
 
 /** The pool's counters, zeroed afterwards when `reset` (profiling). */
