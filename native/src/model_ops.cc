@@ -142,10 +142,22 @@ void model_rms_norm(const float* x, int64_t rows, int64_t dim, const float* weig
   for_chunks(rows, std::max<int64_t>(1, kMinElementsPerTask / dim), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const float* xr = x + r * dim;
-      double ss = 0.0;
-      for (int64_t i = 0; i < dim; ++i) ss += (double)xr[i] * xr[i];
+      // Eight partial sums (in double, as before): one chain of dependent adds took ~4 cycles a
+      // value, 14 µs for eight tiny-kimi rows; independent lanes vectorize.
+      double part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      int64_t i = 0;
+      for (; i + 8 <= dim; i += 8)
+        for (int j = 0; j < 8; ++j) part[j] += (double)xr[i + j] * xr[i + j];
+      for (; i < dim; ++i) part[0] += (double)xr[i] * xr[i];
+      const double ss = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
       const float inv = (float)(1.0 / std::sqrt(ss / (double)dim + (double)eps));
-      for (int64_t i = 0; i < dim; ++i) out[r * dim + i] = xr[i] * inv * weight[i];
+      // Locals, the pointers restricted (out never overlaps x or weight): through the lambda's
+      // captured references (and -fno-strict-aliasing) every store could change them and the
+      // length, so the loop reloaded them per value and did not vectorize.
+      const float* __restrict g = weight;
+      float* __restrict o = out + r * dim;
+      const int64_t n = dim;
+      for (int64_t j = 0; j < n; ++j) o[j] = xr[j] * inv * g[j];
     }
   });
 }
@@ -285,7 +297,10 @@ void model_swiglu(const float* gate, const float* up, int64_t n, float* out) {
 
 void model_add(const float* a, const float* b, int64_t n, float* out) {
   for_chunks(n, kMinElementsPerTask * 4, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) out[i] = a[i] + b[i];
+    const float *pa = a, *pb = b;  // locals, as in model_rms_norm
+    float* po = out;
+    const int64_t e0 = i0, e1 = i1;
+    for (int64_t i = e0; i < e1; ++i) po[i] = pa[i] + pb[i];
   });
 }
 

@@ -41,6 +41,7 @@ void model_matmul_untransposed(const float* x, int64_t tokens, int64_t x_heads, 
 /** Rows ids[i] of the table [n, k], dequantized: out [count, k]. */
 void model_embedding(const ModelWeight& w, const int32_t* ids, int64_t count, float* out);
 
+/** out must not overlap x (or weight). */
 void model_rms_norm(const float* x, int64_t rows, int64_t dim, const float* weight, float eps, float* out);
 
 /** x [T, heads, dims] contiguous, row t at positions[t]; dims = 2·len(inv_freq). */

@@ -180,17 +180,21 @@ void model_moe(const float* x, int64_t tokens, const int32_t* indices, const flo
     return;
   }
   for_chunks(tokens, std::max<int64_t>(1, kMinElementsPerTask / (hidden * k)), [&](int64_t t0, int64_t t1) {
+    // Locals (see model_rms_norm): through the captured references every store could change the
+    // lengths and pointers, and the loops ran a value at a time.
+    const int64_t n = hidden, kk = k;
+    const float* w = weights;
     for (int64_t t = t0; t < t1; ++t) {
-      float* o = out + t * hidden;
-      std::fill(o, o + hidden, 0.0f);
-      for (int64_t j = 0; j < k; ++j) {
-        const float wj = weights[t * k + j];
-        const float* dr = down + (t * k + j) * hidden;
-        for (int64_t i = 0; i < hidden; ++i) o[i] += wj * dr[i];
+      float* __restrict o = out + t * n;
+      std::fill(o, o + n, 0.0f);
+      for (int64_t j = 0; j < kk; ++j) {
+        const float wj = w[t * kk + j];
+        const float* __restrict dr = down + (t * kk + j) * n;
+        for (int64_t i = 0; i < n; ++i) o[i] += wj * dr[i];
       }
       if (!shared) continue;
-      const float* sr = s_down + t * hidden;
-      for (int64_t i = 0; i < hidden; ++i) o[i] = o[i] + sr[i];
+      const float* __restrict sr = s_down + t * n;
+      for (int64_t i = 0; i < n; ++i) o[i] = o[i] + sr[i];
     }
   });
 }
