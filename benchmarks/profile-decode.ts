@@ -2,9 +2,10 @@
 // a prompt, then greedy decode steps with every Ops call timed (wall time of the call: its JS
 // wrapper, the N-API crossing and the kernel) and attributed to the op and to the weight class
 // it reads (the tensor table's role: attn, expert, shared_expert, dense_mlp, router, lm_head, …).
-// Also: the thread pool's counters (jobs spread over workers, jobs run inline, the caller's wait
-// for the other threads, workers woken from sleep), the process CPU time per step and the cost of
-// one empty N-API crossing.
+// Also: the step times' spread (p50/p90/p99, and the share of the wall time in steps over twice
+// the median: stalls), the thread pool's counters (jobs spread over workers, jobs run inline, the
+// caller's wait for the other threads, workers woken from sleep, waits that blocked), the process
+// CPU time per step and the cost of one empty N-API crossing.
 // "JS between ops" = the step's wall time minus the time inside Ops calls (model code, cache
 // bookkeeping, sampling).
 // DeepSeek/Kimi decode steps run every layer in one call (Ops.mlaLayers, one row of the table);
@@ -97,7 +98,12 @@ async function main(): Promise<void> {
   recording = true;
   const cpu0 = process.cpuUsage();
   t0 = process.hrtime.bigint();
-  for (let i = 0; i < TOKENS; i++) logits = await Promise.all(seqs.map((s, b) => s.decode(next(logits[b]!))));
+  const stepNs: number[] = [];
+  for (let i = 0; i < TOKENS; i++) {
+    const s0 = process.hrtime.bigint();
+    logits = await Promise.all(seqs.map((s, b) => s.decode(next(logits[b]!))));
+    stepNs.push(Number(process.hrtime.bigint() - s0));
+  }
   const wallNs = Number(process.hrtime.bigint() - t0);
   const cpu = process.cpuUsage(cpu0);
   recording = false;
@@ -109,6 +115,12 @@ async function main(): Promise<void> {
   const lines: string[] = [];
   lines.push(`model ${dir} (${loaded.model.info.numLayers} layers), ${threads()} threads, batch ${BATCH}, ${steps} steps, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   lines.push(`step: ${perStep(wallNs).toFixed(1)} µs (${((BATCH * steps * 1e9) / wallNs).toFixed(1)} tokens/s); inside Ops calls ${perStep(inOps).toFixed(1)} µs; JS between ops ${perStep(wallNs - inOps).toFixed(1)} µs (${((100 * (wallNs - inOps)) / wallNs).toFixed(1)} %)`);
+  // Stalls (a thread preempted for a scheduler tick, a collection) show as steps far above the median.
+  const sorted = [...stepNs].sort((a, b) => a - b);
+  const at = (q: number) => (sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! / 1000).toFixed(0);
+  const median = sorted[sorted.length >> 1]!;
+  const slowNs = stepNs.filter((ns) => ns > 2 * median).reduce((a, ns) => a + ns, 0);
+  lines.push(`step times: p50 ${at(0.5)} µs, p90 ${at(0.9)}, p99 ${at(0.99)}, max ${at(1)}; steps over twice the median: ${((100 * slowNs) / wallNs).toFixed(1)} % of the wall time`);
   lines.push(`Ops calls per step: ${(calls / steps).toFixed(0)}; one empty N-API crossing: ${crossingNs.toFixed(0)} ns (× calls = ${((crossingNs * calls) / steps / 1000).toFixed(1)} µs per step)`);
   lines.push(`process CPU per step: ${((cpu.user + cpu.system) / steps).toFixed(1)} µs (all threads; with MLXK_THREADS=1 the work a step costs, whatever the load)`);
   lines.push(`pool per step: ${(pool.jobs / steps).toFixed(1)} jobs over the workers (${perStep(pool.jobNs).toFixed(1)} µs wall, of which the caller waited ${perStep(pool.waitNs).toFixed(1)} µs for the others), ${(pool.inlineJobs / steps).toFixed(1)} inline, ${(pool.wakeups / steps).toFixed(2)} worker wake-ups from sleep, ${(pool.blockedWaits / steps).toFixed(3)} waits that blocked for a late (likely preempted) task`);
