@@ -59,12 +59,7 @@ void quantize_rows_avx2(const float* x, int64_t rows, int64_t ldx, ActBuffer& ac
     store_int8x32(q2, ri, order);
     return db / kPlane2Scale;
   };
-  const auto group_sum = [](const float* v, int gs) {
-    __m256 s = _mm256_setzero_ps();
-    for (int i = 0; i < gs; i += 8) s = _mm256_add_ps(s, _mm256_loadu_ps(v + i));
-    return hsum8(s);
-  };
-  quantize_rows_with(x, rows, ldx, act, block, group_sum);
+  quantize_rows_with(x, rows, ldx, act, block);
 }
 
 // ---- unpack ----------------------------------------------------------------

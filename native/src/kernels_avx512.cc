@@ -32,12 +32,7 @@ void quantize_rows_avx512(const float* x, int64_t rows, int64_t ldx, ActBuffer& 
     _mm_storeu_si128((__m128i*)(q2 + 16), _mm512_cvtsepi32_epi8(_mm512_max_epi32(r1, lo)));
     return db / kPlane2Scale;
   };
-  const auto group_sum = [](const float* v, int gs) {
-    __m512 s = _mm512_setzero_ps();
-    for (int i = 0; i < gs; i += 16) s = _mm512_add_ps(s, _mm512_loadu_ps(v + i));
-    return _mm512_reduce_add_ps(s);
-  };
-  quantize_rows_with(x, rows, ldx, act, block, group_sum);
+  quantize_rows_with(x, rows, ldx, act, block);
 }
 
 // ---- bandwidth -----------------------------------------------------------------

@@ -47,12 +47,7 @@ void quantize_rows_neon(const float* x, int64_t rows, int64_t ldx, ActBuffer& ac
     }
     return q2 ? db / kPlane2Scale : db;
   };
-  const auto group_sum = [](const float* v, int gs) {
-    float32x4_t s = vdupq_n_f32(0.0f);
-    for (int i = 0; i < gs; i += 4) s = vaddq_f32(s, vld1q_f32(v + i));
-    return vaddvq_f32(s);
-  };
-  quantize_rows_with(x, rows, ldx, act, block, group_sum);
+  quantize_rows_with(x, rows, ldx, act, block);
 }
 
 struct Unpacker {

@@ -30,12 +30,7 @@ void quantize_rows_scalar(const float* x, int64_t rows, int64_t ldx, ActBuffer& 
     }
     return db / kPlane2Scale;
   };
-  const auto group_sum = [](const float* v, int gs) {
-    float s = 0.0f;
-    for (int i = 0; i < gs; ++i) s += v[i];
-    return s;
-  };
-  quantize_rows_with(x, rows, ldx, act, block, group_sum);
+  quantize_rows_with(x, rows, ldx, act, block);
 }
 
 template <int B>

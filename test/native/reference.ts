@@ -148,7 +148,8 @@ export function expect(p: Problem, x: Float32Array, xOff: number, act: JsActivat
       const dj = act.d[(actRow * act.kpad) / 32 + j]!;
       let isum = 0;
       let absI = 0;
-      let qsum = 0;
+      let codes = 0;
+      let absW = 0;
       for (let i = j * 32; i < j * 32 + 32; i++) {
         const qv = p.q[row * k + i]!;
         const xv = x[xOff + i]!;
@@ -156,26 +157,28 @@ export function expect(p: Problem, x: Float32Array, xOff: number, act: JsActivat
         const xq = act.q2 ? 256 * act.q[actRow * act.kpad + i]! + act.q2[actRow * act.kpad + i]! : act.q[actRow * act.kpad + i]!;
         isum += qv * xq;
         absI += qv * Math.abs(xq);
-        qsum += qv;
-        sx += xv;
-        absX += Math.abs(xv);
+        codes += xq;
+        absW += Math.abs(s * qv + b);
         exact += xv * (s * qv + b);
         absSum += Math.abs(xv * (s * qv + b));
       }
       quantized += s * dj * isum;
       absTerms += Math.abs(s) * dj * absI;
+      // The bias term's group sum is of the rounded activations, so the product is Σ w·x̂ exactly.
+      sx += dj * codes;
+      absX += dj * Math.abs(codes);
       // One plane: |x − d·q| ≤ d/2 per element (+ float32 noise of the scaling, < 2^-20 of it).
       // Two planes: ≤ d/256 = one stored step (d/512 from rounding, doubled when a residual of
       // exactly half a step is clamped to 127), plus the float32 rounding of the residual,
-      // u·|x| ≤ u·127·d = 2^-8·(d/256) at most.
-      quantErr += Math.abs(s) * qsum * (act.q2 ? dj * (1 + 2 ** -8) : (dj / 2) * (1 + 2 ** -20));
+      // u·|x| ≤ u·127·d = 2^-8·(d/256) at most. Each element's error meets its whole weight s·q + b.
+      quantErr += absW * (act.q2 ? dj * (1 + 2 ** -8) : (dj / 2) * (1 + 2 ** -20));
     }
     quantized += b * sx;
     absTerms += Math.abs(b) * absX;
   }
   // Float32 operations on any path from a term to the result: per-lane int→float
   // conversions (up to k/4 lane partials), block and group products and sums, the
-  // group sums of x (gs additions), and the final lane reduction.
+  // group sums of the rounded x (gs/32 block products and sums), and the final lane reduction.
   const tolQuantized = gamma(k / 4 + 2 * groups + gs + 32) * absTerms;
   return { quantized, tolQuantized, exact, tolExact: tolQuantized + quantErr, absSum };
 }

@@ -78,7 +78,7 @@ export interface QuantizedActivations {
   q2?: Int8Array;
   /** [m, kpad/32] absmax/127 per 32-value block (divided by 256 with two planes) */
   d: Float32Array;
-  /** [m, k/groupSize] float sums of x per weight group (the bias term uses them) */
+  /** [m, k/groupSize] sums of the rounded x (d · Σ codes) per weight group (the bias term uses them) */
   sx: Float32Array;
   kpad: number;
 }
