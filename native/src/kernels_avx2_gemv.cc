@@ -9,12 +9,15 @@
 // per lane once per line. 8 bits, whose 255·127·2 would saturate vpmaddubsw's int16, widen the
 // bytes to words in place (vpunpck{l,h}bw with zero) for vpmaddwd with int16 activations.
 //
-// 3 bits: a line is 12 bytes (32 values, 4 packs of 8), broadcast to both 128-bit halves. One
-// vpshufb puts into each 16-bit word the two bytes holding one value, and a mask keeps its 3 bits
-// where they lie: the word is v·2^o, o = 3i mod 8 for value i of its pack. Dword lane d pairs value
-// d of two packs (the same o), so vpmaddwd with int16 activations gives 2^o_d times the lane's dot
-// product, and 2^−o_d is folded into the lane's activation block scale: no multiply or variable
-// shift per value (Zen 1 runs vpmullw, like every integer multiply, on one pipe).
+// 3 bits: a line is two 32-value blocks (24 bytes, 4 packs of 8 values in 3 bytes each), one per
+// 128-bit half. Each value becomes a byte v·2^o with o ≤ 3, so vpmaddubsw can take 32 a vector
+// without saturating (2·7·8·128 per int16, and two vectors summed): values wholly inside a byte at
+// bits o ≤ 3 (A: values 0, 3, 6, 1 of a pack at o = 0 … 3) come from one vpshufb and a mask; the
+// others (B: values 4, 7, 2, 5, two of them spanning two bytes) from a vpshufb of the byte and its
+// successor into a word, shifted right by 4 (value 4 leaves bits 4–6 at 0–2, value 2's bits 6–8
+// land at 2–4, …). Dword lane q of a half holds eight values of one o = q, so 2^−o is folded into
+// the lane's activation block scale: no multiply or variable shift per value (Zen 1 runs every
+// integer multiply on one pipe; the previous 16-bit form spent four vpmaddwd per 64 values).
 // (kernels_avx2.cc's unpack-to-int16 rows remain the GEMM and the GEMV of 5 and 6 bits.)
 #include <cstring>
 
@@ -26,16 +29,17 @@ namespace {
 
 template <int B>
 struct Line {
-  static constexpr int P = B == 8 || B == 3 ? 2 : 8 / B;  // activation vectors per line (3 and 8 bits: int16)
-  static constexpr int V = B == 3 ? 32 : 256 / B;            // values per line
+  static constexpr int P = B == 8 || B == 3 ? 2 : 8 / B;  // activation vectors per line (8 bits: int16)
+  static constexpr int V = B == 3 ? 64 : 256 / B;            // values per line
   static constexpr int LB = V * B / 8;                       // packed bytes per line
-  static constexpr int LOAD = B == 3 ? 16 : 32;              // bytes one line's load reads
+  static constexpr int LOAD = B == 3 ? 28 : 32;              // bytes one line's load reads (3 bits: 16 at 0 and at 12)
   static constexpr int BLOCKS = V / kActBlock;               // 32-blocks per line
   static constexpr int LANES = 8 / BLOCKS;                   // dword lanes per block
 };
 
-/** 3 bits: o = 3d mod 8, the bit offset of value d in its pack and of dword lane d's words. */
-constexpr int crumb3_offset(int d) { return 3 * d % 8; }
+/** 3 bits, dword lane q (o = q) of a half: the pack's value taken as A (one byte) and as B (a shifted word). */
+constexpr int kPack3A[4] = {0, 3, 6, 1};
+constexpr int kPack3B[4] = {4, 7, 2, 5};
 
 // Prefetch distance in the matrix: the tile's rows are contiguous, so one linear address moving at
 // the tile's consumption rate covers them all (Zen 1's stream prefetcher tracks few streams).
@@ -57,7 +61,7 @@ struct Scratch {
   float* sx;    // M × gpad
 };
 
-size_t line_bytes_max(int64_t k) { return (size_t)(2 * pad64(k) + 128); }  // P·32·lines: 2 bytes per value at 3 bits
+size_t line_bytes_max(int64_t k) { return (size_t)(2 * pad64(k) + 128); }  // P·32·lines: 2 bytes per value at 8 bits
 size_t lane_scales_max(int64_t k) { return (size_t)8 * (size_t)(pad64(k) / kActBlock + 1); }  // 8 per line, ≤ one line per block
 
 Scratch scratch_at(void* p, int64_t k) {
@@ -146,17 +150,22 @@ void crumb_order(const int8_t* x, int64_t kpad, int64_t lines, int8_t* out) {
 }
 
 /**
- * 3 bits: per 32 values, two vectors of 16 int16. Word w of vector h (h = 0, 1): half L = w / 8,
- * dword j = (w % 8) / 2, pack 2h + w % 2; it holds value 4L + j of that pack (line value 8·pack + 4L + j).
+ * 3 bits: per 64 values (blocks 2c and 2c+1 in the low and high halves), vectors X (packs 0, 1 of
+ * each block) and Y (packs 2, 3). Byte 4q + 2s + t of a half: pack s of the vector's two, value
+ * kPack3B[q] (t = 0) or kPack3A[q] (t = 1) — the order line_dot<3> leaves the weights in.
  */
-void pack3_order(const int8_t* x, int64_t lines, int16_t* out) {
-  // Vector h takes its 16 values from bytes 16h … 16h+15 of the line: word w ← byte 8(w % 2) + 4(w / 8) + (w % 8) / 2.
-  const __m128i order = _mm_setr_epi8(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
-  for (int64_t c = 0; c < lines; ++c)
-    for (int h = 0; h < 2; ++h) {
-      const __m128i v = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i*)(x + 32 * c + 16 * h)), order);
-      _mm256_storeu_si256((__m256i*)(out + 32 * c + 16 * h), _mm256_cvtepi8_epi16(v));
-    }
+void pack3_order(const int8_t* x, int64_t lines, int8_t* out) {
+  alignas(16) static const uint8_t order[16] = {
+      kPack3B[0], kPack3A[0], 8 + kPack3B[0], 8 + kPack3A[0], kPack3B[1], kPack3A[1], 8 + kPack3B[1], 8 + kPack3A[1],
+      kPack3B[2], kPack3A[2], 8 + kPack3B[2], 8 + kPack3A[2], kPack3B[3], kPack3A[3], 8 + kPack3B[3], 8 + kPack3A[3]};
+  const __m256i o = _mm256_broadcastsi128_si256(_mm_load_si128((const __m128i*)order));
+  for (int64_t c = 0; c < lines; ++c) {
+    // Halves: the first 16 values (packs 0, 1) of each block, then the last 16.
+    const __m256i lo = _mm256_loadu2_m128i((const __m128i*)(x + 64 * c + 32), (const __m128i*)(x + 64 * c));
+    const __m256i hi = _mm256_loadu2_m128i((const __m128i*)(x + 64 * c + 48), (const __m128i*)(x + 64 * c + 16));
+    _mm256_storeu_si256((__m256i*)(out + 64 * c), _mm256_shuffle_epi8(lo, o));
+    _mm256_storeu_si256((__m256i*)(out + 64 * c + 32), _mm256_shuffle_epi8(hi, o));
+  }
 }
 
 /** 8 bits: per 32 values, int16 vectors of values [0 … 7, 16 … 23] and [8 … 15, 24 … 31], as vpunpck{l,h}bw leave the bytes. */
@@ -178,10 +187,13 @@ void line_activations(const ActRow& a, int64_t kpad, int64_t lines, int8_t* xq, 
       for (int l = 0; l < 8; ++l) dl[8 * c + l] = a.d[c];
     return;
   } else if constexpr (B == 3) {
-    pack3_order(a.q, lines, reinterpret_cast<int16_t*>(xq));
-    if (a.q2) pack3_order(a.q2, lines, reinterpret_cast<int16_t*>(xq2));
+    pack3_order(a.q, lines, xq);
+    if (a.q2) pack3_order(a.q2, lines, xq2);
     for (int64_t c = 0; c < lines; ++c)
-      for (int d = 0; d < 8; ++d) dl[8 * c + d] = a.d[c] / (float)(1 << crumb3_offset(d));
+      for (int l = 0; l < 8; ++l) {
+        const int64_t block = 2 * c + l / 4;
+        dl[8 * c + l] = block < kpad / kActBlock ? a.d[block] / (float)(1 << (l % 4)) : 0.0f;
+      }
     return;
   } else if constexpr (B == 4) {
     nibble_order(a.q, lines, xq);
@@ -208,7 +220,7 @@ struct Rows {
 
 template <int B>
 inline __m256i load_bytes(const uint8_t* p) {
-  if constexpr (B == 3) return _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)p));
+  if constexpr (B == 3) return _mm256_loadu2_m128i((const __m128i*)(p + 12), (const __m128i*)p);
   else return _mm256_loadu_si256((const __m256i*)p);
 }
 
@@ -219,21 +231,29 @@ inline __m256i load_bytes(const uint8_t* p) {
  */
 template <int B>
 __attribute__((noinline)) __m256i partial_line(const uint8_t* p, int64_t bytes) {
-  const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(bytes / 4)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
   const int* at = reinterpret_cast<const int*>(p);
-  if constexpr (B == 3) return _mm256_broadcastsi128_si256(_mm_maskload_epi32(at, _mm256_castsi256_si128(mask)));
-  else return _mm256_maskload_epi32(at, mask);
+  if constexpr (B == 3) {
+    // Each half's 12 bytes apart; a missing second block reads as zero weights.
+    const __m128i lane = _mm_setr_epi32(0, 1, 2, 8);
+    const __m128i lo = _mm_maskload_epi32(at, _mm_cmpgt_epi32(_mm_set1_epi32((int)(bytes / 4)), lane));
+    const __m128i hi = _mm_maskload_epi32(at + 3, _mm_cmpgt_epi32(_mm_set1_epi32((int)(bytes / 4) - 3), lane));
+    return _mm256_set_m128i(hi, lo);
+  }
+  const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(bytes / 4)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  return _mm256_maskload_epi32(at, mask);
 }
 
 template <int B>
 inline __m256i load_line(const Rows& mr, const uint8_t* row, int64_t c) {
   using L = Line<B>;
   if (c < mr.direct_lines) return load_bytes<B>(row + L::LB * c);
-  // A row's last lines: nothing past the row is read (it may end the mapping). 3 bits: the last
-  // line's 16-byte read ends at the row's end and each half shifts its 12 bytes down into place.
+  // A row's last lines: nothing past the row is read (it may end the mapping). 3 bits: a whole last
+  // line's second half reads the 16 bytes ending at the row's end and shifts its 12 into place.
   if constexpr (B == 3) {
-    if (L::LB * (c + 1) == (int64_t)mr.rb && mr.rb >= (size_t)L::LOAD)
-      return _mm256_srli_si256(load_bytes<B>(row + mr.rb - L::LOAD), L::LOAD - L::LB);
+    if (L::LB * (c + 1) == (int64_t)mr.rb) {
+      const uint8_t* p = row + L::LB * c;
+      return _mm256_set_m128i(_mm_srli_si128(_mm_loadu_si128((const __m128i*)(p + 8)), 4), _mm_loadu_si128((const __m128i*)p));
+    }
   }
   return partial_line<B>(row + L::LB * c, min64((int64_t)mr.rb - L::LB * c, L::LB));
 }
@@ -246,23 +266,31 @@ int64_t direct_lines(size_t rb, int64_t lines) {
   return n < lines ? n : lines;
 }
 
-// 3 bits: the vpshufb controls of the two vectors (word w: the bytes holding value 4L + j of pack
-// 2h + w % 2, see pack3_order) and the mask of each word's 3 bits.
+// 3 bits, vectors X (packs 0, 1 of each half) and Y (packs 2, 3), in pack3_order's byte order:
+// `a` gathers the byte holding each A value (odd bytes), `b` each B value's byte and its successor
+// (a word at even bytes, shifted right by 4 before use); the masks keep 3 bits at o = q in dword q.
 struct Pack3 {
-  __m256i shuffle[2], mask;
+  __m256i a[2], b[2], mask_a, mask_b;
   Pack3() {
-    alignas(32) uint8_t sh[2][32];
-    alignas(32) uint16_t mk[16];
-    for (int h = 0; h < 2; ++h)
-      for (int w = 0; w < 16; ++w) {
-        const int pack = 2 * h + w % 2, v = 4 * (w / 8) + (w % 8) / 2, bit = 24 * pack + 3 * v;
-        sh[h][2 * w] = (uint8_t)(bit / 8);
-        sh[h][2 * w + 1] = (uint8_t)(bit / 8 + 1);  // ≤ 12: inside the 16 loaded bytes
-        mk[w] = (uint16_t)(7u << (bit % 8));
+    // Byte of a pack holding A value q (bits 3q mod 8 …), and of B value q's low bits.
+    constexpr int kByteA[4] = {0, 1, 2, 0}, kByteB[4] = {1, 2, 0, 1};
+    alignas(32) uint8_t sa[2][32], sb[2][32], ma[32], mb[32];
+    for (int v = 0; v < 2; ++v)
+      for (int i = 0; i < 32; ++i) {
+        const int q = i % 16 / 4, pack = 2 * v + i % 4 / 2, odd = i % 2;
+        sa[v][i] = odd ? (uint8_t)(3 * pack + kByteA[q]) : 0x80;
+        // Value 7 (q = 1) needs no successor; value 4's bits 4-6 also lie in one byte. ≤ 11: inside the half's 12 bytes.
+        sb[v][i] = (uint8_t)(3 * pack + kByteB[q] + odd);
+        if (odd && kByteB[q] == 2) sb[v][i] = 0x80;
+        ma[i] = odd ? (uint8_t)(7 << q) : 0;
+        mb[i] = odd ? 0 : (uint8_t)(7 << q);
       }
-    shuffle[0] = _mm256_load_si256((const __m256i*)sh[0]);
-    shuffle[1] = _mm256_load_si256((const __m256i*)sh[1]);
-    mask = _mm256_load_si256((const __m256i*)mk);
+    for (int v = 0; v < 2; ++v) {
+      a[v] = _mm256_load_si256((const __m256i*)sa[v]);
+      b[v] = _mm256_load_si256((const __m256i*)sb[v]);
+    }
+    mask_a = _mm256_load_si256((const __m256i*)ma);
+    mask_b = _mm256_load_si256((const __m256i*)mb);
   }
 };
 
@@ -271,10 +299,13 @@ template <int B>
 inline __m256i line_dot(__m256i raw, const int8_t* x, const Pack3& p3) {
   const __m256i ones = _mm256_set1_epi16(1);
   if constexpr (B == 3) {
-    const __m256i wa = _mm256_and_si256(_mm256_shuffle_epi8(raw, p3.shuffle[0]), p3.mask);
-    const __m256i wb = _mm256_and_si256(_mm256_shuffle_epi8(raw, p3.shuffle[1]), p3.mask);
-    return _mm256_add_epi32(_mm256_madd_epi16(wa, _mm256_loadu_si256((const __m256i*)x)),
-                            _mm256_madd_epi16(wb, _mm256_loadu_si256((const __m256i*)(x + 32))));
+    const auto weights = [&](int v) {
+      return _mm256_or_si256(_mm256_and_si256(_mm256_shuffle_epi8(raw, p3.a[v]), p3.mask_a),
+                             _mm256_and_si256(_mm256_srli_epi16(_mm256_shuffle_epi8(raw, p3.b[v]), 4), p3.mask_b));
+    };
+    return _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(weights(0), _mm256_loadu_si256((const __m256i*)x)),
+                                              _mm256_maddubs_epi16(weights(1), _mm256_loadu_si256((const __m256i*)(x + 32)))),
+                             ones);
   } else if constexpr (B == 8) {
     const __m256i zero = _mm256_setzero_si256();
     return _mm256_add_epi32(_mm256_madd_epi16(_mm256_unpacklo_epi8(raw, zero), _mm256_loadu_si256((const __m256i*)x)),
