@@ -186,11 +186,13 @@ void gemv_avx2(const QuantMatrix& w, const ActRow* acts, int mcount, float* cons
 
 // ---- 3-bit GEMM: rows repacked to 4 bits ----------------------------------------
 // Values 0…7 fit a nibble, so a panel of 3-bit rows is rewritten in MLX's 4-bit layout (scales and
-// biases unchanged) and multiplied by the 4-bit kernel, whose vpmaddubsw takes 32 products per
-// instruction where 3-bit lines take 16 per vpmaddwd: the repack is paid once per row per task, the
-// products once per activation row (3 bits had run prompts at half of 4 bits' speed).
+// biases unchanged) and multiplied by the 4-bit kernel: opening a 4-bit line takes 3 instructions
+// for every four activation rows, a 3-bit line 13. The repack is paid once per row per task, so it
+// wins only from 64 activation rows (one thread, [1024, 2048]: 14.7 against 13.9 G multiply-adds/s
+// at M = 64-512; 7.3-13.5 against 13.6-14.2 at M = 8-48, where the 3-bit lines run directly).
 
 constexpr int kRepackRows = 32;
+constexpr int kRepackMinActivationRows = 64;
 
 size_t repack_bytes(int64_t k) { return (size_t)kRepackRows * (size_t)(pad64(k) / 2) + sizeof(int16_t) * (size_t)pad64(k) + 64; }
 
@@ -239,11 +241,11 @@ void gemm3_avx2(const QuantMatrix& w, const ActRow* acts, int mcount, float* con
 // 2, 3, 4 and 8 bits: the GEMV kernel on four activation rows at a time. A task's rows stay in L1/L2
 // across the passes, and opening a line's bytes in registers once per four rows beats unpacking a
 // row to int16 memory once for all of them (tiny-kimi pp512 on Zen 1: +40 % at 2 and 4 bits, where
-// vpmaddubsw takes 32 products per instruction, +22 % at 8). 3 bits: repacked to 4 (above; +30 %).
+// vpmaddubsw takes 32 products per instruction, +22 % at 8). 3 bits: repacked to 4 for long runs (above).
 void gemm_avx2(const QuantMatrix& w, const ActRow* acts, int mcount, float* const* out, int64_t n0, int64_t n1,
                void* s) {
   if (!avx2::gemv_handles(w.bits)) return rows_avx2(w, acts, mcount, out, n0, n1, s);
-  if (w.bits == 3) return gemm3_avx2(w, acts, mcount, out, n0, n1, s);
+  if (w.bits == 3 && mcount >= kRepackMinActivationRows) return gemm3_avx2(w, acts, mcount, out, n0, n1, s);
   for (int m = 0; m < mcount; m += kGemvMaxM)
     avx2::gemv(w, acts + m, mcount - m < kGemvMaxM ? mcount - m : kGemvMaxM, out + m, n0, n1, s);
 }

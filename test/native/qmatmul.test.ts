@@ -153,6 +153,27 @@ test('larger shapes: several GEMM panels, partial tiles, every width, thread cou
   setThreads(2);
 });
 
+test('3 bits either side of 64 activation rows (AVX2 repacks a panel to 4 bits from 64, runs 3-bit lines below): both agree with the references', () => {
+  for (const [gs, k] of [[32, 1056], [64, 640]] as const) {
+    const seed = freshSeed();
+    const rand = rng(seed);
+    const n = 45;
+    const p = randomWeights(rand, n, k, 3, gs, 'bf16');
+    for (const m of [63, 64, 67]) {
+      const x = randomActivations(rand, m, k);
+      for (const activationBits of [8, 16] as const) {
+        const act = quantizeActivationsJs(x, m, k, activationBits);
+        for (const isa of ISAS) {
+          setIsa(isa);
+          const out = qmatmul(x, m, p.ref, new Float32Array(m * n).fill(NaN), { activationBits });
+          check(`[seed ${seed}] ${isa} 3-bit g${gs} a${activationBits} m=${m} n=${n} k=${k}`, out, m, p, x, act);
+        }
+      }
+    }
+  }
+  setIsa('auto');
+});
+
 test('model-sized shapes (K = 14336, N = 1100, M = 40): sampled outputs on every kernel set', () => {
   const seed = freshSeed();
   const rand = rng(seed);
