@@ -18,26 +18,9 @@ inline float hsum8(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-/** count scales (or biases) of dtype t at p → floats. */
-inline void load_scales(const uint8_t* p, int64_t count, int t, float* out) {
-  int64_t i = 0;
-  for (; i + 8 <= count; i += 8) {
-    __m256 v;
-    if (t == MLXK_SCALE_F32) {
-      v = _mm256_loadu_ps((const float*)(p + 4 * i));
-    } else {
-      const __m128i h = _mm_loadu_si128((const __m128i*)(p + 2 * i));
-      v = t == MLXK_SCALE_BF16 ? _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)) : _mm256_cvtph_ps(h);
-    }
-    _mm256_storeu_ps(out + i, v);
-  }
-  for (; i < count; ++i) out[i] = mlxk_load_scale(p, (mlxk_u64)i, t);
-}
-
 }  // namespace
 
-/** GEMV (M ≤ kGemvMaxM) for 2-, 3-, 4- and 8-bit weights: kernels_avx2_gemv.cc. */
-bool gemv_handles(int bits);
+/** GEMV (M ≤ kGemvMaxM) for every width, on the packed bytes: kernels_avx2_gemv.cc. */
 void gemv(const QuantMatrix& w, const ActRow* acts, int mcount, float* const* out, int64_t n0, int64_t n1, void* scratch);
 size_t gemv_scratch_bytes(int64_t k, int gs);
 

@@ -1,14 +1,8 @@
 // AVX2 + FMA + F16C kernels (Haswell and later, Zen 1 and later). Compiled with
 // those flags in its own library; internal linkage only (see kernels_avx512.cc).
 //
-// Unpack: 16 values at a time into 16-bit lanes. One vpshufb puts the two bytes
-// holding value i into lane i (a B-bit value starting at bit offset o < 8 always
-// fits in 16 bits), vpmullw by 2^(16-B-o) moves it to the top of the lane
-// (dropping the bits above it) and a shift by 16-B brings it down (dropping the
-// bits below). Weight rows are unpacked into a small buffer once and dotted with
-// the int8 activations (sign-extended to 16 bits) by vpmaddwd: no overflow, any width.
-// This is the GEMM and GEMV of 5 and 6 bits; kernels_avx2_gemv.cc has the GEMV
-// of 2, 3, 4 and 8 bits, which works on the packed bytes directly (and their GEMM).
+// The GEMV and GEMM of every width work on the packed bytes (kernels_avx2_gemv.cc); this file
+// quantizes activations, repacks 3-bit panels for long GEMM runs, and dispatches.
 #include <cstring>
 
 #include "avx2_common.h"
@@ -16,8 +10,6 @@
 namespace mlxk {
 namespace {
 
-using avx2::hsum8;
-using avx2::load_scales;
 using avx2::min64;
 
 #define MLXK_DENSE_FMA(a, b, c) __builtin_fmaf(a, b, c)
@@ -62,7 +54,9 @@ void quantize_rows_avx2(const float* x, int64_t rows, int64_t ldx, ActBuffer& ac
   quantize_rows_with(x, rows, ldx, act, block);
 }
 
-// ---- unpack ----------------------------------------------------------------
+// ---- unpack (3 bits, for the repack below) -----------------------------------
+// One vpshufb puts the two bytes holding value i into 16-bit lane i, vpmullw by 2^(16-B-o) moves it
+// to the top of the lane (dropping the bits above it) and a shift by 16-B brings it down.
 
 struct Unpacker {
   __m256i shuffle, mul;
@@ -105,85 +99,6 @@ void unpack_row(const Unpacker& u, const uint8_t* row, int64_t k, int16_t* out) 
     _mm256_storeu_si256((__m256i*)(out + 16 * t), unpack16<B>(u, tail + 2 * B * (t - direct)));
 }
 
-// ---- float dot ---------------------------------------------------------------
-
-float dot_f32(const float* a, const float* b, int64_t count) {
-  __m256 acc = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 8 <= count; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
-  float s = hsum8(acc);
-  for (; i < count; ++i) s += a[i] * b[i];
-  return s;
-}
-
-// ---- GEMV / GEMM -------------------------------------------------------------
-
-constexpr int kRows = 4;
-
-using Scratch = UnpackedRows<int16_t, kRows>;
-
-// out[m][n + r] for R unpacked rows and one activation row.
-template <int R>
-void dot_rows(const Scratch& sc, int64_t k, int gs, const ActRow& a, float* out, int64_t n) {
-  const int64_t groups = k / gs, kpad = pad64(k);
-  const int blocks_per_group = gs / kActBlock;
-  __m256 acc[R];
-  for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
-  for (int64_t g = 0; g < groups; ++g) {
-    for (int jb = 0; jb < blocks_per_group; ++jb) {
-      const int64_t j = g * blocks_per_group + jb;
-      const __m256i x0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(a.q + 32 * j)));
-      const __m256i x1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(a.q + 32 * j + 16)));
-      __m256i y0 = x0, y1 = x1;
-      if (a.q2) {
-        y0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(a.q2 + 32 * j)));
-        y1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(a.q2 + 32 * j + 16)));
-      }
-      for (int r = 0; r < R; ++r) {
-        const int16_t* w = sc.q + r * kpad + 32 * j;
-        const __m256i w0 = _mm256_loadu_si256((const __m256i*)w), w1 = _mm256_loadu_si256((const __m256i*)(w + 16));
-        __m256i isum = _mm256_add_epi32(_mm256_madd_epi16(w0, x0), _mm256_madd_epi16(w1, x1));
-        if (a.q2)
-          isum = _mm256_add_epi32(_mm256_slli_epi32(isum, 8),
-                                  _mm256_add_epi32(_mm256_madd_epi16(w0, y0), _mm256_madd_epi16(w1, y1)));
-        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(sc.s[r * groups + g] * a.d[j]), acc[r]);
-      }
-    }
-  }
-  for (int r = 0; r < R; ++r) out[n + r] = hsum8(acc[r]) + dot_f32(sc.b + r * groups, a.sx, groups);
-}
-
-template <int B>
-void rows_bits(const QuantMatrix& w, const ActRow* acts, int mcount, float* const* out, int64_t n0, int64_t n1,
-               void* scratch) {
-  const Unpacker u = make_unpacker<B>();
-  const Scratch sc = Scratch::at(scratch, w.k, w.group_size);
-  const int64_t groups = w.k / w.group_size, kpad = pad64(w.k);
-  for (int64_t n = n0; n < n1; n += kRows) {
-    const int rows = (int)min64(kRows, n1 - n);
-    sc.fill(w, n, rows, [&](const uint8_t* row, int16_t* out) { unpack_row<B>(u, row, w.k, out); }, load_scales);
-    for (int m = 0; m < mcount; ++m) {
-      if (rows == kRows) dot_rows<kRows>(sc, w.k, w.group_size, acts[m], out[m], n);
-      else
-        for (int r = 0; r < rows; ++r) {
-          Scratch one{sc.q + r * kpad, sc.s + r * groups, sc.b + r * groups};
-          dot_rows<1>(one, w.k, w.group_size, acts[m], out[m], n + r);
-        }
-    }
-  }
-}
-
-void rows_avx2(const QuantMatrix& w, const ActRow* acts, int mcount, float* const* out, int64_t n0, int64_t n1,
-               void* s) {
-  with_bits(w.bits, [&](auto b) { rows_bits<b.value>(w, acts, mcount, out, n0, n1, s); });
-}
-
-void gemv_avx2(const QuantMatrix& w, const ActRow* acts, int mcount, float* const* out, int64_t n0, int64_t n1,
-               void* s) {
-  if (avx2::gemv_handles(w.bits)) avx2::gemv(w, acts, mcount, out, n0, n1, s);
-  else rows_avx2(w, acts, mcount, out, n0, n1, s);
-}
-
 // ---- 3-bit GEMM: rows repacked to 4 bits ----------------------------------------
 // Values 0…7 fit a nibble, so a panel of 3-bit rows is rewritten in MLX's 4-bit layout (scales and
 // biases unchanged) and multiplied by the 4-bit kernel: opening a 4-bit line takes 3 instructions
@@ -192,6 +107,7 @@ void gemv_avx2(const QuantMatrix& w, const ActRow* acts, int mcount, float* cons
 // at M = 64-512; 7.3-13.5 against 13.6-14.2 at M = 8-48, where the 3-bit lines run directly).
 
 constexpr int kRepackRows = 32;
+constexpr int kPanelRows = 4;  // a GEMM task's rows: whole GEMV tiles of one activation row
 constexpr int kRepackMinActivationRows = 64;
 
 size_t repack_bytes(int64_t k) { return (size_t)kRepackRows * (size_t)(pad64(k) / 2) + sizeof(int16_t) * (size_t)pad64(k) + 64; }
@@ -242,12 +158,17 @@ void gemm3_avx2(const QuantMatrix& w, const ActRow* acts, int mcount, float* con
 // across the passes, and opening a line's bytes in registers once per four rows beats unpacking a
 // row to int16 memory once for all of them (tiny-kimi pp512 on Zen 1: +40 % at 2 and 4 bits, where
 // vpmaddubsw takes 32 products per instruction, +22 % at 8). 3 bits: repacked to 4 for long runs (above).
+// 5 and 6 bits: 1.0-1.2x the rows unpacked once to int16 that they replace at M = 8-256.
 void gemm_avx2(const QuantMatrix& w, const ActRow* acts, int mcount, float* const* out, int64_t n0, int64_t n1,
                void* s) {
-  if (!avx2::gemv_handles(w.bits)) return rows_avx2(w, acts, mcount, out, n0, n1, s);
   if (w.bits == 3 && mcount >= kRepackMinActivationRows) return gemm3_avx2(w, acts, mcount, out, n0, n1, s);
   for (int m = 0; m < mcount; m += kGemvMaxM)
     avx2::gemv(w, acts + m, mcount - m < kGemvMaxM ? mcount - m : kGemvMaxM, out + m, n0, n1, s);
+}
+
+void gemv_avx2(const QuantMatrix& w, const ActRow* acts, int mcount, float* const* out, int64_t n0, int64_t n1,
+               void* s) {
+  avx2::gemv(w, acts, mcount, out, n0, n1, s);
 }
 
 void dense_avx2(const DenseMatrix& w, const float* const* x, int mcount, float* const* out, int64_t n0, int64_t n1) {
@@ -255,10 +176,7 @@ void dense_avx2(const DenseMatrix& w, const float* const* x, int mcount, float* 
   else dense_rows(w, x, mcount, out, n0, n1);
 }
 
-size_t scratch_bytes(int64_t k, int gs) {
-  const size_t a = Scratch::bytes(k, gs), b = (avx2::gemv_scratch_bytes(k, gs) + 63) / 64 * 64 + repack_bytes(k);
-  return a > b ? a : b;
-}
+size_t scratch_bytes(int64_t k, int gs) { return (avx2::gemv_scratch_bytes(k, gs) + 63) / 64 * 64 + repack_bytes(k); }
 
 double read_pass_avx2(const uint8_t* p, size_t bytes) {
   __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
@@ -276,7 +194,7 @@ double read_pass_avx2(const uint8_t* p, size_t bytes) {
 }
 
 const Kernels kAvx2 = {
-    "avx2", quantize_rows_avx2, gemv_avx2, gemm_avx2, kRows, scratch_bytes, read_pass_avx2, dense_avx2, avx2::attend,
+    "avx2", quantize_rows_avx2, gemv_avx2, gemm_avx2, kPanelRows, scratch_bytes, read_pass_avx2, dense_avx2, avx2::attend,
 };
 
 }  // namespace

@@ -1,4 +1,4 @@
-// AVX2 GEMV (M ≤ 4, decode) for 2-, 3-, 4- and 8-bit weights, straight from the packed bytes.
+// AVX2 GEMV (M ≤ 4, decode; four activation rows at a time in a GEMM) for every width, straight from the packed bytes.
 //
 // One 32-byte load of a weight row is a "line" that becomes P byte vectors of values without
 // leaving registers: 4 bits split each byte's nibbles (vector 0 the line's even values, vector 1
@@ -18,7 +18,13 @@
 // land at 2–4, …). Dword lane q of a half holds eight values of one o = q, so 2^−o is folded into
 // the lane's activation block scale: no multiply or variable shift per value (Zen 1 runs every
 // integer multiply on one pipe; the previous 16-bit form spent four vpmaddwd per 64 values).
-// (kernels_avx2.cc's unpack-to-int16 rows remain the GEMM and the GEMV of 5 and 6 bits.)
+//
+// 5 and 6 bits: a line is one 32-value block, two half-lines of 16 values (2B bytes each), each
+// broadcast to both 128-bit halves. One vpshufb puts into each 16-bit word the two bytes holding
+// one value and a mask keeps its B bits where they lie: v·2^o, o = B·i mod 8 for value i of the
+// half-line. Dword lane l pairs values l and l+8 (the same o), so vpmaddwd with int16 activations
+// gives 2^o_l times the lane's dot product, and 2^−o_l is folded into the lane's activation block
+// scale, as for the bytes of 3 bits: no multiply, variable shift or unpacked copy per value.
 #include <cstring>
 
 #include "avx2_common.h"
@@ -27,12 +33,17 @@ namespace mlxk {
 namespace avx2 {
 namespace {
 
+/** 5 and 6 bits: values kept in 16-bit words where they lie (two half-lines a line). */
+template <int B>
+constexpr bool kWordLine = B == 5 || B == 6;
+
 template <int B>
 struct Line {
-  static constexpr int P = B == 8 || B == 3 ? 2 : 8 / B;  // activation vectors per line (8 bits: int16)
-  static constexpr int V = B == 3 ? 64 : 256 / B;            // values per line
-  static constexpr int LB = V * B / 8;                       // packed bytes per line
-  static constexpr int LOAD = B == 3 ? 28 : 32;              // bytes one line's load reads (3 bits: 16 at 0 and at 12)
+  static constexpr int P = B == 8 || B == 3 || kWordLine<B> ? 2 : 8 / B;  // activation vectors per line (5, 6, 8 bits: int16)
+  static constexpr int V = B == 3 ? 64 : kWordLine<B> ? 32 : 256 / B;      // values per line
+  static constexpr int LB = V * B / 8;                                     // packed bytes per line
+  // Bytes one line's loads read: 3 bits 16 at 0 and at 12; 5 and 6 bits 16 at 0 and at 2B.
+  static constexpr int LOAD = B == 3 ? 28 : kWordLine<B> ? 2 * B + 16 : 32;
   static constexpr int BLOCKS = V / kActBlock;               // 32-blocks per line
   static constexpr int LANES = 8 / BLOCKS;                   // dword lanes per block
 };
@@ -61,7 +72,7 @@ struct Scratch {
   float* sx;    // M × gpad
 };
 
-size_t line_bytes_max(int64_t k) { return (size_t)(2 * pad64(k) + 128); }  // P·32·lines: 2 bytes per value at 8 bits
+size_t line_bytes_max(int64_t k) { return (size_t)(2 * pad64(k) + 128); }  // P·32·lines: 2 bytes per value at 5, 6, 8 bits
 size_t lane_scales_max(int64_t k) { return (size_t)8 * (size_t)(pad64(k) / kActBlock + 1); }  // 8 per line, ≤ one line per block
 
 Scratch scratch_at(void* p, int64_t k) {
@@ -168,6 +179,16 @@ void pack3_order(const int8_t* x, int64_t lines, int8_t* out) {
   }
 }
 
+/** 5 and 6 bits: per 32 values, one int16 vector per half-line h; word w holds value 16h + 4(w / 8) + (w % 8) / 2 + 8(w % 2). */
+void word_order(const int8_t* x, int64_t lines, int16_t* out) {
+  const __m128i order = _mm_setr_epi8(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
+  for (int64_t c = 0; c < lines; ++c)
+    for (int h = 0; h < 2; ++h) {
+      const __m128i v = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i*)(x + 32 * c + 16 * h)), order);
+      _mm256_storeu_si256((__m256i*)(out + 32 * c + 16 * h), _mm256_cvtepi8_epi16(v));
+    }
+}
+
 /** 8 bits: per 32 values, int16 vectors of values [0 … 7, 16 … 23] and [8 … 15, 24 … 31], as vpunpck{l,h}bw leave the bytes. */
 void byte_order(const int8_t* x, int64_t lines, int16_t* out) {
   for (int64_t c = 0; c < lines; ++c) {
@@ -185,6 +206,12 @@ void line_activations(const ActRow& a, int64_t kpad, int64_t lines, int8_t* xq, 
     if (a.q2) byte_order(a.q2, lines, reinterpret_cast<int16_t*>(xq2));
     for (int64_t c = 0; c < lines; ++c)
       for (int l = 0; l < 8; ++l) dl[8 * c + l] = a.d[c];
+    return;
+  } else if constexpr (kWordLine<B>) {
+    word_order(a.q, lines, reinterpret_cast<int16_t*>(xq));
+    if (a.q2) word_order(a.q2, lines, reinterpret_cast<int16_t*>(xq2));
+    for (int64_t c = 0; c < lines; ++c)
+      for (int l = 0; l < 8; ++l) dl[8 * c + l] = a.d[c] / (float)(1 << (B * l % 8));
     return;
   } else if constexpr (B == 3) {
     pack3_order(a.q, lines, xq);
@@ -258,6 +285,22 @@ inline __m256i load_line(const Rows& mr, const uint8_t* row, int64_t c) {
   return partial_line<B>(row + L::LB * c, min64((int64_t)mr.rb - L::LB * c, L::LB));
 }
 
+/** 5 and 6 bits: a line's two half-lines, each broadcast to both 128-bit halves. */
+struct HalfLines {
+  __m256i lo, hi;
+};
+
+template <int B>
+inline HalfLines load_half_lines(const Rows& mr, const uint8_t* row, int64_t c) {
+  const uint8_t* p = row + Line<B>::LB * c;
+  const __m256i lo = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)p));
+  if (c < mr.direct_lines) return {lo, _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)(p + 2 * B)))};
+  // The row's last line (k is a multiple of 32, so whole): the 16 bytes ending at the row's end,
+  // shifted down to the second half-line's 2B; the first half-line's 16 fit inside its 4B.
+  const __m128i end = _mm_loadu_si128((const __m128i*)(row + mr.rb - 16));
+  return {lo, _mm256_broadcastsi128_si256(_mm_srli_si128(end, 16 - 2 * B))};
+}
+
 /** Lines of a row of rb bytes whose LOAD-byte read ends inside it. */
 template <int B>
 int64_t direct_lines(size_t rb, int64_t lines) {
@@ -294,6 +337,33 @@ struct Pack3 {
   }
 };
 
+// 5 and 6 bits: the vpshufb control putting into word w the two bytes holding value
+// 4(w / 8) + (w % 8) / 2 + 8(w % 2) of a half-line (see word_order), and the mask of its B bits.
+template <int B>
+struct WordLanes {
+  __m256i shuffle, mask;
+  WordLanes() {
+    alignas(32) uint8_t sh[32];
+    alignas(32) uint16_t mk[16];
+    for (int w = 0; w < 16; ++w) {
+      const int bit = B * (4 * (w / 8) + (w % 8) / 2 + 8 * (w % 2));
+      sh[2 * w] = (uint8_t)(bit / 8);
+      sh[2 * w + 1] = (uint8_t)(bit / 8 + 1);  // ≤ 2B − 1 + 1 < 16: inside the loaded bytes
+      mk[w] = (uint16_t)(((1u << B) - 1) << (bit % 8));
+    }
+    shuffle = _mm256_load_si256((const __m256i*)sh);
+    mask = _mm256_load_si256((const __m256i*)mk);
+  }
+};
+
+template <int B>
+inline __m256i half_lines_dot(const HalfLines& raw, const int8_t* x, const WordLanes<B>& wl) {
+  const __m256i a = _mm256_and_si256(_mm256_shuffle_epi8(raw.lo, wl.shuffle), wl.mask);
+  const __m256i b = _mm256_and_si256(_mm256_shuffle_epi8(raw.hi, wl.shuffle), wl.mask);
+  return _mm256_add_epi32(_mm256_madd_epi16(a, _mm256_loadu_si256((const __m256i*)x)),
+                          _mm256_madd_epi16(b, _mm256_loadu_si256((const __m256i*)(x + 32))));
+}
+
 /** Σ over the line's P vectors of (weights · activations), as 8 int32 lanes. */
 template <int B>
 inline __m256i line_dot(__m256i raw, const int8_t* x, const Pack3& p3) {
@@ -321,6 +391,25 @@ inline __m256i line_dot(__m256i raw, const int8_t* x, const Pack3& p3) {
   }
 }
 
+/** A width's line constants: 3 bits' byte gathers, 5 and 6 bits' word lanes. */
+template <int B>
+struct LineConsts {
+  Pack3 p3;
+  WordLanes<B> wl;
+};
+
+template <int B>
+inline auto load_any(const Rows& mr, const uint8_t* row, int64_t c) {
+  if constexpr (kWordLine<B>) return load_half_lines<B>(mr, row, c);
+  else return load_line<B>(mr, row, c);
+}
+
+template <int B, class Raw>
+inline __m256i dot_any(const Raw& raw, const int8_t* x, const LineConsts<B>& k) {
+  if constexpr (kWordLine<B>) return half_lines_dot<B>(raw, x, k.wl);
+  else return line_dot<B>(raw, x, k.p3);
+}
+
 template <int M, int R>
 inline void store_tile(__m256 (&acc)[M][R], float* const* out, int64_t n) {
   for (int m = 0; m < M; ++m) {
@@ -341,7 +430,7 @@ inline void store_tile(__m256 (&acc)[M][R], float* const* out, int64_t n) {
  * one b ⊙ Σx product.
  */
 template <int B, int GS, int M, int R, int PL>
-void tile(const Rows& mr, const Scratch& sc, const Pack3& p3, const ActRow* acts, float* const* out, int64_t n) {
+void tile(const Rows& mr, const Scratch& sc, const LineConsts<B>& lc, const ActRow* acts, float* const* out, int64_t n) {
   using L = Line<B>;
   constexpr int kSegmentLines = 8 * GS / L::V;
   constexpr bool kUniform = GS >= L::V;  // a line lies inside one group
@@ -381,14 +470,14 @@ void tile(const Rows& mr, const Scratch& sc, const Pack3& p3, const ActRow* acts
       const int64_t line_group = (c - c0) * L::V / GS;
       const __m256i lanes = _mm256_srli_epi32(_mm256_add_epi32(block_lanes, _mm256_set1_epi32((int)(L::BLOCKS * (c - c0)))), kShift);
       for (int r = 0; r < R; ++r) {
-        const __m256i raw = load_line<B>(mr, rows[r], c);
+        const auto raw = load_any<B>(mr, rows[r], c);
         const __m256 sl = kUniform ? _mm256_broadcast_ss(&stage[r][line_group]) : _mm256_permutevar8x32_ps(srow[r], lanes);
         for (int m = 0; m < M; ++m) {
           __m256i isum;
           __m256 dl;
           const size_t at = ((size_t)m * mr.lines + c) * L::P * 32;
-          isum = line_dot<B>(raw, sc.xq + at, p3);
-          if (PL == 2) isum = _mm256_add_epi32(_mm256_slli_epi32(isum, 8), line_dot<B>(raw, sc.xq2 + at, p3));
+          isum = dot_any<B>(raw, sc.xq + at, lc);
+          if (PL == 2) isum = _mm256_add_epi32(_mm256_slli_epi32(isum, 8), dot_any<B>(raw, sc.xq2 + at, lc));
           dl = _mm256_loadu_ps(sc.dl + ((size_t)m * mr.lines + c) * 8);
           acc[m][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(sl, dl), acc[m][r]);
         }
@@ -405,7 +494,7 @@ void gemv_m(const QuantMatrix& w, const ActRow* acts, float* const* out, int64_t
   const int64_t groups = w.k / GS;
   const int64_t lines = line_count<B>(w.k);
   const Rows mr{w, groups, pad8(groups), lines, direct_lines<B>(row_bytes(w), lines), row_bytes(w), scale_row_bytes(w)};
-  static const Pack3 p3;
+  static const LineConsts<B> lc;
   const Scratch sc = scratch_at(scratch, w.k);
   for (int m = 0; m < M; ++m) {
     line_activations<B>(acts[m], pad64(w.k), mr.lines, sc.xq + (size_t)m * mr.lines * Line<B>::P * 32,
@@ -414,8 +503,8 @@ void gemv_m(const QuantMatrix& w, const ActRow* acts, float* const* out, int64_t
     for (int64_t g = groups; g < mr.gpad; ++g) sc.sx[m * mr.gpad + g] = 0.0f;
   }
   int64_t n = n0;
-  for (; n + R <= n1; n += R) tile<B, GS, M, R, PL>(mr, sc, p3, acts, out, n);
-  for (; n < n1; ++n) tile<B, GS, M, 1, PL>(mr, sc, p3, acts, out, n);
+  for (; n + R <= n1; n += R) tile<B, GS, M, R, PL>(mr, sc, lc, acts, out, n);
+  for (; n < n1; ++n) tile<B, GS, M, 1, PL>(mr, sc, lc, acts, out, n);
 }
 
 template <int B>
@@ -430,8 +519,6 @@ void gemv_bits(const QuantMatrix& w, const ActRow* acts, int mcount, float* cons
 
 }  // namespace
 
-bool gemv_handles(int bits) { return bits == 2 || bits == 3 || bits == 4 || bits == 8; }
-
 size_t gemv_scratch_bytes(int64_t k, int gs) {
   const size_t gpad = (size_t)pad8(k / gs);
   return 2 * kGemvMaxM * line_bytes_max(k) + sizeof(float) * (kGemvMaxM * lane_scales_max(k) + kGemvMaxM * gpad) + 64;
@@ -442,6 +529,8 @@ void gemv(const QuantMatrix& w, const ActRow* acts, int mcount, float* const* ou
     case 2: return gemv_bits<2>(w, acts, mcount, out, n0, n1, s);
     case 3: return gemv_bits<3>(w, acts, mcount, out, n0, n1, s);
     case 4: return gemv_bits<4>(w, acts, mcount, out, n0, n1, s);
+    case 5: return gemv_bits<5>(w, acts, mcount, out, n0, n1, s);
+    case 6: return gemv_bits<6>(w, acts, mcount, out, n0, n1, s);
     default: return gemv_bits<8>(w, acts, mcount, out, n0, n1, s);
   }
 }
