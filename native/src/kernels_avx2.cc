@@ -103,12 +103,13 @@ void unpack_row(const Unpacker& u, const uint8_t* row, int64_t k, int16_t* out) 
 // Values 0…7 fit a nibble, so a panel of 3-bit rows is rewritten in MLX's 4-bit layout (scales and
 // biases unchanged) and multiplied by the 4-bit kernel: opening a 4-bit line takes 3 instructions
 // for every four activation rows, a 3-bit line 13. The repack is paid once per row per task, so it
-// wins only from 64 activation rows (one thread, [1024, 2048]: 14.7 against 13.9 G multiply-adds/s
-// at M = 64-512; 7.3-13.5 against 13.6-14.2 at M = 8-48, where the 3-bit lines run directly).
+// wins only over enough activation rows (benchmarks/gemm-rows.ts, one thread, [1024, 2048], G
+// multiply-adds/s repacked against direct: M = 8 11.1-11.5 / 13.5-13.7, 16 12.6-13.8 / 13.8-14.1,
+// 32 13.9-14.7 / 13.7-13.8, 256 14.6-15.8 / 14.5-14.9).
 
 constexpr int kRepackRows = 32;
 constexpr int kPanelRows = 4;  // a GEMM task's rows: whole GEMV tiles of one activation row
-constexpr int kRepackMinActivationRows = 64;
+constexpr int kRepackMinActivationRows = 32;
 
 size_t repack_bytes(int64_t k) { return (size_t)kRepackRows * (size_t)(pad64(k) / 2) + sizeof(int16_t) * (size_t)pad64(k) + 64; }
 
