@@ -4,41 +4,31 @@
 // the fastest of several calls (the machine's other tenants only ever slow a call down).
 //   npm run build && node dist/benchmarks/gemm-rows.js [--bits 3,4,5,6] [--m 8,16,32,48,64,256]
 //        [--shape 1024x2048] [--out FILE.md]
-import { writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
 import { isa, qmatmul, setThreads } from '../lib/backend/native/addon.js';
 import { randomQuantMatrix } from '../lib/bench/randomQuant.js';
-import { SUPPORTED_BITS, type Bits } from '../lib/quant/affine.js';
+import { flag, KernelTable, widths } from '../lib/bench/kernelTable.js';
 
 const GS = 64;
 const CALLS = 6;
 
-function list(flag: string | undefined, fallback: string): number[] {
-  const values = (flag ?? fallback).split(',').map(Number);
-  for (const v of values) if (!Number.isInteger(v) || v < 1) throw new Error(`gemm-rows: "${flag}" is not a comma-separated list of positive integers`);
+function list(tool: string, value: string): number[] {
+  const values = value.split(',').map(Number);
+  for (const v of values) if (!Number.isInteger(v) || v < 1) throw new Error(`${tool}: "${value}" is not a comma-separated list of positive integers`);
   return values;
 }
 
 function main(): void {
   const args = process.argv.slice(2);
-  const opt = (name: string) => {
-    const i = args.indexOf(`--${name}`);
-    return i >= 0 ? args[i + 1] : undefined;
-  };
-  const bits = list(opt('bits'), '3,4,5,6') as Bits[];
-  for (const b of bits) if (!SUPPORTED_BITS.includes(b)) throw new Error(`gemm-rows: --bits ${b} is not one of ${SUPPORTED_BITS.join(', ')}`);
-  const ms = list(opt('m'), '8,16,32,48,64,256');
-  const shape = /^(\d+)x(\d+)$/.exec(opt('shape') ?? '1024x2048');
+  const bits = widths('gemm-rows', flag(args, 'bits') ?? '3,4,5,6');
+  const ms = list('gemm-rows', flag(args, 'm') ?? '8,16,32,48,64,256');
+  const shape = /^(\d+)x(\d+)$/.exec(flag(args, 'shape') ?? '1024x2048');
   if (!shape || Number(shape[2]) % GS !== 0) throw new Error(`gemm-rows: --shape must be NxK with K a multiple of ${GS}`);
   const [n, k] = [Number(shape[1]), Number(shape[2])];
   setThreads(1);
-  const load0 = loadavg()[0]!;
-  const lines = [
+  const table = new KernelTable(
     `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, native addon ${isa()} × 1 thread, [${n}, ${k}], group size ${GS}, bf16 scales, 8-bit activations; fastest of ${CALLS} calls per cell, G multiply-adds/s.`,
-    '',
-    `| M | ${bits.map((b) => `${b}-bit`).join(' | ')} |`,
-    `|---|${bits.map(() => '---').join('|')}|`,
-  ];
+    ['M', ...bits.map((b) => `${b}-bit`)],
+  );
   const weights = bits.map((b) => randomQuantMatrix(n, k, b, GS));
   for (const m of ms) {
     const x = Float32Array.from({ length: m * k }, () => Math.random() * 2 - 1);
@@ -52,14 +42,9 @@ function main(): void {
       }
       return ((m * n * k) / best).toFixed(1);
     });
-    lines.push(`| ${m} | ${cells.join(' | ')} |`);
-    console.error(lines[lines.length - 1]);
+    table.row([String(m), ...cells]);
   }
-  lines.push('', `1-minute load average ${load0.toFixed(2)} at start, ${loadavg()[0]!.toFixed(2)} at end.`);
-  const text = lines.join('\n') + '\n';
-  const outFile = opt('out');
-  if (outFile) writeFileSync(outFile, text);
-  process.stdout.write(text);
+  table.finish(flag(args, 'out'));
 }
 
 main();

@@ -7,11 +7,10 @@
 // take), so the time includes one N-API crossing (~0.1 µs, benchmarks/profile-decode.ts measures
 // it) but no descriptor parsing.
 //   npm run build && node dist/benchmarks/gemv-shapes.js [--bits 2,3,4,8] [--out FILE.md]
-import { writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
 import { isa, modelOps, setThreads, type AddonWeight } from '../lib/backend/native/addon.js';
 import { randomQuantMatrix } from '../lib/bench/randomQuant.js';
-import { SUPPORTED_BITS, type Bits } from '../lib/quant/affine.js';
+import { flag, KernelTable, widths } from '../lib/bench/kernelTable.js';
+import type { Bits } from '../lib/quant/affine.js';
 
 const GS = 64;
 const SHAPES: [number, number][] = [
@@ -49,33 +48,20 @@ function fastestCall(n: number, k: number, bits: Bits): number {
 
 function main(): void {
   const args = process.argv.slice(2);
-  const opt = (name: string) => {
-    const i = args.indexOf(`--${name}`);
-    return i >= 0 ? args[i + 1] : undefined;
-  };
-  const bits = (opt('bits') ?? '2,3,4,8').split(',').map(Number) as Bits[];
-  for (const b of bits) if (!SUPPORTED_BITS.includes(b)) throw new Error(`gemv-shapes: --bits ${b} is not one of ${SUPPORTED_BITS.join(', ')}`);
+  const bits = widths('gemv-shapes', flag(args, 'bits') ?? '2,3,4,8');
   setThreads(1);
-  const load0 = loadavg()[0]!;
-  const lines = [
+  const table = new KernelTable(
     `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, native addon ${isa()} × 1 thread, group size ${GS}, bf16 scales; fastest of ${BATCHES} batches per cell.`,
-    '',
-    `| shape [n, k] | ${bits.map((b) => `${b}-bit µs (G multiply-adds/s)`).join(' | ')} |`,
-    `|---|${bits.map(() => '---').join('|')}|`,
-  ];
+    ['shape [n, k]', ...bits.map((b) => `${b}-bit µs (G multiply-adds/s)`)],
+  );
   for (const [n, k] of SHAPES) {
     const cells = bits.map((b) => {
       const us = fastestCall(n, k, b);
       return `${us.toFixed(2)} (${((n * k) / us / 1e3).toFixed(1)})`;
     });
-    lines.push(`| [${n}, ${k}] | ${cells.join(' | ')} |`);
-    console.error(lines[lines.length - 1]);
+    table.row([`[${n}, ${k}]`, ...cells]);
   }
-  lines.push('', `1-minute load average ${load0.toFixed(2)} at start, ${loadavg()[0]!.toFixed(2)} at end.`);
-  const text = lines.join('\n') + '\n';
-  const out = opt('out');
-  if (out) writeFileSync(out, text);
-  process.stdout.write(text);
+  table.finish(flag(args, 'out'));
 }
 
 main();

@@ -36,6 +36,18 @@ function check(label: string, out: Float32Array, m: number, p: ReturnType<typeof
   }
 }
 
+/** qmatmul of m rows on every kernel set, 8- and 16-bit activations, against the references. */
+function checkEverySet(label: string, p: ReturnType<typeof randomWeights>, x: Float32Array, m: number): void {
+  for (const activationBits of [8, 16] as const) {
+    const act = quantizeActivationsJs(x, m, p.k, activationBits);
+    for (const isa of ISAS) {
+      setIsa(isa);
+      const out = qmatmul(x, m, p.ref, new Float32Array(m * p.n).fill(NaN), { activationBits });
+      check(`${label} ${isa} a${activationBits} m=${m}`, out, m, p, x, act);
+    }
+  }
+}
+
 test('every kernel set agrees with the float64 references for all widths, group sizes and scale dtypes', () => {
   assert.ok(ISAS.includes('scalar'), 'the scalar fallback is always available');
   let cases = 0;
@@ -76,17 +88,7 @@ test('GEMV rows of 1, 2, 3, 15, 16, 17 and 33 groups (AVX-512 holds scales in re
         const rand = rng(seed);
         const [n, k] = [7, gs * groups];
         const p = randomWeights(rand, n, k, bits, gs, dtype);
-        for (let m = 1; m <= 4; m++) {
-          const x = randomActivations(rand, m, k);
-          for (const activationBits of [8, 16] as const) {
-            const act = quantizeActivationsJs(x, m, k, activationBits);
-            for (const isa of ISAS) {
-              setIsa(isa);
-              const out = qmatmul(x, m, p.ref, new Float32Array(m * n).fill(NaN), { activationBits });
-              check(`[seed ${seed}] ${isa} ${bits}-bit g${gs} ${dtype} a${activationBits} ${groups} groups m=${m}`, out, m, p, x, act);
-            }
-          }
-        }
+        for (let m = 1; m <= 4; m++) checkEverySet(`[seed ${seed}] ${bits}-bit g${gs} ${dtype} ${groups} groups`, p, randomActivations(rand, m, k), m);
       }
     }
   }
@@ -159,17 +161,7 @@ test('3 bits either side of 32 activation rows (AVX2 repacks a panel to 4 bits f
     const rand = rng(seed);
     const n = 45;
     const p = randomWeights(rand, n, k, 3, gs, 'bf16');
-    for (const m of [31, 32, 35]) {
-      const x = randomActivations(rand, m, k);
-      for (const activationBits of [8, 16] as const) {
-        const act = quantizeActivationsJs(x, m, k, activationBits);
-        for (const isa of ISAS) {
-          setIsa(isa);
-          const out = qmatmul(x, m, p.ref, new Float32Array(m * n).fill(NaN), { activationBits });
-          check(`[seed ${seed}] ${isa} 3-bit g${gs} a${activationBits} m=${m} n=${n} k=${k}`, out, m, p, x, act);
-        }
-      }
-    }
+    for (const m of [31, 32, 35]) checkEverySet(`[seed ${seed}] 3-bit g${gs} n=${n} k=${k}`, p, randomActivations(rand, m, k), m);
   }
   setIsa('auto');
 });
