@@ -67,12 +67,13 @@ template <int R>
 void dense_block(const mlxk::DenseMatrix& w, const float* const* x, int mcount, float* const* out, int64_t n) {
   alignas(64) float wf[R][kDenseChunk];
   const size_t eb = (size_t)mlxk_scale_bytes(w.dtype);
+  const uint8_t* last = mlxk::last_byte(w.w, w.n, (size_t)w.k * eb);
   for (int64_t k0 = 0; k0 < w.k; k0 += kDenseChunk) {
     const int64_t kc = w.k - k0 < kDenseChunk ? w.k - k0 : kDenseChunk;
     const int64_t kv = kc / 16 * 16;
     for (int r = 0; r < R; ++r) {
       const uint8_t* src = w.w + ((size_t)(n + r) * (size_t)w.k + (size_t)k0) * eb;
-      for (size_t off = 0; off < (size_t)kc * eb; off += 64) __builtin_prefetch(src + kDensePrefetchBytes + off);
+      for (size_t off = 0; off < (size_t)kc * eb; off += 64) mlxk::prefetch_within(src + kDensePrefetchBytes + off, last);
       dense_convert(src, kc, w.dtype, wf[r]);
     }
     int m = 0;

@@ -169,8 +169,22 @@ inline void quantize_rows_with(const float* x, int64_t rows, int64_t ldx, ActBuf
 static inline int64_t pad64(int64_t k) { return (k + 63) / 64 * 64; }
 
 /**
- * Per-thread scratch of the kernels that unpack R weight rows before their dot products (AVX2
- * as 16-bit lanes, NEON as int8): the rows, then their scales and biases as float.
+ * Software prefetch of p, held back to `last` (a buffer's last byte): the kernels prefetch a fixed
+ * distance ahead, and past a matrix's end may lie unmapped pages, where every prefetch costs a
+ * failed page walk (a [256, 256] 4-bit GEMV at the top of the heap took 2.2× as long on Zen 1).
+ */
+static inline void prefetch_within(const void* p, const void* last) {
+  __builtin_prefetch(p < last ? p : last, 0, 3);
+}
+
+/** The last byte of count·stride bytes at base, for prefetch_within. */
+static inline const uint8_t* last_byte(const uint8_t* base, int64_t count, size_t stride) {
+  return base + (size_t)count * stride - 1;
+}
+
+/**
+ * Per-thread scratch of the kernels that unpack R weight rows before their dot products (NEON, as
+ * int8): the rows, then their scales and biases as float.
  */
 template <class Q, int R>
 struct UnpackedRows {

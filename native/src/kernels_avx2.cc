@@ -181,9 +181,10 @@ size_t scratch_bytes(int64_t k, int gs) { return (avx2::gemv_scratch_bytes(k, gs
 
 double read_pass_avx2(const uint8_t* p, size_t bytes) {
   __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+  const uint8_t* last = p + bytes - 1;
   for (size_t i = 0; i + 128 <= bytes; i += 128) {
-    _mm_prefetch((const char*)p + i + 4096, _MM_HINT_T0);
-    _mm_prefetch((const char*)p + i + 4096 + 64, _MM_HINT_T0);
+    prefetch_within(p + i + 4096, last);
+    prefetch_within(p + i + 4096 + 64, last);
     a0 = _mm256_add_epi64(a0, _mm256_loadu_si256((const __m256i*)(p + i)));
     a1 = _mm256_add_epi64(a1, _mm256_loadu_si256((const __m256i*)(p + i + 32)));
     a2 = _mm256_add_epi64(a2, _mm256_loadu_si256((const __m256i*)(p + i + 64)));

@@ -32,7 +32,7 @@ void widen_order(const float* const* x, int mcount, int64_t kv, std::vector<floa
 
 /** out[m0 … m0+MB)[n … n+R) over the first kv values (a multiple of 16); the tail is added by the caller. */
 template <int MB, int R>
-inline void tile(const uint8_t* w, int64_t k, int64_t kv, const float* const* xp, int m0, float* const* out, int64_t n) {
+inline void tile(const uint8_t* w, const uint8_t* last, int64_t k, int64_t kv, const float* const* xp, int m0, float* const* out, int64_t n) {
   __m256 acc[MB][R];
   for (int m = 0; m < MB; ++m)
     for (int r = 0; r < R; ++r) acc[m][r] = _mm256_setzero_ps();
@@ -40,7 +40,7 @@ inline void tile(const uint8_t* w, int64_t k, int64_t kv, const float* const* xp
   // The tile's rows are contiguous: one address moving at their joint rate prefetches them all.
   const uint8_t* pf = w + 2 * n * k + kPrefetchBytes;
   for (int64_t i = 0; i < kv; i += 16) {
-    for (int line = 0; line < 32 * R; line += 64) _mm_prefetch((const char*)pf + 2 * R * i + line, _MM_HINT_T0);
+    for (int line = 0; line < 32 * R; line += 64) prefetch_within(pf + 2 * R * i + line, last);
     for (int r = 0; r < R; ++r) {
       const __m256i v = _mm256_loadu_si256((const __m256i*)(w + 2 * ((n + r) * k + i)));  // any alignment
       const __m256 lo = _mm256_castsi256_ps(_mm256_unpacklo_epi16(zero, v)), hi = _mm256_castsi256_ps(_mm256_unpackhi_epi16(zero, v));
@@ -56,10 +56,10 @@ inline void tile(const uint8_t* w, int64_t k, int64_t kv, const float* const* xp
 
 /** Rows [n0, n1) for activation rows m0 … m0+MB−1, R rows at a time. */
 template <int MB, int R>
-void rows_for(const uint8_t* w, int64_t k, int64_t kv, const float* const* xp, int m0, float* const* out, int64_t n0, int64_t n1) {
+void rows_for(const uint8_t* w, const uint8_t* last, int64_t k, int64_t kv, const float* const* xp, int m0, float* const* out, int64_t n0, int64_t n1) {
   int64_t n = n0;
-  for (; n + R <= n1; n += R) tile<MB, R>(w, k, kv, xp, m0, out, n);
-  for (; n < n1; ++n) tile<MB, 1>(w, k, kv, xp, m0, out, n);
+  for (; n + R <= n1; n += R) tile<MB, R>(w, last, k, kv, xp, m0, out, n);
+  for (; n < n1; ++n) tile<MB, 1>(w, last, k, kv, xp, m0, out, n);
 }
 
 }  // namespace
@@ -72,12 +72,12 @@ void dense(const DenseMatrix& w, const float* const* x, int mcount, float* const
   const int64_t kv = w.k / 16 * 16;
   if ((int)rows.size() < mcount) rows.resize((size_t)mcount);
   widen_order(x, mcount, kv, buf, rows.data());
-  const uint8_t* wv = w.w;
+  const uint8_t *wv = w.w, *last = last_byte(w.w, w.n, 2 * (size_t)w.k);
   // Eight accumulators in flight (FMA latency × throughput on Zen 1 and Haswell alike).
   int m = 0;
-  for (; m + 4 <= mcount; m += 4) rows_for<4, 2>(wv, w.k, kv, rows.data(), m, out, n0, n1);
-  for (; m + 2 <= mcount; m += 2) rows_for<2, 4>(wv, w.k, kv, rows.data(), m, out, n0, n1);
-  for (; m < mcount; ++m) rows_for<1, 8>(wv, w.k, kv, rows.data(), m, out, n0, n1);
+  for (; m + 4 <= mcount; m += 4) rows_for<4, 2>(wv, last, w.k, kv, rows.data(), m, out, n0, n1);
+  for (; m + 2 <= mcount; m += 2) rows_for<2, 4>(wv, last, w.k, kv, rows.data(), m, out, n0, n1);
+  for (; m < mcount; ++m) rows_for<1, 8>(wv, last, w.k, kv, rows.data(), m, out, n0, n1);
   if (kv == w.k) return;
   for (int i = 0; i < mcount; ++i)
     for (int64_t n = n0; n < n1; ++n) {

@@ -440,11 +440,13 @@ void tile(const Rows& mr, const Scratch& sc, const LineConsts<B>& lc, const ActR
   const uint8_t* rows[R];
   for (int r = 0; r < R; ++r) rows[r] = w.w + (n + r) * mr.rb;
   // The scale lines of the tiles ahead: the weights' prefetch alone leaves them cold.
+  const uint8_t *last_scale = last_byte(w.scales, w.n, mr.srb), *last_bias = last_byte(w.biases, w.n, mr.srb);
   for (size_t off = 0; off < R * mr.srb; off += 64) {
-    _mm_prefetch((const char*)w.scales + (n + R * kScalePrefetchTiles) * mr.srb + off, _MM_HINT_T0);
-    _mm_prefetch((const char*)w.biases + (n + R * kScalePrefetchTiles) * mr.srb + off, _MM_HINT_T0);
+    prefetch_within(w.scales + (n + R * kScalePrefetchTiles) * mr.srb + off, last_scale);
+    prefetch_within(w.biases + (n + R * kScalePrefetchTiles) * mr.srb + off, last_bias);
   }
   const uint8_t* pf = w.w + n * mr.rb + kPrefetchBytes;
+  const uint8_t* last_weight = last_byte(w.w, w.n, mr.rb);
   const __m256i block_lanes = _mm256_setr_epi32(0 / L::LANES, 1 / L::LANES, 2 / L::LANES, 3 / L::LANES, 4 / L::LANES,
                                                 5 / L::LANES, 6 / L::LANES, 7 / L::LANES);
   __m256 acc[M][R];
@@ -465,7 +467,7 @@ void tile(const Rows& mr, const Scratch& sc, const LineConsts<B>& lc, const ActR
     }
     const int64_t c1 = min64(mr.lines, c0 + kSegmentLines);
     for (int64_t c = c0; c < c1; ++c) {
-      for (int line = 0; line < R * L::LB; line += 64) _mm_prefetch((const char*)pf + c * R * L::LB + line, _MM_HINT_T0);
+      for (int line = 0; line < R * L::LB; line += 64) prefetch_within(pf + c * R * L::LB + line, last_weight);
       // The group (within the segment) of each lane, or of the whole line when groups are that long.
       const int64_t line_group = (c - c0) * L::V / GS;
       const __m256i lanes = _mm256_srli_epi32(_mm256_add_epi32(block_lanes, _mm256_set1_epi32((int)(L::BLOCKS * (c - c0)))), kShift);

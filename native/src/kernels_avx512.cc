@@ -40,8 +40,9 @@ void quantize_rows_avx512(const float* x, int64_t rows, int64_t ldx, ActBuffer& 
 double read_pass_avx512(const uint8_t* p, size_t bytes) {
   __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
   size_t i = 0;
+  const uint8_t* last = p + bytes - 1;
   for (; i + 256 <= bytes; i += 256) {
-    for (int line = 0; line < 256; line += 64) _mm_prefetch((const char*)p + i + kPrefetchBytes + line, _MM_HINT_T0);
+    for (int line = 0; line < 256; line += 64) prefetch_within(p + i + kPrefetchBytes + line, last);
     a0 = _mm512_add_epi64(a0, _mm512_loadu_si512(p + i));
     a1 = _mm512_add_epi64(a1, _mm512_loadu_si512(p + i + 64));
     a2 = _mm512_add_epi64(a2, _mm512_loadu_si512(p + i + 128));

@@ -71,14 +71,15 @@ void build_panel(const QuantMatrix& w, int64_t n0, int nr, const Panel& p) {
   // spread evenly over the 2·chunks steps: small-M calls are bound by these DRAM reads.
   const uint8_t* next = w.w + (n0 + kPanel) * rb;
   const size_t step_bytes = (kPanel * rb + 2 * chunks - 1) / (2 * chunks);
+  const uint8_t *last_scale = last_byte(w.scales, w.n, srb), *last_bias = last_byte(w.biases, w.n, srb), *last = last_byte(w.w, w.n, rb);
   for (size_t off = 0; off < kPanel * srb; off += 64) {
-    _mm_prefetch((const char*)w.scales + (n0 + kPanel) * srb + off, _MM_HINT_T0);
-    _mm_prefetch((const char*)w.biases + (n0 + kPanel) * srb + off, _MM_HINT_T0);
+    prefetch_within(w.scales + (n0 + kPanel) * srb + off, last_scale);
+    prefetch_within(w.biases + (n0 + kPanel) * srb + off, last_bias);
   }
   for (int half = 0; half < 2; ++half) {
     for (int64_t c = 0; c < chunks; ++c) {
       const uint8_t* pf = next + (half * chunks + c) * step_bytes;
-      for (size_t off = 0; off < step_bytes; off += 64) _mm_prefetch((const char*)pf + off, _MM_HINT_T0);
+      for (size_t off = 0; off < step_bytes; off += 64) prefetch_within(pf + off, last);
       const __mmask64 lm = c < full ? chunk_mask<B>(64) : chunk_mask<B>(32);
       __m512i r[16];
       for (int i = 0; i < 16; ++i) {
@@ -228,11 +229,12 @@ template <int R>
 void dense_block_avx512(const DenseMatrix& w, const float* const* x, int mcount, float* const* out, int64_t n) {
   alignas(64) float wf[4][kDenseChunk];
   const size_t eb = (size_t)mlxk_scale_bytes(w.dtype);
+  const uint8_t* last = last_byte(w.w, w.n, (size_t)w.k * eb);
   for (int64_t k0 = 0; k0 < w.k; k0 += kDenseChunk) {
     const int64_t kc = min64(kDenseChunk, w.k - k0);
     for (int r = 0; r < R; ++r) {
       const uint8_t* src = w.w + ((size_t)(n + r) * (size_t)w.k + (size_t)k0) * eb;
-      for (size_t off = 0; off < (size_t)kc * eb; off += 64) _mm_prefetch((const char*)src + kPrefetchBytes + off, _MM_HINT_T0);
+      for (size_t off = 0; off < (size_t)kc * eb; off += 64) prefetch_within(src + kPrefetchBytes + off, last);
       convert_dense(src, kc, w.dtype, wf[r]);
     }
     int m = 0;

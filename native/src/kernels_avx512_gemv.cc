@@ -17,9 +17,10 @@ inline void prefetch_scales(const QuantMatrix& w, int64_t n) {
   const size_t srb = scale_row_bytes(w);
   const uint8_t* ps = w.scales + (n + R * kScalePrefetchTiles) * srb;
   const uint8_t* pb = w.biases + (n + R * kScalePrefetchTiles) * srb;
+  const uint8_t *last_scale = last_byte(w.scales, w.n, srb), *last_bias = last_byte(w.biases, w.n, srb);
   for (size_t off = 0; off < R * srb; off += 64) {
-    _mm_prefetch((const char*)ps + off, _MM_HINT_T0);
-    _mm_prefetch((const char*)pb + off, _MM_HINT_T0);
+    prefetch_within(ps + off, last_scale);
+    prefetch_within(pb + off, last_bias);
   }
 }
 
@@ -90,7 +91,7 @@ void gemv_tile(const QuantMatrix& w, const Unpacker& u, const ActRow* acts, floa
   const int64_t k = w.k, groups = k / GS, chunks = (k + 63) / 64, full = k / 64;
   const size_t rb = row_bytes(w);
   const uint8_t* rows[R];
-  const uint8_t* pf = w.w + n * rb + kPrefetchBytes;
+  const uint8_t *pf = w.w + n * rb + kPrefetchBytes, *pf_last = last_byte(w.w, w.n, rb);
   tile_scales<R>(w, n, groups, scales, groups);
   for (int r = 0; r < R; ++r) rows[r] = w.w + (n + r) * rb;
   __m512 acc[M][R];
@@ -102,7 +103,7 @@ void gemv_tile(const QuantMatrix& w, const Unpacker& u, const ActRow* acts, floa
     const __mmask64 lm = whole ? chunk_mask<B>(64) : chunk_mask<B>(32);
     __m512i q[R];
     __m512 sl[R];
-    for (int line = 0; line < R * 8 * B; line += 64) _mm_prefetch((const char*)pf + c * R * 8 * B + line, _MM_HINT_T0);
+    for (int line = 0; line < R * 8 * B; line += 64) prefetch_within(pf + c * R * 8 * B + line, pf_last);
     for (int r = 0; r < R; ++r) {
       const uint8_t* p = rows[r] + c * 8 * B;
       q[r] = unpack64<B>(u, p, lm);
@@ -133,7 +134,7 @@ __attribute__((always_inline)) inline void gemv_short_rows_tile(const QuantMatri
                                                                 float* const* out, int64_t n) {
   const int64_t chunks = (w.k + 63) / 64, full = w.k / 64;
   const uint8_t* rows[R];
-  const uint8_t* pf = w.w + n * rb + kPrefetchBytes;
+  const uint8_t *pf = w.w + n * rb + kPrefetchBytes, *pf_last = last_byte(w.w, w.n, rb);
   prefetch_scales<R>(w, n);
   __m512 srow[R];
   __m512 acc[M][R];
@@ -149,7 +150,7 @@ __attribute__((always_inline)) inline void gemv_short_rows_tile(const QuantMatri
   for (int64_t c = 0; c < chunks; ++c) {
     const bool whole = c < full;
     const __mmask64 lm = whole ? chunk_mask<B>(64) : chunk_mask<B>(32);
-    for (int line = 0; line < R * 8 * B; line += 64) _mm_prefetch((const char*)pf + c * R * 8 * B + line, _MM_HINT_T0);
+    for (int line = 0; line < R * 8 * B; line += 64) prefetch_within(pf + c * R * 8 * B + line, pf_last);
     const __m512i lanes = GS == 32 ? _mm512_add_epi32(half, _mm512_set1_epi32((int)(2 * c))) : _mm512_set1_epi32((int)(GS == 64 ? c : c >> 1));
     __m512 dl[M];
     __m512i xv[M];
@@ -340,9 +341,9 @@ inline __m512i wide_dot(const WideScratch& ws, int64_t lines, int m, int64_t c, 
  */
 template <int B, int GS, int M, int R, int PL>
 __attribute__((always_inline)) inline void wide_line(const WideRows<B>& wr, const WideScratch& ws, const uint8_t* const (&rows)[R], const uint8_t* pf,
-                                                     int64_t c, int64_t cs, const __m512 (&srow)[R], __m512 (&acc)[M][R]) {
+                                                     const uint8_t* pf_last, int64_t c, int64_t cs, const __m512 (&srow)[R], __m512 (&acc)[M][R]) {
   constexpr int kGroupsPerLine = Wide<B>::BLOCKS / (GS / kActBlock);
-  for (int line = 0; line < R * Wide<B>::LB; line += 64) _mm_prefetch((const char*)pf + c * R * Wide<B>::LB + line, _MM_HINT_T0);
+  for (int line = 0; line < R * Wide<B>::LB; line += 64) prefetch_within(pf + c * R * Wide<B>::LB + line, pf_last);
   const __m512i lanes = _mm512_add_epi32(wr.group_lanes, _mm512_set1_epi32((int)(kGroupsPerLine * cs)));
   for (int r = 0; r < R; ++r) {
     __m512i q[Wide<B>::P];
@@ -362,7 +363,7 @@ __attribute__((always_inline)) inline void gemv_short_tile(const WideRows<B>& wr
                                                            float* const* out, int64_t n) {
   const QuantMatrix& w = wr.w;
   const uint8_t* rows[R];
-  const uint8_t* pf = w.w + n * wr.rb + kPrefetchBytes;
+  const uint8_t *pf = w.w + n * wr.rb + kPrefetchBytes, *pf_last = last_byte(w.w, w.n, wr.rb);
   prefetch_scales<R>(w, n);
   __m512 srow[R];
   __m512 acc[M][R];
@@ -372,7 +373,7 @@ __attribute__((always_inline)) inline void gemv_short_tile(const WideRows<B>& wr
     const __m512 b = load_f32x16(w.biases + (n + r) * wr.srb, 0, wr.group_mask, w.scale_type);
     for (int m = 0; m < M; ++m) acc[m][r] = _mm512_mul_ps(b, sx[m]);
   }
-  for (int64_t c = 0; c < wr.lines; ++c) wide_line<B, GS, M, R, PL>(wr, ws, rows, pf, c, c, srow, acc);
+  for (int64_t c = 0; c < wr.lines; ++c) wide_line<B, GS, M, R, PL>(wr, ws, rows, pf, pf_last, c, c, srow, acc);
   store_tile<M, R>(acc, out, n);
 }
 
@@ -386,7 +387,7 @@ void gemv_wide_tile(const WideRows<B>& wr, const WideScratch& ws, const ActRow* 
   constexpr int kGroupsPerLine = Wide<B>::BLOCKS / (GS / kActBlock);
   constexpr int64_t kSegmentLines = 16 / kGroupsPerLine;
   const uint8_t* rows[R];
-  const uint8_t* pf = w.w + n * wr.rb + kPrefetchBytes;
+  const uint8_t *pf = w.w + n * wr.rb + kPrefetchBytes, *pf_last = last_byte(w.w, w.n, wr.rb);
   prefetch_scales<R>(w, n);
   for (int r = 0; r < R; ++r) rows[r] = w.w + (n + r) * wr.rb;
   __m512 acc[M][R];
@@ -403,7 +404,7 @@ void gemv_wide_tile(const WideRows<B>& wr, const WideScratch& ws, const ActRow* 
       for (int m = 0; m < M; ++m) acc[m][r] = _mm512_fmadd_ps(b, sx[m], acc[m][r]);
     }
     const int64_t c1 = min64(wr.lines, c0 + kSegmentLines);
-    for (int64_t c = c0; c < c1; ++c) wide_line<B, GS, M, R, PL>(wr, ws, rows, pf, c, c - c0, srow, acc);
+    for (int64_t c = c0; c < c1; ++c) wide_line<B, GS, M, R, PL>(wr, ws, rows, pf, pf_last, c, c - c0, srow, acc);
   }
   store_tile<M, R>(acc, out, n);
 }
