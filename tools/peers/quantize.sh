@@ -14,6 +14,7 @@ PEERS=${PEERS:-/work/scratch/peers}
 MODEL=${MODEL:-$here/../../models/tiny-kimi}
 NAME=${NAME:-$(basename "$MODEL")}
 OUTTYPE=${OUTTYPE:-f32}
+mkdir -p "$PEERS/gguf"
 for peer in ${PEER_LIST:-mainline ik}; do
   # each peer's own MLA layout (convert_tiny_kimi.py --flavor)
   flavor=""
