@@ -1,7 +1,8 @@
 // The kernels' thread pool (native/src/threadpool.cc) on its own, for test/native/pool.test.ts:
 // every task of every job runs exactly once, through jobs of 1-40 tasks some of whose tasks stall
 // (as a preempted worker's do); and a caller whose job waits on a stalled worker's task stops
-// spinning and blocks (its own CPU time stays small) until the worker's notify wakes it.
+// spinning and blocks (its own CPU time stays small) until the worker's notify wakes it, within
+// about a millisecond even when its own task ran long.
 //   g++ -std=c++17 -O2 -pthread -Inative/src tools/pool-check.cc native/src/threadpool.cc -o pool-check && ./pool-check
 #include <time.h>
 
@@ -92,11 +93,45 @@ void caller_blocks_for_a_stalled_worker() {
   std::printf("stalled worker: %d jobs blocked, the caller's CPU during each at most %.2f ms\n", blocked_jobs, worst_cpu);
 }
 
+// The caller's patience scales with its own tasks, but is capped: here its task runs 6 ms (as one
+// preempted for a scheduler tick looks), and it must still block within about a millisecond of
+// finishing it, not spin three task-lengths (18 ms).
+void patience_is_capped() {
+  mlxk::ThreadPool pool(2);
+  int blocked_jobs = 0, tries = 0;
+  double worst_spin = 0;
+  while (blocked_jobs < 2 && tries++ < 200) {
+    std::atomic<bool> worker_slept{false};
+    double own_cpu = 0;
+    const double cpu0 = thread_cpu_ms();
+    pool.run(2, [&](int64_t, int thread) {
+      if (thread == 0) {
+        const double start = thread_cpu_ms();
+        const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(6);
+        while (std::chrono::steady_clock::now() < until) {
+        }
+        own_cpu = thread_cpu_ms() - start;
+        return;
+      }
+      worker_slept.store(true);
+      std::this_thread::sleep_for(std::chrono::milliseconds(40));
+    });
+    const double spin = thread_cpu_ms() - cpu0 - own_cpu;
+    if (!worker_slept.load()) continue;
+    ++blocked_jobs;
+    if (spin > worst_spin) worst_spin = spin;
+  }
+  expect(blocked_jobs == 2, "the worker never took a task in 200 jobs");
+  expect(worst_spin < 4, "after a long task of its own the caller spun instead of blocking");
+  std::printf("capped patience: %d jobs blocked, the caller's CPU beyond its own task at most %.2f ms\n", blocked_jobs, worst_spin);
+}
+
 }  // namespace
 
 int main() {
   every_task_once();
   caller_blocks_for_a_stalled_worker();
+  patience_is_capped();
   std::printf(failures ? "pool check: %d failed\n" : "pool check: all passed\n", failures);
   return failures ? 1 : 0;
 }

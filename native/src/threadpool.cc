@@ -100,8 +100,12 @@ void ThreadPool::run_raw(int64_t tasks, TaskFn fn, void* ctx, bool alone) {
   // past that a worker has likely been preempted mid-task (on two vCPUs a V8 helper thread
   // takes a core for a scheduler tick, 4 ms: 1-2 % of tiny-kimi's steps took 4-9 ms). Blocking
   // then leaves this core idle, and the kernel's idle balancing moves the preempted worker onto
-  // it; spinning on kept it from running anywhere until the tick.
-  const auto patience = std::chrono::microseconds(20) + (t1 - t0) * 3 / std::max<int64_t>(1, own);
+  // it; spinning on kept it from running anywhere until the tick. At most a millisecond: this
+  // thread's own tasks look long when it was the one preempted (on a loaded machine a 200 µs task
+  // took 4 ms of wall time and the caller then spun 8-11 ms of CPU before blocking), and past a
+  // millisecond the wake-up's tens of microseconds cost less than spinning.
+  const auto patience = std::min<std::chrono::steady_clock::duration>(
+      std::chrono::milliseconds(1), std::chrono::microseconds(20) + (t1 - t0) * 3 / std::max<int64_t>(1, own));
   for (int spins = 0; done_.load(std::memory_order_acquire) != tasks; ++spins) {
     MLXK_PAUSE();
     if ((spins & 63) == 63 && std::chrono::steady_clock::now() - t1 > patience) {

@@ -5,8 +5,8 @@
 // caller waits for the job's tasks to finish, never for idle workers to wake up
 // (waking a sleeping vCPU can take a millisecond). Workers spin about a millisecond
 // after a job so back-to-back kernels (one per layer in decode) find them awake, yielding
-// as they spin; a caller whose wait for the last tasks outlasts a few of its own blocks
-// (threadpool.cc says why; tools/pool-check.cc tests both).
+// as they spin; a caller whose wait for the last tasks outlasts a few of its own (at most a
+// millisecond) blocks (threadpool.cc says why; tools/pool-check.cc tests both).
 #pragma once
 #include <atomic>
 #include <condition_variable>
