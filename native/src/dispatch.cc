@@ -21,6 +21,11 @@ constexpr int kTasksPerThread = 8;
 // setup, and each claim moves the task counter's cache line between cores.
 constexpr int64_t kSmallJobWork = int64_t(1) << 20;
 constexpr int64_t kMinGemvRowsPerTask = 16;
+// A product of one weight matrix (a decode step's attention projections, lm_head) is split into
+// tasks of at least this many bytes: tasks are claimed in turn, so two threads read alternating
+// slices of the matrix, and this VM's memory gave two threads 35-44 GB/s over alternating 64 KiB
+// chunks, 47-62 over 256 KiB ones and 55-67 over contiguous halves (batch-decode.md, twelfth pass).
+constexpr size_t kMinTaskBytes = size_t(256) << 10;
 // Below this many multiply-adds a job runs on the calling thread. An empty two-task job costs
 // ~0.8 µs on an idle Zen 1 (the workers spin between jobs), 2^15 take ~3 µs in a quantized GEMV
 // there, and jobs this small go out as one task per thread (kSmallJobWork): tiny-kimi tg128 went
@@ -213,7 +218,11 @@ void moe_qmatmul(const float* x, int64_t rows, const int32_t* row_index, const i
   // repeat the kernel's per-call setup (activation permute, constants).
   const int64_t work = pairs * w.n * w.k;
   const bool alone = work < kMinPooledWork;
-  const int64_t target = alone ? 1 : std::max<int64_t>(1, (int64_t)pool.size() * ranges_per_thread(work) / std::max<int64_t>(1, used));
+  int64_t target = alone ? 1 : std::max<int64_t>(1, (int64_t)pool.size() * ranges_per_thread(work) / std::max<int64_t>(1, used));
+  if (!alone && used == 1 && pairs <= kGemvMaxM) {
+    const size_t bytes = (size_t)w.n * (row_bytes(w) + 2 * scale_row_bytes(w));
+    target = std::max<int64_t>(pool.size(), std::min<int64_t>(target, (int64_t)(bytes / kMinTaskBytes)));
+  }
   b.jobs.clear();
   for (int64_t e = 0; e < experts; ++e) {
     const int64_t count = start[e + 1] - start[e];
@@ -222,10 +231,15 @@ void moe_qmatmul(const float* x, int64_t rows, const int32_t* row_index, const i
     product_row_ranges(true, count, w.n, target, b.ranges);
     for (const RowRange& rr : b.ranges) b.jobs.push_back(ExpertRange{e, rr});
   }
+  // A call that reads every entry (the heads of a per-head weight) lets the kernels prefetch on
+  // from one entry into the next: a [256, 64] head is 8 KB, shorter than the prefetch distance,
+  // and the 16 heads of the 3 B model's embed_q streamed at ~5 GB/s without it.
+  QuantMatrix stack = w;
+  if (used == experts) stack.read_rows = experts * w.n;
   pool.run((int64_t)b.jobs.size(), [&](int64_t task, int thread) {
     const ExpertRange& job = b.jobs[task];
     const int64_t first = start[job.expert];
-    quant_product_rows(stack_entry(w, job.expert), &b.acts[first], start[job.expert + 1] - first, &b.outs[first], job.rows.n0, job.rows.n1, thread);
+    quant_product_rows(stack_entry(stack, job.expert), &b.acts[first], start[job.expert + 1] - first, &b.outs[first], job.rows.n0, job.rows.n1, thread);
   }, alone);
 }
 

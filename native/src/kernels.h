@@ -34,6 +34,9 @@ struct QuantMatrix {
   const uint8_t* biases;
   int64_t n, k;
   int bits, group_size, scale_type;
+  // Rows from w on that this call reads, when its caller reads the entries after it too (every
+  // head of a per-head weight): the kernels' prefetches may run on into them. 0: n.
+  int64_t read_rows = 0;
 };
 
 // Helpers are static (internal linkage) on purpose: the SIMD files are compiled with
@@ -44,12 +47,13 @@ static inline size_t scale_row_bytes(const QuantMatrix& w) {
   return (size_t)(w.k / w.group_size) * mlxk_scale_bytes(w.scale_type);
 }
 
-/** Matrix e of a stack [E, N, K] (an expert, or a head of a per-head weight). */
+/** Matrix e of a stack [E, N, K] (an expert, or a head of a per-head weight); read_rows counts from stack entry 0. */
 static inline QuantMatrix stack_entry(const QuantMatrix& w, int64_t e) {
   QuantMatrix m = w;
   m.w += (size_t)e * (size_t)w.n * row_bytes(w);
   m.scales += (size_t)e * (size_t)w.n * scale_row_bytes(w);
   m.biases += (size_t)e * (size_t)w.n * scale_row_bytes(w);
+  m.read_rows = w.read_rows > e * w.n ? w.read_rows - e * w.n : 0;
   return m;
 }
 
@@ -176,6 +180,9 @@ static inline int64_t pad64(int64_t k) { return (k + 63) / 64 * 64; }
 static inline void prefetch_within(const void* p, const void* last) {
   __builtin_prefetch(p < last ? p : last, 0, 3);
 }
+
+/** Rows of w the kernels may prefetch from: its own, or more where the caller reads on (read_rows). */
+static inline int64_t prefetch_rows(const QuantMatrix& w) { return w.read_rows > w.n ? w.read_rows : w.n; }
 
 /** The last byte of count·stride bytes at base, for prefetch_within. */
 static inline const uint8_t* last_byte(const uint8_t* base, int64_t count, size_t stride) {

@@ -440,13 +440,13 @@ void tile(const Rows& mr, const Scratch& sc, const LineConsts<B>& lc, const ActR
   const uint8_t* rows[R];
   for (int r = 0; r < R; ++r) rows[r] = w.w + (n + r) * mr.rb;
   // The scale lines of the tiles ahead: the weights' prefetch alone leaves them cold.
-  const uint8_t *last_scale = last_byte(w.scales, w.n, mr.srb), *last_bias = last_byte(w.biases, w.n, mr.srb);
+  const uint8_t *last_scale = last_byte(w.scales, prefetch_rows(w), mr.srb), *last_bias = last_byte(w.biases, prefetch_rows(w), mr.srb);
   for (size_t off = 0; off < R * mr.srb; off += 64) {
     prefetch_within(w.scales + (n + R * kScalePrefetchTiles) * mr.srb + off, last_scale);
     prefetch_within(w.biases + (n + R * kScalePrefetchTiles) * mr.srb + off, last_bias);
   }
   const uint8_t* pf = w.w + n * mr.rb + kPrefetchBytes;
-  const uint8_t* last_weight = last_byte(w.w, w.n, mr.rb);
+  const uint8_t* last_weight = last_byte(w.w, prefetch_rows(w), mr.rb);
   const __m256i block_lanes = _mm256_setr_epi32(0 / L::LANES, 1 / L::LANES, 2 / L::LANES, 3 / L::LANES, 4 / L::LANES,
                                                 5 / L::LANES, 6 / L::LANES, 7 / L::LANES);
   __m256 acc[M][R];

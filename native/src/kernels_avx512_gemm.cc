@@ -71,7 +71,7 @@ void build_panel(const QuantMatrix& w, int64_t n0, int nr, const Panel& p) {
   // spread evenly over the 2·chunks steps: small-M calls are bound by these DRAM reads.
   const uint8_t* next = w.w + (n0 + kPanel) * rb;
   const size_t step_bytes = (kPanel * rb + 2 * chunks - 1) / (2 * chunks);
-  const uint8_t *last_scale = last_byte(w.scales, w.n, srb), *last_bias = last_byte(w.biases, w.n, srb), *last = last_byte(w.w, w.n, rb);
+  const uint8_t *last_scale = last_byte(w.scales, prefetch_rows(w), srb), *last_bias = last_byte(w.biases, prefetch_rows(w), srb), *last = last_byte(w.w, prefetch_rows(w), rb);
   for (size_t off = 0; off < kPanel * srb; off += 64) {
     prefetch_within(w.scales + (n0 + kPanel) * srb + off, last_scale);
     prefetch_within(w.biases + (n0 + kPanel) * srb + off, last_bias);

@@ -17,7 +17,7 @@ inline void prefetch_scales(const QuantMatrix& w, int64_t n) {
   const size_t srb = scale_row_bytes(w);
   const uint8_t* ps = w.scales + (n + R * kScalePrefetchTiles) * srb;
   const uint8_t* pb = w.biases + (n + R * kScalePrefetchTiles) * srb;
-  const uint8_t *last_scale = last_byte(w.scales, w.n, srb), *last_bias = last_byte(w.biases, w.n, srb);
+  const uint8_t *last_scale = last_byte(w.scales, prefetch_rows(w), srb), *last_bias = last_byte(w.biases, prefetch_rows(w), srb);
   for (size_t off = 0; off < R * srb; off += 64) {
     prefetch_within(ps + off, last_scale);
     prefetch_within(pb + off, last_bias);
@@ -91,7 +91,7 @@ void gemv_tile(const QuantMatrix& w, const Unpacker& u, const ActRow* acts, floa
   const int64_t k = w.k, groups = k / GS, chunks = (k + 63) / 64, full = k / 64;
   const size_t rb = row_bytes(w);
   const uint8_t* rows[R];
-  const uint8_t *pf = w.w + n * rb + kPrefetchBytes, *pf_last = last_byte(w.w, w.n, rb);
+  const uint8_t *pf = w.w + n * rb + kPrefetchBytes, *pf_last = last_byte(w.w, prefetch_rows(w), rb);
   tile_scales<R>(w, n, groups, scales, groups);
   for (int r = 0; r < R; ++r) rows[r] = w.w + (n + r) * rb;
   __m512 acc[M][R];
@@ -134,7 +134,7 @@ __attribute__((always_inline)) inline void gemv_short_rows_tile(const QuantMatri
                                                                 float* const* out, int64_t n) {
   const int64_t chunks = (w.k + 63) / 64, full = w.k / 64;
   const uint8_t* rows[R];
-  const uint8_t *pf = w.w + n * rb + kPrefetchBytes, *pf_last = last_byte(w.w, w.n, rb);
+  const uint8_t *pf = w.w + n * rb + kPrefetchBytes, *pf_last = last_byte(w.w, prefetch_rows(w), rb);
   prefetch_scales<R>(w, n);
   __m512 srow[R];
   __m512 acc[M][R];
@@ -363,7 +363,7 @@ __attribute__((always_inline)) inline void gemv_short_tile(const WideRows<B>& wr
                                                            float* const* out, int64_t n) {
   const QuantMatrix& w = wr.w;
   const uint8_t* rows[R];
-  const uint8_t *pf = w.w + n * wr.rb + kPrefetchBytes, *pf_last = last_byte(w.w, w.n, wr.rb);
+  const uint8_t *pf = w.w + n * wr.rb + kPrefetchBytes, *pf_last = last_byte(w.w, prefetch_rows(w), wr.rb);
   prefetch_scales<R>(w, n);
   __m512 srow[R];
   __m512 acc[M][R];
@@ -387,7 +387,7 @@ void gemv_wide_tile(const WideRows<B>& wr, const WideScratch& ws, const ActRow* 
   constexpr int kGroupsPerLine = Wide<B>::BLOCKS / (GS / kActBlock);
   constexpr int64_t kSegmentLines = 16 / kGroupsPerLine;
   const uint8_t* rows[R];
-  const uint8_t *pf = w.w + n * wr.rb + kPrefetchBytes, *pf_last = last_byte(w.w, w.n, wr.rb);
+  const uint8_t *pf = w.w + n * wr.rb + kPrefetchBytes, *pf_last = last_byte(w.w, prefetch_rows(w), wr.rb);
   prefetch_scales<R>(w, n);
   for (int r = 0; r < R; ++r) rows[r] = w.w + (n + r) * wr.rb;
   __m512 acc[M][R];
