@@ -266,7 +266,8 @@ int main() {
   for (int bits : {2, 3, 4, 5, 6, 8})
     for (int gs : {32, 64, 128})
       for (int st : {MLXK_SCALE_BF16, MLXK_SCALE_F32})
-        for (int64_t k : {(int64_t)gs * 3, (int64_t)gs * 5, (int64_t)1024}) {
+        // 2176: 17, 34 or 68 groups, past the 16 a GEMV tile holds in registers, with a part segment.
+        for (int64_t k : {(int64_t)gs * 3, (int64_t)gs * 5, (int64_t)1024, (int64_t)2176}) {
           check_quantized(bits, gs, st, k, 37);
           ++cases;
         }

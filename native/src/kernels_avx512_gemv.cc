@@ -1,7 +1,7 @@
 // AVX-512 GEMV (M ≤ 4, decode). 4 weight rows at a time: vpdpbusd of unpacked bytes with
 // the int8 activations, per-lane (scale · block scale) applied once per 64 values, and a
-// software prefetch 16 KiB ahead. 2-, 3- and 4-bit, and 8-bit in groups of 32 or 64, take the
-// "lines of whole packs" path below; 5 and 6 bits (and 8 in groups of 128) unpack 64 values at a
+// software prefetch 16 KiB ahead. 2-, 3- and 4-bit, and 5-, 6- and 8-bit in groups of 32 or 64,
+// take the "lines of whole packs" path below; 5-8 bits in groups of 128 unpack 64 values at a
 // time.
 #include <algorithm>
 
@@ -191,9 +191,10 @@ void gemv_rows(const QuantMatrix& w, const ActRow* acts, float* const* out, int6
   for (; n < n1; ++n) gemv_tile<B, GS, M, 1, PL>(w, u, acts, out, n, scales);
 }
 
-// ---- GEMV for 2-, 3- and 4-bit: "lines" of whole packs ---------------------------
+// ---- GEMV by "lines" of whole packs (2-4 bits; 5-8 bits in groups of 32 or 64) -----
 // A qword of packed weights holds P whole packs of 8 values (2 and 4 bits: 8/B packs, the whole
-// qword; 3 bits: two 3-byte packs, which one byte permute places in each qword of a 48-byte line).
+// qword; 3 bits: two 3-byte packs, which one byte permute places in each qword of a 48-byte line;
+// 5 and 6 bits: one B-byte pack, placed the same way; 8 bits: one 8-byte pack, as it lies).
 // vpmultishiftqb with control i pulls pack i of every qword out as 8 bytes (vector i), so a line
 // becomes P vectors with one load and P shift+mask pairs (plus one permute at 3 bits, against
 // two permutes per 128 values on the 64-value path); 4 bits split each byte's nibbles instead
@@ -201,15 +202,16 @@ void gemv_rows(const QuantMatrix& w, const ActRow* acts, float* const* out, int6
 // values of 32-block l / (16/BLOCKS) of the line, so the P vpdpbusd products share one
 // accumulator; the activations are permuted into the same order once per task.
 
-// 8 bits: a line is 64 bytes read as they are (P = 1), one group of 64 or two of 32. Through this
-// path rather than the 64-value one, a [1024, 2048] product from DRAM went from 19.6 to 26-27
-// GB/s on one Zen 5 thread and 33-38 to 47-51 on two (the other stages each tile's scales
-// through memory and sums the bias term in a pass of its own).
+// 5, 6 and 8 bits: a line is 64 values (P = 1; 40, 48 or 64 bytes), one group of 64 or two of 32.
+// Through this path rather than the 64-value one, which stages each tile's scales through memory
+// and sums the bias term in a pass of its own, an 8-bit [1024, 2048] product from DRAM went from
+// 19.6 to 26-27 GB/s on one Zen 5 thread and 33-38 to 47-51 on two; 5 and 6 bits gained 15-20 %
+// in cache and a little from DRAM.
 template <int B>
 struct Wide {
   static constexpr int P = B == 3 ? 2 : 8 / B;  // packs per qword = vectors per line
   static constexpr int V = 64 * P;              // values per line
-  static constexpr int LB = V * B / 8;          // bytes per line: 64, or 48 at 3 bits
+  static constexpr int LB = V * B / 8;          // bytes per line: 64; 48 at 3 and 6 bits, 40 at 5
   static constexpr int BLOCKS = V / kActBlock;  // 32-blocks per line
   static constexpr int LANES = 16 / BLOCKS;     // dword lanes per block
 };
@@ -292,9 +294,11 @@ struct WideRows {
     const int64_t tail = (int64_t)rb - W::LB * (lines - 1);
     line_bytes = W::LB >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << W::LB) - 1);
     last_line = tail >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << tail) - 1);
-    // 3 bits: qword q takes line bytes 6q … 6q+5 (packs 2q and 2q+1).
+    // 3 bits: qword q takes line bytes 6q … 6q+5 (packs 2q and 2q+1); 5 and 6 bits: bytes
+    // Bq … Bq+B−1 (pack q).
     alignas(64) uint8_t pk[64];
-    for (int j = 0; j < 64; ++j) pk[j] = (uint8_t)(6 * (j / 8) + (j % 8 < 6 ? j % 8 : 5));
+    constexpr int kQwordBytes = B * W::P;
+    for (int j = 0; j < 64; ++j) pk[j] = (uint8_t)(kQwordBytes * (j / 8) + (j % 8 < kQwordBytes ? j % 8 : kQwordBytes - 1));
     packs = _mm512_load_si512(pk);
     group_mask = first_lanes(groups);
     // Lane l of a line belongs to block l / LANES, i.e. to group (l / LANES) / (gs / 32) of the line.
@@ -325,7 +329,7 @@ inline void wide_unpack(const WideRows<B>& wr, const uint8_t* row, int64_t c, __
     q[0] = raw;
     return;
   }
-  if (B == 3) raw = _mm512_permutexvar_epi8(wr.packs, raw);
+  if (B == 3 || B == 5 || B == 6) raw = _mm512_permutexvar_epi8(wr.packs, raw);
   for (int i = 0; i < Wide<B>::P; ++i) q[i] = _mm512_and_si512(_mm512_multishift_epi64_epi8(wr.ctrl[i], raw), wr.mask);
 }
 
@@ -439,8 +443,8 @@ void gemv_wide(const QuantMatrix& w, const ActRow* acts, float* const* out, int6
 
 template <int B, int GS, int PL>
 void gemv_m(const QuantMatrix& w, const ActRow* acts, int mcount, float* const* out, int64_t n0, int64_t n1, void* s) {
-  // A line of 8-bit values is half a group of 128: those take the 64-value path.
-  if constexpr (B <= 4 || (B == 8 && GS <= 64)) {
+  // A line of 5, 6 or 8-bit values is half a group of 128: those take the 64-value path.
+  if constexpr (B <= 4 || GS <= 64) {
     switch (mcount) {
       case 1: return gemv_wide<B, GS, 1, PL>(w, acts, out, n0, n1, s);
       case 2: return gemv_wide<B, GS, 2, PL>(w, acts, out, n0, n1, s);
@@ -476,7 +480,7 @@ void gemv_gs(const QuantMatrix& w, const ActRow* acts, int mcount, float* const*
 
 size_t gemv_scratch_bytes(int64_t k, int gs) {
   // gemv_rows stages kGemvRows rows of scales for rows of more than 16 groups (gemv_tile).
-  const size_t a = std::max(wide_scratch_bytes<2>(k), wide_scratch_bytes<8>(k)), b = wide_scratch_bytes<4>(k), rows = sizeof(float) * kGemvRows * (size_t)(k / gs) + 64;
+  const size_t a = std::max(std::max(wide_scratch_bytes<2>(k), wide_scratch_bytes<5>(k)), std::max(wide_scratch_bytes<6>(k), wide_scratch_bytes<8>(k))), b = wide_scratch_bytes<4>(k), rows = sizeof(float) * kGemvRows * (size_t)(k / gs) + 64;
   return std::max(std::max(a, b), rows);
 }
 
