@@ -1,14 +1,24 @@
 #include "mla_layers.h"
 
 #include <cstring>
+#include <memory>
 #include <vector>
 
 namespace mlxk {
 namespace {
 
+/**
+ * A float buffer grown on demand and not zeroed: each is written whole before it is read, and
+ * zeroing a 512-token prompt's intermediates (tens of MB, here and in prefill_rows) took 5 % of it.
+ */
+struct Floats {
+  std::unique_ptr<float[]> p;
+  int64_t n = 0;
+};
+
 /** The layer's intermediates, grown to the largest decode batch seen and then reused: no allocation per token. */
 struct Scratch {
-  std::vector<float> h, qa, qa_n, q, q_nope, q_pe, q_pe_r, kv, latent_in, latent, k_pe_in, k_pe, q_latent, q_full, attn, heads_out,
+  Floats h, qa, qa_n, q, q_nope, q_pe, q_pe_r, kv, latent_in, latent, k_pe_in, k_pe, q_latent, q_full, attn, heads_out,
       proj, x2, h2, ffn, logits, weights, step_nope, step_pe, step_out;
   std::vector<int32_t> positions, pair_row, pair_head, indices;
   std::vector<int64_t> start, stepping;
@@ -16,9 +26,12 @@ struct Scratch {
 };
 thread_local Scratch tls;
 
-float* sized(std::vector<float>& v, int64_t n) {
-  if ((int64_t)v.size() < n) v.resize((size_t)n);
-  return v.data();
+float* sized(Floats& v, int64_t n) {
+  if (v.n < n) {
+    v.p.reset(new float[(size_t)n]);
+    v.n = n;
+  }
+  return v.p.get();
 }
 
 /** Columns [c0, c0 + width) of rows [rows, stride] as a contiguous [rows, width] (what the composed path's slices copy). */
@@ -90,27 +103,31 @@ void decode_rows(const MlaLayerSpec& s, Scratch& b, int64_t count, const int32_t
 void prefill_rows(const MlaLayerSpec& s, int64_t first, int64_t T, int64_t offset, const float* cache, const float* q_nope,
                   const float* q_pe_r, float* heads_out, int planes) {
   const int64_t H = s.heads, qk = s.nope + s.rope, row = s.rank + s.rope, S = offset + T;
-  std::vector<float> latent_all((size_t)(S * s.rank)), k_nope((size_t)(S * H * s.nope)), v((size_t)(S * H * s.v_dim)),
-      keys((size_t)(S * H * qk)), q((size_t)(T * H * qk));
+  Floats latent_all, k_nope, v, keys, q;
+  sized(latent_all, S * s.rank);
+  sized(k_nope, S * H * s.nope);
+  sized(v, S * H * s.v_dim);
+  sized(keys, S * H * qk);
+  sized(q, T * H * qk);
   std::vector<int32_t> pair_row((size_t)(S * H)), pair_head((size_t)(S * H));
-  columns(cache, S, row, 0, s.rank, latent_all.data());
-  model_matmul_untransposed(latent_all.data(), S, 1, *s.embed_q, k_nope.data());
+  columns(cache, S, row, 0, s.rank, latent_all.p.get());
+  model_matmul_untransposed(latent_all.p.get(), S, 1, *s.embed_q, k_nope.p.get());
   for (int64_t p = 0; p < S * H; ++p) {
     pair_row[(size_t)p] = (int32_t)(p / H);
     pair_head[(size_t)p] = (int32_t)(p % H);
   }
-  model_gathered(latent_all.data(), S, pair_row.data(), pair_head.data(), S * H, *s.unembed_out, v.data(), planes);
+  model_gathered(latent_all.p.get(), S, pair_row.data(), pair_head.data(), S * H, *s.unembed_out, v.p.get(), planes);
   for (int64_t p = 0; p < S * H; ++p) {
-    std::memcpy(keys.data() + p * qk, k_nope.data() + p * s.nope, (size_t)s.nope * sizeof(float));
-    std::memcpy(keys.data() + p * qk + s.nope, cache + (p / H) * row + s.rank, (size_t)s.rope * sizeof(float));
+    std::memcpy(keys.p.get() + p * qk, k_nope.p.get() + p * s.nope, (size_t)s.nope * sizeof(float));
+    std::memcpy(keys.p.get() + p * qk + s.nope, cache + (p / H) * row + s.rank, (size_t)s.rope * sizeof(float));
   }
-  std::vector<float>().swap(k_nope);  // the keys hold it now; the attention needs only keys and values
+  k_nope.p.reset();  // the keys hold it now; the attention needs only keys and values
   for (int64_t p = 0; p < T * H; ++p) {
-    std::memcpy(q.data() + p * qk, q_nope + (first * H + p) * s.nope, (size_t)s.nope * sizeof(float));
-    std::memcpy(q.data() + p * qk + s.nope, q_pe_r + (first * H + p) * s.rope, (size_t)s.rope * sizeof(float));
+    std::memcpy(q.p.get() + p * qk, q_nope + (first * H + p) * s.nope, (size_t)s.nope * sizeof(float));
+    std::memcpy(q.p.get() + p * qk + s.nope, q_pe_r + (first * H + p) * s.rope, (size_t)s.rope * sizeof(float));
   }
-  const AttentionSegment seg{StridedRows{keys.data(), H * qk, qk}, StridedRows{v.data(), H * s.v_dim, s.v_dim}, T, S};
-  model_attention(q.data(), H, qk, &seg, 1, H, s.v_dim, s.scale, heads_out + first * H * s.v_dim);
+  const AttentionSegment seg{StridedRows{keys.p.get(), H * qk, qk}, StridedRows{v.p.get(), H * s.v_dim, s.v_dim}, T, S};
+  model_attention(q.p.get(), H, qk, &seg, 1, H, s.v_dim, s.scale, heads_out + first * H * s.v_dim);
 }
 
 }  // namespace
