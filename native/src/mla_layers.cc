@@ -1,22 +1,12 @@
 #include "mla_layers.h"
 
 #include <cstring>
-#include <memory>
 #include <vector>
 
 namespace mlxk {
 namespace {
 
-/**
- * A float buffer grown on demand and not zeroed: each is written whole before it is read, and
- * zeroing a 512-token prompt's intermediates (tens of MB, here and in prefill_rows) took 5 % of it.
- */
-struct Floats {
-  std::unique_ptr<float[]> p;
-  int64_t n = 0;
-};
-
-/** The layer's intermediates, grown to the largest decode batch seen and then reused: no allocation per token. */
+/** The layer's intermediates, grown to the largest call seen (a prompt chunk's, or a decode batch's) and reused: no allocation per token. */
 struct Scratch {
   Floats h, qa, qa_n, q, q_nope, q_pe, q_pe_r, kv, latent_in, latent, k_pe_in, k_pe, q_latent, q_full, attn, heads_out,
       proj, x2, h2, ffn, logits, weights, step_nope, step_pe, step_out;
@@ -25,14 +15,6 @@ struct Scratch {
   std::vector<AttentionSegment> segs;
 };
 thread_local Scratch tls;
-
-float* sized(Floats& v, int64_t n) {
-  if (v.n < n) {
-    v.p.reset(new float[(size_t)n]);
-    v.n = n;
-  }
-  return v.p.get();
-}
 
 /** Columns [c0, c0 + width) of rows [rows, stride] as a contiguous [rows, width] (what the composed path's slices copy). */
 void columns(const float* src, int64_t rows, int64_t stride, int64_t c0, int64_t width, float* dst) {
@@ -210,8 +192,7 @@ void mla_layer(const MlaLayerSpec& s, const float* x, int64_t count, const int32
     model_moe(h2, N, b.indices.data(), weights, k, &routed, s.mlp_gate ? &shared : nullptr, ffn, planes);
   }
   model_add(x2, ffn, N * D, out);
-  // A prompt's rows would keep their scratch for good: only a decode batch's is worth keeping.
-  if (N > kKeptScratchRows) tls = Scratch();
 }
+
 
 }  // namespace mlxk

@@ -12,9 +12,6 @@
 
 namespace mlxk {
 
-/** Rows above which a call's scratch is let go afterwards (a prompt's); decode batches keep theirs. */
-constexpr int64_t kKeptScratchRows = 64;
-
 /** One layer's weights and shapes. Pointers are borrowed for the call; optional ones are null. */
 struct MlaLayerSpec {
   int64_t hidden = 0, heads = 0, nope = 0, rope = 0, rank = 0, v_dim = 0;

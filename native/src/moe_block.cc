@@ -38,14 +38,9 @@ struct BlockScratch {
   std::vector<Product> products;
   std::vector<Task> tasks;
   std::vector<RowRange> ranges;
-  std::vector<float> gate, up, down, shared_gate, shared_up, shared_down;
+  Floats gate, up, down, shared_gate, shared_up, shared_down;
 };
 thread_local BlockScratch tls;
-
-float* sized(std::vector<float>& v, int64_t n) {
-  if ((int64_t)v.size() < n) v.resize((size_t)n);
-  return v.data();
-}
 
 /** Rows [n0, n1) of w's entry `expert` for the product's slots. */
 void product_rows(const ModelWeight& w, const Product& p, const ActRow* acts, const float* const* xs, float* const* outs, RowRange r,
@@ -175,11 +170,8 @@ void model_moe(const float* x, int64_t tokens, const int32_t* indices, const flo
 
   // Σ_j weight · down row in j order, then the shared experts' row added (model_add's a + b); a
   // plain MLP's rows as they are.
-  if (!experts) {
-    std::copy(s_down, s_down + tokens * hidden, out);
-    return;
-  }
-  for_chunks(tokens, std::max<int64_t>(1, kMinElementsPerTask / (hidden * k)), [&](int64_t t0, int64_t t1) {
+  if (!experts) std::copy(s_down, s_down + tokens * hidden, out);
+  else for_chunks(tokens, std::max<int64_t>(1, kMinElementsPerTask / (hidden * k)), [&](int64_t t0, int64_t t1) {
     // Locals (see model_rms_norm): through the captured references every store could change the
     // lengths and pointers, and the loops ran a value at a time.
     const int64_t n = hidden, kk = k;
