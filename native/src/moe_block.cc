@@ -170,8 +170,11 @@ void model_moe(const float* x, int64_t tokens, const int32_t* indices, const flo
 
   // Σ_j weight · down row in j order, then the shared experts' row added (model_add's a + b); a
   // plain MLP's rows as they are.
-  if (!experts) std::copy(s_down, s_down + tokens * hidden, out);
-  else for_chunks(tokens, std::max<int64_t>(1, kMinElementsPerTask / (hidden * k)), [&](int64_t t0, int64_t t1) {
+  if (!experts) {
+    std::copy(s_down, s_down + tokens * hidden, out);
+    return;
+  }
+  for_chunks(tokens, std::max<int64_t>(1, kMinElementsPerTask / (hidden * k)), [&](int64_t t0, int64_t t1) {
     // Locals (see model_rms_norm): through the captured references every store could change the
     // lengths and pointers, and the loops ran a value at a time.
     const int64_t n = hidden, kk = k;
