@@ -79,6 +79,35 @@ inline __m512 block_pair_lanes(const float* v, __mmask16 m) {
 }
 
 constexpr int kGemvRows = 4;
+
+/** out[m][n … n+3] = the lane sums of acc[m][0 … 3], by one add tree. */
+template <int M>
+__attribute__((always_inline)) inline void store_row_sums4(__m512 (&acc)[M][kGemvRows], float* const* out, int64_t n) {
+  unrolled<M>([&](auto m) {
+    __m256 h[4];
+    unrolled<4>([&](auto r) {
+      h[r] = _mm256_add_ps(_mm512_castps512_ps256(acc[m][r]), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[m][r]), 1)));
+    });
+    // hadd(h0, h1) = [h0 pairs, h1 pairs] per 128-bit half; twice gives each row's 4-sum per half.
+    const __m256 q = _mm256_hadd_ps(_mm256_hadd_ps(h[0], h[1]), _mm256_hadd_ps(h[2], h[3]));
+    _mm_storeu_ps(out[m] + n, _mm_add_ps(_mm256_castps256_ps128(q), _mm256_extractf128_ps(q, 1)));
+  });
+}
+
+/** out[m][n … n+R−1] = the lane sums of acc[m][0 … R−1]: 4 rows at a time by store_row_sums4, other counts one by one. */
+template <int M, int R>
+__attribute__((always_inline)) inline void store_tile(__m512 (&acc)[M][R], float* const* out, int64_t n) {
+  if constexpr (R % kGemvRows == 0) {
+    unrolled<R / kGemvRows>([&](auto g) {
+      __m512 quad[M][kGemvRows];
+      unrolled<M>([&](auto m) { unrolled<kGemvRows>([&](auto r) { quad[m][r] = acc[m][kGemvRows * g + r]; }); });
+      store_row_sums4<M>(quad, out, n + kGemvRows * g);
+    });
+  } else {
+    unrolled<M>([&](auto m) { unrolled<R>([&](auto r) { out[m][n + r] = _mm512_reduce_add_ps(acc[m][r]); }); });
+  }
+}
+
 // Weight rows are streamed from DRAM; the hardware prefetcher alone keeps too few
 // lines in flight (it stops at page boundaries), so each chunk step also prefetches
 // the same share of the bytes kPrefetchBytes ahead in the matrix.

@@ -20,6 +20,7 @@
 #include <cmath>
 #include <cstring>
 #include <type_traits>
+#include <utility>
 
 #include "mlxk_affine.h"
 
@@ -183,6 +184,21 @@ static inline void prefetch_within(const void* p, const void* last) {
 
 /** Rows of w the kernels may prefetch from: its own, or more where the caller reads on (read_rows). */
 static inline int64_t prefetch_rows(const QuantMatrix& w) { return w.read_rows > w.n ? w.read_rows : w.n; }
+
+/**
+ * f(0), f(1) … f(N−1), each index a compile-time constant. GCC keeps a register tile (a
+ * `__m512 acc[4][4]`) in registers only when every access to it has a constant index once small
+ * functions are inlined, which is before it unrolls loops: a tile walked by `for` loops stayed in
+ * memory and was stored back on every step (16 stores to 16 FMAs in a 4 × 4 tile).
+ */
+template <typename F, int... I>
+__attribute__((always_inline)) inline void unrolled_over(F&& f, std::integer_sequence<int, I...>) {
+  (f(std::integral_constant<int, I>{}), ...);
+}
+template <int N, typename F>
+__attribute__((always_inline)) inline void unrolled(F&& f) {
+  unrolled_over(f, std::make_integer_sequence<int, N>{});
+}
 
 /** The last byte of count·stride bytes at base, for prefetch_within. */
 static inline const uint8_t* last_byte(const uint8_t* base, int64_t count, size_t stride) {

@@ -62,30 +62,6 @@ inline void finish_tile(__m512 (&acc)[M][R], const QuantMatrix& w, int64_t group
   }
 }
 
-/** out[m][n … n+3] = the lane sums of acc[m][0 … 3], by one add tree. */
-template <int M>
-inline void store_row_sums4(__m512 (&acc)[M][kGemvRows], float* const* out, int64_t n) {
-  for (int m = 0; m < M; ++m) {
-    __m256 h[4];
-    for (int r = 0; r < 4; ++r)
-      h[r] = _mm256_add_ps(_mm512_castps512_ps256(acc[m][r]), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[m][r]), 1)));
-    // hadd(h0, h1) = [h0 pairs, h1 pairs] per 128-bit half; twice gives each row's 4-sum per half.
-    const __m256 q = _mm256_hadd_ps(_mm256_hadd_ps(h[0], h[1]), _mm256_hadd_ps(h[2], h[3]));
-    _mm_storeu_ps(out[m] + n, _mm_add_ps(_mm256_castps256_ps128(q), _mm256_extractf128_ps(q, 1)));
-  }
-}
-
-/** out[m][n … n+R−1] = the lane sums of acc[m][0 … R−1]: a 4-row tile by store_row_sums4, a single row directly. */
-template <int M, int R>
-inline void store_tile(__m512 (&acc)[M][R], float* const* out, int64_t n) {
-  if constexpr (R == kGemvRows) {
-    store_row_sums4<M>(acc, out, n);
-  } else {
-    for (int m = 0; m < M; ++m)
-      for (int r = 0; r < R; ++r) out[m][n + r] = _mm512_reduce_add_ps(acc[m][r]);
-  }
-}
-
 template <int B, int GS, int M, int R, int PL>
 void gemv_tile(const QuantMatrix& w, const Unpacker& u, const ActRow* acts, float* const* out, int64_t n,
                float* scales) {
