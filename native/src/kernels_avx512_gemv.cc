@@ -400,6 +400,10 @@ void gemv_wide_tile(const WideRows<B>& wr, const WideScratch& ws, const ActRow* 
 
 template <int B, int GS, int M, int PL>
 void gemv_wide(const QuantMatrix& w, const ActRow* acts, float* const* out, int64_t n0, int64_t n1, void* scratch) {
+  // Four activation rows on 4-row tiles need 16 accumulators beside the unpacked lines, scales and
+  // activations, more than 32 registers: GCC spilled them. On 2-row tiles a [1024, 2048] product,
+  // one Zen 5 thread, M = 4: 2 bits 125 -> 150, 4 bits 97 -> 118 G multiply-adds/s (M = 3 lost).
+  constexpr int TR = M >= 4 ? 2 : kGemvRows;
   const WideRows<B> wr(w, GS);
   const WideScratch ws = wide_scratch<B>(scratch, w.k);
   for (int m = 0; m < M; ++m)
@@ -409,11 +413,11 @@ void gemv_wide(const QuantMatrix& w, const ActRow* acts, float* const* out, int6
   if (wr.groups <= 16) {
     __m512 sx[M];
     for (int m = 0; m < M; ++m) sx[m] = _mm512_maskz_loadu_ps(wr.group_mask, acts[m].sx);
-    for (; n + kGemvRows <= n1; n += kGemvRows) gemv_short_tile<B, GS, M, kGemvRows, PL>(wr, ws, sx, out, n);
+    for (; n + TR <= n1; n += TR) gemv_short_tile<B, GS, M, TR, PL>(wr, ws, sx, out, n);
     for (; n < n1; ++n) gemv_short_tile<B, GS, M, 1, PL>(wr, ws, sx, out, n);
     return;
   }
-  for (; n + kGemvRows <= n1; n += kGemvRows) gemv_wide_tile<B, GS, M, kGemvRows, PL>(wr, ws, acts, out, n);
+  for (; n + TR <= n1; n += TR) gemv_wide_tile<B, GS, M, TR, PL>(wr, ws, acts, out, n);
   for (; n < n1; ++n) gemv_wide_tile<B, GS, M, 1, PL>(wr, ws, acts, out, n);
 }
 
