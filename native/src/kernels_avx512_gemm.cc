@@ -195,7 +195,7 @@ namespace {
 // activation rows of accumulators, the row sums by one add tree. Staging converted rows through
 // memory (as the portable kernel does) ran 9-13 G multiply-adds/s a thread at M ≤ 8 and the panel
 // GEMM below 39 at M = 8 (its transpose is paid per weight whatever M is); it wins from M ≈ 24.
-constexpr int kDenseDirectMaxM = 16;
+constexpr int kDenseDirectMaxM = 24;
 
 template <int T, int R, int MB>
 void dense_direct_tile(const DenseMatrix& w, const float* const* x, float* const* out, int64_t n, const uint8_t* last) {

@@ -14,8 +14,8 @@ const DTYPE: Record<ScaleDtype, DType> = { bf16: 'BF16', f16: 'F16', f32: 'F32' 
 
 test('dense bf16/f16/f32 matmul matches the float64 product on every kernel set', () => {
   for (const dtype of ['bf16', 'f16', 'f32'] as const) {
-    // M = 1…16 take the AVX-512 register-tile path (4 × 4 tiles and their 1-3 row remainders), 33 the panels.
-    for (const [m, n, k] of [[1, 37, 700], [5, 9, 1031], [8, 13, 255], [15, 7, 64], [16, 41, 300], [33, 70, 96]] as const) {
+    // M = 1…24 take the AVX-512 register-tile path (4 × 4 tiles and their 1-3 row remainders), 33 the panels.
+    for (const [m, n, k] of [[1, 37, 700], [5, 9, 1031], [8, 13, 255], [15, 7, 64], [16, 41, 300], [23, 6, 48], [33, 70, 96]] as const) {
       const seed = freshSeed();
       const rand = rng(seed);
       const w32 = Float32Array.from({ length: n * k }, () => (rand() - 0.5) * 0.2);
