@@ -170,7 +170,8 @@ void check_dense(int dtype, int64_t k, int64_t n) {
     v = 0.05f * normal();
     put_scale(w, v, dtype);
   }
-  for (int m : {1, 3, 6}) {
+  // 1-24 rows: AVX-512 register tiles (8 weight rows at m = 1; 4 × 4 and the 1-3 row remainders); 25: panels.
+  for (int m : {1, 3, 6, 8, 13, 24, 25}) {
     std::vector<float> x(m * k);
     for (auto& v : x) v = normal();
     std::vector<double> mag(m * n, 0.0);
