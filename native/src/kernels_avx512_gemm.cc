@@ -2,6 +2,8 @@
 // transposed once into [k/4][32 rows][4] bytes, then a 4×32 register tile accumulates
 // vpdpbusd with broadcast activations (rows in lanes: no horizontal sums), flushing to
 // float once per 32-block.
+#include <vector>
+
 #include "avx512_common.h"
 
 namespace mlxk {
@@ -219,6 +221,83 @@ void dense_direct_tile(const DenseMatrix& w, const float* const* x, float* const
   store_tile<MB, R>(acc, out, n);
 }
 
+// bf16 weights, 32 values a step: a dword holds values 2i (low half) and 2i+1 (high half), so a
+// shift and a mask make two float vectors of one 64-byte load, against the activations split
+// into even and odd values once per call (xs: per 32 values, 16 even then 16 odd, zero past k).
+// Widening 16 values with vpmovzxwd (dense_direct_tile, still the f16 and f32 path) costs a
+// shuffle per 16 weights: at [4128, 256], one Zen 5 thread, M = 1 25-32 -> 40 and M = 8 66-68 -> 78
+// G multiply-adds/s.
+template <int R, int MB>
+void dense_pairs_tile(const DenseMatrix& w, const float* const* xs, float* const* out, int64_t n, const uint8_t* last) {
+  const int64_t k = w.k;
+  const uint8_t* rows[R];
+  for (int r = 0; r < R; ++r) rows[r] = w.w + (size_t)(n + r) * (size_t)k * 2;
+  const __m512i high = _mm512_set1_epi32((int)0xFFFF0000u);
+  __m512 acc[MB][R];
+  unrolled<MB>([&](auto mb) { unrolled<R>([&](auto r) { acc[mb][r] = _mm512_setzero_ps(); }); });
+  for (int64_t l = 0; l < k; l += 32) {
+    const __mmask64 km = k - l >= 32 ? ~(__mmask64)0 : (((__mmask64)1 << (2 * (k - l))) - 1);  // bytes of the step's values
+    for (int r = 0; r < R; ++r) prefetch_within(rows[r] + 2 * l + kPrefetchBytes, last);
+    __m512 xe[MB], xo[MB];
+    unrolled<MB>([&](auto mb) {
+      xe[mb] = _mm512_load_ps(xs[mb] + l);
+      xo[mb] = _mm512_load_ps(xs[mb] + l + 16);
+    });
+    unrolled<R>([&](auto r) {
+      const __m512i raw = _mm512_maskz_loadu_epi8(km, rows[r] + 2 * l);
+      const __m512 even = _mm512_castsi512_ps(_mm512_slli_epi32(raw, 16)), odd = _mm512_castsi512_ps(_mm512_and_si512(raw, high));
+      unrolled<MB>([&](auto mb) { acc[mb][r] = _mm512_fmadd_ps(xo[mb], odd, _mm512_fmadd_ps(xe[mb], even, acc[mb][r])); });
+    });
+  }
+  store_tile<MB, R>(acc, out, n);
+}
+
+/** x's rows split as dense_pairs_tile reads them, into thread-local storage. */
+const float* const* split_pairs(const float* const* x, int mcount, int64_t k) {
+  thread_local std::vector<float> buf;
+  thread_local std::vector<const float*> rows;
+  const int64_t kp = (k + 31) / 32 * 32;
+  if ((int64_t)buf.size() < mcount * kp + 16) buf.resize((size_t)(mcount * kp + 16));
+  if ((int)rows.size() < mcount) rows.resize((size_t)mcount);
+  float* base = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(buf.data()) + 63) & ~uintptr_t(63));
+  alignas(64) static const int32_t even_idx[16] = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
+  alignas(64) static const int32_t odd_idx[16] = {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
+  const __m512i ie = _mm512_load_si512(even_idx), io = _mm512_load_si512(odd_idx);
+  for (int m = 0; m < mcount; ++m) {
+    float* o = base + m * kp;
+    for (int64_t l = 0; l < k; l += 32) {
+      const __m512 lo = _mm512_maskz_loadu_ps(first_lanes(k - l), x[m] + l);
+      const __m512 hi = k - l > 16 ? _mm512_maskz_loadu_ps(first_lanes(k - l - 16), x[m] + l + 16) : _mm512_setzero_ps();
+      _mm512_store_ps(o + l, _mm512_permutex2var_ps(lo, ie, hi));
+      _mm512_store_ps(o + l + 16, _mm512_permutex2var_ps(lo, io, hi));
+    }
+    rows[(size_t)m] = o;
+  }
+  return rows.data();
+}
+
+template <int R>
+void dense_pairs_rows(const DenseMatrix& w, const float* const* xs, int mcount, float* const* out, int64_t n, const uint8_t* last) {
+  int m = 0;
+  for (; m + 4 <= mcount; m += 4) dense_pairs_tile<R, 4>(w, xs + m, out + m, n, last);
+  switch (mcount - m) {
+    case 1: return dense_pairs_tile<R, 1>(w, xs + m, out + m, n, last);
+    case 2: return dense_pairs_tile<R, 2>(w, xs + m, out + m, n, last);
+    case 3: return dense_pairs_tile<R, 3>(w, xs + m, out + m, n, last);
+    default: return;
+  }
+}
+
+void dense_pairs(const DenseMatrix& w, const float* const* x, int mcount, float* const* out, int64_t n0, int64_t n1) {
+  const uint8_t* last = last_byte(w.w, w.n, (size_t)w.k * 2);
+  const float* const* xs = split_pairs(x, mcount, w.k);
+  int64_t n = n0;
+  if (mcount == 1)
+    for (; n + 2 * kGemvRows <= n1; n += 2 * kGemvRows) dense_pairs_tile<2 * kGemvRows, 1>(w, xs, out, n, last);
+  for (; n + kGemvRows <= n1; n += kGemvRows) dense_pairs_rows<kGemvRows>(w, xs, mcount, out, n, last);
+  for (; n < n1; ++n) dense_pairs_rows<1>(w, xs, mcount, out, n, last);
+}
+
 /** Rows n … n+R−1 against every activation row, 4 at a time, while the rows are in L1. */
 template <int T, int R>
 void dense_direct_rows(const DenseMatrix& w, const float* const* x, int mcount, float* const* out, int64_t n, const uint8_t* last) {
@@ -309,7 +388,7 @@ void dense_gemm(const DenseMatrix& w, const float* const* x, int mcount, float* 
 void dense(const DenseMatrix& w, const float* const* x, int mcount, float* const* out, int64_t n0, int64_t n1) {
   if (mcount > kDenseDirectMaxM) return dense_gemm(w, x, mcount, out, n0, n1);
   switch (w.dtype) {
-    case MLXK_SCALE_BF16: return dense_direct<MLXK_SCALE_BF16>(w, x, mcount, out, n0, n1);
+    case MLXK_SCALE_BF16: return dense_pairs(w, x, mcount, out, n0, n1);
     case MLXK_SCALE_F16: return dense_direct<MLXK_SCALE_F16>(w, x, mcount, out, n0, n1);
     default: return dense_direct<MLXK_SCALE_F32>(w, x, mcount, out, n0, n1);
   }
